@@ -1,0 +1,77 @@
+//! The `prism` command line.
+
+pub mod check;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// prism: an ahead-of-time symbolic superoptimizer for GPU tensor programs.
+///
+/// prism reads the workloads declared in a prism.toml (tensor programs and
+/// their shape ranges) and turns them into fused, tuned GPU kernels.
+#[derive(Parser, Debug)]
+#[command(name = "prism", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Parse and validate a prism.toml, and print each workload's operators
+    /// with their inferred shapes.
+    ///
+    /// Without PATH, checks ./prism.toml if there is one, else the bundled
+    /// default. Exits 0 when the file is valid, 1 when it is not (each problem
+    /// is shown at its line and column with a hint).
+    Check {
+        /// The prism.toml to check.
+        path: Option<PathBuf>,
+        /// Print a JSON document on stdout instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Which prism.toml a command works on, and its text.
+pub struct Source {
+    pub name: String,
+    pub text: String,
+}
+
+/// `path`, else ./prism.toml, else the bundled file.
+pub fn resolve_source(path: Option<PathBuf>) -> Result<Source, crate::Error> {
+    let path = match path {
+        Some(p) => Some(p),
+        None => {
+            let local = PathBuf::from("prism.toml");
+            local.is_file().then_some(local)
+        }
+    };
+    match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(&p).map_err(|e| crate::Error::Read {
+                path: p.clone(),
+                source: e,
+            })?;
+            Ok(Source {
+                name: p.display().to_string(),
+                text,
+            })
+        }
+        None => Ok(Source {
+            name: crate::frontend::EMBEDDED_NAME.to_string(),
+            text: crate::frontend::EMBEDDED_PRISM_TOML.to_string(),
+        }),
+    }
+}
+
+/// Run the command line; returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    match cli.command {
+        Command::Check { path, json } => check::run(path, json, color),
+    }
+}

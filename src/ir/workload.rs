@@ -1,0 +1,175 @@
+//! A validated prism.toml: the build target and its workloads. This is what
+//! the front end hands to every later stage.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::dim::DimBindings;
+use super::dtype::DType;
+use super::graph::Graph;
+use super::scalar::ScalarExpr;
+
+/// A GPU architecture nvcc can target, e.g. `sm_90a`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Arch {
+    /// Compute capability times ten: 90 for `sm_90a`.
+    pub capability: u32,
+    /// Architecture-specific suffix (`a` or `f`), or empty.
+    pub suffix: String,
+}
+
+impl Arch {
+    /// Oldest and newest compute capability CUDA 13.0 can compile for.
+    pub const MIN_CAPABILITY: u32 = 75;
+    pub const MAX_CAPABILITY: u32 = 121;
+}
+
+impl Serialize for Arch {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sm_{}{}", self.capability, self.suffix)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Target {
+    pub archs: Vec<Arch>,
+    pub dtype: DType,
+}
+
+impl Default for Target {
+    fn default() -> Self {
+        Target {
+            archs: vec![
+                Arch {
+                    capability: 90,
+                    suffix: "a".into(),
+                },
+                Arch {
+                    capability: 80,
+                    suffix: String::new(),
+                },
+            ],
+            dtype: DType::F16,
+        }
+    }
+}
+
+/// The values a symbolic dim may take.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DimValues {
+    /// Every integer in `lo..=hi`.
+    Range { lo: i64, hi: i64 },
+    /// Exactly these values, ascending.
+    List(Vec<i64>),
+}
+
+impl DimValues {
+    pub fn contains(&self, v: i64) -> bool {
+        match self {
+            DimValues::Range { lo, hi } => (*lo..=*hi).contains(&v),
+            DimValues::List(l) => l.contains(&v),
+        }
+    }
+
+    pub fn min(&self) -> i64 {
+        match self {
+            DimValues::Range { lo, .. } => *lo,
+            DimValues::List(l) => l[0],
+        }
+    }
+
+    pub fn max(&self) -> i64 {
+        match self {
+            DimValues::Range { hi, .. } => *hi,
+            DimValues::List(l) => l[l.len() - 1],
+        }
+    }
+}
+
+impl fmt::Display for DimValues {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DimValues::Range { lo, hi } => write!(f, "{lo}..={hi}"),
+            DimValues::List(l) => {
+                let v: Vec<String> = l.iter().map(|x| x.to_string()).collect();
+                write!(f, "[{}]", v.join(", "))
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DimDecl {
+    pub name: String,
+    pub values: DimValues,
+}
+
+/// One declared tensor program with its shape ranges.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workload {
+    pub name: String,
+    pub description: Option<String>,
+    pub graph: Graph,
+    /// In first-use order.
+    pub dims: Vec<DimDecl>,
+    /// Shape points to evaluate and benchmark (declared, or the corners and
+    /// middle of the ranges when none are declared).
+    pub points: Vec<DimBindings>,
+    /// Maximum relative L2 error of a kernel against the f64 reference.
+    pub tolerance: f64,
+    /// Standard deviation of each input's random values (by input index);
+    /// `None` means 1.
+    pub init: Vec<Option<ScalarExpr>>,
+}
+
+impl Workload {
+    pub fn dim(&self, name: &str) -> Option<&DimDecl> {
+        self.dims.iter().find(|d| d.name == name)
+    }
+
+    /// Whether `dims` binds every declared dim to an allowed value.
+    pub fn check_point(&self, dims: &DimBindings) -> Result<(), String> {
+        for d in &self.dims {
+            match dims.get(&d.name) {
+                None => return Err(format!("no value for dim `{}`", d.name)),
+                Some(v) if !d.values.contains(*v) => {
+                    return Err(format!(
+                        "{} = {v} is outside its declared values {}",
+                        d.name, d.values
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(extra) = dims.keys().find(|k| self.dim(k).is_none()) {
+            return Err(format!(
+                "`{extra}` is not a dim of workload `{}`",
+                self.name
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A whole prism.toml.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spec {
+    /// Where it came from, for messages (`prism.toml`, `<embedded prism.toml>`).
+    pub source_name: String,
+    pub target: Target,
+    pub workloads: Vec<Workload>,
+}
+
+impl Spec {
+    pub fn workload(&self, name: &str) -> Option<&Workload> {
+        self.workloads.iter().find(|w| w.name == name)
+    }
+}

@@ -1,0 +1,17 @@
+//! prism: an ahead-of-time symbolic superoptimizer for GPU tensor programs.
+//!
+//! The pipeline runs front to back, one module per stage:
+//! [`frontend`] (prism.toml, expression language) → [`ir`] (tensor-program
+//! graphs) → [`reference`] (the CPU oracle every later stage is checked
+//! against). See ARCHITECTURE.md for the map.
+
+pub mod cli;
+pub mod diagnostics;
+pub mod error;
+pub mod frontend;
+pub mod ir;
+pub mod reference;
+
+pub use diagnostics::{Diagnostic, Report, Span};
+pub use error::Error;
+pub use ir::{Spec, Workload};
