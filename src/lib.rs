@@ -6,10 +6,12 @@
 //! against). See ARCHITECTURE.md for the map.
 
 pub mod cli;
+pub mod device_library;
 pub mod diagnostics;
 pub mod error;
 pub mod frontend;
 pub mod ir;
+pub mod nvcc;
 pub mod reference;
 
 pub use diagnostics::{Diagnostic, Report, Span};

@@ -7,7 +7,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::ast::Ident;
-use super::dims::{parse_dim_values, parse_input_type};
+use super::dims::{a_type, parse_dim_values, parse_input_type};
 use super::lower::{Lowerer, Value};
 use super::parser::{parse_expr, parse_program};
 use super::snippet::Snippet;
@@ -30,17 +30,24 @@ fn unknown_key(key: &str, span: Span, place: &str, allowed: &[&str]) -> Diagnost
         format!("unknown key `{key}` in {place}"),
     )
     .label("unknown key")
-    .hint(format!("allowed keys: {}", allowed.join(", ")))
+    .hint(
+        match allowed
+            .iter()
+            .map(|a| (strsim::levenshtein(key, a), *a))
+            .filter(|(d, a)| *d <= 2 && *d < a.len())
+            .min()
+        {
+            Some((_, a)) => format!("did you mean `{a}`? allowed keys: {}", allowed.join(", ")),
+            None => format!("allowed keys: {}", allowed.join(", ")),
+        },
+    )
 }
 
 fn wrong_type(what: &str, expected: &str, v: &Spanned<DeValue<'_>>) -> Diagnostic {
     Diagnostic::new(
         "wrong-type",
         sp(v),
-        format!(
-            "{what} must be {expected}, found a {}",
-            v.get_ref().type_str()
-        ),
+        format!("{what} must be {expected}, found {}", a_type(v.get_ref())),
     )
     .label(format!("expected {expected}"))
 }
@@ -117,8 +124,13 @@ pub fn parse_spec(source_name: &str, source: &str) -> Result<Spec, Vec<Diagnosti
             .label("file starts here")
             .hint("add a [workload.NAME] table with inputs, program and dims"),
         ),
-        Some((_, v)) => match table(v, "workload") {
+        Some((k, v)) => match table(v, "workload") {
             Err(d) => errors.push(d),
+            Ok(t) if t.is_empty() => errors.push(
+                Diagnostic::new("no-workloads", sp(k), "prism.toml declares no workloads")
+                    .label("no [workload.NAME] tables")
+                    .hint("add a [workload.NAME] table with inputs, program and dims"),
+            ),
             Ok(t) => {
                 for entry in t.iter() {
                     match parse_workload(source, entry, target.dtype) {
@@ -474,7 +486,9 @@ fn parse_points(
                 .get_ref()
                 .as_integer()
                 .and_then(|i| i64::from_str_radix(i.as_str(), i.radix()).ok())
-                .ok_or_else(|| wrong_type("a dim value", "an integer", val))?;
+                .ok_or_else(|| {
+                    wrong_type("a dim value", "an integer", val).hint(format!("write {example}"))
+                })?;
             if !decl.values.contains(x) {
                 return Err(Diagnostic::new(
                     "point-out-of-range",

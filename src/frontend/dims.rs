@@ -27,6 +27,17 @@ fn check_value(v: i64, span: Span) -> Result<i64, Diagnostic> {
     Ok(v)
 }
 
+/// The TOML type of `v` with its article, for messages: "an integer", "a string".
+pub(super) fn a_type(v: &DeValue<'_>) -> String {
+    let t = v.type_str();
+    let article = if t.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {t}")
+}
+
 fn int_of(v: &DeValue<'_>) -> Option<i64> {
     let i = v.as_integer()?;
     i64::from_str_radix(i.as_str(), i.radix()).ok()
@@ -83,7 +94,7 @@ pub fn parse_dim_values(
     Err(Diagnostic::new(
         "bad-dim-value",
         span,
-        format!("expected dim values, found a {}", value.type_str()),
+        format!("expected dim values, found {}", a_type(value)),
     )
     .label("not dim values")
     .hint(usage))
@@ -108,7 +119,7 @@ fn parse_range(snip: &Snippet<'_>) -> Result<DimValues, Diagnostic> {
     let (Some(lo), Some(hi)) = (num(lo_s), num(hi_s)) else {
         return Err(bad());
     };
-    let hi = if inclusive { hi } else { hi - 1 };
+    let hi = if inclusive { hi } else { hi.saturating_sub(1) };
     if hi < lo {
         return Err(
             Diagnostic::new("empty-range", whole, format!("the range `{text}` is empty"))
@@ -162,6 +173,9 @@ pub fn dim_of(
                 InfixOp::Add => Ok(a.add(&b)),
                 InfixOp::Sub => Ok(a.sub(&b)),
                 InfixOp::Mul => Ok(a.mul(&b)),
+                // x / -1 is -x; div_exact would overflow on the remainder
+                // of a saturated coefficient (i64::MIN % -1).
+                InfixOp::Div if b.as_constant() == Some(-1) => Ok(a.neg()),
                 InfixOp::Div => a.div_exact(&b).ok_or_else(|| {
                     Diagnostic::new(
                         "inexact-dim",

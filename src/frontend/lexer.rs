@@ -148,14 +148,25 @@ pub fn lex(snip: &Snippet<'_>) -> Result<Vec<Token>, Diagnostic> {
                     .label("not a number")
                     .hint("write numbers like 2, 0.5 or 1e-6")
                 })?;
-                if is_int && value > 9.007_199_254_740_992e15 {
+                if !value.is_finite() {
+                    // `1e400` parses as infinity.
+                    return Err(Diagnostic::new(
+                        "bad-number",
+                        span,
+                        format!("`{}` is too large", &text[start..i]),
+                    )
+                    .label("too large")
+                    .hint("numbers must be finite 64-bit floats (below about 1.8e308)"));
+                }
+                // Compare the digits, not the f64: 2^53 + 1 rounds to 2^53.
+                if is_int && !lit.parse::<u64>().is_ok_and(|v| v <= 1 << 53) {
                     return Err(Diagnostic::new(
                         "bad-number",
                         span,
                         "integer literal is too large",
                     )
                     .label("too large")
-                    .hint("integers must be below 2^53"));
+                    .hint("integers must be at most 2^53 = 9007199254740992"));
                 }
                 out.push(Token {
                     tok: Tok::Num(value, is_int),

@@ -67,6 +67,64 @@ fn shape_err(e: ShapeError, span: Span) -> Diagnostic {
         .hint(hint)
 }
 
+/// A shape error of a call; a bad axis or permutation is pointed at in the
+/// argument that gave it (`axis_args`) rather than at the whole `call`.
+fn shape_err_at_axis(e: ShapeError, axis_args: &[Option<&Expr>], call: Span) -> Diagnostic {
+    let mut given = axis_args.iter().flatten();
+    let span = match &e {
+        ShapeError::Axis { axis, .. } => given
+            .find(|a| int_arg(Some(a), 0).ok() == Some(*axis))
+            .map_or(call, |a| a.span),
+        ShapeError::Permutation { .. } => given.next().map_or(call, |a| a.span),
+        _ => call,
+    };
+    shape_err(e, span)
+}
+
+#[cold]
+fn unknown_op(func: &Ident) -> Diagnostic {
+    let name = func.name.as_str();
+    let hint = match suggest(name, FUNCTIONS.iter().map(|s| s.to_string())) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => format!("the operators are: {}", FUNCTIONS.join(", ")),
+    };
+    Diagnostic::new("unknown-op", func.span, format!("unknown op `{name}`"))
+        .label("unknown op")
+        .hint(hint)
+}
+
+/// Largest scalar expression, in nodes. A scalar `let` is copied into every
+/// use, so a chain of them (`let a = d * d; let b = a * a; ...`) could
+/// otherwise build scalars of any size, and of any depth for the passes that
+/// recurse over them.
+const MAX_SCALAR_NODES: usize = 100;
+
+fn scalar_nodes(e: &ScalarExpr) -> usize {
+    match e {
+        ScalarExpr::Lit(_) | ScalarExpr::Dim(_) => 1,
+        ScalarExpr::Unary(_, a) => 1 + scalar_nodes(a),
+        ScalarExpr::Binary(_, a, b) => 1 + scalar_nodes(a) + scalar_nodes(b),
+    }
+}
+
+/// `s` as a value, unless it is too large (its operands are within the limit,
+/// so it has at most twice as many nodes).
+fn bounded_scalar(s: ScalarExpr, span: Span) -> Result<Value, Diagnostic> {
+    if scalar_nodes(&s) > MAX_SCALAR_NODES {
+        return Err(Diagnostic::new(
+            "scalar-too-large",
+            span,
+            format!(
+                "this scalar expression has over {MAX_SCALAR_NODES} operations \
+                 once `let` values are substituted"
+            ),
+        )
+        .label("too large")
+        .hint("scalars are computed from numbers and dims; simplify the expression"));
+    }
+    Ok(Value::Scalar(s))
+}
+
 fn suggest(name: &str, candidates: impl Iterator<Item = String>) -> Option<String> {
     candidates
         .map(|c| (strsim::levenshtein(name, &c), c))
@@ -130,8 +188,11 @@ impl<'a> Lowerer<'a> {
             .count();
         for s in &prog.stmts {
             if s.kind == StmtKind::Bare && prog.stmts.len() > 1 {
+                let last = std::ptr::eq(s, &prog.stmts[prog.stmts.len() - 1]);
                 let msg = if bare > 1 {
                     "a program with several statements needs names for its outputs"
+                } else if last {
+                    "the output of a program with several statements needs a name"
                 } else {
                     "this expression's value is not used"
                 };
@@ -207,7 +268,7 @@ impl<'a> Lowerer<'a> {
         match &e.kind {
             ExprKind::Num(v, _) => Ok(Value::Scalar(ScalarExpr::lit(*v))),
             ExprKind::Var(name) => self.var(name, e.span),
-            ExprKind::Neg(a) => self.unary(UnaryOp::Neg, a),
+            ExprKind::Neg(a) => self.unary(UnaryOp::Neg, a, e.span),
             ExprKind::Infix { op, lhs, rhs } => match op {
                 InfixOp::Add => self.binary(BinaryOp::Add, lhs, rhs, e.span),
                 InfixOp::Sub => self.binary(BinaryOp::Sub, lhs, rhs, e.span),
@@ -254,11 +315,11 @@ impl<'a> Lowerer<'a> {
         )
     }
 
-    fn unary(&mut self, op: UnaryOp, a: &Expr) -> Result<Value, Diagnostic> {
-        Ok(match self.expr(a)? {
-            Value::Tensor(id) => Value::Tensor(self.builder.unary(op, id)),
-            Value::Scalar(s) => Value::Scalar(ScalarExpr::Unary(op, Box::new(s)).fold()),
-        })
+    fn unary(&mut self, op: UnaryOp, a: &Expr, span: Span) -> Result<Value, Diagnostic> {
+        match self.expr(a)? {
+            Value::Tensor(id) => Ok(Value::Tensor(self.builder.unary(op, id))),
+            Value::Scalar(s) => bounded_scalar(ScalarExpr::Unary(op, Box::new(s)).fold(), span),
+        }
     }
 
     fn binary(
@@ -272,9 +333,10 @@ impl<'a> Lowerer<'a> {
         let b_ = &mut self.builder;
         let (x, y) = match (a, b) {
             (Value::Scalar(x), Value::Scalar(y)) => {
-                return Ok(Value::Scalar(
+                return bounded_scalar(
                     ScalarExpr::Binary(op, Box::new(x), Box::new(y)).fold(),
-                ));
+                    span,
+                );
             }
             (Value::Tensor(x), Value::Tensor(y)) => (x, y),
             (Value::Tensor(x), Value::Scalar(s)) => (x, b_.constant(s, b_.dtype(x))),
@@ -294,93 +356,140 @@ impl<'a> Lowerer<'a> {
             .map_err(|e| shape_err(e, span))
     }
 
+    // Lowering recurses through `call`; each builtin has a method of its own
+    // so that `call`'s stack frame stays small in unoptimized builds, which
+    // give every temporary of a function its own slot.
     fn call(&mut self, call: &Expr, func: &Ident, args: &[Arg]) -> Result<Value, Diagnostic> {
         let name = func.name.as_str();
         let span = call.span;
         if let Some(op) = UnaryOp::from_name(name) {
             let a = bind(func, args, &["x"], 1)?;
-            return self.unary(op, need(&a[0]));
+            return self.unary(op, need(&a[0]), span);
         }
         if let Some(op) = BinaryOp::from_name(name) {
             let a = bind(func, args, &["a", "b"], 2)?;
             return self.binary(op, need(&a[0]), need(&a[1]), span);
         }
         if let Some(op) = ReduceOp::from_name(name) {
-            let a = bind(func, args, &["x", "axis", "keepdim"], 1)?;
-            let x = self.tensor(need(&a[0]), name)?;
-            let axis = int_arg(a[1], -1)?;
-            let keepdim = bool_arg(a[2], false)?;
-            return self
-                .builder
-                .reduce(op, x, axis, keepdim)
-                .map(Value::Tensor)
-                .map_err(|e| shape_err(e, span));
+            return self.call_reduce(op, func, args, span);
         }
-        let r = match name {
+        match name {
             "matmul" => {
                 let a = bind(func, args, &["a", "b"], 2)?;
-                return self.matmul(need(&a[0]), need(&a[1]), span);
+                self.matmul(need(&a[0]), need(&a[1]), span)
             }
-            "transpose" => {
-                let a = bind(func, args, &["x", "a", "b"], 1)?;
-                let x = self.tensor(need(&a[0]), name)?;
-                let (p, q) = (int_arg(a[1], -2)?, int_arg(a[2], -1)?);
-                self.builder.transpose(x, p, q)
-            }
-            "permute" => {
-                let a = bind(func, args, &["x", "dims"], 2)?;
-                let x = self.tensor(need(&a[0]), name)?;
-                let perm = list_arg(need(&a[1]), "permute(x, [0, 2, 1])")?
-                    .iter()
-                    .map(|e| int_arg(Some(e), 0))
-                    .collect::<Result<Vec<_>, _>>()?;
-                self.builder.permute(x, &perm)
-            }
-            "reshape" => {
-                let a = bind(func, args, &["x", "shape"], 2)?;
-                let x = self.tensor(need(&a[0]), name)?;
-                let items = list_arg(need(&a[1]), "reshape(x, [b, 8, 4, 128])")?;
-                let mut used = Vec::new();
-                let shape = items
-                    .iter()
-                    .map(|e| dim_of(e, self.declared_dim, &mut used))
-                    .collect::<Result<Vec<DimExpr>, _>>()?;
-                self.dims_used.extend(used);
-                self.builder.reshape(x, shape)
-            }
-            "rms_norm" => {
-                let a = bind(func, args, &["x", "g", "eps"], 1)?;
-                let x = self.tensor(need(&a[0]), name)?;
-                let g = match a[1] {
-                    Some(e) => Some(self.tensor(e, name)?),
-                    None => None,
-                };
-                let eps = match a[2] {
-                    Some(e) => self.scalar(e, "eps")?,
-                    None => ScalarExpr::lit(DEFAULT_EPS),
-                };
-                library::rms_norm(&mut self.builder, x, g, eps)
-            }
-            "softmax" => {
-                let a = bind(func, args, &["x", "axis"], 1)?;
-                let x = self.tensor(need(&a[0]), name)?;
-                library::softmax(&mut self.builder, x, int_arg(a[1], -1)?)
-            }
-            _ => {
-                let hint = match suggest(name, FUNCTIONS.iter().map(|s| s.to_string())) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("the operators are: {}", FUNCTIONS.join(", ")),
-                };
-                return Err(Diagnostic::new(
-                    "unknown-op",
-                    func.span,
-                    format!("unknown op `{name}`"),
-                )
-                .label("unknown op")
-                .hint(hint));
-            }
+            "transpose" => self.call_transpose(func, args, span),
+            "permute" => self.call_permute(func, args, span),
+            "reshape" => self.call_reshape(func, args, span),
+            "rms_norm" => self.call_rms_norm(func, args, span),
+            "softmax" => self.call_softmax(func, args, span),
+            _ => Err(unknown_op(func)),
+        }
+    }
+
+    fn call_reduce(
+        &mut self,
+        op: ReduceOp,
+        func: &Ident,
+        args: &[Arg],
+        span: Span,
+    ) -> Result<Value, Diagnostic> {
+        let a = bind(func, args, &["x", "axis", "keepdim"], 1)?;
+        let x = self.tensor(need(&a[0]), &func.name)?;
+        let axis = int_arg(a[1], -1)?;
+        let keepdim = bool_arg(a[2], false)?;
+        self.builder
+            .reduce(op, x, axis, keepdim)
+            .map(Value::Tensor)
+            .map_err(|e| shape_err_at_axis(e, &[a[1]], span))
+    }
+
+    fn call_transpose(
+        &mut self,
+        func: &Ident,
+        args: &[Arg],
+        span: Span,
+    ) -> Result<Value, Diagnostic> {
+        let a = bind(func, args, &["x", "a", "b"], 1)?;
+        let x = self.tensor(need(&a[0]), &func.name)?;
+        let (p, q) = (int_arg(a[1], -2)?, int_arg(a[2], -1)?);
+        self.builder
+            .transpose(x, p, q)
+            .map(Value::Tensor)
+            .map_err(|e| shape_err_at_axis(e, &[a[1], a[2]], span))
+    }
+
+    fn call_permute(
+        &mut self,
+        func: &Ident,
+        args: &[Arg],
+        span: Span,
+    ) -> Result<Value, Diagnostic> {
+        let a = bind(func, args, &["x", "dims"], 2)?;
+        let x = self.tensor(need(&a[0]), &func.name)?;
+        let perm = list_arg(need(&a[1]), "permute(x, [0, 2, 1])")?
+            .iter()
+            .map(|e| int_arg(Some(e), 0))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.builder
+            .permute(x, &perm)
+            .map(Value::Tensor)
+            .map_err(|e| shape_err_at_axis(e, &[a[1]], span))
+    }
+
+    fn call_reshape(
+        &mut self,
+        func: &Ident,
+        args: &[Arg],
+        span: Span,
+    ) -> Result<Value, Diagnostic> {
+        let a = bind(func, args, &["x", "shape"], 2)?;
+        let x = self.tensor(need(&a[0]), &func.name)?;
+        let items = list_arg(need(&a[1]), "reshape(x, [b, 8, 4, 128])")?;
+        let mut used = Vec::new();
+        let shape = items
+            .iter()
+            .map(|e| dim_of(e, self.declared_dim, &mut used))
+            .collect::<Result<Vec<DimExpr>, _>>()?;
+        self.dims_used.extend(used);
+        self.builder
+            .reshape(x, shape)
+            .map(Value::Tensor)
+            .map_err(|e| shape_err(e, span))
+    }
+
+    fn call_rms_norm(
+        &mut self,
+        func: &Ident,
+        args: &[Arg],
+        span: Span,
+    ) -> Result<Value, Diagnostic> {
+        let a = bind(func, args, &["x", "g", "eps"], 1)?;
+        let x = self.tensor(need(&a[0]), &func.name)?;
+        let g = match a[1] {
+            Some(e) => Some(self.tensor(e, &func.name)?),
+            None => None,
         };
-        r.map(Value::Tensor).map_err(|e| shape_err(e, span))
+        let eps = match a[2] {
+            Some(e) => self.scalar(e, "eps")?,
+            None => ScalarExpr::lit(DEFAULT_EPS),
+        };
+        library::rms_norm(&mut self.builder, x, g, eps)
+            .map(Value::Tensor)
+            .map_err(|e| shape_err(e, span))
+    }
+
+    fn call_softmax(
+        &mut self,
+        func: &Ident,
+        args: &[Arg],
+        span: Span,
+    ) -> Result<Value, Diagnostic> {
+        let a = bind(func, args, &["x", "axis"], 1)?;
+        let x = self.tensor(need(&a[0]), &func.name)?;
+        library::softmax(&mut self.builder, x, int_arg(a[1], -1)?)
+            .map(Value::Tensor)
+            .map_err(|e| shape_err_at_axis(e, &[a[1]], span))
     }
 
     fn scalar(&mut self, e: &Expr, what: &str) -> Result<ScalarExpr, Diagnostic> {
@@ -419,14 +528,29 @@ fn bind<'e>(
     for (i, a) in args.iter().enumerate() {
         let slot = match &a.name {
             None => {
+                if let Some(kw) = args[..i].iter().find_map(|a| a.name.as_ref()) {
+                    return Err(Diagnostic::new(
+                        "positional-after-keyword",
+                        a.value.span,
+                        format!(
+                            "positional argument after the keyword argument `{}`",
+                            kw.name
+                        ),
+                    )
+                    .label("positional argument")
+                    .hint(format!(
+                        "put positional arguments first, or name this one; the signature is {sig}"
+                    )));
+                }
                 if i >= params.len() {
                     return Err(Diagnostic::new(
                         "wrong-arity",
                         a.value.span,
                         format!(
-                            "`{}` takes at most {} arguments, got {}",
+                            "`{}` takes at most {} argument{}, got {}",
                             func.name,
                             params.len(),
+                            if params.len() == 1 { "" } else { "s" },
                             args.len()
                         ),
                     )
@@ -446,9 +570,13 @@ fn bind<'e>(
             })?,
         };
         if out[slot].is_some() {
+            let span = a
+                .name
+                .as_ref()
+                .map_or(a.value.span, |n| n.span.join(a.value.span));
             return Err(Diagnostic::new(
                 "duplicate-argument",
-                a.value.span,
+                span,
                 format!("argument `{}` given twice", params[slot]),
             )
             .label("given again")

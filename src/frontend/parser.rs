@@ -15,13 +15,19 @@ use super::lexer::{Tok, Token, lex};
 use super::snippet::Snippet;
 use crate::diagnostics::{Diagnostic, Span};
 
-/// Nesting deeper than this is rejected rather than risking the stack.
-const MAX_DEPTH: usize = 200;
+/// Nesting deeper than this is rejected rather than risking the stack: both
+/// the parser's own recursion and the depth of the tree it builds (a chain
+/// `a + b + c + ...` nests one level per operator, and every later pass
+/// recurses over the tree). Unoptimized builds use about 10 KiB of stack per
+/// level here, and test threads have 2 MiB.
+const MAX_DEPTH: usize = 100;
 
 struct Parser {
     toks: Vec<Token>,
     pos: usize,
     depth: usize,
+    /// Depth of the tree the last parsing method returned.
+    tree_depth: usize,
     whole: Span,
 }
 
@@ -68,7 +74,8 @@ pub fn parse_expr(snip: &Snippet<'_>) -> Result<Expr, Diagnostic> {
             p.whole,
             "expected an expression, found nothing",
         )
-        .label("empty"));
+        .label("empty")
+        .hint("write an expression such as `1/sqrt(d)`"));
     }
     let e = p.expr()?;
     if p.peek() != &Tok::Eof {
@@ -88,6 +95,7 @@ impl Parser {
             toks: lex(snip)?,
             pos: 0,
             depth: 0,
+            tree_depth: 0,
             whole: snip.value_span,
         })
     }
@@ -180,36 +188,61 @@ impl Parser {
     fn enter(&mut self) -> Result<(), Diagnostic> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(
-                Diagnostic::new("too-deep", self.span(), "expression nests too deeply")
-                    .label("here")
-                    .hint(format!(
-                        "split it with `let` lines; at most {MAX_DEPTH} levels are allowed"
-                    )),
-            );
+            return Err(too_deep(self.span()));
         }
         Ok(())
+    }
+
+    /// Record that the tree just built is `depth` deep, rejecting it (at
+    /// `span`) when that is too deep for the passes that recurse over it.
+    fn set_tree_depth(&mut self, depth: usize, span: Span) -> Result<(), Diagnostic> {
+        if depth > MAX_DEPTH {
+            return Err(too_deep(span));
+        }
+        self.tree_depth = depth;
+        Ok(())
+    }
+
+    /// At the end of the input with `open` (a `(` or `[`) still open: say so,
+    /// pointing at the bracket that is never closed.
+    fn check_closed(&self, open: Span, bracket: char) -> Result<(), Diagnostic> {
+        if self.peek() != &Tok::Eof {
+            return Ok(());
+        }
+        let close = if bracket == '(' { ')' } else { ']' };
+        Err(Diagnostic::new(
+            "unclosed-delimiter",
+            open,
+            format!("this `{bracket}` is never closed"),
+        )
+        .label("unclosed")
+        .hint(format!("add the matching `{close}`")))
     }
 
     fn expr(&mut self) -> Result<Expr, Diagnostic> {
         self.enter()?;
         let mut lhs = self.term()?;
+        let mut depth = self.tree_depth;
         loop {
             let op = match self.peek() {
                 Tok::Plus => InfixOp::Add,
                 Tok::Minus => InfixOp::Sub,
                 _ => break,
             };
-            self.bump();
+            let op_span = self.bump().span;
             let rhs = self.term()?;
+            depth = 1 + depth.max(self.tree_depth);
+            self.set_tree_depth(depth, op_span)?;
             lhs = infix(op, lhs, rhs);
         }
+        self.tree_depth = depth;
         self.depth -= 1;
         Ok(lhs)
     }
 
     fn term(&mut self) -> Result<Expr, Diagnostic> {
         let mut lhs = self.unary()?;
+        let mut depth = self.tree_depth;
         loop {
             let op = match self.peek() {
                 Tok::Star => InfixOp::Mul,
@@ -217,10 +250,13 @@ impl Parser {
                 Tok::At => InfixOp::Matmul,
                 _ => break,
             };
-            self.bump();
+            let op_span = self.bump().span;
             let rhs = self.unary()?;
+            depth = 1 + depth.max(self.tree_depth);
+            self.set_tree_depth(depth, op_span)?;
             lhs = infix(op, lhs, rhs);
         }
+        self.tree_depth = depth;
         Ok(lhs)
     }
 
@@ -230,6 +266,7 @@ impl Parser {
             self.enter()?;
             let e = self.unary()?;
             self.depth -= 1;
+            self.set_tree_depth(self.tree_depth + 1, start)?;
             let span = start.join(e.span);
             return Ok(Expr {
                 kind: ExprKind::Neg(Box::new(e)),
@@ -239,97 +276,150 @@ impl Parser {
         self.atom()
     }
 
+    // The recursion runs through `atom`, `call`, `paren` and `list`, so they
+    // are kept small (errors are built in separate functions): unoptimized
+    // builds give every temporary of a function its own stack slot.
     fn atom(&mut self) -> Result<Expr, Diagnostic> {
         let start = self.span();
-        match self.peek().clone() {
+        match self.peek() {
             Tok::Num(v, is_int) => {
+                let kind = ExprKind::Num(*v, *is_int);
                 self.bump();
+                self.tree_depth = 1;
+                Ok(Expr { kind, span: start })
+            }
+            Tok::Ident(_) => {
+                let Tok::Ident(name) = self.bump().tok else {
+                    unreachable!()
+                };
+                if self.peek() == &Tok::LParen {
+                    return self.call(name, start);
+                }
+                self.tree_depth = 1;
                 Ok(Expr {
-                    kind: ExprKind::Num(v, is_int),
+                    kind: ExprKind::Var(name),
                     span: start,
                 })
             }
-            Tok::Ident(func_name) => {
-                self.bump();
-                if self.peek() != &Tok::LParen {
-                    return Ok(Expr {
-                        kind: ExprKind::Var(func_name),
-                        span: start,
-                    });
-                }
-                self.bump();
-                let mut args = Vec::new();
-                while self.peek() != &Tok::RParen {
-                    let name = if matches!(self.peek(), Tok::Ident(_)) && self.peek2() == &Tok::Eq {
-                        let n = self.ident("an argument name")?;
-                        self.bump();
-                        Some(n)
-                    } else {
-                        None
-                    };
-                    let value = self.expr()?;
-                    args.push(Arg { name, value });
-                    if self.peek() == &Tok::Comma {
-                        self.bump();
-                    } else if self.peek() != &Tok::RParen {
-                        let found = self.peek().describe();
-                        return Err(self.error_here(
-                            "unexpected-token",
-                            format!("expected `,` or `)` in the arguments of `{func_name}`, found {found}"),
-                            "separate arguments with commas and close the call with `)`",
-                        ));
-                    }
-                }
-                let end = self.bump().span;
-                Ok(Expr {
-                    kind: ExprKind::Call {
-                        func: Ident {
-                            name: func_name,
-                            span: start,
-                        },
-                        args,
-                    },
-                    span: start.join(end),
-                })
-            }
-            Tok::LParen => {
-                self.bump();
-                let e = self.expr()?;
-                let end = self.expect(Tok::RParen, "close the parenthesis")?.span;
-                Ok(Expr {
-                    kind: e.kind,
-                    span: start.join(end),
-                })
-            }
-            Tok::LBracket => {
-                self.bump();
-                let mut items = Vec::new();
-                while self.peek() != &Tok::RBracket {
-                    items.push(self.expr()?);
-                    if self.peek() == &Tok::Comma {
-                        self.bump();
-                    } else if self.peek() != &Tok::RBracket {
-                        let found = self.peek().describe();
-                        return Err(self.error_here(
-                            "unexpected-token",
-                            format!("expected `,` or `]` in a list, found {found}"),
-                            "write lists like [b, 8, 4, 128]",
-                        ));
-                    }
-                }
-                let end = self.bump().span;
-                Ok(Expr {
-                    kind: ExprKind::List(items),
-                    span: start.join(end),
-                })
-            }
-            t => Err(self.error_here(
-                "unexpected-token",
-                format!("expected an expression, found {}", t.describe()),
-                "an expression is a name, a number, a call like exp(x), or one in parentheses",
-            )),
+            Tok::LParen => self.paren(start),
+            Tok::LBracket => self.list(start),
+            _ => Err(self.expected_expression()),
         }
     }
+
+    /// `name(args)`, with `name` already taken and `(` next.
+    fn call(&mut self, func_name: String, start: Span) -> Result<Expr, Diagnostic> {
+        let open = self.bump().span;
+        let mut args = Vec::new();
+        let mut depth = 0;
+        while self.peek() != &Tok::RParen {
+            self.check_closed(open, '(')?;
+            let name = if matches!(self.peek(), Tok::Ident(_)) && self.peek2() == &Tok::Eq {
+                let n = self.ident("an argument name")?;
+                self.bump();
+                Some(n)
+            } else {
+                None
+            };
+            let value = self.expr()?;
+            depth = depth.max(self.tree_depth);
+            args.push(Arg { name, value });
+            if self.peek() == &Tok::Comma {
+                self.bump();
+            } else if self.peek() != &Tok::RParen {
+                self.check_closed(open, '(')?;
+                return Err(self.expected_separator(&func_name));
+            }
+        }
+        let end = self.bump().span;
+        self.set_tree_depth(depth + 1, start)?;
+        Ok(Expr {
+            kind: ExprKind::Call {
+                func: Ident {
+                    name: func_name,
+                    span: start,
+                },
+                args,
+            },
+            span: start.join(end),
+        })
+    }
+
+    /// `( expr )`, with `(` next.
+    fn paren(&mut self, start: Span) -> Result<Expr, Diagnostic> {
+        self.bump();
+        let e = self.expr()?;
+        self.check_closed(start, '(')?;
+        let end = self.expect(Tok::RParen, "close the parenthesis")?.span;
+        Ok(Expr {
+            kind: e.kind,
+            span: start.join(end),
+        })
+    }
+
+    /// `[ items ]`, with `[` next.
+    fn list(&mut self, start: Span) -> Result<Expr, Diagnostic> {
+        self.bump();
+        let mut items = Vec::new();
+        let mut depth = 0;
+        while self.peek() != &Tok::RBracket {
+            self.check_closed(start, '[')?;
+            items.push(self.expr()?);
+            depth = depth.max(self.tree_depth);
+            if self.peek() == &Tok::Comma {
+                self.bump();
+            } else if self.peek() != &Tok::RBracket {
+                self.check_closed(start, '[')?;
+                return Err(self.expected_separator(""));
+            }
+        }
+        let end = self.bump().span;
+        self.set_tree_depth(depth + 1, start)?;
+        Ok(Expr {
+            kind: ExprKind::List(items),
+            span: start.join(end),
+        })
+    }
+
+    /// In the arguments of `func`, or in a list when `func` is empty: the
+    /// next token is neither `,` nor the closing bracket.
+    #[cold]
+    #[inline(never)]
+    fn expected_separator(&self, func: &str) -> Diagnostic {
+        let found = self.peek().describe();
+        if func.is_empty() {
+            self.error_here(
+                "unexpected-token",
+                format!("expected `,` or `]` in a list, found {found}"),
+                "write lists like [b, 8, 4, 128]",
+            )
+        } else {
+            self.error_here(
+                "unexpected-token",
+                format!("expected `,` or `)` in the arguments of `{func}`, found {found}"),
+                "separate arguments with commas and close the call with `)`",
+            )
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn expected_expression(&self) -> Diagnostic {
+        self.error_here(
+            "unexpected-token",
+            format!("expected an expression, found {}", self.peek().describe()),
+            "an expression is a name, a number, a call like exp(x), or one in parentheses",
+        )
+    }
+}
+
+fn too_deep(span: Span) -> Diagnostic {
+    Diagnostic::new("too-deep", span, "expression nests too deeply")
+        .label("here")
+        .hint(format!(
+            "split it with `let` lines; at most {MAX_DEPTH} levels are allowed \
+             (each operator in a chain like `a + b + c` counts as one)"
+        ))
 }
 
 fn infix(op: InfixOp, lhs: Expr, rhs: Expr) -> Expr {

@@ -155,6 +155,14 @@ fn nan_max(m: f64, v: f64) -> f64 {
 }
 
 pub fn permute(a: &Tensor, perm: &[usize]) -> Tensor {
+    let r = perm.len();
+    if r >= 2
+        && perm[r - 2] == r - 1
+        && perm[r - 1] == r - 2
+        && perm[..r - 2].iter().enumerate().all(|(i, &p)| i == p)
+    {
+        return transpose_last_two(a);
+    }
     let shape: Vec<usize> = perm.iter().map(|&p| a.shape[p]).collect();
     let own = strides(&a.shape);
     let st: Vec<usize> = perm.iter().map(|&p| own[p]).collect();
@@ -170,6 +178,30 @@ pub fn permute(a: &Tensor, perm: &[usize]) -> Tensor {
                 *o = a.data[base + j * step];
             }
         });
+    Tensor { shape, data }
+}
+
+/// Swap the last two axes in cache-friendly square blocks.
+fn transpose_last_two(a: &Tensor) -> Tensor {
+    const B: usize = 32;
+    let r = a.shape.len();
+    let (rows, cols) = (a.shape[r - 2], a.shape[r - 1]);
+    let mut shape = a.shape.clone();
+    shape.swap(r - 2, r - 1);
+    let mut data = vec![0.0; a.data.len()];
+    let plane = rows * cols;
+    data.par_chunks_mut(plane).enumerate().for_each(|(p, out)| {
+        let src = &a.data[p * plane..(p + 1) * plane];
+        for i0 in (0..rows).step_by(B) {
+            for j0 in (0..cols).step_by(B) {
+                for i in i0..(i0 + B).min(rows) {
+                    for j in j0..(j0 + B).min(cols) {
+                        out[j * rows + i] = src[i * cols + j];
+                    }
+                }
+            }
+        }
+    });
     Tensor { shape, data }
 }
 

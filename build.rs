@@ -1,0 +1,82 @@
+//! Build script of the prism library: embeds the device library (the CUDA
+//! headers under cuda/) into the crate, with a fingerprint of their contents.
+//!
+//! Generated kernels include these headers. A downstream crate that uses prism
+//! from its own build.rs gets them from the compiled prism library (written
+//! next to the generated .cu before nvcc runs), so it needs no prism checkout.
+//! The fingerprint goes into every cache key of compiled kernels: editing a
+//! header invalidates them. Adding a header needs no code change.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect(&path, out)?;
+        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("cuh" | "h")) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// FNV-1a, 64-bit: a stable content fingerprint with no dependency.
+fn fnv1a(bytes: &[u8], mut h: u64) -> u64 {
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn main() {
+    let root = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let cuda = root.join("cuda");
+    println!("cargo::rerun-if-changed=cuda");
+    let mut files = Vec::new();
+    if let Err(e) = collect(&cuda, &mut files) {
+        println!(
+            "cargo::error=cannot read the device library in {}: {e}",
+            cuda.display()
+        );
+        return;
+    }
+    files.sort();
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    let mut src =
+        String::from("/// The device library: (path under cuda/, contents), sorted by path.\n");
+    src.push_str("pub const DEVICE_LIBRARY: &[(&str, &str)] = &[\n");
+    for f in &files {
+        let rel = f
+            .strip_prefix(&cuda)
+            .unwrap_or(f)
+            .to_string_lossy()
+            .replace('\\', "/");
+        let bytes = match std::fs::read(f) {
+            Ok(b) => b,
+            Err(e) => {
+                println!("cargo::error=cannot read {}: {e}", f.display());
+                return;
+            }
+        };
+        hash = fnv1a(rel.as_bytes(), hash);
+        hash = fnv1a(&bytes, hash);
+        let _ = writeln!(
+            src,
+            "    ({rel:?}, include_str!({:?})),",
+            f.display().to_string()
+        );
+    }
+    src.push_str("];\n");
+    let _ = writeln!(
+        src,
+        "/// Fingerprint of the device library's paths and contents.\npub const DEVICE_LIBRARY_HASH: u64 = {hash:#018x};"
+    );
+    let out =
+        PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default()).join("device_library.rs");
+    if let Err(e) = std::fs::write(&out, src) {
+        println!("cargo::error=cannot write {}: {e}", out.display());
+    }
+}

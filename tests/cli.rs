@@ -1,0 +1,116 @@
+//! The `prism` binary, run as a user would.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn prism(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_prism"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("prism runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn temp_file(name: &str, contents: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("prism-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let p = dir.join(name);
+    std::fs::write(&p, contents).expect("write temp file");
+    p
+}
+
+#[test]
+fn check_accepts_the_bundled_file() {
+    let out = prism(&["check", "prism.toml"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for w in [
+        "rms_norm",
+        "rmsnorm_mlp",
+        "swiglu",
+        "attention",
+        "qk_norm_attention",
+        "gqa_decode",
+        "gated_mlp",
+        "lora",
+        "ntrans",
+    ] {
+        assert!(
+            stdout.contains(&format!("workload {w}\n")),
+            "missing {w} in:\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("matmul(%7, %1)"),
+        "ops are listed:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("f16[b, h*s, h*kv]"),
+        "inferred shapes are listed:\n{stdout}"
+    );
+}
+
+#[test]
+fn check_without_a_path_uses_the_local_or_bundled_file() {
+    let out = prism(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("prism.toml: 9 workloads"));
+}
+
+#[test]
+fn check_json_is_machine_readable() {
+    let out = prism(&["check", "--json", "prism.toml"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["target"]["archs"], serde_json::json!(["sm_90a", "sm_80"]));
+    assert_eq!(v["workloads"].as_array().map(Vec::len), Some(9));
+    assert_eq!(v["workloads"][0]["outputs"][0]["name"], "out");
+}
+
+#[test]
+fn check_rejects_a_bad_file_with_its_location() {
+    let p = temp_file(
+        "bad.toml",
+        "[workload.k]\ninputs = { x = \"f16[n, d]\" }\nprogram = \"matmul(x, exq(x))\"\ndims = { n = [8], d = [64] }\n",
+    );
+    let out = prism(&["check", p.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("unknown op `exq`"), "{err}");
+    assert!(err.contains("bad.toml:3:22"), "{err}");
+    assert!(err.contains("^^^"), "underlined: {err}");
+    assert!(err.contains("did you mean `exp`?"), "{err}");
+
+    let out = prism(&["check", "--json", p.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["diagnostics"][0]["code"], "unknown-op");
+    assert_eq!(v["diagnostics"][0]["line"], 3);
+    assert_eq!(v["diagnostics"][0]["column"], 22);
+    assert_eq!(v["diagnostics"][0]["text"], "exq");
+}
+
+#[test]
+fn check_reports_a_missing_file() {
+    let out = prism(&["check", "does/not/exist.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("cannot read does/not/exist.toml"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+}
+
+#[test]
+fn usage_errors_and_help() {
+    let out = prism(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = prism(&["check", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("Parse and validate a prism.toml"));
+}

@@ -1,0 +1,34 @@
+//! generated/ holds prism's committed, reviewable output for the root
+//! prism.toml. This test keeps it up to date: run with PRISM_BLESS=1 to
+//! rewrite it after an intended change, and review the diff.
+
+use std::path::Path;
+
+use prism::cli::check;
+
+fn check_file(name: &str, want: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("generated")
+        .join(name);
+    if std::env::var_os("PRISM_BLESS").is_some() {
+        std::fs::write(&path, want).expect("write generated file");
+        return;
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "generated/{name} is out of date with prism.toml or the compiler.\n\
+         Run `PRISM_BLESS=1 cargo test --release --test generated` and review the diff."
+    );
+}
+
+#[test]
+fn generated_matches_the_root_prism_toml() {
+    let spec = prism::frontend::parse("prism.toml", prism::frontend::EMBEDDED_PRISM_TOML)
+        .expect("bundled prism.toml parses");
+    check_file(
+        "check.json",
+        &(check::to_json(&check::report(&spec)) + "\n"),
+    );
+    check_file("check.txt", &check::render(&spec));
+}
