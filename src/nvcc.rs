@@ -48,7 +48,7 @@ pub fn find() -> Result<PathBuf, NvccError> {
     let exe = if cfg!(windows) { "nvcc.exe" } else { "nvcc" };
     let mut candidates: Vec<PathBuf> = CUDA_ENV
         .iter()
-        .filter_map(|v| std::env::var_os(v))
+        .filter_map(std::env::var_os)
         .map(|home| PathBuf::from(home).join("bin").join(exe))
         .collect();
     if let Some(path) = std::env::var_os("PATH") {

@@ -821,6 +821,33 @@ fn cases() -> Vec<Case> {
         )
         .hint("split it with `let` lines"),
         case(
+            "scalar let chain that doubles",
+            b().program(
+                "let a = d * d; let b = a * a; let c = b * b; let e = c * c; \
+                 let f = e * e; let g = f * f; out = x @ w * g",
+            ),
+            "scalar-too-large",
+            (7, 95),
+            "f * f",
+            "this scalar expression has over 100 operations",
+        ),
+        case(
+            "long scalar let chain",
+            b().line(
+                "program",
+                &format!(
+                    "program = '''\nlet a0 = d\n{}out = x @ w * a9999\n'''",
+                    (1..10_000)
+                        .map(|i| format!("let a{i} = a{} + d\n", i - 1))
+                        .collect::<String>()
+                ),
+            ),
+            "scalar-too-large",
+            (58, 11),
+            "a49 + d",
+            "this scalar expression has over 100 operations",
+        ),
+        case(
             "program that is not a string",
             b().set("program", "3"),
             "wrong-type",
@@ -1497,4 +1524,21 @@ proptest::proptest! {
             let _ = report.render(false);
         }
     }
+}
+
+#[test]
+fn init_must_be_a_positive_standard_deviation() {
+    let src = "[workload.w]\ninputs = { x = \"f32[n]\" }\nprogram = \"exp(x)\"\ndims = { n = [4] }\ninit = { x = \"1 - n\" }\n";
+    let rep = prism::frontend::parse("init.toml", src).expect_err("negative init");
+    let loc = &rep.located()[0];
+    assert_eq!((loc.code, loc.line, loc.column), ("bad-init", 5, 14));
+    assert_eq!(loc.text, "\"1 - n\"");
+    assert!(loc.hint.is_some());
+}
+
+#[test]
+fn huge_dim_expressions_are_rejected_not_wrapped() {
+    let src = "[workload.w]\ninputs = { x = \"f32[n]\" }\nprogram = \"reshape(x, [n * 9007199254740991 * 9007199254740991])\"\ndims = { n = [4] }\n";
+    let rep = prism::frontend::parse("big.toml", src).expect_err("overflowing dim");
+    assert_eq!(rep.diagnostics[0].code, "dim-overflow");
 }

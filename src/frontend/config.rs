@@ -391,6 +391,7 @@ fn parse_workload(
     };
 
     let mut init = vec![None; input_names.len()];
+    let mut init_spans = Vec::new();
     if let Some(v) = get("init") {
         for (k, iv) in table(v, "init")?.iter() {
             let Some(idx) = input_names
@@ -418,6 +419,7 @@ fn parse_workload(
             };
             let e = parse_expr(&Snippet::new(source, sp(iv), &text))?;
             init[idx] = Some(lower.scalar_only(&e, "init")?);
+            init_spans.push((idx, sp(iv)));
         }
     }
     dims_used.append(&mut lower.dims_used);
@@ -449,6 +451,7 @@ fn parse_workload(
         init,
     };
     check_positive_dims(&mut w, get("points").map_or(name_span, sp))?;
+    check_init(&w, &init_spans)?;
     Ok(w)
 }
 
@@ -547,6 +550,26 @@ pub fn default_points(dims: &[DimDecl]) -> Vec<DimBindings> {
             .collect();
     }
     out
+}
+
+/// Every init value must be a positive, finite standard deviation at every point.
+fn check_init(w: &Workload, spans: &[(usize, Span)]) -> Result<(), Diagnostic> {
+    for &(idx, span) in spans {
+        let Some(expr) = &w.init[idx] else { continue };
+        for p in &w.points {
+            let v = expr.eval(p).unwrap_or(f64::NAN);
+            if !(v.is_finite() && v > 0.0) {
+                return Err(Diagnostic::new(
+                    "bad-init",
+                    span,
+                    format!("init of `{}` is {v} at point {p:?}", w.graph.inputs[idx].name),
+                )
+                .label("not a positive standard deviation")
+                .hint("init is the standard deviation of the input's random values: a positive number such as 1/sqrt(d)"));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every tensor must have dims ≥ 1 at every point, and sizes must fit in 64 bits.

@@ -11,6 +11,10 @@ use super::snippet::Snippet;
 use crate::diagnostics::{Diagnostic, Span};
 use crate::ir::{DType, DimExpr, DimValues};
 
+/// Largest coefficient in a dim expression (integer literals are below 2^53;
+/// anything larger came from overflowing arithmetic).
+const MAX_DIM_COEFFICIENT: u64 = 1 << 53;
+
 /// Largest dim value: kernels index with 32-bit signed integers.
 pub const MAX_DIM: i64 = i32::MAX as i64;
 
@@ -169,7 +173,7 @@ pub fn dim_of(
         ExprKind::Neg(a) => Ok(dim_of(a, declared, used)?.neg()),
         ExprKind::Infix { op, lhs, rhs } => {
             let (a, b) = (dim_of(lhs, declared, used)?, dim_of(rhs, declared, used)?);
-            match op {
+            let r = match op {
                 InfixOp::Add => Ok(a.add(&b)),
                 InfixOp::Sub => Ok(a.sub(&b)),
                 InfixOp::Mul => Ok(a.mul(&b)),
@@ -192,7 +196,19 @@ pub fn dim_of(
                             .hint("dims use + - * and exact /"),
                     )
                 }
+            }?;
+            if r.max_abs_coefficient() > MAX_DIM_COEFFICIENT {
+                return Err(Diagnostic::new(
+                    "dim-overflow",
+                    e.span,
+                    "this dim expression is too large",
+                )
+                .label("too large")
+                .hint(format!(
+                    "coefficients of dim expressions must stay below 2^53 ({MAX_DIM_COEFFICIENT})"
+                )));
             }
+            Ok(r)
         }
         _ => Err(
             Diagnostic::new("bad-dim", e.span, format!("`{e}` is not a dim expression"))

@@ -116,7 +116,7 @@ impl DimExpr {
         let (dm, dc) = divisor.terms.iter().next()?;
         let mut out = BTreeMap::new();
         for (m, c) in &self.terms {
-            if c % dc != 0 {
+            if c.checked_rem(*dc)? != 0 {
                 return None;
             }
             let mut rest = m.clone();
@@ -124,9 +124,19 @@ impl DimExpr {
                 let pos = rest.iter().position(|r| r == s)?;
                 rest.remove(pos);
             }
-            out.insert(rest, c / dc);
+            out.insert(rest, c.checked_div(*dc)?);
         }
         Some(DimExpr { terms: out })
+    }
+
+    /// Largest coefficient magnitude. Arithmetic saturates, so a caller that
+    /// builds dims from user input checks this against a bound.
+    pub fn max_abs_coefficient(&self) -> u64 {
+        self.terms
+            .values()
+            .map(|c| c.unsigned_abs())
+            .max()
+            .unwrap_or(0)
     }
 
     /// The value for concrete dim bindings.
@@ -215,6 +225,10 @@ mod tests {
         );
         assert_eq!(s("n").div_exact(&DimExpr::constant(2)), None);
         assert_eq!(s("n").add(&DimExpr::constant(1)).div_exact(&s("n")), None);
+        assert_eq!(
+            DimExpr::constant(i64::MIN).div_exact(&DimExpr::constant(-1)),
+            None
+        );
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub enum EvalError {
     },
     #[error("tensor of shape {0:?} is too large to evaluate")]
     TooLarge(Vec<usize>),
+    #[error("init of input `{input}` is {std}, not a positive standard deviation")]
+    BadInit { input: String, std: f64 },
     #[error("malformed graph: {0}")]
     Malformed(&'static str),
 }

@@ -47,6 +47,12 @@ pub fn random_inputs(
                 Some(s) => s.eval(dims)?,
                 None => 1.0,
             };
+            if !(std.is_finite() && std > 0.0) {
+                return Err(EvalError::BadInit {
+                    input: input.name.clone(),
+                    std,
+                });
+            }
             let node = w
                 .graph
                 .nodes
