@@ -57,6 +57,16 @@ fn put(list: &mut Vec<(&'static str, String)>, key: &'static str, value: &str) {
     }
 }
 
+/// Replace the line of `key` by `line` (which need not be `key = ...`).
+fn put_line(list: &mut [(&'static str, String)], key: &'static str, line: &str) {
+    let slot = list
+        .iter_mut()
+        .find(|(k, _)| *k == key)
+        .unwrap_or_else(|| panic!("no line for key `{key}` in the template"));
+    slot.0 = "";
+    slot.1 = line.to_string();
+}
+
 impl Toml {
     /// Set a workload key (in place when present, else on a new line 9, 10, ...).
     fn set(mut self, key: &'static str, value: &str) -> Self {
@@ -79,9 +89,7 @@ impl Toml {
 
     /// Replace a workload key's line by `line` (which need not be `key = ...`).
     fn line(mut self, key: &'static str, line: &str) -> Self {
-        let slot = self.keys.iter_mut().find(|(k, _)| *k == key).unwrap();
-        slot.0 = "";
-        slot.1 = line.to_string();
+        put_line(&mut self.keys, key, line);
         self
     }
 
@@ -96,9 +104,7 @@ impl Toml {
     }
 
     fn target_line(mut self, key: &'static str, line: &str) -> Self {
-        let slot = self.target.iter_mut().find(|(k, _)| *k == key).unwrap();
-        slot.0 = "";
-        slot.1 = line.to_string();
+        put_line(&mut self.target, key, line);
         self
     }
 

@@ -364,11 +364,11 @@ impl<'a> Lowerer<'a> {
         let span = call.span;
         if let Some(op) = UnaryOp::from_name(name) {
             let a = bind(func, args, &["x"], 1)?;
-            return self.unary(op, need(&a[0]), span);
+            return self.unary(op, a.req[0], span);
         }
         if let Some(op) = BinaryOp::from_name(name) {
             let a = bind(func, args, &["a", "b"], 2)?;
-            return self.binary(op, need(&a[0]), need(&a[1]), span);
+            return self.binary(op, a.req[0], a.req[1], span);
         }
         if let Some(op) = ReduceOp::from_name(name) {
             return self.call_reduce(op, func, args, span);
@@ -376,7 +376,7 @@ impl<'a> Lowerer<'a> {
         match name {
             "matmul" => {
                 let a = bind(func, args, &["a", "b"], 2)?;
-                self.matmul(need(&a[0]), need(&a[1]), span)
+                self.matmul(a.req[0], a.req[1], span)
             }
             "transpose" => self.call_transpose(func, args, span),
             "permute" => self.call_permute(func, args, span),
@@ -395,13 +395,13 @@ impl<'a> Lowerer<'a> {
         span: Span,
     ) -> Result<Value, Diagnostic> {
         let a = bind(func, args, &["x", "axis", "keepdim"], 1)?;
-        let x = self.tensor(need(&a[0]), &func.name)?;
-        let axis = int_arg(a[1], -1)?;
-        let keepdim = bool_arg(a[2], false)?;
+        let x = self.tensor(a.req[0], &func.name)?;
+        let axis = int_arg(a.opt[0], -1)?;
+        let keepdim = bool_arg(a.opt[1], false)?;
         self.builder
             .reduce(op, x, axis, keepdim)
             .map(Value::Tensor)
-            .map_err(|e| shape_err_at_axis(e, &[a[1]], span))
+            .map_err(|e| shape_err_at_axis(e, &[a.opt[0]], span))
     }
 
     fn call_transpose(
@@ -411,12 +411,12 @@ impl<'a> Lowerer<'a> {
         span: Span,
     ) -> Result<Value, Diagnostic> {
         let a = bind(func, args, &["x", "a", "b"], 1)?;
-        let x = self.tensor(need(&a[0]), &func.name)?;
-        let (p, q) = (int_arg(a[1], -2)?, int_arg(a[2], -1)?);
+        let x = self.tensor(a.req[0], &func.name)?;
+        let (p, q) = (int_arg(a.opt[0], -2)?, int_arg(a.opt[1], -1)?);
         self.builder
             .transpose(x, p, q)
             .map(Value::Tensor)
-            .map_err(|e| shape_err_at_axis(e, &[a[1], a[2]], span))
+            .map_err(|e| shape_err_at_axis(e, &[a.opt[0], a.opt[1]], span))
     }
 
     fn call_permute(
@@ -426,15 +426,15 @@ impl<'a> Lowerer<'a> {
         span: Span,
     ) -> Result<Value, Diagnostic> {
         let a = bind(func, args, &["x", "dims"], 2)?;
-        let x = self.tensor(need(&a[0]), &func.name)?;
-        let perm = list_arg(need(&a[1]), "permute(x, [0, 2, 1])")?
+        let x = self.tensor(a.req[0], &func.name)?;
+        let perm = list_arg(a.req[1], "permute(x, [0, 2, 1])")?
             .iter()
             .map(|e| int_arg(Some(e), 0))
             .collect::<Result<Vec<_>, _>>()?;
         self.builder
             .permute(x, &perm)
             .map(Value::Tensor)
-            .map_err(|e| shape_err_at_axis(e, &[a[1]], span))
+            .map_err(|e| shape_err_at_axis(e, &[Some(a.req[1])], span))
     }
 
     fn call_reshape(
@@ -444,8 +444,8 @@ impl<'a> Lowerer<'a> {
         span: Span,
     ) -> Result<Value, Diagnostic> {
         let a = bind(func, args, &["x", "shape"], 2)?;
-        let x = self.tensor(need(&a[0]), &func.name)?;
-        let items = list_arg(need(&a[1]), "reshape(x, [b, 8, 4, 128])")?;
+        let x = self.tensor(a.req[0], &func.name)?;
+        let items = list_arg(a.req[1], "reshape(x, [b, 8, 4, 128])")?;
         let mut used = Vec::new();
         let shape = items
             .iter()
@@ -465,12 +465,12 @@ impl<'a> Lowerer<'a> {
         span: Span,
     ) -> Result<Value, Diagnostic> {
         let a = bind(func, args, &["x", "g", "eps"], 1)?;
-        let x = self.tensor(need(&a[0]), &func.name)?;
-        let g = match a[1] {
+        let x = self.tensor(a.req[0], &func.name)?;
+        let g = match a.opt[0] {
             Some(e) => Some(self.tensor(e, &func.name)?),
             None => None,
         };
-        let eps = match a[2] {
+        let eps = match a.opt[1] {
             Some(e) => self.scalar(e, "eps")?,
             None => ScalarExpr::lit(DEFAULT_EPS),
         };
@@ -486,10 +486,10 @@ impl<'a> Lowerer<'a> {
         span: Span,
     ) -> Result<Value, Diagnostic> {
         let a = bind(func, args, &["x", "axis"], 1)?;
-        let x = self.tensor(need(&a[0]), &func.name)?;
-        library::softmax(&mut self.builder, x, int_arg(a[1], -1)?)
+        let x = self.tensor(a.req[0], &func.name)?;
+        library::softmax(&mut self.builder, x, int_arg(a.opt[0], -1)?)
             .map(Value::Tensor)
-            .map_err(|e| shape_err_at_axis(e, &[a[1]], span))
+            .map_err(|e| shape_err_at_axis(e, &[a.opt[0]], span))
     }
 
     fn scalar(&mut self, e: &Expr, what: &str) -> Result<ScalarExpr, Diagnostic> {
@@ -511,9 +511,11 @@ impl<'a> Lowerer<'a> {
     }
 }
 
-fn need<'e>(a: &Option<&'e Expr>) -> &'e Expr {
-    // `bind` guarantees required arguments are present.
-    a.expect("required argument checked by bind")
+/// Call arguments matched to a signature: the required ones, then the optional
+/// ones (absent or given), each in signature order.
+struct Bound<'e> {
+    req: Vec<&'e Expr>,
+    opt: Vec<Option<&'e Expr>>,
 }
 
 /// Match call arguments to parameter names; the first `required` are mandatory.
@@ -522,7 +524,7 @@ fn bind<'e>(
     args: &'e [Arg],
     params: &[&str],
     required: usize,
-) -> Result<Vec<Option<&'e Expr>>, Diagnostic> {
+) -> Result<Bound<'e>, Diagnostic> {
     let sig = format!("{}({})", func.name, params.join(", "));
     let mut out: Vec<Option<&Expr>> = vec![None; params.len()];
     for (i, a) in args.iter().enumerate() {
@@ -598,7 +600,12 @@ fn bind<'e>(
         .label(format!("missing `{}`", params[missing]))
         .hint(format!("the signature is {sig}")));
     }
-    Ok(out)
+    // Every required slot is filled, so `req` has exactly `required` entries.
+    let opt = out.split_off(required);
+    Ok(Bound {
+        req: out.into_iter().flatten().collect(),
+        opt,
+    })
 }
 
 fn int_arg(e: Option<&Expr>, default: i64) -> Result<i64, Diagnostic> {

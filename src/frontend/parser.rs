@@ -288,10 +288,9 @@ impl Parser {
                 self.tree_depth = 1;
                 Ok(Expr { kind, span: start })
             }
-            Tok::Ident(_) => {
-                let Tok::Ident(name) = self.bump().tok else {
-                    unreachable!()
-                };
+            Tok::Ident(name) => {
+                let name = name.clone();
+                self.bump();
                 if self.peek() == &Tok::LParen {
                     return self.call(name, start);
                 }
