@@ -256,6 +256,20 @@ fn declared_precision_rounds_like_f16() {
 }
 
 #[test]
+fn declared_precision_rounds_inputs_and_constants() {
+    let w = workload("x = \"f16[n]\"", "x * 0.1", "n = [1]");
+    let d = dims(&[("n", 1)]);
+    let out = eval(&w.graph, &d, &[t(&[1], &[0.1])], Precision::Declared).expect("f16");
+    let h = |v: f64| half::f16::from_f64(v).to_f64();
+    assert_eq!(out[0].data, vec![h((h(0.1) as f32 * h(0.1) as f32) as f64)]);
+    let exact = eval(&w.graph, &d, &[t(&[1], &[0.1])], Precision::F64).expect("f64");
+    assert!(
+        (exact[0].data[0] - 0.01).abs() < 1e-15,
+        "f64 mode keeps inputs as given"
+    );
+}
+
+#[test]
 fn declared_precision_tracks_f64_on_bundled_workloads() {
     let spec = frontend::embedded().expect("bundled prism.toml parses");
     for name in [

@@ -13,6 +13,10 @@ pub mod tensor;
 pub use random::random_inputs;
 pub use tensor::{Comparison, Tensor, compare};
 
+use std::borrow::Cow;
+
+use rayon::prelude::*;
+
 use crate::ir::{DimBindings, DimEvalError, Graph, Op};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,15 +106,16 @@ pub fn eval(
         last_use[o.node.0] = usize::MAX;
     }
     let acc32 = precision == Precision::Declared;
-    let mut values: Vec<Option<Tensor>> = vec![None; graph.nodes.len()];
+    // Inputs are borrowed, never copied: decode-attention caches are gigabytes.
+    let mut values: Vec<Option<Cow<'_, Tensor>>> = vec![None; graph.nodes.len()];
     for (i, node) in graph.nodes.iter().enumerate() {
         let get = |id: crate::ir::NodeId| {
             values[id.0]
-                .as_ref()
+                .as_deref()
                 .ok_or(EvalError::Malformed("operand used before definition"))
         };
         let out_shape = &shapes[i];
-        let mut t = match &node.op {
+        let t = match &node.op {
             Op::Input(k) => {
                 let t = &inputs[*k];
                 if &t.shape != out_shape {
@@ -120,44 +125,33 @@ pub fn eval(
                         got: t.shape.clone(),
                     });
                 }
-                t.clone()
-            }
-            Op::Const(s) => Tensor::scalar(s.eval(dims)?),
-            Op::Unary(u, a) => {
-                let u = *u;
-                if acc32 {
-                    kernels::map(get(*a)?, move |x| u.apply_f32(x as f32) as f64)
+                // Values not representable in the input's dtype are rounded,
+                // as storing them in device memory would.
+                if acc32
+                    && t.data
+                        .par_iter()
+                        .any(|&v| node.dtype.round(v).to_bits() != v.to_bits())
+                {
+                    Cow::Owned(round_to(t.clone(), node.dtype))
                 } else {
-                    kernels::map(get(*a)?, move |x| u.apply(x))
+                    Cow::Borrowed(t)
                 }
             }
-            Op::Binary(b, x, y) => {
-                let b = *b;
-                if acc32 {
-                    kernels::zip(get(*x)?, get(*y)?, out_shape, move |p, q| {
-                        b.apply_f32(p as f32, q as f32) as f64
-                    })
-                } else {
-                    kernels::zip(get(*x)?, get(*y)?, out_shape, move |p, q| b.apply(p, q))
-                }
+            Op::Const(s) => {
+                let v = s.eval(dims)?;
+                Cow::Owned(Tensor::scalar(if acc32 { node.dtype.round(v) } else { v }))
             }
-            Op::Matmul(a, b) => kernels::matmul(get(*a)?, get(*b)?, out_shape, acc32),
-            Op::Reduce {
-                op,
-                input,
-                axis,
-                keepdim,
-            } => kernels::reduce(get(*input)?, *op, *axis, *keepdim, acc32),
-            Op::Permute(a, perm) => kernels::permute(get(*a)?, perm),
-            Op::Reshape(a) => Tensor {
-                shape: out_shape.clone(),
-                data: get(*a)?.data.clone(),
-            },
+            op => {
+                let t = compute(op, &get, out_shape, acc32)?;
+                Cow::Owned(
+                    if acc32 && !matches!(op, Op::Permute(..) | Op::Reshape(_)) {
+                        round_to(t, node.dtype)
+                    } else {
+                        t
+                    },
+                )
+            }
         };
-        if acc32 {
-            let dt = node.dtype;
-            t.data.iter_mut().for_each(|v| *v = dt.round(*v));
-        }
         values[i] = Some(t);
         for o in node.op.operands() {
             if last_use[o.0] == i {
@@ -171,7 +165,61 @@ pub fn eval(
         .map(|o| {
             values[o.node.0]
                 .clone()
+                .map(Cow::into_owned)
                 .ok_or(EvalError::Malformed("output not computed"))
         })
         .collect()
+}
+
+/// Round every element to `dtype`, in parallel.
+fn round_to(mut t: Tensor, dtype: crate::ir::DType) -> Tensor {
+    t.data
+        .par_iter_mut()
+        .with_min_len(1 << 14)
+        .for_each(|v| *v = dtype.round(*v));
+    t
+}
+
+/// One operator other than an input or a constant.
+fn compute<'v>(
+    op: &Op,
+    get: &dyn Fn(crate::ir::NodeId) -> Result<&'v Tensor, EvalError>,
+    out_shape: &[usize],
+    acc32: bool,
+) -> Result<Tensor, EvalError> {
+    Ok(match op {
+        Op::Input(_) | Op::Const(_) => {
+            return Err(EvalError::Malformed("input or constant in compute"));
+        }
+        Op::Unary(u, a) => {
+            let u = *u;
+            if acc32 {
+                kernels::map(get(*a)?, move |x| u.apply_f32(x as f32) as f64)
+            } else {
+                kernels::map(get(*a)?, move |x| u.apply(x))
+            }
+        }
+        Op::Binary(b, x, y) => {
+            let b = *b;
+            if acc32 {
+                kernels::zip(get(*x)?, get(*y)?, out_shape, move |p, q| {
+                    b.apply_f32(p as f32, q as f32) as f64
+                })
+            } else {
+                kernels::zip(get(*x)?, get(*y)?, out_shape, move |p, q| b.apply(p, q))
+            }
+        }
+        Op::Matmul(a, b) => kernels::matmul(get(*a)?, get(*b)?, out_shape, acc32),
+        Op::Reduce {
+            op,
+            input,
+            axis,
+            keepdim,
+        } => kernels::reduce(get(*input)?, *op, *axis, *keepdim, acc32),
+        Op::Permute(a, perm) => kernels::permute(get(*a)?, perm),
+        Op::Reshape(a) => Tensor {
+            shape: out_shape.to_vec(),
+            data: get(*a)?.data.clone(),
+        },
+    })
 }
