@@ -418,7 +418,7 @@ fn parse_workload(
                 }
             };
             let e = parse_expr(&Snippet::new(source, sp(iv), &text))?;
-            init[idx] = Some(lower.scalar_only(&e, "init")?);
+            init[idx] = Some(lower.scalar(&e, "init")?);
             init_spans.push((idx, sp(iv)));
         }
     }
@@ -441,7 +441,7 @@ fn parse_workload(
         Some(v) => parse_points(v, &dims)?,
         None => default_points(&dims),
     };
-    let mut w = Workload {
+    let w = Workload {
         name: name.to_string(),
         description,
         graph,
@@ -450,7 +450,7 @@ fn parse_workload(
         tolerance,
         init,
     };
-    check_positive_dims(&mut w, get("points").map_or(name_span, sp))?;
+    check_positive_dims(&w, get("points").map_or(name_span, sp))?;
     check_init(&w, &init_spans)?;
     Ok(w)
 }
@@ -573,7 +573,7 @@ fn check_init(w: &Workload, spans: &[(usize, Span)]) -> Result<(), Diagnostic> {
 }
 
 /// Every tensor must have dims ≥ 1 at every point, and sizes must fit in 64 bits.
-fn check_positive_dims(w: &mut Workload, span: Span) -> Result<(), Diagnostic> {
+fn check_positive_dims(w: &Workload, span: Span) -> Result<(), Diagnostic> {
     for p in &w.points {
         for n in &w.graph.nodes {
             for d in &n.shape {

@@ -492,7 +492,8 @@ impl<'a> Lowerer<'a> {
             .map_err(|e| shape_err_at_axis(e, &[a.opt[0]], span))
     }
 
-    fn scalar(&mut self, e: &Expr, what: &str) -> Result<ScalarExpr, Diagnostic> {
+    /// Lower an expression that must be a scalar (`eps`, `init` values).
+    pub fn scalar(&mut self, e: &Expr, what: &str) -> Result<ScalarExpr, Diagnostic> {
         match self.expr(e)? {
             Value::Scalar(s) => Ok(s),
             Value::Tensor(_) => Err(Diagnostic::new(
@@ -503,11 +504,6 @@ impl<'a> Lowerer<'a> {
             .label("a tensor")
             .hint("write a number or an expression over dims, e.g. 1e-6 or 1/d")),
         }
-    }
-
-    /// Lower an expression that must be a scalar (used for `init` values).
-    pub fn scalar_only(&mut self, e: &Expr, what: &str) -> Result<ScalarExpr, Diagnostic> {
-        self.scalar(e, what)
     }
 }
 
