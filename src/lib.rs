@@ -6,6 +6,7 @@
 //! against). See ARCHITECTURE.md for the map.
 
 pub mod cli;
+pub mod codegen;
 pub mod device_library;
 pub mod diagnostics;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod frontend;
 pub mod ir;
 pub mod nvcc;
 pub mod reference;
+pub mod ugraph;
 
 pub use diagnostics::{Diagnostic, Report, Span};
 pub use error::Error;

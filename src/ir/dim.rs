@@ -59,6 +59,41 @@ impl DimExpr {
         self.as_constant() == Some(1)
     }
 
+    /// The canonical terms: monomial (sorted symbols) → coefficient.
+    pub fn terms(&self) -> impl Iterator<Item = (&Monomial, i64)> {
+        self.terms.iter().map(|(m, c)| (m, *c))
+    }
+
+    /// The expression as source code of a language with `*`, `+`, `-` and
+    /// integer literals (C, Rust), each symbol rendered by `symbol`; e.g.
+    /// `(2 * d * n + 1)` with `symbol = |s| s.to_string()`. Parenthesized
+    /// unless it is a single literal or symbol.
+    pub fn render(&self, symbol: impl Fn(&str) -> String) -> String {
+        if self.terms.is_empty() {
+            return "0".into();
+        }
+        let mut parts = Vec::new();
+        for (m, c) in &self.terms {
+            let mut factors: Vec<String> = Vec::new();
+            if *c != 1 || m.is_empty() {
+                factors.push(c.to_string());
+            }
+            factors.extend(m.iter().map(|s| symbol(s)));
+            parts.push(factors.join(" * "));
+        }
+        let single = self.terms.len() == 1
+            && self
+                .terms
+                .iter()
+                .all(|(m, c)| m.len() + usize::from(*c != 1) <= 1);
+        let joined = parts.join(" + ").replace("+ -", "- ");
+        if single {
+            joined
+        } else {
+            format!("({joined})")
+        }
+    }
+
     /// Symbols used, sorted and without repetition.
     pub fn symbols(&self) -> Vec<String> {
         let mut out: Vec<String> = self.terms.keys().flatten().cloned().collect();

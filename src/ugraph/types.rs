@@ -1,0 +1,216 @@
+//! The μGraph data types: a kernel graph of block graphs.
+//!
+//! A [`KernelGraph`] is a sequence of kernels over global tensors (the
+//! workload's inputs and outputs plus intermediates). A graph-defined kernel
+//! is a [`BlockGraph`]: a grid of up to three [`GridDim`]s, an optional
+//! [`ForLoop`], per input an imap (grid dim → data axes, or replicated) and an
+//! fmap (for-loop → data axis, or none), per output an omap, and block
+//! operators on tiles. Tiles are clipped at tensor edges: a tile's extent is
+//! `min(tile, extent - start)`, so dims that do not divide a tile are part of
+//! the semantics, and generated code must predicate them.
+
+use serde::Serialize;
+
+use crate::ir::{BinaryOp, DType, DimExpr, ReduceOp, ScalarExpr, UnaryOp};
+
+/// Index into [`KernelGraph::tensors`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct TensorId(pub usize);
+
+/// What a global tensor is to the workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum TensorRole {
+    /// The workload input with this index (argument order).
+    Input(usize),
+    /// The workload output with this index.
+    Output(usize),
+    /// Written by one kernel and read by later ones; allocated by the launcher.
+    Intermediate,
+}
+
+/// A tensor in global memory, row-major and contiguous.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GlobalTensor {
+    pub name: String,
+    pub shape: Vec<DimExpr>,
+    pub dtype: DType,
+    pub role: TensorRole,
+}
+
+/// A whole workload as kernels, run in order on one stream.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KernelGraph {
+    pub tensors: Vec<GlobalTensor>,
+    pub kernels: Vec<Kernel>,
+}
+
+impl KernelGraph {
+    pub fn tensor(&self, id: TensorId) -> &GlobalTensor {
+        &self.tensors[id.0]
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Kernel {
+    /// A C identifier, unique in its kernel graph.
+    pub name: String,
+    pub body: KernelBody,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum KernelBody {
+    /// A graph-defined kernel.
+    Block(BlockGraph),
+    /// A pre-defined kernel.
+    Predefined(Predefined),
+}
+
+/// Kernels with a fixed, hand-written meaning.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum Predefined {
+    /// `output = sum over axis 0 of partials`: the combine step of a split-K
+    /// (or split-KV) kernel that wrote one partial result per split.
+    /// `partials` has shape `[splits, ..output shape]`.
+    SplitCombine {
+        partials: TensorId,
+        output: TensorId,
+    },
+}
+
+/// A grid dimension: `extents` flattened row-major (usually one extent); the
+/// last extent is cut into tiles of `tile`, the others are walked one index
+/// per block. Number of blocks: `prod(extents[..k-1]) * ceil(extents[k-1] / tile)`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GridDim {
+    pub extents: Vec<DimExpr>,
+    pub tile: u32,
+}
+
+/// The block's for-loop: iteration `i` covers `[i*tile, min((i+1)*tile, extent))`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ForLoop {
+    pub extent: DimExpr,
+    pub tile: u32,
+}
+
+/// How a global tensor is cut into the tiles a block sees.
+///
+/// `view` reinterprets the tensor's row-major elements with another shape of
+/// the same element count (a free reshape). `imap[g]` gives, for grid dim `g`,
+/// one axis of the view per extent of that grid dim, or `None` for a
+/// replicated tensor. An axis of size 1 mapped to a larger extent is
+/// broadcast (every block sees index 0).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TileMap {
+    pub tensor: TensorId,
+    pub view: Vec<DimExpr>,
+    pub imap: Vec<Option<Vec<usize>>>,
+    /// The view axis the for-loop walks (inputs only).
+    pub fmap: Option<usize>,
+}
+
+/// Index into [`BlockGraph::ops`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ValueId(pub usize);
+
+/// How a for-loop accumulator combines iterations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum AccumKind {
+    Sum,
+    Max,
+    /// `acc = acc * exp(m_prev - m_cur) + x`, where `m` is the running value
+    /// of the `Max` accumulator `max`: the online-softmax numerator and
+    /// denominator. With exact arithmetic the result is
+    /// `sum_i x_i * exp(m_i - m_final)`.
+    RescaledSum {
+        max: ValueId,
+    },
+}
+
+/// A block operator. Operands precede their users in [`BlockGraph::ops`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum BlockOp {
+    /// The current tile of block input `i`.
+    Input(usize),
+    /// A rank-0 constant (dims are known at run time).
+    Const(ScalarExpr),
+    Unary(UnaryOp, ValueId),
+    /// Elementwise, numpy broadcasting.
+    Binary(BinaryOp, ValueId, ValueId),
+    /// Tile matmul over the last two axes, leading axes broadcast.
+    Matmul(ValueId, ValueId),
+    /// Reduction over one axis of a tile. `Mean` divides by `count` (the
+    /// whole data extent, not the tile's), so a partitioned mean composes.
+    Reduce {
+        op: ReduceOp,
+        input: ValueId,
+        axis: usize,
+        count: Option<DimExpr>,
+    },
+    /// A for-loop accumulator; its value is the total after the loop, so it
+    /// and every op that reads it run after the loop.
+    Accum {
+        kind: AccumKind,
+        input: ValueId,
+    },
+    /// Inside the loop: the running value of accumulator `.0` including this
+    /// iteration (online softmax reads its running max this way).
+    Running(ValueId),
+}
+
+impl BlockOp {
+    pub fn operands(&self) -> Vec<ValueId> {
+        match self {
+            BlockOp::Input(_) | BlockOp::Const(_) => vec![],
+            BlockOp::Unary(_, a) | BlockOp::Running(a) => vec![*a],
+            BlockOp::Binary(_, a, b) | BlockOp::Matmul(a, b) => vec![*a, *b],
+            BlockOp::Reduce { input, .. } => vec![*input],
+            BlockOp::Accum { kind, input } => match kind {
+                AccumKind::RescaledSum { max } => vec![*input, *max],
+                _ => vec![*input],
+            },
+        }
+    }
+}
+
+/// A block output: value `value` (computed after the loop) written to the
+/// tile of `map.tensor` this block owns.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BlockOutput {
+    pub value: ValueId,
+    pub map: TileMap,
+}
+
+/// Parameters the tuner sets; the structure above does not depend on them
+/// except through `GridDim::tile` and `ForLoop::tile`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LaunchParams {
+    pub threads: u32,
+    /// cp.async pipeline depth (1 = no pipelining).
+    pub stages: u32,
+    /// Warps along the tile's rows and columns in tensor-core kernels.
+    pub warps_m: u32,
+    pub warps_n: u32,
+}
+
+impl Default for LaunchParams {
+    fn default() -> Self {
+        LaunchParams {
+            threads: 256,
+            stages: 1,
+            warps_m: 1,
+            warps_n: 1,
+        }
+    }
+}
+
+/// A graph-defined kernel.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BlockGraph {
+    pub grid: Vec<GridDim>,
+    pub forloop: Option<ForLoop>,
+    pub inputs: Vec<TileMap>,
+    pub ops: Vec<BlockOp>,
+    pub outputs: Vec<BlockOutput>,
+    pub params: LaunchParams,
+}
