@@ -2,6 +2,8 @@
 //! ([`cuda`]) plus the launch plan ([`plan`]) the Rust wrappers are emitted
 //! from.
 
+pub mod cuda;
 pub mod plan;
+pub mod rust;
 
 pub use plan::{GridError, GridFactor, Launch, WorkloadKernels};

@@ -10,6 +10,10 @@
 //! - [`fused`]: hand-built fused μGraphs (rms_norm → matmul) until the search
 //!   finds them.
 
+pub mod fused;
+pub mod interp;
+pub mod lower;
 pub mod types;
+pub mod validate;
 
 pub use types::*;
