@@ -7,3 +7,17 @@ pub mod plan;
 pub mod rust;
 
 pub use plan::{GridError, GridFactor, Launch, WorkloadKernels};
+
+use crate::ir::{Target, Workload};
+
+/// Why a workload could not be turned into CUDA.
+#[derive(Debug, thiserror::Error)]
+pub enum CodegenError {
+    #[error("workload `{workload}`: {message}")]
+    Unsupported { workload: String, message: String },
+}
+
+/// The CUDA source and launch plan of one workload for `target`.
+pub fn generate(workload: &Workload, target: &Target) -> Result<WorkloadKernels, CodegenError> {
+    cuda::generate(workload, target)
+}
