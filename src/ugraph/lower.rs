@@ -1,1 +1,621 @@
-//! (being written)
+//! The direct lowering: one graph-defined kernel per operator of a tensor
+//! program. It is correct for every operator of the language and is the
+//! fallback (and the baseline) for the search.
+//!
+//! - elementwise (`unary`, `binary`), `permute` and `reshape`: one grid dim
+//!   over every output axis (row-major), the last axis cut into tiles;
+//!   broadcast operands are views with size-1 axes; constants are inlined.
+//! - `reduce`: one block per output element, a for-loop over the reduced axis
+//!   with a partial reduction and an accumulator per iteration.
+//! - `matmul`: grid over (n tiles, m tiles, batch), a for-loop over k, a tile
+//!   matmul and a sum accumulator; broadcast batch axes are size-1 axes.
+//!
+//! With [`LowerOptions::fuse_rms_matmul`], `matmul(rms_norm(x), w)` becomes
+//! one kernel ([`super::fused`]).
+
+use std::collections::HashMap;
+
+use crate::ir::{DType, DimExpr, Graph, NodeId, Op, ReduceOp, Workload};
+
+use super::fused;
+use super::types::*;
+
+/// Elements per block along the last axis of elementwise kernels.
+pub const ELEMENTWISE_TILE: u32 = 256;
+/// Elements of the reduced axis per for-loop iteration.
+pub const REDUCE_TILE: u32 = 1024;
+
+#[derive(Clone, Debug)]
+pub struct LowerOptions {
+    /// Lower `matmul(rms_norm(x), w)` to the fused kernel.
+    pub fuse_rms_matmul: bool,
+}
+
+impl Default for LowerOptions {
+    fn default() -> Self {
+        LowerOptions {
+            fuse_rms_matmul: true,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum LowerError {
+    #[error("workload `{workload}` has no outputs")]
+    NoOutputs { workload: String },
+}
+
+/// Tile sizes and warps of a tensor-core matmul kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatmulTiles {
+    pub bm: u32,
+    pub bn: u32,
+    pub bk: u32,
+    pub warps_m: u32,
+    pub warps_n: u32,
+    pub stages: u32,
+}
+
+/// A heuristic choice until the tuner exists: small-m (decode) tiles when `m`
+/// is at most 16 everywhere in the declared ranges. f32 tiles keep the
+/// pipeline within 48 KiB of static shared memory.
+pub fn matmul_tiles(max_m: i64, dtype: DType) -> MatmulTiles {
+    if dtype == DType::F32 {
+        let bm = if max_m <= 16 { 16 } else { 64 };
+        return MatmulTiles {
+            bm,
+            bn: 64,
+            bk: 32,
+            warps_m: if bm == 16 { 1 } else { 2 },
+            warps_n: if bm == 16 { 4 } else { 2 },
+            stages: 2,
+        };
+    }
+    if max_m <= 16 {
+        MatmulTiles {
+            bm: 16,
+            bn: 64,
+            bk: 64,
+            warps_m: 1,
+            warps_n: 4,
+            stages: 3,
+        }
+    } else {
+        MatmulTiles {
+            bm: 64,
+            bn: 64,
+            bk: 32,
+            warps_m: 2,
+            warps_n: 2,
+            stages: 3,
+        }
+    }
+}
+
+/// The largest value `expr` takes over the workload's declared dims (dims
+/// are positive and the polynomials the front end builds are monotone).
+pub fn max_value(expr: &DimExpr, workload: &Workload) -> i64 {
+    let dims = workload
+        .dims
+        .iter()
+        .map(|d| (d.name.clone(), d.values.max()))
+        .collect();
+    expr.eval(&dims).unwrap_or(i64::MAX)
+}
+
+pub fn lower(workload: &Workload, options: &LowerOptions) -> Result<KernelGraph, LowerError> {
+    Lowering::new(workload, options).run()
+}
+
+struct Lowering<'a> {
+    workload: &'a Workload,
+    graph: &'a Graph,
+    options: &'a LowerOptions,
+    tensors: Vec<GlobalTensor>,
+    kernels: Vec<Kernel>,
+    /// The global tensor holding each materialized node.
+    tensor_of: HashMap<NodeId, TensorId>,
+    /// Fused rms_norm → matmul matches, by matmul node.
+    fused: HashMap<NodeId, fused::RmsMatmul>,
+}
+
+impl<'a> Lowering<'a> {
+    fn new(workload: &'a Workload, options: &'a LowerOptions) -> Self {
+        Lowering {
+            workload,
+            graph: &workload.graph,
+            options,
+            tensors: Vec::new(),
+            kernels: Vec::new(),
+            tensor_of: HashMap::new(),
+            fused: HashMap::new(),
+        }
+    }
+
+    /// Nodes a node's kernel reads from global memory. Constants feeding
+    /// elementwise operators are inlined and not read.
+    fn kernel_inputs(&self, id: NodeId) -> Vec<NodeId> {
+        let g = self.graph;
+        let not_const = |n: &NodeId| !matches!(g.node(*n).op, Op::Const(_));
+        match &g.node(id).op {
+            Op::Input(_) | Op::Const(_) => vec![],
+            Op::Unary(_, a) => vec![*a].into_iter().filter(not_const).collect(),
+            Op::Binary(_, a, b) => vec![*a, *b].into_iter().filter(not_const).collect(),
+            Op::Matmul(a, b) => match self.fused.get(&id) {
+                Some(f) => vec![f.x, *b],
+                None => vec![*a, *b],
+            },
+            Op::Reduce { input, .. } => vec![*input],
+            Op::Permute(a, _) | Op::Reshape(a) => vec![*a],
+        }
+    }
+
+    fn run(mut self) -> Result<KernelGraph, LowerError> {
+        let g = self.graph;
+        if g.outputs.is_empty() {
+            return Err(LowerError::NoOutputs {
+                workload: self.workload.name.clone(),
+            });
+        }
+        if self.options.fuse_rms_matmul {
+            for (i, n) in g.nodes.iter().enumerate() {
+                if let Op::Matmul(a, b) = &n.op
+                    && let Some(m) = fused::match_rms_norm(g, *a, *b)
+                {
+                    self.fused.insert(NodeId(i), m);
+                }
+            }
+        }
+        // Liveness, backwards from the outputs (nodes are topologically ordered).
+        let mut live = vec![false; g.nodes.len()];
+        for o in &g.outputs {
+            live[o.node.0] = true;
+        }
+        for i in (0..g.nodes.len()).rev() {
+            if live[i] {
+                for n in self.kernel_inputs(NodeId(i)) {
+                    live[n.0] = true;
+                }
+            }
+        }
+        for (i, input) in g.inputs.iter().enumerate() {
+            let t = self.add_tensor(
+                &input.name,
+                input.shape.clone(),
+                input.dtype,
+                TensorRole::Input(i),
+            );
+            if let Some(pos) = g.nodes.iter().position(|n| n.op == Op::Input(i)) {
+                self.tensor_of.insert(NodeId(pos), t);
+            }
+        }
+        // The first output naming a computed node takes its tensor; inputs and
+        // repeated nodes get a copy kernel.
+        let mut output_of: HashMap<NodeId, usize> = HashMap::new();
+        for (j, o) in g.outputs.iter().enumerate() {
+            let is_input = matches!(g.node(o.node).op, Op::Input(_));
+            if !is_input && !output_of.contains_key(&o.node) {
+                output_of.insert(o.node, j);
+            }
+        }
+        for (i, &is_live) in live.iter().enumerate() {
+            let id = NodeId(i);
+            if !is_live || matches!(g.node(id).op, Op::Input(_)) {
+                continue;
+            }
+            let node = g.node(id);
+            let (name, role) = match output_of.get(&id) {
+                Some(j) => (g.outputs[*j].name.clone(), TensorRole::Output(*j)),
+                None => (format!("t{i}"), TensorRole::Intermediate),
+            };
+            let t = self.add_tensor(&name, node.shape.clone(), node.dtype, role);
+            self.tensor_of.insert(id, t);
+            let body = self.node_kernel(id, t);
+            let kname = format!(
+                "{}_k{}_{}",
+                self.workload.name,
+                self.kernels.len(),
+                op_name(&node.op)
+            );
+            self.kernels.push(Kernel {
+                name: kname,
+                body: KernelBody::Block(body),
+            });
+        }
+        for (j, o) in g.outputs.iter().enumerate() {
+            if output_of.get(&o.node) == Some(&j) {
+                continue;
+            }
+            let node = g.node(o.node);
+            let t = self.add_tensor(
+                &o.name,
+                node.shape.clone(),
+                node.dtype,
+                TensorRole::Output(j),
+            );
+            let src = self.tensor_of[&o.node];
+            let body = copy_kernel(src, t, &node.shape);
+            let kname = format!("{}_k{}_copy", self.workload.name, self.kernels.len());
+            self.kernels.push(Kernel {
+                name: kname,
+                body: KernelBody::Block(body),
+            });
+        }
+        Ok(KernelGraph {
+            tensors: self.tensors,
+            kernels: self.kernels,
+        })
+    }
+
+    fn add_tensor(
+        &mut self,
+        name: &str,
+        shape: Vec<DimExpr>,
+        dtype: DType,
+        role: TensorRole,
+    ) -> TensorId {
+        self.tensors.push(GlobalTensor {
+            name: name.to_string(),
+            shape,
+            dtype,
+            role,
+        });
+        TensorId(self.tensors.len() - 1)
+    }
+
+    fn node_kernel(&self, id: NodeId, out: TensorId) -> BlockGraph {
+        let g = self.graph;
+        let node = g.node(id);
+        match &node.op {
+            Op::Input(_) | Op::Const(_) | Op::Unary(..) | Op::Binary(..) => {
+                self.elementwise_kernel(id, out)
+            }
+            Op::Permute(a, perm) => {
+                let input = TileMap {
+                    tensor: self.tensor_of[a],
+                    view: g.node(*a).shape.clone(),
+                    imap: vec![Some(perm.clone())],
+                    fmap: None,
+                };
+                let ops = vec![
+                    BlockOp::Input(0),
+                    BlockOp::Permute(ValueId(0), perm.clone()),
+                ];
+                elementwise_block(&node.shape, vec![input], ops, out)
+            }
+            Op::Reshape(a) => copy_kernel(self.tensor_of[a], out, &node.shape),
+            Op::Reduce {
+                op, input, axis, ..
+            } => reduce_kernel(
+                self.tensor_of[input],
+                &g.node(*input).shape,
+                *op,
+                *axis,
+                out,
+            ),
+            Op::Matmul(a, b) => {
+                let tiles = matmul_tiles(
+                    max_value(&node.shape[node.shape.len() - 2], self.workload),
+                    node.dtype,
+                );
+                match self.fused.get(&id) {
+                    Some(f) => fused::rms_matmul_kernel(
+                        f,
+                        self.tensor_of[&f.x],
+                        &g.node(f.x).shape,
+                        self.tensor_of[b],
+                        &g.node(*b).shape,
+                        out,
+                        &node.shape,
+                        tiles,
+                    ),
+                    None => matmul_kernel(
+                        self.tensor_of[a],
+                        &g.node(*a).shape,
+                        self.tensor_of[b],
+                        &g.node(*b).shape,
+                        out,
+                        &node.shape,
+                        tiles,
+                    ),
+                }
+            }
+        }
+    }
+
+    /// A unary or binary operator (or a materialized constant, or a copy of an
+    /// input) with constant operands inlined.
+    fn elementwise_kernel(&self, id: NodeId, out: TensorId) -> BlockGraph {
+        let g = self.graph;
+        let node = g.node(id);
+        let rank = node.shape.len();
+        let mut inputs = Vec::new();
+        let mut ops = Vec::new();
+        let operand = |n: NodeId, inputs: &mut Vec<TileMap>, ops: &mut Vec<BlockOp>| -> ValueId {
+            match &g.node(n).op {
+                Op::Const(c) => ops.push(BlockOp::Const(c.clone())),
+                _ => {
+                    inputs.push(TileMap {
+                        tensor: self.tensor_of[&n],
+                        view: padded(&g.node(n).shape, rank),
+                        imap: grid_all(rank),
+                        fmap: None,
+                    });
+                    ops.push(BlockOp::Input(inputs.len() - 1));
+                }
+            }
+            ValueId(ops.len() - 1)
+        };
+        match &node.op {
+            Op::Input(_) => {
+                operand(id, &mut inputs, &mut ops);
+            }
+            Op::Const(c) => ops.push(BlockOp::Const(c.clone())),
+            Op::Unary(u, a) => {
+                let a = operand(*a, &mut inputs, &mut ops);
+                ops.push(BlockOp::Unary(*u, a));
+            }
+            Op::Binary(b, x, y) => {
+                let x = operand(*x, &mut inputs, &mut ops);
+                let y = operand(*y, &mut inputs, &mut ops);
+                ops.push(BlockOp::Binary(*b, x, y));
+            }
+            _ => {}
+        }
+        elementwise_block(&node.shape, inputs, ops, out)
+    }
+}
+
+fn op_name(op: &Op) -> &'static str {
+    match op {
+        Op::Input(_) => "input",
+        Op::Const(_) => "const",
+        Op::Unary(u, _) => u.name(),
+        Op::Binary(b, ..) => b.name(),
+        Op::Matmul(..) => "matmul",
+        Op::Reduce { op, .. } => op.name(),
+        Op::Permute(..) => "permute",
+        Op::Reshape(_) => "reshape",
+    }
+}
+
+/// `shape` with leading 1s up to `rank` (a free view: same elements).
+pub fn padded(shape: &[DimExpr], rank: usize) -> Vec<DimExpr> {
+    let mut v = vec![DimExpr::constant(1); rank.saturating_sub(shape.len())];
+    v.extend(shape.iter().cloned());
+    v
+}
+
+/// One grid dim over every axis of a rank-`rank` view.
+fn grid_all(rank: usize) -> Vec<Option<Vec<usize>>> {
+    if rank == 0 {
+        vec![]
+    } else {
+        vec![Some((0..rank).collect())]
+    }
+}
+
+/// An elementwise block graph over output `shape`; the last op is the result.
+fn elementwise_block(
+    shape: &[DimExpr],
+    inputs: Vec<TileMap>,
+    ops: Vec<BlockOp>,
+    out: TensorId,
+) -> BlockGraph {
+    let rank = shape.len();
+    let grid = if rank == 0 {
+        vec![]
+    } else {
+        vec![GridDim {
+            extents: shape.to_vec(),
+            tile: ELEMENTWISE_TILE,
+        }]
+    };
+    let value = ValueId(ops.len() - 1);
+    BlockGraph {
+        grid,
+        forloop: None,
+        inputs,
+        ops,
+        outputs: vec![BlockOutput {
+            value,
+            map: TileMap {
+                tensor: out,
+                view: shape.to_vec(),
+                imap: grid_all(rank),
+                fmap: None,
+            },
+        }],
+        params: LaunchParams {
+            threads: ELEMENTWISE_TILE,
+            ..LaunchParams::default()
+        },
+    }
+}
+
+/// `out = src` element for element, `src` viewed with `out`'s shape.
+fn copy_kernel(src: TensorId, out: TensorId, shape: &[DimExpr]) -> BlockGraph {
+    let input = TileMap {
+        tensor: src,
+        view: shape.to_vec(),
+        imap: grid_all(shape.len()),
+        fmap: None,
+    };
+    elementwise_block(shape, vec![input], vec![BlockOp::Input(0)], out)
+}
+
+fn reduce_kernel(
+    src: TensorId,
+    shape: &[DimExpr],
+    op: ReduceOp,
+    axis: usize,
+    out: TensorId,
+) -> BlockGraph {
+    let others: Vec<usize> = (0..shape.len()).filter(|a| *a != axis).collect();
+    let extents: Vec<DimExpr> = others.iter().map(|a| shape[*a].clone()).collect();
+    let (grid, imap) = if others.is_empty() {
+        (vec![], vec![])
+    } else {
+        (
+            vec![GridDim { extents, tile: 1 }],
+            vec![Some(others.clone())],
+        )
+    };
+    let mut out_view = shape.to_vec();
+    out_view[axis] = DimExpr::constant(1);
+    let (partial, accum) = match op {
+        ReduceOp::Sum => (ReduceOp::Sum, AccumKind::Sum),
+        ReduceOp::Mean => (ReduceOp::Mean, AccumKind::Sum),
+        ReduceOp::Max => (ReduceOp::Max, AccumKind::Max),
+    };
+    let count = (op == ReduceOp::Mean).then(|| shape[axis].clone());
+    BlockGraph {
+        grid,
+        forloop: Some(ForLoop {
+            extent: shape[axis].clone(),
+            tile: REDUCE_TILE,
+        }),
+        inputs: vec![TileMap {
+            tensor: src,
+            view: shape.to_vec(),
+            imap: imap.clone(),
+            fmap: Some(axis),
+        }],
+        ops: vec![
+            BlockOp::Input(0),
+            BlockOp::Reduce {
+                op: partial,
+                input: ValueId(0),
+                axis,
+                count,
+            },
+            BlockOp::Accum {
+                kind: accum,
+                input: ValueId(1),
+            },
+        ],
+        outputs: vec![BlockOutput {
+            value: ValueId(2),
+            map: TileMap {
+                tensor: out,
+                view: out_view,
+                imap,
+                fmap: None,
+            },
+        }],
+        params: LaunchParams {
+            threads: 256,
+            ..LaunchParams::default()
+        },
+    }
+}
+
+/// The grid and maps of a batched matmul `out[.., m, n] = a[.., m, k] b[.., k, n]`
+/// (x: n tiles, y: m tiles, z: batch axes), shared with the fused kernel.
+pub struct MatmulMaps {
+    pub grid: Vec<GridDim>,
+    pub forloop: ForLoop,
+    pub a: TileMap,
+    pub b: TileMap,
+    pub out: TileMap,
+}
+
+pub fn matmul_maps(
+    a: (TensorId, &[DimExpr]),
+    b: (TensorId, &[DimExpr]),
+    out: (TensorId, &[DimExpr]),
+    tiles: MatmulTiles,
+) -> MatmulMaps {
+    let shape = out.1;
+    let r = shape.len();
+    let (m, n) = (shape[r - 2].clone(), shape[r - 1].clone());
+    let k = a.1[a.1.len() - 1].clone();
+    let mut grid = vec![
+        GridDim {
+            extents: vec![n],
+            tile: tiles.bn,
+        },
+        GridDim {
+            extents: vec![m],
+            tile: tiles.bm,
+        },
+    ];
+    let batch: Vec<usize> = (0..r - 2).collect();
+    if !batch.is_empty() {
+        grid.push(GridDim {
+            extents: shape[..r - 2].to_vec(),
+            tile: 1,
+        });
+    }
+    let with_batch = |mut v: Vec<Option<Vec<usize>>>| {
+        if !batch.is_empty() {
+            v.push(Some(batch.clone()));
+        }
+        v
+    };
+    MatmulMaps {
+        grid,
+        forloop: ForLoop {
+            extent: k,
+            tile: tiles.bk,
+        },
+        a: TileMap {
+            tensor: a.0,
+            view: padded(a.1, r),
+            imap: with_batch(vec![None, Some(vec![r - 2])]),
+            fmap: Some(r - 1),
+        },
+        b: TileMap {
+            tensor: b.0,
+            view: padded(b.1, r),
+            imap: with_batch(vec![Some(vec![r - 1]), None]),
+            fmap: Some(r - 2),
+        },
+        out: TileMap {
+            tensor: out.0,
+            view: shape.to_vec(),
+            imap: with_batch(vec![Some(vec![r - 1]), Some(vec![r - 2])]),
+            fmap: None,
+        },
+    }
+}
+
+pub fn matmul_params(tiles: MatmulTiles) -> LaunchParams {
+    LaunchParams {
+        threads: tiles.warps_m * tiles.warps_n * 32,
+        stages: tiles.stages,
+        warps_m: tiles.warps_m,
+        warps_n: tiles.warps_n,
+    }
+}
+
+fn matmul_kernel(
+    a: TensorId,
+    a_shape: &[DimExpr],
+    b: TensorId,
+    b_shape: &[DimExpr],
+    out: TensorId,
+    shape: &[DimExpr],
+    tiles: MatmulTiles,
+) -> BlockGraph {
+    let maps = matmul_maps((a, a_shape), (b, b_shape), (out, shape), tiles);
+    BlockGraph {
+        grid: maps.grid,
+        forloop: Some(maps.forloop),
+        inputs: vec![maps.a, maps.b],
+        ops: vec![
+            BlockOp::Input(0),
+            BlockOp::Input(1),
+            BlockOp::Matmul(ValueId(0), ValueId(1)),
+            BlockOp::Accum {
+                kind: AccumKind::Sum,
+                input: ValueId(2),
+            },
+        ],
+        outputs: vec![BlockOutput {
+            value: ValueId(3),
+            map: maps.out,
+        }],
+        params: matmul_params(tiles),
+    }
+}

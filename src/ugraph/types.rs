@@ -137,6 +137,8 @@ pub enum BlockOp {
     Unary(UnaryOp, ValueId),
     /// Elementwise, numpy broadcasting.
     Binary(BinaryOp, ValueId, ValueId),
+    /// Tile axis `i` of the result is axis `perm[i]` of the operand.
+    Permute(ValueId, Vec<usize>),
     /// Tile matmul over the last two axes, leading axes broadcast.
     Matmul(ValueId, ValueId),
     /// Reduction over one axis of a tile. `Mean` divides by `count` (the
@@ -162,7 +164,7 @@ impl BlockOp {
     pub fn operands(&self) -> Vec<ValueId> {
         match self {
             BlockOp::Input(_) | BlockOp::Const(_) => vec![],
-            BlockOp::Unary(_, a) | BlockOp::Running(a) => vec![*a],
+            BlockOp::Unary(_, a) | BlockOp::Running(a) | BlockOp::Permute(a, _) => vec![*a],
             BlockOp::Binary(_, a, b) | BlockOp::Matmul(a, b) => vec![*a, *b],
             BlockOp::Reduce { input, .. } => vec![*input],
             BlockOp::Accum { kind, input } => match kind {

@@ -1,0 +1,422 @@
+//! The kernel shapes code generation knows, each recognized from a block
+//! graph's structure:
+//!
+//! - [`elementwise`]: no for-loop; elementwise operators (and tile
+//!   permutes); threads stride over the output tile.
+//! - [`loop_reduce`]: one output element per block, a for-loop whose
+//!   iterations are reduced (sum, mean, max) into accumulators; threads keep
+//!   partial results and a block reduction combines them.
+//! - [`matmul`]: a tile matmul accumulated over the for-loop on tensor cores
+//!   (`prism::TileGemm`), optional per-row statistics of the left operand
+//!   (the fused rms_norm), and an elementwise epilogue.
+
+use crate::ir::ReduceOp;
+use crate::ugraph::validate::{BlockInfo, Phase, TileExtent};
+use crate::ugraph::{AccumKind, BlockOp, ValueId};
+
+use super::emit::{Emitter, Evaluator, c_type, dim};
+
+type Result<T> = std::result::Result<T, String>;
+
+fn single(e: &TileExtent) -> bool {
+    match e {
+        TileExtent::One => true,
+        TileExtent::Part { tile, .. } => *tile == 1,
+        TileExtent::Full(d) => d.is_one(),
+    }
+}
+
+fn elementwise_op(op: &BlockOp) -> bool {
+    matches!(
+        op,
+        BlockOp::Input(_)
+            | BlockOp::Const(_)
+            | BlockOp::Unary(..)
+            | BlockOp::Binary(..)
+            | BlockOp::Permute(..)
+    )
+}
+
+fn input_tiles(em: &Emitter, loop_start: &str, loop_size: &str) -> Vec<Vec<super::emit::AxisTile>> {
+    em.block
+        .inputs
+        .iter()
+        .map(|m| em.axis_tiles(m, loop_start, loop_size))
+        .collect()
+}
+
+fn store(
+    em: &mut Emitter,
+    out: usize,
+    value: &str,
+    local: &[String],
+    tiles: &[super::emit::AxisTile],
+) {
+    let map = em.block.outputs[out].map.clone();
+    let ty = c_type(em.tensors[map.tensor.0].dtype);
+    let off = em.offset(&map, tiles, local);
+    em.line(&format!(
+        "{}[{off}] = prism::from_float<{ty}>({value});",
+        em.pointer(map.tensor)
+    ));
+}
+
+/// Threads stride over the elements of the output tile.
+pub fn elementwise(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
+    let b = em.block;
+    if b.forloop.is_some() || !b.ops.iter().all(elementwise_op) {
+        return Err("not an elementwise block graph".into());
+    }
+    let out_tiles = em.axis_tiles(&b.outputs[0].map, "0", "0");
+    let shape0 = &info.shapes[b.outputs[0].value.0];
+    if b.outputs.iter().any(|o| &info.shapes[o.value.0] != shape0) {
+        return Err("elementwise outputs of different tile shapes".into());
+    }
+    let rank = out_tiles.len();
+    let sizes: Vec<String> = (0..rank)
+        .map(|a| {
+            if out_tiles[a].single {
+                "1".to_string()
+            } else {
+                out_tiles[a].size.clone()
+            }
+        })
+        .collect();
+    let count = if rank == 0 {
+        "1LL".to_string()
+    } else {
+        sizes.join(" * ")
+    };
+    em.line(&format!("const long long tile_elems = {count};"));
+    em.line("for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {");
+    em.line("long long rest = li;");
+    let mut local = vec!["0".to_string(); rank];
+    for a in (0..rank).rev() {
+        if !out_tiles[a].single {
+            em.line(&format!(
+                "const long long l{a} = rest % ({}); rest /= ({});",
+                sizes[a], sizes[a]
+            ));
+            local[a] = format!("l{a}");
+        }
+    }
+    em.line("(void)rest;");
+    let mut ev = Evaluator::new(&info.shapes, input_tiles(em, "0", "0"));
+    for (o, out) in b.outputs.iter().enumerate() {
+        let out_tiles_o = em.axis_tiles(&out.map, "0", "0");
+        let v = ev.value(em, out.value, &local)?;
+        store(em, o, &v, &local, &out_tiles_o);
+    }
+    em.line("}");
+    Ok(())
+}
+
+/// A reduction accumulated over the for-loop.
+struct LoopAccum {
+    accum: ValueId,
+    kind: AccumKind,
+    reduce_input: ValueId,
+    /// `1 / count` scaling for a mean.
+    count: Option<crate::ir::DimExpr>,
+}
+
+fn loop_accums(em: &Emitter, info: &BlockInfo) -> Result<Vec<LoopAccum>> {
+    let b = em.block;
+    let mut out = Vec::new();
+    for (i, op) in b.ops.iter().enumerate() {
+        if let BlockOp::Accum { kind, input } = op {
+            let BlockOp::Reduce {
+                op: rop,
+                input: rin,
+                count,
+                ..
+            } = &b.ops[input.0]
+            else {
+                return Err("an accumulator of something other than a reduction".into());
+            };
+            let ok = matches!(
+                (kind, rop),
+                (AccumKind::Sum, ReduceOp::Sum | ReduceOp::Mean) | (AccumKind::Max, ReduceOp::Max)
+            );
+            if !ok {
+                return Err(format!("accumulator {kind:?} of a {rop} reduction"));
+            }
+            if *rop == ReduceOp::Mean && count.is_none() {
+                return Err("a tile mean without a data count".into());
+            }
+            let _ = info;
+            out.push(LoopAccum {
+                accum: ValueId(i),
+                kind: *kind,
+                reduce_input: *rin,
+                count: if *rop == ReduceOp::Mean {
+                    count.clone()
+                } else {
+                    None
+                },
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// One block per output element; threads walk the whole loop axis.
+pub fn loop_reduce(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
+    let b = em.block;
+    let Some(fl) = &b.forloop else {
+        return Err("no for-loop".into());
+    };
+    for (i, op) in b.ops.iter().enumerate() {
+        let ok = match info.phases[i] {
+            Phase::Loop => elementwise_op(op) || matches!(op, BlockOp::Reduce { .. }),
+            Phase::Post => elementwise_op(op) || matches!(op, BlockOp::Accum { .. }),
+        };
+        if !ok {
+            return Err(format!("operator {op:?} in a loop reduction"));
+        }
+        if info.phases[i] == Phase::Post && !info.shapes[i].iter().all(single) {
+            return Err("a loop reduction whose result is not one element per block".into());
+        }
+    }
+    let accums = loop_accums(em, info)?;
+    let threads = b.params.threads;
+    let k = dim(&fl.extent);
+    em.line("__shared__ float scratch[32];");
+    for a in &accums {
+        let init = if a.kind == AccumKind::Max {
+            "-INFINITY"
+        } else {
+            "0.0f"
+        };
+        em.line(&format!("float acc{} = {init};", a.accum.0));
+    }
+    em.line(&format!(
+        "for (long long kk = threadIdx.x; kk < {k}; kk += blockDim.x) {{"
+    ));
+    let mut ev = Evaluator::new(&info.shapes, input_tiles(em, "0", &k));
+    for a in &accums {
+        let shape = &info.shapes[a.reduce_input.0];
+        let local: Vec<String> = shape
+            .iter()
+            .map(|e| if single(e) { "0".into() } else { "kk".into() })
+            .collect();
+        if local.iter().filter(|l| *l == "kk").count() != 1 {
+            return Err("a loop reduction over more than the loop axis".into());
+        }
+        let v = ev.value(em, a.reduce_input, &local)?;
+        let acc = format!("acc{}", a.accum.0);
+        match a.kind {
+            AccumKind::Max => em.line(&format!("{acc} = fmaxf({acc}, {v});")),
+            _ => em.line(&format!("{acc} += {v};")),
+        }
+    }
+    em.line("}");
+    ev.clear_memo();
+    for a in &accums {
+        let acc = format!("acc{}", a.accum.0);
+        let op = if a.kind == AccumKind::Max {
+            "MaxOp"
+        } else {
+            "SumOp"
+        };
+        em.line(&format!(
+            "{acc} = prism::block_reduce<prism::{op}, {threads}>({acc}, scratch);"
+        ));
+        if let Some(c) = &a.count {
+            em.line(&format!("{acc} *= (float)(1.0 / (double)({}));", dim(c)));
+        }
+        ev.bound
+            .insert(a.accum, Box::new(move |_: &[String]| acc.clone()));
+    }
+    em.line("if (threadIdx.x == 0) {");
+    for (o, out) in b.outputs.iter().enumerate() {
+        let tiles = em.axis_tiles(&out.map, "0", "0");
+        let local = vec!["0".to_string(); tiles.len()];
+        let v = ev.value(em, out.value, &local)?;
+        store(em, o, &v, &local, &tiles);
+    }
+    em.line("}");
+    Ok(())
+}
+
+/// Shared memory the matmul kernel declares statically, checked against the
+/// 48 KiB static limit by nvcc.
+pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
+    let b = em.block;
+    let Some(fl) = &b.forloop else {
+        return Err("no for-loop".into());
+    };
+    let mms: Vec<usize> = (0..b.ops.len())
+        .filter(|i| matches!(b.ops[*i], BlockOp::Matmul(..)))
+        .collect();
+    let [mm] = mms[..] else {
+        return Err("not exactly one tile matmul".into());
+    };
+    let BlockOp::Matmul(x, y) = b.ops[mm] else {
+        return Err("not a matmul".into());
+    };
+    let (BlockOp::Input(ia), BlockOp::Input(ib)) = (&b.ops[x.0], &b.ops[y.0]) else {
+        return Err("a tile matmul of computed operands".into());
+    };
+    let (ia, ib) = (*ia, *ib);
+    let (ma, mb) = (&b.inputs[ia], &b.inputs[ib]);
+    let r = ma.view.len();
+    if mb.view.len() != r || ma.fmap != Some(r - 1) || mb.fmap != Some(r - 2) {
+        return Err("matmul operands not walked along k by the for-loop".into());
+    }
+    let acc_mm = b
+        .ops
+        .iter()
+        .position(|o| {
+            *o == BlockOp::Accum {
+                kind: AccumKind::Sum,
+                input: ValueId(mm),
+            }
+        })
+        .ok_or("a tile matmul without a sum accumulator")?;
+    // Row statistics: Accum(Sum, Reduce(Sum|Mean, f(a), last axis)).
+    let mut stats: Vec<(ValueId, ValueId, Option<crate::ir::DimExpr>)> = Vec::new();
+    for (i, op) in b.ops.iter().enumerate() {
+        if i == acc_mm {
+            continue;
+        }
+        if let BlockOp::Accum { kind, input } = op {
+            let BlockOp::Reduce {
+                op: rop,
+                input: rin,
+                axis,
+                count,
+            } = &b.ops[input.0]
+            else {
+                return Err("an accumulator of something other than a reduction".into());
+            };
+            if *kind != AccumKind::Sum
+                || *axis != r - 1
+                || !matches!(rop, ReduceOp::Sum | ReduceOp::Mean)
+            {
+                return Err("a row statistic other than a sum or mean over k".into());
+            }
+            if depends_on_input_other_than(b, *rin, ia) {
+                return Err("a row statistic of something other than the left operand".into());
+            }
+            let count = if *rop == ReduceOp::Mean {
+                Some(count.clone().ok_or("a tile mean without a data count")?)
+            } else {
+                None
+            };
+            stats.push((ValueId(i), *rin, count));
+        }
+    }
+    for (i, op) in b.ops.iter().enumerate() {
+        if info.phases[i] == Phase::Post
+            && !(elementwise_op(op) || matches!(op, BlockOp::Accum { .. }))
+        {
+            return Err(format!("operator {op:?} in a matmul epilogue"));
+        }
+    }
+    let (gx, gy) = (&b.grid[0], &b.grid[1]);
+    let (bm, bn, bk) = (gy.tile, gx.tile, fl.tile);
+    let p = &b.params;
+    let ty = c_type(em.tensors[ma.tensor.0].dtype);
+    em.line(&format!(
+        "using Gemm = prism::TileGemm<{ty}, {bm}, {bn}, {bk}, {}, {}, {}>;",
+        p.warps_m, p.warps_n, p.stages
+    ));
+    em.line("__shared__ __align__(16) char smem[Gemm::SMEM_BYTES];");
+    for (s, _, _) in &stats {
+        em.line(&format!("__shared__ float rowstat{}[{bm}];", s.0));
+    }
+    let k = dim(&fl.extent);
+    let m = dim(&gy.extents[0]);
+    let n = dim(&gx.extents[0]);
+    em.line(&format!(
+        "const int m_valid = (int)min((long long){bm}, {m} - g1_0);"
+    ));
+    em.line(&format!(
+        "const int n_valid = (int)min((long long){bn}, {n} - g0_0);"
+    ));
+    let tiles = input_tiles(em, "0", &k);
+    let zero = vec!["0".to_string(); r];
+    let off_a = em.offset(ma, &tiles[ia], &zero);
+    let off_b = em.offset(mb, &tiles[ib], &zero);
+    let (pa, pb) = (em.pointer(ma.tensor), em.pointer(mb.tensor));
+    em.line("Gemm gemm;");
+    em.line("gemm.clear();");
+    em.line(&format!(
+        "gemm.mainloop({pa} + {off_a}, {k}, m_valid, {pb} + {off_b}, {n}, n_valid, 0LL, {k}, smem);"
+    ));
+    let mut ev = Evaluator::new(&info.shapes, tiles);
+    if !stats.is_empty() {
+        let warps = p.warps_m * p.warps_n;
+        em.line("{");
+        em.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
+        em.line(&format!(
+            "for (int row = warp; row < {bm}; row += {warps}) {{"
+        ));
+        for (s, _, _) in &stats {
+            em.line(&format!("float st{} = 0.0f;", s.0));
+        }
+        em.line(&format!(
+            "if (row < m_valid) for (long long kk = lane; kk < {k}; kk += 32) {{"
+        ));
+        let mut local = vec!["0".to_string(); r];
+        local[r - 2] = "row".into();
+        local[r - 1] = "kk".into();
+        for (s, rin, _) in &stats {
+            let v = ev.value(em, *rin, &local)?;
+            em.line(&format!("st{} += {v};", s.0));
+        }
+        em.line("}");
+        ev.clear_memo();
+        for (s, _, count) in &stats {
+            em.line(&format!(
+                "st{0} = prism::warp_reduce<prism::SumOp>(st{0});",
+                s.0
+            ));
+            let scale = match count {
+                Some(c) => format!(" * (float)(1.0 / (double)({}))", dim(c)),
+                None => String::new(),
+            };
+            em.line(&format!(
+                "if (lane == 0) rowstat{0}[row] = st{0}{scale};",
+                s.0
+            ));
+        }
+        em.line("}");
+        em.line("}");
+        em.line("__syncthreads();");
+    }
+    for (s, _, _) in &stats {
+        let name = format!("rowstat{}", s.0);
+        ev.bound.insert(
+            *s,
+            Box::new(move |l: &[String]| format!("{name}[{}]", l[r - 2])),
+        );
+    }
+    ev.bound
+        .insert(ValueId(acc_mm), Box::new(|_: &[String]| "acc".to_string()));
+    em.line("gemm.for_each([&](int row, int col, float acc) {");
+    em.line("if (row >= m_valid || col >= n_valid) return;");
+    let mut local = vec!["0".to_string(); r];
+    local[r - 2] = "row".into();
+    local[r - 1] = "col".into();
+    for (o, out) in b.outputs.iter().enumerate() {
+        let tiles = em.axis_tiles(&out.map, "0", "0");
+        let v = ev.value(em, out.value, &local)?;
+        store(em, o, &v, &local, &tiles);
+    }
+    em.line("});");
+    Ok(())
+}
+
+/// Whether `v` reads a block input other than `allowed`.
+fn depends_on_input_other_than(b: &crate::ugraph::BlockGraph, v: ValueId, allowed: usize) -> bool {
+    let mut stack = vec![v];
+    while let Some(x) = stack.pop() {
+        match &b.ops[x.0] {
+            BlockOp::Input(i) if *i != allowed => return true,
+            op => stack.extend(op.operands()),
+        }
+    }
+    false
+}
