@@ -11,6 +11,9 @@ fn check_file(name: &str, want: &str) {
         .join("generated")
         .join(name);
     if std::env::var_os("PRISM_BLESS").is_some() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("create generated/ folder");
+        }
         std::fs::write(&path, want).expect("write generated file");
         return;
     }
@@ -31,4 +34,16 @@ fn generated_matches_the_root_prism_toml() {
         &(check::to_json(&check::report(&spec)) + "\n"),
     );
     check_file("check.txt", &check::render(&spec));
+}
+
+/// The generated CUDA of every bundled workload, one file each, so a change
+/// to code generation shows up as a reviewable diff.
+#[test]
+fn generated_cuda_matches_the_root_prism_toml() {
+    let spec = prism::frontend::parse("prism.toml", prism::frontend::EMBEDDED_PRISM_TOML)
+        .expect("bundled prism.toml parses");
+    for w in &spec.workloads {
+        let k = prism::codegen::generate(w, &spec.target).expect("generates");
+        check_file(&format!("cuda/{}.cu", w.name), &k.source);
+    }
 }

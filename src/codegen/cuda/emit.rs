@@ -93,6 +93,7 @@ pub struct Emitter<'a> {
     pub grid_start: Vec<Vec<String>>,
     pub code: String,
     tmp: usize,
+    depth: usize,
 }
 
 impl<'a> Emitter<'a> {
@@ -117,6 +118,7 @@ impl<'a> Emitter<'a> {
             grid_start: Vec::new(),
             code: String::new(),
             tmp: 0,
+            depth: 0,
         }
     }
 
@@ -125,8 +127,15 @@ impl<'a> Emitter<'a> {
         format!("{prefix}{}", self.tmp)
     }
 
+    /// Append a statement, indented by the braces open before it.
     pub fn line(&mut self, s: &str) {
-        let _ = writeln!(self.code, "    {s}");
+        if s.starts_with('}') {
+            self.depth = self.depth.saturating_sub(1);
+        }
+        let _ = writeln!(self.code, "{}{s}", "    ".repeat(self.depth + 1));
+        if s.ends_with('{') {
+            self.depth += 1;
+        }
     }
 
     pub fn pointer(&self, t: TensorId) -> String {
