@@ -17,6 +17,7 @@ pub mod nvcc;
 pub mod reference;
 pub mod ugraph;
 
+pub use build::{Build, BuildError, BuildOutput};
 pub use diagnostics::{Diagnostic, Report, Span};
 pub use error::Error;
 pub use ir::{Spec, Workload};

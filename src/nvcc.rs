@@ -112,3 +112,149 @@ pub fn compile_fatbin(
     }
     Ok(())
 }
+
+/// Compile `cu` into the fatbin `out` exactly like [`compile_fatbin`], with
+/// `-Xptxas -v`, and return ptxas's resource report (see
+/// [`parse_ptxas_report`]).
+pub fn compile_fatbin_ptxas_report(
+    nvcc: &Path,
+    cu: &Path,
+    out: &Path,
+    include: &Path,
+    archs: &[Arch],
+) -> Result<String, NvccError> {
+    let output = Command::new(nvcc)
+        .arg("-fatbin")
+        .args(["-O3", "-std=c++17", "-lineinfo", "-Xptxas", "-v"])
+        .arg("-I")
+        .arg(include)
+        .args(gencode_args(archs))
+        .arg("-o")
+        .arg(out)
+        .arg(cu)
+        .output()
+        .map_err(|e| NvccError::Spawn {
+            nvcc: nvcc.to_path_buf(),
+            source: e,
+        })?;
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    if !output.status.success() {
+        return Err(NvccError::Failed {
+            file: cu.to_path_buf(),
+            stderr,
+        });
+    }
+    Ok(stderr)
+}
+
+/// Resource usage of one function on one architecture, from `ptxas -v`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PtxasUsage {
+    /// Mangled function name.
+    pub function: String,
+    /// Target, e.g. `sm_90a`.
+    pub arch: String,
+    /// Registers per thread (entry functions only).
+    pub registers: Option<u32>,
+    pub stack_frame_bytes: u32,
+    pub spill_store_bytes: u32,
+    pub spill_load_bytes: u32,
+}
+
+impl PtxasUsage {
+    /// True when the function uses local memory: a stack frame or spills.
+    pub fn uses_local_memory(&self) -> bool {
+        self.stack_frame_bytes > 0 || self.spill_store_bytes > 0 || self.spill_load_bytes > 0
+    }
+}
+
+/// Parse the `-Xptxas -v` report: one [`PtxasUsage`] per
+/// "Function properties for ..." block, in order.
+pub fn parse_ptxas_report(report: &str) -> Vec<PtxasUsage> {
+    fn quoted(s: &str) -> Option<&str> {
+        let start = s.find('\'')? + 1;
+        let len = s[start..].find('\'')?;
+        Some(&s[start..start + len])
+    }
+    // The number just before `unit` in `line` ("12 bytes spill stores").
+    fn number_before(line: &str, unit: &str) -> Option<u32> {
+        let end = line.find(unit)?;
+        line[..end].split_whitespace().last()?.parse().ok()
+    }
+    let mut usages: Vec<PtxasUsage> = Vec::new();
+    let (mut entry, mut arch) = (String::new(), String::new());
+    for line in report.lines() {
+        if let Some(rest) = line.split("Compiling entry function ").nth(1) {
+            entry = quoted(rest).unwrap_or_default().to_string();
+            arch = rest
+                .split(" for ")
+                .nth(1)
+                .and_then(quoted)
+                .unwrap_or_default()
+                .to_string();
+        } else if let Some(f) = line.split("Function properties for ").nth(1) {
+            usages.push(PtxasUsage {
+                function: f.trim().to_string(),
+                arch: arch.clone(),
+                ..PtxasUsage::default()
+            });
+        } else if line.contains("bytes stack frame") {
+            if let Some(u) = usages.last_mut() {
+                u.stack_frame_bytes = number_before(line, "bytes stack frame").unwrap_or(0);
+                u.spill_store_bytes = number_before(line, "bytes spill stores").unwrap_or(0);
+                u.spill_load_bytes = number_before(line, "bytes spill loads").unwrap_or(0);
+            }
+        } else if line.contains(" registers") {
+            let regs = line
+                .split("Used ")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|n| n.parse().ok());
+            if let Some(u) = usages
+                .iter_mut()
+                .rev()
+                .find(|u| u.function == entry && u.arch == arch)
+            {
+                u.registers = regs;
+            }
+        }
+    }
+    usages
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_ptxas_report() {
+        let report = "\
+ptxas info    : 0 bytes gmem
+ptxas info    : Compiling entry function '_Z1fPKfPf' for 'sm_80'
+ptxas info    : Function properties for _Z1fPKfPf
+    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+ptxas info    : Used 16 registers, used 1 barriers, 192 bytes smem, 368 bytes cmem[0]
+ptxas info    : Compiling entry function '_Z1gv' for 'sm_90a'
+ptxas info    : Function properties for _Z1gv
+    8 bytes stack frame, 4 bytes spill stores, 24 bytes spill loads
+ptxas info    : Used 40 registers, used 1 barriers, 8 bytes cumulative stack size
+";
+        let u = parse_ptxas_report(report);
+        assert_eq!(u.len(), 2);
+        assert_eq!(u[0].function, "_Z1fPKfPf");
+        assert_eq!(u[0].arch, "sm_80");
+        assert_eq!(u[0].registers, Some(16));
+        assert!(!u[0].uses_local_memory());
+        assert_eq!(u[1].arch, "sm_90a");
+        assert_eq!(u[1].registers, Some(40));
+        assert_eq!(
+            (
+                u[1].stack_frame_bytes,
+                u[1].spill_store_bytes,
+                u[1].spill_load_bytes
+            ),
+            (8, 4, 24)
+        );
+        assert!(u[1].uses_local_memory());
+    }
+}

@@ -1,1 +1,386 @@
-//! (being written)
+//! `prism::Build`: kernels from a downstream crate's `build.rs`.
+//!
+//! ```no_run
+//! // build.rs, in `fn main`:
+//! prism::build::Build::from_toml("prism.toml").run();
+//! ```
+//!
+//! ```ignore
+//! // src/lib.rs: declares `pub mod prism_kernels`
+//! include!(concat!(env!("OUT_DIR"), "/prism_kernels.rs"));
+//! ```
+//!
+//! The pipeline: [`crate::frontend::load`] → per workload
+//! [`crate::codegen::generate`] → `OUT_DIR/prism/<module>/<workload>.cu` and
+//! the device library in `OUT_DIR/prism/include` → one fatbin per workload
+//! (SASS for every target architecture, PTX for the newest), compiled in
+//! parallel → the Rust module `OUT_DIR/<module>.rs`
+//! ([`crate::codegen::rust`]).
+//!
+//! Environment (each gets a `cargo::rerun-if-env-changed`): `PRISM_NVCC`,
+//! `NVCC`, `CUDA_HOME`, `CUDA_PATH`, `PATH` (finding nvcc),
+//! `CUDA_COMPUTE_CAP` (replaces `[target] arch`), `NUM_JOBS` (compiler
+//! threads), `DOCS_RS` (no nvcc: stub module for docs.rs); `OUT_DIR` is where
+//! everything goes.
+
+pub mod arch;
+pub mod env;
+pub mod error;
+pub mod toolchain;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use env::{ENV_VARS, Env};
+pub use error::{BuildError, CompileFailure};
+
+use crate::codegen::rust::{self as rust_emit, Fatbins};
+use crate::codegen::{CodegenError, WorkloadKernels};
+use crate::ir::{Arch, Spec, Target, Workload};
+
+/// The module name used unless [`Build::module_name`] says otherwise.
+pub const DEFAULT_MODULE: &str = "prism_kernels";
+
+/// A code generator: [`crate::codegen::generate`] unless replaced (tests and
+/// tools).
+pub type Codegen =
+    dyn Fn(&Workload, &Target) -> Result<WorkloadKernels, CodegenError> + Send + Sync;
+
+/// Builds the kernels of one prism.toml into one Rust module.
+#[derive(Clone)]
+pub struct Build {
+    toml: PathBuf,
+    archs: Vec<String>,
+    out_dir: Option<PathBuf>,
+    module_name: String,
+    env: Env,
+    emit_directives: bool,
+    codegen: Option<Arc<Codegen>>,
+}
+
+impl std::fmt::Debug for Build {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Build")
+            .field("toml", &self.toml)
+            .field("archs", &self.archs)
+            .field("out_dir", &self.out_dir)
+            .field("module_name", &self.module_name)
+            .field("env", &self.env)
+            .field("emit_directives", &self.emit_directives)
+            .field("custom_codegen", &self.codegen.is_some())
+            .finish()
+    }
+}
+
+/// What a successful build produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BuildOutput {
+    /// `OUT_DIR/<module>.rs`, to `include!`.
+    pub module_path: PathBuf,
+    pub module_name: String,
+    /// The architectures compiled for (after overrides).
+    pub archs: Vec<Arch>,
+    /// `DOCS_RS` was set: no fatbins, `load` returns an error.
+    pub docs_stub: bool,
+    /// The nvcc used (`None` in docs mode).
+    pub nvcc: Option<PathBuf>,
+    pub workloads: Vec<BuiltWorkload>,
+}
+
+/// One workload of a [`BuildOutput`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct BuiltWorkload {
+    pub name: String,
+    /// The Rust type in the module (`rms_norm` → `RmsNorm`).
+    pub type_name: String,
+    pub cu_path: PathBuf,
+    /// `None` in docs mode.
+    pub fatbin_path: Option<PathBuf>,
+    pub kernels: usize,
+}
+
+impl Build {
+    /// Build the workloads of the prism.toml at `path` (relative to the
+    /// crate root in a build script). The environment is captured now; see
+    /// [`Build::env`].
+    pub fn from_toml(path: impl Into<PathBuf>) -> Self {
+        Build {
+            toml: path.into(),
+            archs: Vec::new(),
+            out_dir: None,
+            module_name: DEFAULT_MODULE.to_string(),
+            env: Env::capture(),
+            emit_directives: true,
+            codegen: None,
+        }
+    }
+
+    /// Build for this architecture instead of `[target] arch` (and instead of
+    /// `CUDA_COMPUTE_CAP`): `sm_90a`, `sm_80`, or a compute capability such
+    /// as `90`, `9.0`, `86`. Call it again to add more.
+    pub fn arch(mut self, arch: impl Into<String>) -> Self {
+        self.archs.push(arch.into());
+        self
+    }
+
+    /// Where to write everything (default: `OUT_DIR`).
+    pub fn out_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.out_dir = Some(dir.into());
+        self
+    }
+
+    /// Name of the generated module and of its file `<out_dir>/<name>.rs`
+    /// (default `prism_kernels`).
+    pub fn module_name(mut self, name: impl Into<String>) -> Self {
+        self.module_name = name.into();
+        self
+    }
+
+    /// Use `value` for the environment variable `key` (one of [`ENV_VARS`])
+    /// instead of the process's value.
+    pub fn env(mut self, key: &str, value: impl Into<OsString>) -> Self {
+        self.env.set(key, value);
+        self
+    }
+
+    /// Treat the environment variable `key` as unset.
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.env.remove(key);
+        self
+    }
+
+    /// Replace the whole captured environment.
+    pub fn with_env(mut self, env: Env) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// Whether [`Build::try_run`] prints its `cargo::rerun-if-*` directives
+    /// (default true; [`Build::run`] always prints them).
+    pub fn emit_directives(mut self, yes: bool) -> Self {
+        self.emit_directives = yes;
+        self
+    }
+
+    /// Generate kernels with `f` instead of [`crate::codegen::generate`]
+    /// (tests and tools).
+    #[doc(hidden)]
+    pub fn codegen_with(
+        mut self,
+        f: impl Fn(&Workload, &Target) -> Result<WorkloadKernels, CodegenError> + Send + Sync + 'static,
+    ) -> Self {
+        self.codegen = Some(Arc::new(f));
+        self
+    }
+
+    /// The `cargo::` directives of this build: rerun when the prism.toml or
+    /// any environment variable the build reads changes.
+    pub fn directives(&self) -> Vec<String> {
+        let mut out = vec![format!("cargo::rerun-if-changed={}", self.toml.display())];
+        out.extend(Env::rerun_vars().map(|v| format!("cargo::rerun-if-env-changed={v}")));
+        out
+    }
+
+    /// Run the build; on error print `cargo::error=` lines saying what to do
+    /// and exit with status 1 (never panics).
+    pub fn run(&self) -> BuildOutput {
+        let this = self.clone().emit_directives(true);
+        match this.try_run() {
+            Ok(out) => out,
+            Err(e) => {
+                for line in cargo_error_lines(&e) {
+                    println!("{line}");
+                }
+                std::process::exit(1);
+            }
+        }
+    }
+
+    /// Run the build and return what it produced, or a typed error.
+    pub fn try_run(&self) -> Result<BuildOutput, BuildError> {
+        if self.emit_directives {
+            for d in self.directives() {
+                println!("{d}");
+            }
+        }
+        let out_dir = match &self.out_dir {
+            Some(d) => d.clone(),
+            None => PathBuf::from(
+                self.env
+                    .get_nonempty("OUT_DIR")
+                    .ok_or(BuildError::NoOutDir)?,
+            ),
+        };
+        let out_dir = std::path::absolute(&out_dir).map_err(|source| BuildError::Io {
+            path: out_dir.clone(),
+            source,
+        })?;
+        let mut spec = load_spec(&self.toml)?;
+        if let Some(archs) = self.arch_override()? {
+            spec.target.archs = archs;
+        }
+        if !rust_emit::is_module_name(&self.module_name) {
+            return Err(rust_emit::EmitError::ModuleName(self.module_name.clone()).into());
+        }
+        let docs = self.env.get_nonempty("DOCS_RS").is_some();
+
+        let kernels = self.generate(&spec)?;
+
+        let root = out_dir.join("prism");
+        let dir = root.join(&self.module_name);
+        let include = root.join("include");
+        create_dir(&dir)?;
+        crate::device_library::write_to(&include).map_err(|source| BuildError::Io {
+            path: include.clone(),
+            source,
+        })?;
+        let mut cu_paths = Vec::new();
+        let mut fatbin_paths = Vec::new();
+        for k in &kernels {
+            let cu = dir.join(format!("{}.cu", k.workload));
+            write_if_changed(&cu, &k.source)?;
+            cu_paths.push(cu);
+            fatbin_paths.push(dir.join(format!("{}.fatbin", k.workload)));
+        }
+
+        let (fatbins, nvcc) = if docs {
+            (Fatbins::DocsStub, None)
+        } else {
+            let nvcc = toolchain::find_nvcc(&self.env)?;
+            let threads = toolchain::jobs(&self.env)?;
+            let jobs: Vec<toolchain::Job<'_>> = kernels
+                .iter()
+                .zip(cu_paths.iter().zip(&fatbin_paths))
+                .map(|(k, (cu, fatbin))| toolchain::Job {
+                    workload: &k.workload,
+                    cu,
+                    fatbin,
+                })
+                .collect();
+            toolchain::compile_all(&nvcc, &include, &spec.target.archs, &jobs, threads)?;
+            (Fatbins::Embedded(fatbin_paths.clone()), Some(nvcc))
+        };
+
+        let text = rust_emit::emit(&spec, &self.module_name, &kernels, &fatbins)?;
+        let module_path = out_dir.join(format!("{}.rs", self.module_name));
+        write_if_changed(&module_path, &text)?;
+
+        let workloads = kernels
+            .iter()
+            .zip(cu_paths)
+            .zip(fatbin_paths)
+            .map(|((k, cu_path), fatbin)| BuiltWorkload {
+                name: k.workload.clone(),
+                type_name: rust_emit::type_name(&k.workload).unwrap_or_default(),
+                cu_path,
+                fatbin_path: (!docs).then_some(fatbin),
+                kernels: k.launches.len(),
+            })
+            .collect();
+        Ok(BuildOutput {
+            module_path,
+            module_name: self.module_name.clone(),
+            archs: spec.target.archs.clone(),
+            docs_stub: docs,
+            nvcc,
+            workloads,
+        })
+    }
+
+    /// Architectures from [`Build::arch`], else `CUDA_COMPUTE_CAP`, else
+    /// `None` (keep `[target] arch`).
+    fn arch_override(&self) -> Result<Option<Vec<Arch>>, BuildError> {
+        if !self.archs.is_empty() {
+            let mut out: Vec<Arch> = Vec::new();
+            for a in &self.archs {
+                for parsed in arch::parse_list(a).map_err(|message| BuildError::Arch {
+                    origin: "Build::arch",
+                    value: a.clone(),
+                    message,
+                })? {
+                    if !out.contains(&parsed) {
+                        out.push(parsed);
+                    }
+                }
+            }
+            return Ok(Some(out));
+        }
+        match self.env.get_nonempty("CUDA_COMPUTE_CAP") {
+            None => Ok(None),
+            Some(v) => {
+                let value = v.to_string_lossy().into_owned();
+                arch::parse_list(&value)
+                    .map(Some)
+                    .map_err(|message| BuildError::Arch {
+                        origin: "CUDA_COMPUTE_CAP",
+                        value,
+                        message,
+                    })
+            }
+        }
+    }
+
+    /// Code for every workload; all failures are reported together.
+    fn generate(&self, spec: &Spec) -> Result<Vec<WorkloadKernels>, BuildError> {
+        let mut kernels = Vec::new();
+        let mut errors = Vec::new();
+        for w in &spec.workloads {
+            let r = match &self.codegen {
+                Some(f) => f(w, &spec.target),
+                None => crate::codegen::generate(w, &spec.target),
+            };
+            match r {
+                Ok(k) => kernels.push(k),
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(kernels)
+        } else {
+            Err(BuildError::Codegen(errors))
+        }
+    }
+}
+
+fn load_spec(path: &Path) -> Result<Spec, BuildError> {
+    crate::frontend::load(path).map_err(|e| match e {
+        crate::Error::Read { path, source } => BuildError::Read { path, source },
+        crate::Error::Invalid(report) => BuildError::Invalid {
+            path: report.path.clone(),
+            rendered: report.render(false),
+        },
+        other => BuildError::Invalid {
+            path: path.display().to_string(),
+            rendered: format!("{other}\n"),
+        },
+    })
+}
+
+fn create_dir(dir: &Path) -> Result<(), BuildError> {
+    std::fs::create_dir_all(dir).map_err(|source| BuildError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+/// Write `text` unless the file already holds it (keeps mtimes stable).
+fn write_if_changed(path: &Path, text: &str) -> Result<(), BuildError> {
+    if std::fs::read(path).is_ok_and(|old| old == text.as_bytes()) {
+        return Ok(());
+    }
+    std::fs::write(path, text).map_err(|source| BuildError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// `cargo::error=` lines for `e`: one per message line (cargo takes one line
+/// per directive), the first saying it comes from prism.
+pub fn cargo_error_lines(e: &BuildError) -> Vec<String> {
+    let text = format!("prism: {e}");
+    text.trim_end()
+        .lines()
+        .map(|l| format!("cargo::error={}", l.trim_end()))
+        .collect()
+}

@@ -1,1 +1,2109 @@
-//! (being written)
+//! The Rust module a downstream crate includes: safe launch wrappers over
+//! cudarc for every workload of a prism.toml, emitted from the [`Spec`] and
+//! each workload's [`WorkloadKernels`].
+//!
+//! The module is self-contained: the user crate depends on `cudarc` (0.19,
+//! features `driver`, `nvrtc`, `f16`, a CUDA version and a linking mode) and
+//! `half`, never on prism. Fatbins are embedded with `include_bytes!` from
+//! absolute paths, so a built binary needs no file of the build tree.
+//!
+//! The file declares one module, `pub mod <name> { .. }`, holding:
+//! - a small runtime shared by all workloads (error type, buffer traits,
+//!   launch planning with checked arithmetic, the one `unsafe` launch),
+//! - per workload a struct (`rms_norm` → `RmsNorm`) with `load`, a typed
+//!   `launch` and `launch_dyn`, and a dims struct (`RmsNormDims`),
+//! - a dynamic entry point (`workloads()`, `load_dyn(ctx, name)` returning a
+//!   `Box<dyn DynWorkload>`) for tools and test harnesses.
+//!
+//! Output is deterministic: the same inputs give byte-identical text.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use super::plan::WorkloadKernels;
+use crate::ir::{Arch, DType, DimExpr, DimValues, Spec, Workload, type_string};
+use crate::ugraph::TensorRole;
+
+/// Where each workload's fatbin comes from.
+#[derive(Clone, Debug)]
+pub enum Fatbins {
+    /// One absolute path per workload (in [`Spec::workloads`] order), embedded
+    /// with `include_bytes!`.
+    Embedded(Vec<PathBuf>),
+    /// No kernels (a docs.rs build): `load` returns an error saying so.
+    DocsStub,
+}
+
+/// Why the module could not be emitted.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum EmitError {
+    #[error(
+        "`{0}` is not a usable Rust module name\nhint: use a lowercase identifier that is not a Rust keyword, e.g. `prism_kernels`"
+    )]
+    ModuleName(String),
+    #[error(
+        "workloads `{first}` and `{second}` both become the Rust type `{ty}`\nhint: rename one of them in prism.toml"
+    )]
+    TypeCollision {
+        first: String,
+        second: String,
+        ty: String,
+    },
+    #[error(
+        "workload `{workload}` becomes the Rust type `{ty}`, which the generated module already defines\nhint: rename the workload in prism.toml"
+    )]
+    ReservedType { workload: String, ty: String },
+    #[error("workload `{workload}` has no Rust type name\nhint: use a name with a letter in it")]
+    NoTypeName { workload: String },
+    #[error("expected kernels for {expected} workloads, got {got}")]
+    WorkloadCount { expected: usize, got: usize },
+    #[error("expected {expected} fatbin paths, got {got}")]
+    FatbinCount { expected: usize, got: usize },
+    #[error(
+        "the fatbin path {0:?} is not valid UTF-8 or not absolute\nhint: build in a directory whose path is plain UTF-8"
+    )]
+    FatbinPath(PathBuf),
+    #[error("no GPU architecture to build for\nhint: list one under [target] arch")]
+    NoArch,
+    /// The launch plan disagrees with the workload: a code generation bug.
+    #[error("internal error: the launch plan of workload `{workload}` is inconsistent: {message}")]
+    Plan { workload: String, message: String },
+}
+
+/// Names the runtime part of the generated module defines in the type
+/// namespace; workload types must not take them.
+const RESERVED_TYPES: &[&str] = &[
+    "Error",
+    "DType",
+    "DimValues",
+    "DimInfo",
+    "TensorInfo",
+    "KernelInfo",
+    "WorkloadInfo",
+    "TensorRef",
+    "TensorMut",
+    "DynWorkload",
+    "Element",
+    "InputBuffer",
+    "OutputBuffer",
+    "Arc",
+    "CudaContext",
+    "CudaFunction",
+    "CudaSlice",
+    "CudaStream",
+    "CudaView",
+    "CudaViewMut",
+    "DevicePtr",
+    "DevicePtrMut",
+    "DeviceSlice",
+    "DriverError",
+    "SyncOnDrop",
+    "Poly",
+    "Slot",
+    "Self",
+    "CUdeviceptr",
+    "f16",
+    "bf16",
+    // The standard prelude, which the module relies on.
+    "Box",
+    "Clone",
+    "Copy",
+    "Default",
+    "Drop",
+    "Eq",
+    "Err",
+    "Extend",
+    "Fn",
+    "FnMut",
+    "FnOnce",
+    "From",
+    "FromIterator",
+    "Into",
+    "IntoIterator",
+    "Iterator",
+    "None",
+    "Ok",
+    "Option",
+    "Ord",
+    "PartialEq",
+    "PartialOrd",
+    "Result",
+    "Send",
+    "Sized",
+    "Some",
+    "String",
+    "Sync",
+    "ToOwned",
+    "ToString",
+    "TryFrom",
+    "TryInto",
+    "Unpin",
+    "Vec",
+];
+
+/// Rust keywords (strict, reserved and edition-2024 `gen`).
+const KEYWORDS: &[&str] = &[
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
+    "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut",
+    "pub", "ref", "return", "self", "Self", "static", "struct", "super", "trait", "true", "type",
+    "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final", "macro",
+    "override", "priv", "try", "typeof", "unsized", "virtual", "yield",
+];
+
+fn is_identifier(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
+        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+}
+
+/// Whether `name` can name the generated module.
+pub fn is_module_name(name: &str) -> bool {
+    is_identifier(name) && name != "_" && !KEYWORDS.contains(&name)
+}
+
+/// A prism name (letters, digits, `_`) as a Rust value identifier: keywords
+/// become raw identifiers, and the few that cannot be raw get a `_` suffix.
+pub fn value_ident(name: &str) -> String {
+    match name {
+        "self" | "Self" | "super" | "crate" | "_" => format!("{name}_"),
+        n if KEYWORDS.contains(&n) => format!("r#{n}"),
+        n => n.to_string(),
+    }
+}
+
+/// `rms_norm` → `RmsNorm`; `None` when nothing is left (`_`) .
+pub fn type_name(workload: &str) -> Option<String> {
+    let mut out = String::new();
+    for part in workload.split('_').filter(|p| !p.is_empty()) {
+        let mut chars = part.chars();
+        if let Some(first) = chars.next() {
+            out.push(first.to_ascii_uppercase());
+            out.extend(chars);
+        }
+    }
+    match out.chars().next() {
+        None => None,
+        Some(c) if c.is_ascii_digit() => Some(format!("W{out}")),
+        Some(_) => Some(out),
+    }
+}
+
+/// Escape text for a doc comment (Markdown): no accidental links, HTML or
+/// emphasis.
+fn doc_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        if matches!(
+            ch,
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|'
+        ) {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// A Rust string literal.
+fn lit(s: &str) -> String {
+    format!("{s:?}")
+}
+
+fn dtype_variant(d: DType) -> &'static str {
+    match d {
+        DType::F16 => "DType::F16",
+        DType::BF16 => "DType::BF16",
+        DType::F32 => "DType::F32",
+    }
+}
+
+fn rust_elem(d: DType) -> &'static str {
+    match d {
+        DType::F16 => "f16",
+        DType::BF16 => "bf16",
+        DType::F32 => "f32",
+    }
+}
+
+fn shape_text(shape: &[DimExpr]) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("[{}]", dims.join(", "))
+}
+
+/// Indented line writer.
+struct Out {
+    text: String,
+    depth: usize,
+}
+
+impl Out {
+    fn line(&mut self, s: &str) {
+        if s.is_empty() {
+            self.text.push('\n');
+            return;
+        }
+        for _ in 0..self.depth {
+            self.text.push_str("    ");
+        }
+        self.text.push_str(s);
+        self.text.push('\n');
+    }
+
+    fn open(&mut self, s: &str) {
+        self.line(s);
+        self.depth += 1;
+    }
+
+    fn close(&mut self, s: &str) {
+        self.depth = self.depth.saturating_sub(1);
+        self.line(s);
+    }
+
+    fn doc(&mut self, s: &str) {
+        for l in s.lines() {
+            if l.is_empty() {
+                self.line("///");
+            } else {
+                self.line(&format!("/// {l}"));
+            }
+        }
+    }
+
+    fn inner_doc(&mut self, s: &str) {
+        for l in s.lines() {
+            if l.is_empty() {
+                self.line("//!");
+            } else {
+                self.line(&format!("//! {l}"));
+            }
+        }
+    }
+
+    /// Text already indented relative to the current depth.
+    fn block(&mut self, text: &str) {
+        for l in text.lines() {
+            self.line(l);
+        }
+    }
+}
+
+/// One workload, checked against its plan and with every name resolved.
+struct Prepared<'a> {
+    workload: &'a Workload,
+    kernels: &'a WorkloadKernels,
+    ty: String,
+    /// Dim names in kernel-parameter order, with their declarations.
+    dims: Vec<(&'a str, &'a DimValues)>,
+    /// Global tensor index of each input / output, by argument position.
+    inputs: Vec<usize>,
+    outputs: Vec<usize>,
+    /// Global tensor index of each intermediate, in tensor order.
+    scratch: Vec<usize>,
+}
+
+fn plan_error(w: &Workload, message: impl Into<String>) -> EmitError {
+    EmitError::Plan {
+        workload: w.name.clone(),
+        message: message.into(),
+    }
+}
+
+fn prepare<'a>(w: &'a Workload, k: &'a WorkloadKernels) -> Result<Prepared<'a>, EmitError> {
+    if k.workload != w.name {
+        return Err(plan_error(
+            w,
+            format!("the plan is for workload `{}`", k.workload),
+        ));
+    }
+    // Dims: the same set as the workload's, each once.
+    let mut dims = Vec::new();
+    for name in &k.dims {
+        let decl = w
+            .dim(name)
+            .ok_or_else(|| plan_error(w, format!("unknown dim `{name}`")))?;
+        if dims.iter().any(|(n, _)| n == name) {
+            return Err(plan_error(w, format!("dim `{name}` listed twice")));
+        }
+        dims.push((decl.name.as_str(), &decl.values));
+    }
+    if let Some(missing) = w.dims.iter().find(|d| !k.dims.contains(&d.name)) {
+        return Err(plan_error(
+            w,
+            format!("dim `{}` is not a kernel parameter", missing.name),
+        ));
+    }
+    let known = |e: &DimExpr| e.symbols().into_iter().find(|s| !k.dims.contains(s));
+    // Tensors: inputs and outputs exactly as the workload declares them.
+    let mut inputs = vec![None; w.graph.inputs.len()];
+    let mut outputs = vec![None; w.graph.outputs.len()];
+    let mut scratch = Vec::new();
+    for (t, g) in k.tensors.iter().enumerate() {
+        if let Some(s) = g.shape.iter().find_map(known) {
+            return Err(plan_error(
+                w,
+                format!("tensor `{}` uses unknown dim `{s}`", g.name),
+            ));
+        }
+        match g.role {
+            TensorRole::Input(i) => {
+                let decl = w.graph.inputs.get(i).ok_or_else(|| {
+                    plan_error(
+                        w,
+                        format!("tensor `{}` is input {i}, which does not exist", g.name),
+                    )
+                })?;
+                if decl.name != g.name || decl.dtype != g.dtype || decl.shape != g.shape {
+                    return Err(plan_error(
+                        w,
+                        format!(
+                            "input {i} is `{}: {}` in the plan but `{}: {}` in the workload",
+                            g.name,
+                            type_string(g.dtype, &g.shape),
+                            decl.name,
+                            type_string(decl.dtype, &decl.shape)
+                        ),
+                    ));
+                }
+                if inputs[i].replace(t).is_some() {
+                    return Err(plan_error(w, format!("input {i} appears twice")));
+                }
+            }
+            TensorRole::Output(i) => {
+                let decl = w.graph.outputs.get(i).ok_or_else(|| {
+                    plan_error(
+                        w,
+                        format!("tensor `{}` is output {i}, which does not exist", g.name),
+                    )
+                })?;
+                let node = w.graph.node(decl.node);
+                if decl.name != g.name || node.dtype != g.dtype || node.shape != g.shape {
+                    return Err(plan_error(
+                        w,
+                        format!(
+                            "output {i} is `{}: {}` in the plan but `{}: {}` in the workload",
+                            g.name,
+                            type_string(g.dtype, &g.shape),
+                            decl.name,
+                            type_string(node.dtype, &node.shape)
+                        ),
+                    ));
+                }
+                if outputs[i].replace(t).is_some() {
+                    return Err(plan_error(w, format!("output {i} appears twice")));
+                }
+            }
+            TensorRole::Intermediate => scratch.push(t),
+        }
+    }
+    let inputs = inputs
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| t.ok_or_else(|| plan_error(w, format!("input {i} has no tensor"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let outputs = outputs
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| t.ok_or_else(|| plan_error(w, format!("output {i} has no tensor"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Launches: valid symbols, tensors and grids; every output and
+    // intermediate written by some kernel.
+    if k.launches.is_empty() {
+        return Err(plan_error(w, "no kernels"));
+    }
+    let mut used = BTreeSet::new();
+    for l in &k.launches {
+        if !is_identifier(&l.symbol) {
+            return Err(plan_error(
+                w,
+                format!("`{}` is not a C identifier", l.symbol),
+            ));
+        }
+        if !(1..=1024).contains(&l.threads) {
+            return Err(plan_error(
+                w,
+                format!("kernel `{}` has {} threads per block", l.symbol, l.threads),
+            ));
+        }
+        for t in &l.tensors {
+            if t.0 >= k.tensors.len() {
+                return Err(plan_error(
+                    w,
+                    format!(
+                        "kernel `{}` uses tensor {} of {}",
+                        l.symbol,
+                        t.0,
+                        k.tensors.len()
+                    ),
+                ));
+            }
+            used.insert(t.0);
+        }
+        for f in l.grid.iter().flatten() {
+            if let Some(s) = known(&f.extent) {
+                return Err(plan_error(
+                    w,
+                    format!("the grid of kernel `{}` uses unknown dim `{s}`", l.symbol),
+                ));
+            }
+        }
+    }
+    if let Some(t) = outputs.iter().chain(&scratch).find(|t| !used.contains(*t)) {
+        return Err(plan_error(
+            w,
+            format!("no kernel writes tensor `{}`", k.tensors[*t].name),
+        ));
+    }
+    let ty = type_name(&w.name).ok_or_else(|| EmitError::NoTypeName {
+        workload: w.name.clone(),
+    })?;
+    Ok(Prepared {
+        workload: w,
+        kernels: k,
+        ty,
+        dims,
+        inputs,
+        outputs,
+        scratch,
+    })
+}
+
+/// `Poly(&[(2, &[0, 1]), (1, &[])])`: terms of a dim expression, each a
+/// coefficient and the indices of its symbols in the kernel dim order.
+fn poly(e: &DimExpr, dims: &[(&str, &DimValues)]) -> String {
+    let terms: Vec<String> = e
+        .terms()
+        .map(|(m, c)| {
+            let idx: Vec<String> = m
+                .iter()
+                .map(|s| {
+                    dims.iter()
+                        .position(|(n, _)| n == s)
+                        .unwrap_or(usize::MAX)
+                        .to_string()
+                })
+                .collect();
+            format!("({c}, &[{}])", idx.join(", "))
+        })
+        .collect();
+    format!("Poly(&[{}])", terms.join(", "))
+}
+
+fn values_literal(v: &DimValues) -> String {
+    match v {
+        DimValues::Range { lo, hi } => format!("DimValues::Range {{ lo: {lo}, hi: {hi} }}"),
+        DimValues::List(l) => {
+            let items: Vec<String> = l.iter().map(|x| x.to_string()).collect();
+            format!("DimValues::List(&[{}])", items.join(", "))
+        }
+    }
+}
+
+fn values_doc(v: &DimValues) -> String {
+    match v {
+        DimValues::Range { lo, hi } => format!("`{lo}..={hi}`"),
+        DimValues::List(l) if l.len() == 1 => format!("`{}`", l[0]),
+        DimValues::List(l) => {
+            let items: Vec<String> = l.iter().map(|x| x.to_string()).collect();
+            format!("one of `{}`", items.join(", "))
+        }
+    }
+}
+
+/// Emit the module for `spec` (its `target.archs` are the architectures the
+/// fatbins were built for), with `kernels[i]` the plan of
+/// `spec.workloads[i]`.
+pub fn emit(
+    spec: &Spec,
+    module: &str,
+    kernels: &[WorkloadKernels],
+    fatbins: &Fatbins,
+) -> Result<String, EmitError> {
+    if !is_module_name(module) {
+        return Err(EmitError::ModuleName(module.to_string()));
+    }
+    if kernels.len() != spec.workloads.len() {
+        return Err(EmitError::WorkloadCount {
+            expected: spec.workloads.len(),
+            got: kernels.len(),
+        });
+    }
+    let archs = &spec.target.archs;
+    let ptx = archs
+        .iter()
+        .max_by_key(|a| a.capability)
+        .ok_or(EmitError::NoArch)?;
+    let paths: Option<Vec<String>> = match fatbins {
+        Fatbins::DocsStub => None,
+        Fatbins::Embedded(p) => {
+            if p.len() != spec.workloads.len() {
+                return Err(EmitError::FatbinCount {
+                    expected: spec.workloads.len(),
+                    got: p.len(),
+                });
+            }
+            Some(
+                p.iter()
+                    .map(|p| match p.to_str() {
+                        Some(s) if p.is_absolute() => Ok(s.to_string()),
+                        _ => Err(EmitError::FatbinPath(p.clone())),
+                    })
+                    .collect::<Result<_, _>>()?,
+            )
+        }
+    };
+    let mut prepared: Vec<Prepared<'_>> = Vec::new();
+    for (w, k) in spec.workloads.iter().zip(kernels) {
+        let p = prepare(w, k)?;
+        for ty in [p.ty.clone(), format!("{}Dims", p.ty)] {
+            if RESERVED_TYPES.contains(&ty.as_str()) {
+                return Err(EmitError::ReservedType {
+                    workload: w.name.clone(),
+                    ty,
+                });
+            }
+            for q in &prepared {
+                if q.ty == ty || format!("{}Dims", q.ty) == ty {
+                    return Err(EmitError::TypeCollision {
+                        first: q.workload.name.clone(),
+                        second: w.name.clone(),
+                        ty,
+                    });
+                }
+            }
+        }
+        prepared.push(p);
+    }
+
+    let mut o = Out {
+        text: String::new(),
+        depth: 0,
+    };
+    o.line(&format!(
+        "// @generated by prism {} from {}. Do not edit: it is rewritten on every build.",
+        env!("CARGO_PKG_VERSION"),
+        spec.source_name
+    ));
+    o.line("");
+    let arch_list: Vec<String> = archs.iter().map(Arch::to_string).collect();
+    let ptx_name = format!("compute_{}{}", ptx.capability, ptx.suffix);
+    let mut doc = format!(
+        "Kernels generated by prism from `{}`.\n\n",
+        doc_text(&spec.source_name)
+    );
+    if paths.is_none() {
+        doc.push_str(
+            "**Documentation build** (`DOCS_RS` was set): no kernels were compiled, and every\n\
+             `load` returns [`Error::BuiltForDocs`].\n\n",
+        );
+    }
+    let _ = writeln!(
+        doc,
+        "Compiled for {} (SASS) plus `{ptx_name}` PTX.\n",
+        arch_list
+            .iter()
+            .map(|a| format!("`{a}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    doc.push_str("Workloads:\n");
+    for p in &prepared {
+        let _ = writeln!(doc, "- `{}`: [`{}`]", p.workload.name, p.ty);
+    }
+    doc.push_str(
+        "\nCreate a context (e.g. with [`context`]), `load` a workload once and `launch` it as\n\
+         often as needed; [`load_dyn`] and [`DynWorkload`] do the same by name.",
+    );
+    o.line("#[allow(");
+    o.line("    dead_code,");
+    o.line("    non_snake_case,");
+    o.line("    unused_qualifications,");
+    o.line("    clippy::too_many_arguments,");
+    o.line("    clippy::needless_lifetimes,");
+    o.line("    clippy::redundant_static_lifetimes");
+    o.line(")]");
+    o.open(&format!("pub mod {module} {{"));
+    o.inner_doc(&doc);
+    o.line("");
+    o.block(RUNTIME_HEADER);
+    o.line("");
+    // Architectures.
+    o.doc("GPU architectures the kernels were compiled for, as SASS.");
+    o.line(&format!(
+        "pub const ARCHS: &[&str] = &[{}];",
+        arch_list
+            .iter()
+            .map(|a| lit(a))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    o.doc("The virtual architecture whose PTX is embedded too (JIT-compiled by the driver).");
+    o.line(&format!("pub const PTX_ARCH: &str = {};", lit(&ptx_name)));
+    o.doc("Whether this module was built without kernels, for documentation only.");
+    o.line(&format!("pub const DOCS_STUB: bool = {};", paths.is_none()));
+    o.line("/// (capability × 10, suffix) of each SASS target.");
+    o.line(&format!(
+        "const SASS: &[(u32, &str)] = &[{}];",
+        archs
+            .iter()
+            .map(|a| format!("({}, {})", a.capability, lit(&a.suffix)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    o.line("/// (capability × 10, suffix) of the PTX target.");
+    o.line(&format!(
+        "const PTX: (u32, &str) = ({}, {});",
+        ptx.capability,
+        lit(&ptx.suffix)
+    ));
+    o.line("");
+    // Dynamic entry points.
+    o.doc("Every workload of this module, in prism.toml order.");
+    o.open("pub const WORKLOADS: &[&WorkloadInfo] = &[");
+    for p in &prepared {
+        o.line(&format!("{}::INFO,", p.ty));
+    }
+    o.close("];");
+    o.line("");
+    o.doc("The names of the workloads, in prism.toml order.");
+    o.open("pub const WORKLOAD_NAMES: &[&str] = &[");
+    for p in &prepared {
+        o.line(&format!("{},", lit(&p.workload.name)));
+    }
+    o.close("];");
+    o.line("");
+    o.doc("The names of the workloads, in prism.toml order.");
+    o.open("pub fn workload_names() -> &'static [&'static str] {");
+    o.line("WORKLOAD_NAMES");
+    o.close("}");
+    o.line("");
+    o.doc("Every workload's description, dims, inputs, outputs and kernels.");
+    o.open("pub fn workloads() -> &'static [&'static WorkloadInfo] {");
+    o.line("WORKLOADS");
+    o.close("}");
+    o.line("");
+    o.doc("The workload called `name`, if there is one.");
+    o.open("pub fn info(name: &str) -> Option<&'static WorkloadInfo> {");
+    o.line("WORKLOADS.iter().copied().find(|w| w.name == name)");
+    o.close("}");
+    o.line("");
+    o.doc(
+        "Load the workload called `name` into `ctx`, for [`DynWorkload::launch_dyn`].\n\n\
+         # Errors\n\n\
+         [`Error::UnknownWorkload`] for a name not in [`WORKLOAD_NAMES`], else as the\n\
+         workload's own `load`.",
+    );
+    o.open("pub fn load_dyn(ctx: &Arc<CudaContext>, name: &str) -> Result<Box<dyn DynWorkload>, Error> {");
+    o.open("match name {");
+    for p in &prepared {
+        o.line(&format!(
+            "{} => Ok(Box::new({}::load(ctx)?)),",
+            lit(&p.workload.name),
+            p.ty
+        ));
+    }
+    o.line("_ => Err(Error::UnknownWorkload { name: name.to_string() }),");
+    o.close("}");
+    o.close("}");
+    o.line("");
+    o.block(RUNTIME);
+    for (i, p) in prepared.iter().enumerate() {
+        o.line("");
+        emit_workload(&mut o, p, paths.as_ref().map(|v| v[i].as_str()));
+    }
+    o.close("}");
+    Ok(o.text)
+}
+
+fn emit_workload(o: &mut Out, p: &Prepared<'_>, fatbin: Option<&str>) {
+    let w = p.workload;
+    let k = p.kernels;
+    let ty = &p.ty;
+    let dims_ty = format!("{ty}Dims");
+    let tensor = |t: usize| &k.tensors[t];
+    let mut summary = String::new();
+    let _ = writeln!(summary, "Dims (kernel parameter order):");
+    for (n, v) in &p.dims {
+        let _ = writeln!(summary, "- `{n}`: {}", values_doc(v));
+    }
+    let _ = writeln!(summary, "\nInputs:");
+    for &t in &p.inputs {
+        let g = tensor(t);
+        let _ = writeln!(
+            summary,
+            "- `{}`: `{}`",
+            g.name,
+            type_string(g.dtype, &g.shape)
+        );
+    }
+    let _ = writeln!(summary, "\nOutputs:");
+    for &t in &p.outputs {
+        let g = tensor(t);
+        let _ = writeln!(
+            summary,
+            "- `{}`: `{}`",
+            g.name,
+            type_string(g.dtype, &g.shape)
+        );
+    }
+    let symbols: Vec<String> = k
+        .launches
+        .iter()
+        .map(|l| format!("`{}`", l.symbol))
+        .collect();
+    let _ = writeln!(
+        summary,
+        "\nKernels, in launch order: {}{}.",
+        symbols.join(", "),
+        if p.scratch.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (with {} intermediate tensor{} allocated per launch)",
+                p.scratch.len(),
+                if p.scratch.len() == 1 { "" } else { "s" }
+            )
+        }
+    );
+
+    // The dims struct.
+    o.doc(&format!(
+        "The dims of [`{ty}`] (workload `{}`): each must lie in its declared values.",
+        w.name
+    ));
+    o.line("#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]");
+    o.open(&format!("pub struct {dims_ty} {{"));
+    for (n, v) in &p.dims {
+        o.doc(&format!("`{n}`: {}.", values_doc(v)));
+        o.line(&format!("pub {}: usize,", value_ident(n)));
+    }
+    o.close("}");
+    o.line("");
+
+    // The workload struct.
+    let mut doc = format!("Workload `{}`", w.name);
+    match &w.description {
+        Some(d) if !d.trim().is_empty() => {
+            let _ = write!(doc, ": {}", doc_text(d.trim()));
+        }
+        _ => {}
+    }
+    doc.push_str(".\n\n");
+    doc.push_str(&summary);
+    doc.push_str(
+        "\nThe struct holds the loaded kernels; it is `Send + Sync`, so one load serves\nevery thread.",
+    );
+    o.doc(&doc);
+    o.open(&format!("pub struct {ty} {{"));
+    o.line("loaded: rt::Loaded,");
+    o.close("}");
+    o.line("");
+    o.open(&format!("impl {ty} {{"));
+    // INFO
+    o.doc("Description, dims, tensors and kernels of this workload.");
+    o.open("pub const INFO: &'static WorkloadInfo = &WorkloadInfo {");
+    o.line(&format!("name: {},", lit(&w.name)));
+    o.line(&format!("type_name: {},", lit(ty)));
+    o.line(&format!(
+        "description: {},",
+        lit(w.description.as_deref().unwrap_or(""))
+    ));
+    o.open("dims: &[");
+    for (n, v) in &p.dims {
+        o.line(&format!(
+            "DimInfo {{ name: {}, values: {} }},",
+            lit(n),
+            values_literal(v)
+        ));
+    }
+    o.close("],");
+    let tensor_info = |o: &mut Out, field: &str, ts: &[usize]| {
+        if ts.is_empty() {
+            o.line(&format!("{field}: &[],"));
+            return;
+        }
+        o.open(&format!("{field}: &["));
+        for &t in ts {
+            let g = tensor(t);
+            o.open("TensorInfo {");
+            o.line(&format!("name: {},", lit(&g.name)));
+            o.line(&format!("dtype: {},", dtype_variant(g.dtype)));
+            o.line(&format!("shape: {},", lit(&shape_text(&g.shape))));
+            let extents: Vec<String> = g.shape.iter().map(|e| poly(e, &p.dims)).collect();
+            o.line(&format!("extents: &[{}],", extents.join(", ")));
+            o.close("},");
+        }
+        o.close("],");
+    };
+    tensor_info(o, "inputs", &p.inputs);
+    tensor_info(o, "outputs", &p.outputs);
+    tensor_info(o, "intermediates", &p.scratch);
+    o.open("kernels: &[");
+    for l in &k.launches {
+        o.open("KernelInfo {");
+        o.line(&format!("symbol: {},", lit(&l.symbol)));
+        o.line(&format!("threads: {},", l.threads));
+        o.line(&format!("shared_bytes: {},", l.shared_bytes));
+        let axes: Vec<String> = l
+            .grid
+            .iter()
+            .map(|factors| {
+                let f: Vec<String> = factors
+                    .iter()
+                    .map(|f| format!("({}, {})", poly(&f.extent, &p.dims), f.tile.max(1)))
+                    .collect();
+                format!("&[{}]", f.join(", "))
+            })
+            .collect();
+        o.line(&format!("grid: [{}],", axes.join(", ")));
+        let slots: Vec<String> = l
+            .tensors
+            .iter()
+            .map(|t| {
+                if let Some(i) = p.inputs.iter().position(|x| *x == t.0) {
+                    format!("Slot::Input({i})")
+                } else if let Some(i) = p.outputs.iter().position(|x| *x == t.0) {
+                    format!("Slot::Output({i})")
+                } else {
+                    let i = p.scratch.iter().position(|x| *x == t.0).unwrap_or(0);
+                    format!("Slot::Scratch({i})")
+                }
+            })
+            .collect();
+        o.line(&format!("args: &[{}],", slots.join(", ")));
+        o.close("},");
+    }
+    o.close("],");
+    o.close("};");
+    o.line("");
+    match fatbin {
+        Some(path) => {
+            o.line(
+                "/// The fatbin: SASS for every architecture in [`ARCHS`], PTX for [`PTX_ARCH`].",
+            );
+            o.line(&format!(
+                "const FATBIN: Option<&'static [u8]> = Some(include_bytes!({}));",
+                lit(path)
+            ));
+        }
+        None => {
+            o.line("/// No fatbin: this is a documentation build.");
+            o.line("const FATBIN: Option<&'static [u8]> = None;");
+        }
+    }
+    o.line("");
+
+    // load
+    o.doc(&format!(
+        "Load the kernels of `{}` into `ctx`.\n\n\
+         # Errors\n\n\
+         [`Error::DriverLibraryMissing`] without a CUDA driver, [`Error::UnsupportedDevice`] when\n\
+         the device's compute capability is not covered by [`ARCHS`] / [`PTX_ARCH`],\n\
+         [`Error::SharedMemoryTooLarge`] when a kernel needs more shared memory than the device\n\
+         has, [`Error::ModuleLoad`] or [`Error::Driver`] when the driver fails.",
+        w.name
+    ));
+    o.open("pub fn load(ctx: &Arc<CudaContext>) -> Result<Self, Error> {");
+    o.line("Ok(Self { loaded: rt::Loaded::new(Self::INFO, Self::FATBIN, ctx)? })");
+    o.close("}");
+    o.line("");
+
+    // launch
+    let mut taken: BTreeSet<String> = ["self", "stream", "dims"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut param = |name: &str| {
+        let mut id = value_ident(name);
+        while taken.contains(&id) {
+            id.push('_');
+        }
+        taken.insert(id.clone());
+        id
+    };
+    let in_params: Vec<String> = p.inputs.iter().map(|&t| param(&tensor(t).name)).collect();
+    let out_params: Vec<String> = p.outputs.iter().map(|&t| param(&tensor(t).name)).collect();
+    let fresh = |base: &str| {
+        let mut id = base.to_string();
+        while taken.contains(&id) {
+            id.push('_');
+        }
+        id
+    };
+    let plan_var = fresh("plan");
+    let args_var = fresh("args");
+    let mut doc = format!(
+        "Run `{}` on `stream`: its kernels are queued in order; the call does not wait for them.\n\n",
+        w.name
+    );
+    doc.push_str("Arguments:\n");
+    for (&t, id) in p.inputs.iter().zip(&in_params) {
+        let g = tensor(t);
+        let _ = writeln!(
+            doc,
+            "- `{id}`: input `{}`, `{}` (a [`CudaSlice`], [`CudaView`] or [`CudaViewMut`])",
+            g.name,
+            type_string(g.dtype, &g.shape)
+        );
+    }
+    for (&t, id) in p.outputs.iter().zip(&out_params) {
+        let g = tensor(t);
+        let _ = writeln!(
+            doc,
+            "- `{id}`: output `{}`, `{}`, overwritten (a [`CudaSlice`] or [`CudaViewMut`])",
+            g.name,
+            type_string(g.dtype, &g.shape)
+        );
+    }
+    let _ = writeln!(
+        doc,
+        "- `dims`: the dims, see [`{dims_ty}`]; every buffer must hold exactly the elements of its\n  shape at these dims."
+    );
+    doc.push_str(
+        "\n# Errors\n\n\
+         [`Error::DimOutOfRange`] for a dim outside its declared values, [`Error::LengthMismatch`]\n\
+         for a buffer of the wrong length, [`Error::WrongContext`] for a stream or buffer of\n\
+         another context, [`Error::SizeOverflow`] / [`Error::GridTooLarge`] for sizes CUDA cannot\n\
+         launch, [`Error::Driver`] when allocating an intermediate or launching fails.",
+    );
+    o.doc(&doc);
+    o.line("pub fn launch(");
+    o.depth += 1;
+    o.line("&self,");
+    o.line("stream: &Arc<CudaStream>,");
+    for (&t, id) in p.inputs.iter().zip(&in_params) {
+        o.line(&format!(
+            "{id}: &impl InputBuffer<{}>,",
+            rust_elem(tensor(t).dtype)
+        ));
+    }
+    for (&t, id) in p.outputs.iter().zip(&out_params) {
+        o.line(&format!(
+            "{id}: &mut impl OutputBuffer<{}>,",
+            rust_elem(tensor(t).dtype)
+        ));
+    }
+    o.line(&format!("dims: {dims_ty},"));
+    o.depth -= 1;
+    o.open(") -> Result<(), Error> {");
+    let dim_fields: Vec<String> = p
+        .dims
+        .iter()
+        .map(|(n, _)| format!("dims.{}", value_ident(n)))
+        .collect();
+    o.line(&format!(
+        "let {plan_var} = rt::Plan::new(&self.loaded, stream, rt::dims_from_usize(Self::INFO, &[{}])?)?;",
+        dim_fields.join(", ")
+    ));
+    o.open(&format!("let {args_var} = ["));
+    for (i, id) in in_params.iter().enumerate() {
+        o.line(&format!("{plan_var}.input({i}, {id})?,"));
+    }
+    for (i, id) in out_params.iter().enumerate() {
+        o.line(&format!("{plan_var}.output({i}, {id})?,"));
+    }
+    o.close("];");
+    o.line(&format!("{plan_var}.launch(&{args_var})"));
+    o.close("}");
+    o.line("");
+
+    // launch_dyn
+    o.doc(&format!(
+        "[`Self::launch`] with tensors and dims given at run time: `inputs` in the order\n\
+         {}, `outputs` in the order {}, `dims` by name ({}).\n\n\
+         # Errors\n\n\
+         As [`Self::launch`], plus [`Error::ArgumentCount`], [`Error::DTypeMismatch`],\n\
+         [`Error::UnknownDim`], [`Error::DuplicateDim`] and [`Error::MissingDim`].",
+        names_doc(p.inputs.iter().map(|&t| tensor(t).name.as_str())),
+        names_doc(p.outputs.iter().map(|&t| tensor(t).name.as_str())),
+        names_doc(p.dims.iter().map(|(n, _)| *n)),
+    ));
+    o.line("pub fn launch_dyn(");
+    o.depth += 1;
+    o.line("&self,");
+    o.line("stream: &Arc<CudaStream>,");
+    o.line("inputs: &[TensorRef<'_>],");
+    o.line("outputs: &mut [TensorMut<'_>],");
+    o.line("dims: &[(&str, i64)],");
+    o.depth -= 1;
+    o.open(") -> Result<(), Error> {");
+    o.line("rt::launch_dyn(&self.loaded, stream, inputs, outputs, dims)");
+    o.close("}");
+    o.close("}");
+    o.line("");
+    o.open(&format!("impl DynWorkload for {ty} {{"));
+    o.open("fn info(&self) -> &'static WorkloadInfo {");
+    o.line("Self::INFO");
+    o.close("}");
+    o.line("");
+    o.line("fn launch_dyn(");
+    o.depth += 1;
+    o.line("&self,");
+    o.line("stream: &Arc<CudaStream>,");
+    o.line("inputs: &[TensorRef<'_>],");
+    o.line("outputs: &mut [TensorMut<'_>],");
+    o.line("dims: &[(&str, i64)],");
+    o.depth -= 1;
+    o.open(") -> Result<(), Error> {");
+    o.line("rt::launch_dyn(&self.loaded, stream, inputs, outputs, dims)");
+    o.close("}");
+    o.close("}");
+}
+
+fn names_doc<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<String> = names.map(|n| format!("`{n}`")).collect();
+    if v.is_empty() {
+        "(none)".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// The start of the module: imports.
+const RUNTIME_HEADER: &str = r#"use std::fmt;
+use std::sync::Arc;
+
+pub use cudarc::driver::{CudaContext, CudaSlice, CudaStream, CudaView, CudaViewMut};
+use cudarc::driver::{CudaFunction, DevicePtr, DevicePtrMut, DeviceSlice, DriverError, SyncOnDrop};
+pub use half::{bf16, f16};"#;
+
+/// The runtime every workload shares. Indented for the module body.
+const RUNTIME: &str = r#"/// Create a context on GPU `ordinal`, checking first that the CUDA driver library can be
+/// loaded (cudarc would panic on first use otherwise).
+///
+/// # Errors
+///
+/// [`Error::DriverLibraryMissing`] without a driver, [`Error::Driver`] when there is no such
+/// device or the driver fails.
+pub fn context(ordinal: usize) -> Result<Arc<CudaContext>, Error> {
+    rt::check_driver()?;
+    Ok(CudaContext::new(ordinal)?)
+}
+
+/// Why loading or launching a workload failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A CUDA driver call failed.
+    Driver(DriverError),
+    /// The driver could not load a workload's fatbin.
+    ModuleLoad {
+        /// The workload.
+        workload: &'static str,
+        /// What the driver said.
+        source: DriverError,
+    },
+    /// The CUDA driver library (`libcuda.so.1`, `nvcuda.dll`) could not be loaded.
+    DriverLibraryMissing,
+    /// The crate was built with `DOCS_RS` set, so it holds no kernels.
+    BuiltForDocs {
+        /// The workload.
+        workload: &'static str,
+    },
+    /// The device's compute capability is not covered by the built architectures.
+    UnsupportedDevice {
+        /// The workload.
+        workload: &'static str,
+        /// Compute capability of the device: major.
+        major: i32,
+        /// Compute capability of the device: minor.
+        minor: i32,
+    },
+    /// [`load_dyn`]: no workload has this name.
+    UnknownWorkload {
+        /// The name asked for.
+        name: String,
+    },
+    /// A dim is outside its declared values.
+    DimOutOfRange {
+        /// The workload.
+        workload: &'static str,
+        /// The dim.
+        dim: &'static str,
+        /// The value given.
+        value: i128,
+        /// The declared values, e.g. `1..=64` or `[1024, 2048]`.
+        allowed: String,
+    },
+    /// `launch_dyn`: a dim the workload does not have.
+    UnknownDim {
+        /// The workload.
+        workload: &'static str,
+        /// The name given.
+        dim: String,
+    },
+    /// `launch_dyn`: a dim given twice.
+    DuplicateDim {
+        /// The workload.
+        workload: &'static str,
+        /// The dim.
+        dim: &'static str,
+    },
+    /// `launch_dyn`: a dim not given.
+    MissingDim {
+        /// The workload.
+        workload: &'static str,
+        /// The dim.
+        dim: &'static str,
+    },
+    /// `launch_dyn`: the wrong number of inputs or outputs.
+    ArgumentCount {
+        /// The workload.
+        workload: &'static str,
+        /// `"inputs"` or `"outputs"`.
+        kind: &'static str,
+        /// How many the workload takes.
+        expected: usize,
+        /// How many were given.
+        got: usize,
+    },
+    /// `launch_dyn`: a buffer of the wrong element type.
+    DTypeMismatch {
+        /// The workload.
+        workload: &'static str,
+        /// The input or output.
+        argument: &'static str,
+        /// Its declared element type.
+        expected: DType,
+        /// The element type given.
+        got: DType,
+    },
+    /// A buffer does not hold exactly the elements of its shape at the dims given.
+    LengthMismatch {
+        /// The workload.
+        workload: &'static str,
+        /// The input or output.
+        argument: &'static str,
+        /// Its symbolic shape.
+        shape: &'static str,
+        /// Elements of the shape at the dims given.
+        expected: usize,
+        /// Elements of the buffer.
+        got: usize,
+    },
+    /// The stream or a buffer belongs to another CUDA context than the one the workload
+    /// was loaded in.
+    WrongContext {
+        /// The workload.
+        workload: &'static str,
+        /// `stream`, or the input or output.
+        argument: &'static str,
+    },
+    /// A tensor's size at the dims given does not fit in memory addresses.
+    SizeOverflow {
+        /// The workload.
+        workload: &'static str,
+        /// The tensor.
+        tensor: &'static str,
+        /// Its symbolic shape.
+        shape: &'static str,
+    },
+    /// A tensor's extent at the dims given is below 1.
+    EmptyTensor {
+        /// The workload.
+        workload: &'static str,
+        /// The tensor.
+        tensor: &'static str,
+        /// Its symbolic shape.
+        shape: &'static str,
+    },
+    /// A kernel's grid at the dims given exceeds CUDA's limits.
+    GridTooLarge {
+        /// The workload.
+        workload: &'static str,
+        /// The kernel.
+        kernel: &'static str,
+        /// `x`, `y` or `z`.
+        axis: &'static str,
+        /// Blocks needed (saturated at `u64::MAX`).
+        blocks: u64,
+        /// CUDA's limit on this axis.
+        limit: u64,
+    },
+    /// A kernel's grid at the dims given has no blocks.
+    EmptyGrid {
+        /// The workload.
+        workload: &'static str,
+        /// The kernel.
+        kernel: &'static str,
+        /// `x`, `y` or `z`.
+        axis: &'static str,
+    },
+    /// A kernel needs more shared memory per block than the device offers.
+    SharedMemoryTooLarge {
+        /// The workload.
+        workload: &'static str,
+        /// The kernel.
+        kernel: &'static str,
+        /// Bytes the kernel needs (static plus dynamic).
+        requested: u64,
+        /// Bytes the device allows per block (opt-in maximum).
+        available: u64,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Driver(e) => write!(f, "CUDA driver error: {e}"),
+            Error::ModuleLoad { workload, source } => write!(
+                f,
+                "cannot load the kernels of `{workload}`: {source}; they were compiled with \
+                 CUDA 13.0, so the driver must support CUDA 13 (R580 or newer)"
+            ),
+            Error::DriverLibraryMissing => write!(
+                f,
+                "the CUDA driver library (libcuda.so.1 / nvcuda.dll) cannot be loaded: install \
+                 the NVIDIA driver, or add the directory holding it to LD_LIBRARY_PATH"
+            ),
+            Error::BuiltForDocs { workload } => write!(
+                f,
+                "`{workload}` has no kernels: this crate was built for documentation (DOCS_RS \
+                 was set); build it without DOCS_RS to run kernels"
+            ),
+            Error::UnsupportedDevice { workload, major, minor } => write!(
+                f,
+                "`{workload}` cannot run on this GPU (compute capability {major}.{minor}): the \
+                 kernels were built for {} (SASS) and {PTX_ARCH} (PTX); add \"sm_{major}{minor}\" \
+                 to `[target] arch` in prism.toml, or build with CUDA_COMPUTE_CAP={major}{minor}",
+                ARCHS.join(", ")
+            ),
+            Error::UnknownWorkload { name } => write!(
+                f,
+                "no workload `{name}` in this module (it has: {})",
+                WORKLOAD_NAMES.join(", ")
+            ),
+            Error::DimOutOfRange { workload, dim, value, allowed } => write!(
+                f,
+                "`{workload}`: dim `{dim}` = {value} is outside its declared values {allowed}; \
+                 widen them in prism.toml to launch at this size"
+            ),
+            Error::UnknownDim { workload, dim } => {
+                write!(f, "`{workload}` has no dim `{dim}`")
+            }
+            Error::DuplicateDim { workload, dim } => {
+                write!(f, "`{workload}`: dim `{dim}` is given twice")
+            }
+            Error::MissingDim { workload, dim } => {
+                write!(f, "`{workload}`: no value given for dim `{dim}`")
+            }
+            Error::ArgumentCount { workload, kind, expected, got } => {
+                write!(f, "`{workload}` takes {expected} {kind}, got {got}")
+            }
+            Error::DTypeMismatch { workload, argument, expected, got } => write!(
+                f,
+                "`{workload}`: `{argument}` must be a buffer of {expected}, got {got}"
+            ),
+            Error::LengthMismatch { workload, argument, shape, expected, got } => write!(
+                f,
+                "`{workload}`: `{argument}` has shape {shape}, which is {expected} elements at \
+                 these dims, but the buffer holds {got}"
+            ),
+            Error::WrongContext { workload, argument } => write!(
+                f,
+                "`{workload}`: `{argument}` belongs to another CUDA context than the one the \
+                 workload was loaded in"
+            ),
+            Error::SizeOverflow { workload, tensor, shape } => write!(
+                f,
+                "`{workload}`: tensor `{tensor}` of shape {shape} is too large at these dims"
+            ),
+            Error::EmptyTensor { workload, tensor, shape } => write!(
+                f,
+                "`{workload}`: tensor `{tensor}` of shape {shape} has an extent below 1 at \
+                 these dims"
+            ),
+            Error::GridTooLarge { workload, kernel, axis, blocks, limit } => write!(
+                f,
+                "`{workload}`: kernel `{kernel}` needs {blocks} blocks along {axis}, more than \
+                 CUDA allows ({limit}); launch at smaller dims"
+            ),
+            Error::EmptyGrid { workload, kernel, axis } => write!(
+                f,
+                "`{workload}`: kernel `{kernel}` has no blocks along {axis} at these dims"
+            ),
+            Error::SharedMemoryTooLarge { workload, kernel, requested, available } => write!(
+                f,
+                "`{workload}`: kernel `{kernel}` needs {requested} bytes of shared memory per \
+                 block, but this GPU allows {available}; build for this GPU's architecture"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Driver(e) | Error::ModuleLoad { source: e, .. } => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<DriverError> for Error {
+    fn from(e: DriverError) -> Self {
+        Error::Driver(e)
+    }
+}
+
+/// Element type of a tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DType {
+    /// IEEE half precision, [`struct@f16`].
+    F16,
+    /// bfloat16, [`bf16`].
+    BF16,
+    /// IEEE single precision, `f32`.
+    F32,
+}
+
+impl DType {
+    /// `f16`, `bf16` or `f32`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DType::F16 => "f16",
+            DType::BF16 => "bf16",
+            DType::F32 => "f32",
+        }
+    }
+
+    /// Bytes per element.
+    pub const fn size(self) -> usize {
+        match self {
+            DType::F16 | DType::BF16 => 2,
+            DType::F32 => 4,
+        }
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The values a dim may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DimValues {
+    /// Every integer in `lo..=hi`.
+    Range {
+        /// Smallest value.
+        lo: i64,
+        /// Largest value.
+        hi: i64,
+    },
+    /// Exactly these values, ascending.
+    List(&'static [i64]),
+}
+
+impl DimValues {
+    /// Whether `v` is allowed.
+    pub fn contains(&self, v: i64) -> bool {
+        match self {
+            DimValues::Range { lo, hi } => *lo <= v && v <= *hi,
+            DimValues::List(l) => l.contains(&v),
+        }
+    }
+}
+
+impl fmt::Display for DimValues {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DimValues::Range { lo, hi } => write!(f, "{lo}..={hi}"),
+            DimValues::List(l) => {
+                f.write_str("[")?;
+                for (i, v) in l.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                f.write_str("]")
+            }
+        }
+    }
+}
+
+/// A symbolic dim of a workload.
+#[derive(Clone, Copy, Debug)]
+pub struct DimInfo {
+    /// Its name in prism.toml.
+    pub name: &'static str,
+    /// The values it may take.
+    pub values: DimValues,
+}
+
+/// A polynomial over the dims: (coefficient, indices of its symbols) per term.
+#[derive(Clone, Copy, Debug)]
+struct Poly(&'static [(i64, &'static [usize])]);
+
+impl Poly {
+    /// The value at `dims` (kernel dim order); `None` on overflow.
+    fn eval(&self, dims: &[i64]) -> Option<i64> {
+        let mut total: i64 = 0;
+        for (coefficient, symbols) in self.0 {
+            let mut term = *coefficient;
+            for s in *symbols {
+                term = term.checked_mul(*dims.get(*s)?)?;
+            }
+            total = total.checked_add(term)?;
+        }
+        Some(total)
+    }
+}
+
+/// A tensor of a workload: row-major, contiguous.
+#[derive(Clone, Copy, Debug)]
+pub struct TensorInfo {
+    /// Its name in prism.toml.
+    pub name: &'static str,
+    /// Element type.
+    pub dtype: DType,
+    /// Symbolic shape, e.g. `[n, d]`.
+    pub shape: &'static str,
+    extents: &'static [Poly],
+}
+
+impl TensorInfo {
+    /// The shape at `dims` (values in [`WorkloadInfo::dims`] order); `None` when an extent
+    /// overflows or is below 1.
+    pub fn shape_at(&self, dims: &[i64]) -> Option<Vec<usize>> {
+        self.extents
+            .iter()
+            .map(|e| e.eval(dims).filter(|v| *v >= 1).and_then(|v| usize::try_from(v).ok()))
+            .collect()
+    }
+
+    /// Elements at `dims`; `None` on overflow or an extent below 1.
+    pub fn len_at(&self, dims: &[i64]) -> Option<usize> {
+        self.shape_at(dims)?.iter().try_fold(1usize, |a, d| a.checked_mul(*d))
+    }
+}
+
+/// Which buffer a kernel parameter is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    Input(usize),
+    Output(usize),
+    Scratch(usize),
+}
+
+/// One kernel launch of a workload.
+#[derive(Clone, Copy, Debug)]
+pub struct KernelInfo {
+    /// The `extern "C"` symbol in the fatbin.
+    pub symbol: &'static str,
+    /// Threads per block.
+    pub threads: u32,
+    /// Dynamic shared memory per block, in bytes.
+    pub shared_bytes: u32,
+    /// Per grid axis: factors `ceil(extent / tile)`.
+    grid: [&'static [(Poly, u32)]; 3],
+    /// The buffer of each pointer parameter.
+    args: &'static [Slot],
+}
+
+/// Everything about one workload.
+#[derive(Clone, Copy, Debug)]
+pub struct WorkloadInfo {
+    /// Its name in prism.toml.
+    pub name: &'static str,
+    /// The Rust type that runs it.
+    pub type_name: &'static str,
+    /// The description in prism.toml (may be empty).
+    pub description: &'static str,
+    /// Its dims, in the order kernels take them.
+    pub dims: &'static [DimInfo],
+    /// Inputs, in argument order.
+    pub inputs: &'static [TensorInfo],
+    /// Outputs, in argument order.
+    pub outputs: &'static [TensorInfo],
+    /// Intermediate tensors, allocated for each launch.
+    pub intermediates: &'static [TensorInfo],
+    /// Kernels, in launch order.
+    pub kernels: &'static [KernelInfo],
+}
+
+impl WorkloadInfo {
+    /// Dim values given by name, in [`WorkloadInfo::dims`] order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownDim`], [`Error::DuplicateDim`] or [`Error::MissingDim`].
+    pub fn dim_values(&self, dims: &[(&str, i64)]) -> Result<Vec<i64>, Error> {
+        let mut values: Vec<Option<i64>> = vec![None; self.dims.len()];
+        for (name, v) in dims {
+            let i = self.dims.iter().position(|d| d.name == *name).ok_or_else(|| {
+                Error::UnknownDim { workload: self.name, dim: (*name).to_string() }
+            })?;
+            if values[i].replace(*v).is_some() {
+                return Err(Error::DuplicateDim { workload: self.name, dim: self.dims[i].name });
+            }
+        }
+        values
+            .iter()
+            .zip(self.dims)
+            .map(|(v, d)| v.ok_or(Error::MissingDim { workload: self.name, dim: d.name }))
+            .collect()
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::f16 {}
+    impl Sealed for super::bf16 {}
+    impl Sealed for f32 {}
+    impl<T> Sealed for super::CudaSlice<T> {}
+    impl<T> Sealed for super::CudaView<'_, T> {}
+    impl<T> Sealed for super::CudaViewMut<'_, T> {}
+}
+
+/// The element types kernels take: [`struct@f16`], [`bf16`] and `f32`.
+pub trait Element: sealed::Sealed + Copy + 'static {
+    /// The corresponding [`DType`].
+    const DTYPE: DType;
+}
+
+impl Element for f16 {
+    const DTYPE: DType = DType::F16;
+}
+
+impl Element for bf16 {
+    const DTYPE: DType = DType::BF16;
+}
+
+impl Element for f32 {
+    const DTYPE: DType = DType::F32;
+}
+
+/// A device buffer a kernel reads: [`CudaSlice`], [`CudaView`] or [`CudaViewMut`].
+///
+/// Sealed: the launch relies on the length and pointer these types report.
+pub trait InputBuffer<T: Element>: sealed::Sealed {
+    /// Number of elements.
+    fn buffer_len(&self) -> usize;
+    /// The context the buffer belongs to.
+    fn buffer_context(&self) -> &Arc<CudaContext>;
+    /// The device address, after making `stream` wait for earlier writes; dropping the
+    /// guard records this read.
+    fn buffer_ptr<'a>(&'a self, stream: &'a CudaStream) -> (u64, SyncOnDrop<'a>);
+}
+
+/// A device buffer a kernel writes: [`CudaSlice`] or [`CudaViewMut`].
+///
+/// Sealed: the launch relies on the length and pointer these types report.
+pub trait OutputBuffer<T: Element>: sealed::Sealed {
+    /// Number of elements.
+    fn buffer_len(&self) -> usize;
+    /// The context the buffer belongs to.
+    fn buffer_context(&self) -> &Arc<CudaContext>;
+    /// The device address, after making `stream` wait for earlier reads and writes;
+    /// dropping the guard records this write.
+    fn buffer_ptr_mut<'a>(&'a mut self, stream: &'a CudaStream) -> (u64, SyncOnDrop<'a>);
+}
+
+impl<T: Element> InputBuffer<T> for CudaSlice<T> {
+    fn buffer_len(&self) -> usize {
+        DeviceSlice::len(self)
+    }
+    fn buffer_context(&self) -> &Arc<CudaContext> {
+        DeviceSlice::stream(self).context()
+    }
+    fn buffer_ptr<'a>(&'a self, stream: &'a CudaStream) -> (u64, SyncOnDrop<'a>) {
+        DevicePtr::device_ptr(self, stream)
+    }
+}
+
+impl<T: Element> InputBuffer<T> for CudaView<'_, T> {
+    fn buffer_len(&self) -> usize {
+        DeviceSlice::len(self)
+    }
+    fn buffer_context(&self) -> &Arc<CudaContext> {
+        DeviceSlice::stream(self).context()
+    }
+    fn buffer_ptr<'a>(&'a self, stream: &'a CudaStream) -> (u64, SyncOnDrop<'a>) {
+        DevicePtr::device_ptr(self, stream)
+    }
+}
+
+impl<T: Element> InputBuffer<T> for CudaViewMut<'_, T> {
+    fn buffer_len(&self) -> usize {
+        DeviceSlice::len(self)
+    }
+    fn buffer_context(&self) -> &Arc<CudaContext> {
+        DeviceSlice::stream(self).context()
+    }
+    fn buffer_ptr<'a>(&'a self, stream: &'a CudaStream) -> (u64, SyncOnDrop<'a>) {
+        DevicePtr::device_ptr(self, stream)
+    }
+}
+
+impl<T: Element> OutputBuffer<T> for CudaSlice<T> {
+    fn buffer_len(&self) -> usize {
+        DeviceSlice::len(self)
+    }
+    fn buffer_context(&self) -> &Arc<CudaContext> {
+        DeviceSlice::stream(self).context()
+    }
+    fn buffer_ptr_mut<'a>(&'a mut self, stream: &'a CudaStream) -> (u64, SyncOnDrop<'a>) {
+        DevicePtrMut::device_ptr_mut(self, stream)
+    }
+}
+
+impl<T: Element> OutputBuffer<T> for CudaViewMut<'_, T> {
+    fn buffer_len(&self) -> usize {
+        DeviceSlice::len(self)
+    }
+    fn buffer_context(&self) -> &Arc<CudaContext> {
+        DeviceSlice::stream(self).context()
+    }
+    fn buffer_ptr_mut<'a>(&'a mut self, stream: &'a CudaStream) -> (u64, SyncOnDrop<'a>) {
+        DevicePtrMut::device_ptr_mut(self, stream)
+    }
+}
+
+/// An input of [`DynWorkload::launch_dyn`]: a buffer of one element type.
+pub enum TensorRef<'a> {
+    /// `f16` elements.
+    F16(&'a dyn InputBuffer<f16>),
+    /// `bf16` elements.
+    BF16(&'a dyn InputBuffer<bf16>),
+    /// `f32` elements.
+    F32(&'a dyn InputBuffer<f32>),
+}
+
+impl TensorRef<'_> {
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        match self {
+            TensorRef::F16(_) => DType::F16,
+            TensorRef::BF16(_) => DType::BF16,
+            TensorRef::F32(_) => DType::F32,
+        }
+    }
+}
+
+/// An output of [`DynWorkload::launch_dyn`]: a buffer of one element type.
+pub enum TensorMut<'a> {
+    /// `f16` elements.
+    F16(&'a mut dyn OutputBuffer<f16>),
+    /// `bf16` elements.
+    BF16(&'a mut dyn OutputBuffer<bf16>),
+    /// `f32` elements.
+    F32(&'a mut dyn OutputBuffer<f32>),
+}
+
+impl TensorMut<'_> {
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        match self {
+            TensorMut::F16(_) => DType::F16,
+            TensorMut::BF16(_) => DType::BF16,
+            TensorMut::F32(_) => DType::F32,
+        }
+    }
+}
+
+/// A loaded workload, used without knowing which one at compile time.
+pub trait DynWorkload: Send + Sync {
+    /// Its description, dims, tensors and kernels.
+    fn info(&self) -> &'static WorkloadInfo;
+
+    /// Queue the workload's kernels on `stream`: `inputs` and `outputs` in
+    /// [`WorkloadInfo::inputs`] / [`WorkloadInfo::outputs`] order, `dims` by name.
+    ///
+    /// # Errors
+    ///
+    /// Any [`Error`] about arguments, sizes or the driver.
+    fn launch_dyn(
+        &self,
+        stream: &Arc<CudaStream>,
+        inputs: &[TensorRef<'_>],
+        outputs: &mut [TensorMut<'_>],
+        dims: &[(&str, i64)],
+    ) -> Result<(), Error>;
+}
+
+/// Loading, checking and launching: the one place with `unsafe`.
+mod rt {
+    use super::*;
+
+    /// Default dynamic shared memory limit per block without opting in.
+    const SHARED_DEFAULT: u64 = 48 * 1024;
+
+    /// Fail instead of letting cudarc panic when libcuda is missing.
+    pub(super) fn check_driver() -> Result<(), Error> {
+        // SAFETY: only tries to open the driver library; it calls none of its functions.
+        if unsafe { cudarc::driver::sys::is_culib_present() } {
+            Ok(())
+        } else {
+            Err(Error::DriverLibraryMissing)
+        }
+    }
+
+    /// Whether compute capability `major.minor` runs the fatbin: SASS for `sm_XY` runs on
+    /// X.Y' with Y' >= Y, for `sm_XYf` likewise (same family), for `sm_XYa` on X.Y only;
+    /// PTX for `compute_XY` runs on every capability >= X.Y, `compute_XYa` on X.Y only,
+    /// `compute_XYf` within the family.
+    fn runs_on(major: i32, minor: i32) -> bool {
+        let (Ok(major), Ok(minor)) = (u32::try_from(major), u32::try_from(minor)) else {
+            return false;
+        };
+        let Some(cc) = major.checked_mul(10).and_then(|m| m.checked_add(minor)) else {
+            return false;
+        };
+        let same_family = |cap: u32| cap / 10 == major && cap % 10 <= minor;
+        let sass = SASS
+            .iter()
+            .any(|&(cap, suffix)| if suffix == "a" { cap == cc } else { same_family(cap) });
+        let ptx = match PTX {
+            (cap, "a") => cap == cc,
+            (cap, "f") => same_family(cap),
+            (cap, _) => cc >= cap,
+        };
+        sass || ptx
+    }
+
+    /// The kernels of one workload, loaded into one context.
+    pub(super) struct Loaded {
+        pub(super) info: &'static WorkloadInfo,
+        ctx: Arc<CudaContext>,
+        functions: Vec<CudaFunction>,
+    }
+
+    impl Loaded {
+        pub(super) fn new(
+            info: &'static WorkloadInfo,
+            fatbin: Option<&'static [u8]>,
+            ctx: &Arc<CudaContext>,
+        ) -> Result<Self, Error> {
+            let Some(fatbin) = fatbin else {
+                return Err(Error::BuiltForDocs { workload: info.name });
+            };
+            check_driver()?;
+            let (major, minor) = ctx.compute_capability()?;
+            if !runs_on(major, minor) {
+                return Err(Error::UnsupportedDevice { workload: info.name, major, minor });
+            }
+            let module = ctx
+                .load_module(cudarc::nvrtc::Ptx::from_binary(fatbin.to_vec()))
+                .map_err(|source| Error::ModuleLoad { workload: info.name, source })?;
+            let mut functions = Vec::with_capacity(info.kernels.len());
+            for k in info.kernels {
+                let function = module.load_function(k.symbol)?;
+                if k.shared_bytes > 0 {
+                    let static_bytes = u64::try_from(function.shared_size_bytes()?).unwrap_or(0);
+                    let requested = static_bytes + u64::from(k.shared_bytes);
+                    let optin = ctx.attribute(
+                        cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+                    )?;
+                    let available = u64::try_from(optin).unwrap_or(0).max(SHARED_DEFAULT);
+                    if requested > available {
+                        return Err(Error::SharedMemoryTooLarge {
+                            workload: info.name,
+                            kernel: k.symbol,
+                            requested,
+                            available,
+                        });
+                    }
+                    if requested > SHARED_DEFAULT {
+                        ctx.bind_to_thread()?;
+                        function.set_attribute(
+                            cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                            i32::try_from(k.shared_bytes).unwrap_or(i32::MAX),
+                        )?;
+                    }
+                }
+                functions.push(function);
+            }
+            Ok(Loaded { info, ctx: ctx.clone(), functions })
+        }
+    }
+
+    /// Dims given as `usize`, in kernel order.
+    pub(super) fn dims_from_usize(info: &'static WorkloadInfo, dims: &[usize]) -> Result<Vec<i64>, Error> {
+        dims.iter()
+            .zip(info.dims)
+            .map(|(v, d)| {
+                i64::try_from(*v).map_err(|_| Error::DimOutOfRange {
+                    workload: info.name,
+                    dim: d.name,
+                    value: *v as i128,
+                    allowed: d.values.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// Elements of `t` at `dims`, checked: every extent at least 1, the byte size within
+    /// `isize::MAX`.
+    fn tensor_len(info: &WorkloadInfo, t: &TensorInfo, dims: &[i64]) -> Result<usize, Error> {
+        let overflow = || Error::SizeOverflow { workload: info.name, tensor: t.name, shape: t.shape };
+        let mut len: usize = 1;
+        for e in t.extents {
+            let v = e.eval(dims).ok_or_else(overflow)?;
+            if v < 1 {
+                return Err(Error::EmptyTensor { workload: info.name, tensor: t.name, shape: t.shape });
+            }
+            len = usize::try_from(v).ok().and_then(|v| len.checked_mul(v)).ok_or_else(overflow)?;
+        }
+        match len.checked_mul(t.dtype.size()) {
+            Some(bytes) if bytes <= isize::MAX as usize => Ok(len),
+            _ => Err(overflow()),
+        }
+    }
+
+    /// A checked launch: dims validated, every size and grid computed.
+    pub(super) struct Plan<'a> {
+        loaded: &'a Loaded,
+        stream: &'a Arc<CudaStream>,
+        dims: Vec<i64>,
+        inputs: Vec<usize>,
+        outputs: Vec<usize>,
+        scratch: Vec<usize>,
+        grids: Vec<(u32, u32, u32)>,
+    }
+
+    /// A buffer checked for one argument position, with its device address.
+    pub(super) struct Bound<'a> {
+        slot: Slot,
+        ptr: u64,
+        _guard: SyncOnDrop<'a>,
+    }
+
+    impl<'a> Plan<'a> {
+        pub(super) fn new(loaded: &'a Loaded, stream: &'a Arc<CudaStream>, dims: Vec<i64>) -> Result<Self, Error> {
+            let info = loaded.info;
+            if dims.len() != info.dims.len() {
+                return Err(Error::ArgumentCount {
+                    workload: info.name,
+                    kind: "dims",
+                    expected: info.dims.len(),
+                    got: dims.len(),
+                });
+            }
+            for (v, d) in dims.iter().zip(info.dims) {
+                if !d.values.contains(*v) {
+                    return Err(Error::DimOutOfRange {
+                        workload: info.name,
+                        dim: d.name,
+                        value: i128::from(*v),
+                        allowed: d.values.to_string(),
+                    });
+                }
+            }
+            if **stream.context() != *loaded.ctx {
+                return Err(Error::WrongContext { workload: info.name, argument: "stream" });
+            }
+            let lens = |ts: &[TensorInfo]| -> Result<Vec<usize>, Error> {
+                ts.iter().map(|t| tensor_len(info, t, &dims)).collect()
+            };
+            let inputs = lens(info.inputs)?;
+            let outputs = lens(info.outputs)?;
+            let scratch = lens(info.intermediates)?;
+            let mut grids = Vec::with_capacity(info.kernels.len());
+            for k in info.kernels {
+                let mut g = [1u32; 3];
+                for (axis, factors) in k.grid.iter().enumerate() {
+                    let name = ["x", "y", "z"][axis];
+                    let limit: u64 = if axis == 0 { (1 << 31) - 1 } else { 65535 };
+                    let mut blocks: u64 = 1;
+                    for (extent, tile) in *factors {
+                        let e = extent.eval(&dims).ok_or(Error::GridTooLarge {
+                            workload: info.name,
+                            kernel: k.symbol,
+                            axis: name,
+                            blocks: u64::MAX,
+                            limit,
+                        })?;
+                        if e < 1 {
+                            return Err(Error::EmptyGrid { workload: info.name, kernel: k.symbol, axis: name });
+                        }
+                        let tile = u64::from((*tile).max(1));
+                        blocks = blocks.saturating_mul((e as u64).div_ceil(tile));
+                    }
+                    if blocks > limit {
+                        return Err(Error::GridTooLarge { workload: info.name, kernel: k.symbol, axis: name, blocks, limit });
+                    }
+                    // blocks <= limit < 2^31, so it fits.
+                    g[axis] = blocks as u32;
+                }
+                grids.push((g[0], g[1], g[2]));
+            }
+            Ok(Plan { loaded, stream, dims, inputs, outputs, scratch, grids })
+        }
+
+        fn check(&self, t: &TensorInfo, expected: usize, len: usize, ctx: &CudaContext) -> Result<(), Error> {
+            let workload = self.loaded.info.name;
+            if *ctx != *self.loaded.ctx {
+                return Err(Error::WrongContext { workload, argument: t.name });
+            }
+            if len != expected {
+                return Err(Error::LengthMismatch { workload, argument: t.name, shape: t.shape, expected, got: len });
+            }
+            Ok(())
+        }
+
+        /// Check `buffer` as input `i` and take its address.
+        pub(super) fn input<'b, T: Element, B: InputBuffer<T> + ?Sized>(&self, i: usize, buffer: &'b B) -> Result<Bound<'b>, Error>
+        where
+            'a: 'b,
+        {
+            let info = self.loaded.info;
+            let t = info.inputs.get(i).ok_or(Error::ArgumentCount {
+                workload: info.name,
+                kind: "inputs",
+                expected: info.inputs.len(),
+                got: i + 1,
+            })?;
+            if T::DTYPE != t.dtype {
+                return Err(Error::DTypeMismatch { workload: info.name, argument: t.name, expected: t.dtype, got: T::DTYPE });
+            }
+            self.check(t, self.inputs[i], buffer.buffer_len(), buffer.buffer_context())?;
+            let (ptr, guard) = buffer.buffer_ptr(self.stream);
+            Ok(Bound { slot: Slot::Input(i), ptr, _guard: guard })
+        }
+
+        /// Check `buffer` as output `i` and take its address.
+        pub(super) fn output<'b, T: Element, B: OutputBuffer<T> + ?Sized>(&self, i: usize, buffer: &'b mut B) -> Result<Bound<'b>, Error>
+        where
+            'a: 'b,
+        {
+            let info = self.loaded.info;
+            let t = info.outputs.get(i).ok_or(Error::ArgumentCount {
+                workload: info.name,
+                kind: "outputs",
+                expected: info.outputs.len(),
+                got: i + 1,
+            })?;
+            if T::DTYPE != t.dtype {
+                return Err(Error::DTypeMismatch { workload: info.name, argument: t.name, expected: t.dtype, got: T::DTYPE });
+            }
+            self.check(t, self.outputs[i], buffer.buffer_len(), buffer.buffer_context())?;
+            let (ptr, guard) = buffer.buffer_ptr_mut(self.stream);
+            Ok(Bound { slot: Slot::Output(i), ptr, _guard: guard })
+        }
+
+        /// Queue every kernel. `args` are the inputs then the outputs, each bound by
+        /// [`Plan::input`] / [`Plan::output`]; the caller drops them after this returns, which
+        /// records the kernels' reads and writes on the buffers.
+        pub(super) fn launch(&self, args: &[Bound<'_>]) -> Result<(), Error> {
+            let info = self.loaded.info;
+            let n_in = info.inputs.len();
+            let n_out = info.outputs.len();
+            let in_order = args.len() == n_in + n_out
+                && args.iter().enumerate().all(|(k, a)| {
+                    a.slot == if k < n_in { Slot::Input(k) } else { Slot::Output(k - n_in) }
+                });
+            if !in_order {
+                return Err(Error::ArgumentCount {
+                    workload: info.name,
+                    kind: "inputs and outputs",
+                    expected: n_in + n_out,
+                    got: args.len(),
+                });
+            }
+            // Intermediates: fresh, uninitialized, exactly as large as their shapes.
+            let mut scratch: Vec<CudaSlice<u8>> = Vec::with_capacity(self.scratch.len());
+            for (len, t) in self.scratch.iter().zip(info.intermediates) {
+                let bytes = len * t.dtype.size(); // checked in `tensor_len`
+                // SAFETY: the memory is left uninitialized. Only the kernels below touch it, and
+                // each kernel that reads an intermediate runs after the kernel that writes it
+                // (the launch plan's contract); it is never read on the host.
+                scratch.push(unsafe { self.stream.alloc::<u8>(bytes) }?);
+            }
+            let scratch_ptrs: Vec<u64> = scratch
+                .iter()
+                .map(|s| {
+                    let (ptr, _record) = DevicePtr::device_ptr(s, self.stream);
+                    ptr
+                })
+                .collect();
+            for ((k, function), grid) in info.kernels.iter().zip(&self.loaded.functions).zip(&self.grids) {
+                let ptrs: Vec<u64> = k
+                    .args
+                    .iter()
+                    .map(|slot| match *slot {
+                        Slot::Input(i) => args[i].ptr,
+                        Slot::Output(i) => args[n_in + i].ptr,
+                        Slot::Scratch(i) => scratch_ptrs[i],
+                    })
+                    .collect();
+                let mut launch = self.stream.launch_builder(function);
+                for p in &ptrs {
+                    cudarc::driver::PushKernelArg::arg(&mut launch, p);
+                }
+                for d in &self.dims {
+                    cudarc::driver::PushKernelArg::arg(&mut launch, d);
+                }
+                let cfg = cudarc::driver::LaunchConfig {
+                    grid_dim: *grid,
+                    block_dim: (k.threads, 1, 1),
+                    shared_mem_bytes: k.shared_bytes,
+                };
+                // SAFETY: the parameters match the kernel's signature, which prism generated:
+                // one device pointer per entry of `k.args` (in that order), then every dim as
+                // an i64, in `info.dims` order. Every pointer is a live allocation of this
+                // context (checked by `Plan::input`/`Plan::output`, or allocated above) holding
+                // exactly the elements of its tensor's shape at `self.dims` (lengths checked
+                // with overflow-checked arithmetic), with the declared element type (the
+                // `Element` bound or `TensorRef` variant, checked against `DType`). The dims
+                // lie in their declared values, for which the kernels index only inside those
+                // shapes, over the grid computed from the same dims. Outputs are borrowed
+                // mutably, so no other argument aliases them; intermediates are fresh. The
+                // buffer traits are sealed, so lengths and pointers come from cudarc. cudarc
+                // orders the kernels after earlier work on the buffers (events waited for in
+                // `buffer_ptr`), and the arguments' guards, dropped by the caller after this
+                // returns, record the kernels' reads and writes. Freeing the intermediates
+                // is stream-ordered after the kernels.
+                unsafe { launch.launch(cfg) }?;
+            }
+            drop(scratch);
+            Ok(())
+        }
+    }
+
+    /// [`DynWorkload::launch_dyn`] for any workload.
+    pub(super) fn launch_dyn(
+        loaded: &Loaded,
+        stream: &Arc<CudaStream>,
+        inputs: &[TensorRef<'_>],
+        outputs: &mut [TensorMut<'_>],
+        dims: &[(&str, i64)],
+    ) -> Result<(), Error> {
+        let info = loaded.info;
+        let plan = Plan::new(loaded, stream, info.dim_values(dims)?)?;
+        if inputs.len() != info.inputs.len() {
+            return Err(Error::ArgumentCount {
+                workload: info.name,
+                kind: "inputs",
+                expected: info.inputs.len(),
+                got: inputs.len(),
+            });
+        }
+        if outputs.len() != info.outputs.len() {
+            return Err(Error::ArgumentCount {
+                workload: info.name,
+                kind: "outputs",
+                expected: info.outputs.len(),
+                got: outputs.len(),
+            });
+        }
+        let mut args = Vec::with_capacity(inputs.len() + outputs.len());
+        for (i, t) in inputs.iter().enumerate() {
+            args.push(match t {
+                TensorRef::F16(b) => plan.input(i, *b)?,
+                TensorRef::BF16(b) => plan.input(i, *b)?,
+                TensorRef::F32(b) => plan.input(i, *b)?,
+            });
+        }
+        for (i, t) in outputs.iter_mut().enumerate() {
+            args.push(match t {
+                TensorMut::F16(b) => plan.output(i, &mut **b)?,
+                TensorMut::BF16(b) => plan.output(i, &mut **b)?,
+                TensorMut::F32(b) => plan.output(i, &mut **b)?,
+            });
+        }
+        plan.launch(&args)
+    }
+}"#;

@@ -1,0 +1,386 @@
+// prism device library: block-level tiled GEMM.
+//
+//   using G = prism::TileGemm<__half, 64, 128, 32, 2, 4, 3>;
+//   extern __shared__ __align__(16) char smem[];       // >= G::SMEM_BYTES
+//   G g;                                                // launched with G::THREADS threads
+//   g.clear();
+//   g.mainloop(A + m0 * lda, lda, M - m0, B + n0, ldb, N - n0, 0, K, smem);
+//   g.for_each([&](int r, int c, float v) {
+//     if (m0 + r < M && n0 + c < N) C[(m0 + r) * ldc + n0 + c] = prism::from_float<__half>(v);
+//   });
+//
+// One thread block computes a BM x BN tile of C += A * B with f32 accumulators
+// held in registers. A and B are row-major in global memory; the block walks K
+// in steps of BK through a STAGES-deep ring of shared-memory buffers.
+//
+// Paths, chosen at compile time by element type and architecture:
+//   * __half / __nv_bfloat16 on sm_80+: tensor cores. cp.async multi-stage
+//     pipeline, ldmatrix (.trans for the row-major B operand) and
+//     mma.sync.m16n8k16 with f32 accumulation. Each warp owns a
+//     (BM / WARPS_M) x (BN / WARPS_N) warp tile.
+//   * float (any arch), and 16-bit types below sm_80: SIMT. Same shared-memory
+//     tiles and loader, f32 FMA with a TM x TN register block per thread.
+// and, at run time, per mainloop call (a block-uniform branch):
+//   * vector loader: 16-byte cp.async chunks, when both base pointers are
+//     16-byte aligned and lda, ldb and k_begin are multiples of the 16-byte
+//     vector width (8 elements for 16-bit types, 4 for float);
+//   * scalar loader otherwise: predicated element loads into the same layout.
+// Both loaders predicate at element granularity on the M, N and K edges: a
+// 16-byte chunk that straddles an edge is loaded element by element, a chunk
+// entirely outside is zero-filled, so nothing outside the valid region is read.
+//
+// Shared-memory layout (per stage): the A tile as BM rows of BK elements and
+// the B tile as BK rows of BN elements, each row padded by 16 bytes. The
+// padding makes the 8 row addresses of every ldmatrix phase (and of the
+// 16-byte stores) fall into distinct banks for the listed tile shapes.
+//
+// SMEM_BYTES and THREADS do not depend on the architecture, so host code can
+// use them to launch. SMEM_BYTES above 48 KiB needs
+// cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes).
+#pragma once
+
+#include "prism/common.cuh"
+#include "prism/memory.cuh"
+#include "prism/mma.cuh"
+
+namespace prism {
+
+namespace detail {
+// Element types that the tensor core path handles.
+template <typename T> struct is_mma_type {
+  static constexpr bool value = false;
+};
+template <> struct is_mma_type<__half> {
+  static constexpr bool value = true;
+};
+template <> struct is_mma_type<__nv_bfloat16> {
+  static constexpr bool value = true;
+};
+
+// Four consecutive elements of T (8-byte aligned for 16-bit types, 16-byte
+// for float) from shared memory, widened to f32.
+__device__ __forceinline__ void load4_f32(const float* p, float (&out)[4]) {
+  const float4 v = *reinterpret_cast<const float4*>(p);
+  out[0] = v.x, out[1] = v.y, out[2] = v.z, out[3] = v.w;
+}
+template <typename T>
+__device__ __forceinline__ void load4_f32(const T* p, float (&out)[4]) {
+  const uint2 v = *reinterpret_cast<const uint2*>(p);
+  const T* e = reinterpret_cast<const T*>(&v);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) out[i] = to_float(e[i]);
+}
+}  // namespace detail
+
+template <typename T, int BM, int BN, int BK, int WARPS_M, int WARPS_N, int STAGES>
+struct TileGemm {
+  // ------------------------------------------------------------ configuration
+  using Element = T;
+  static constexpr int TILE_M = BM, TILE_N = BN, TILE_K = BK, NUM_STAGES = STAGES;
+  static constexpr int THREADS = WARPS_M * WARPS_N * 32;
+  // Elements per 16-byte chunk: the unit of the vector loader.
+  static constexpr int VEC = vec16<T>::elems;
+  // Shared-memory row strides (elements) of the A and B tiles: one chunk of padding.
+  static constexpr int LDA_S = BK + VEC;
+  static constexpr int LDB_S = BN + VEC;
+  static constexpr int A_STAGE = BM * LDA_S;  // elements per stage
+  static constexpr int B_STAGE = BK * LDB_S;
+  static constexpr int SMEM_BYTES = STAGES * (A_STAGE + B_STAGE) * (int)sizeof(T);
+  // Accumulator elements per thread (the same for both paths).
+  static constexpr int ACC = BM * BN / THREADS;
+
+  static_assert(sizeof(T) == 2 || sizeof(T) == 4, "TileGemm: T must be __half, __nv_bfloat16 or float");
+  static_assert(STAGES >= 1 && STAGES <= 4, "TileGemm: STAGES must be in [1, 4]");
+  static_assert(THREADS <= 1024, "TileGemm: at most 32 warps");
+  static_assert(BK % VEC == 0 && BN % VEC == 0, "TileGemm: BK and BN must be multiples of 16 bytes");
+  static_assert((BM * BN) % (THREADS * 4) == 0, "TileGemm: BM*BN must be a multiple of 4*THREADS");
+
+  // Tensor core path: warp tile and its m16n8 fragments.
+  static constexpr bool kMma = detail::is_mma_type<T>::value;
+  static constexpr int WM = BM / WARPS_M;
+  static constexpr int WN = BN / WARPS_N;
+  static constexpr int MI = WM / 16;  // m16 fragments per warp
+  static constexpr int NI = WN / 8;   // n8 fragments per warp
+  static_assert(!kMma || (BM % (16 * WARPS_M) == 0 && BN % (16 * WARPS_N) == 0 && BK % 16 == 0),
+                "TileGemm (16-bit types): BM/WARPS_M and BN/WARPS_N must be multiples of 16, BK of 16");
+
+  // SIMT path: each thread owns TM rows x TN columns; TX x TY threads.
+  // Rows ty*TM + i; columns j*(4*TX) + 4*tx + q (float4-wide column groups,
+  // so a warp's B loads are contiguous).
+  static constexpr int TN = ACC >= 16 ? 8 : 4;
+  static constexpr int TM = ACC / TN;
+  static constexpr int TX = BN / TN;
+  static constexpr int TY = THREADS / TX;
+  static_assert(BN % TN == 0 && THREADS % TX == 0 && TY * TM == BM && BK % 4 == 0,
+                "TileGemm (SIMT path): BN/TN threads per row must divide THREADS and cover BM");
+
+  // ------------------------------------------------------------ state
+  // Accumulators, in groups of 4 (tensor core: one m16n8 fragment per group,
+  // index mi * NI + ni; SIMT: row i, columns j*4TX + 4tx + 0..3 at i*TN/4 + j).
+  float acc_[ACC / 4][4];
+
+  __device__ __forceinline__ void clear() {
+#pragma unroll
+    for (int i = 0; i < ACC / 4; ++i)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc_[i][e] = 0.0f;
+  }
+
+  // acc[BM,BN] += A[0:BM, k_begin:k_end] * B[k_begin:k_end, 0:BN]; see the
+  // header comment. All THREADS threads must call it with the same arguments.
+  // Ends with __syncthreads(): smem may be reused right after it returns.
+  __device__ __forceinline__ void mainloop(const T* A, long long lda, int m_valid, const T* B, long long ldb,
+                                           int n_valid, long long k_begin, long long k_end, char* smem) {
+    if (k_end <= k_begin) return;
+    const bool vector = is_aligned(A, 16) && is_aligned(B, 16) && lda % VEC == 0 && ldb % VEC == 0 &&
+                        k_begin % VEC == 0;
+    if (vector)
+      run<true>(A, lda, m_valid, B, ldb, n_valid, k_begin, k_end, smem);
+    else
+      run<false>(A, lda, m_valid, B, ldb, n_valid, k_begin, k_end, smem);
+  }
+
+  // Calls f(row, col, value) for every accumulator element of this thread,
+  // 0 <= row < BM, 0 <= col < BN. Every (row, col) of the tile is visited by
+  // exactly one thread of the block.
+  template <class F>
+  __device__ __forceinline__ void for_each(F&& f) const {
+#if PRISM_HAS_MMA_SM80
+    if constexpr (kMma) {
+      const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+      const int row0 = (warp / WARPS_N) * WM + lane / 4;
+      const int col0 = (warp % WARPS_N) * WN + (lane % 4) * 2;
+#pragma unroll
+      for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < NI; ++ni)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            f(row0 + mi * 16 + (e / 2) * 8, col0 + ni * 8 + (e % 2), acc_[mi * NI + ni][e]);
+      return;
+    }
+#endif
+    const int tx = threadIdx.x % TX, ty = threadIdx.x / TX;
+#pragma unroll
+    for (int i = 0; i < TM; ++i)
+#pragma unroll
+      for (int j = 0; j < TN / 4; ++j)
+#pragma unroll
+        for (int q = 0; q < 4; ++q) f(ty * TM + i, j * 4 * TX + tx * 4 + q, acc_[i * (TN / 4) + j][q]);
+  }
+
+ private:
+  // ------------------------------------------------------------ loading
+  // Thread `tid` copies 16-byte chunks of a fixed column: A chunks at tile row
+  // tid / A_ROW + i * A_RSTEP, column (tid % A_ROW) * VEC; B chunks at tile row
+  // tid / B_ROW + i * B_RSTEP, column (tid % B_ROW) * VEC. Consecutive threads
+  // take consecutive chunks of a row, so global reads coalesce, and a thread's
+  // chunks differ only by a row stride: one pointer walks them, and the K / N
+  // edge tests are shared by all chunks of the thread.
+  static constexpr int A_ROW = BK / VEC, A_RSTEP = THREADS / A_ROW, A_ITERS = ceil_div(BM, A_RSTEP);
+  static constexpr int B_ROW = BN / VEC, B_RSTEP = THREADS / B_ROW, B_ITERS = ceil_div(BK, B_RSTEP);
+  static_assert(THREADS % A_ROW == 0 && THREADS % B_ROW == 0,
+                "TileGemm: the threads must cover whole rows of 16-byte chunks of the A and B tiles");
+
+  // Up to VEC elements src[0..n) into a 16-byte smem chunk, zeros after.
+  // 4-byte elements go through cp.async (4 bytes each, zero-filled past n),
+  // 16-bit ones through registers.
+  __device__ __forceinline__ static void copy_partial(T* dst, const T* src, int n) {
+    if constexpr (sizeof(T) == 4) {
+#pragma unroll
+      for (int e = 0; e < VEC; ++e) cp_async4(dst + e, e < n ? src + e : src, e < n);
+    } else {
+      T v[VEC];
+#pragma unroll
+      for (int e = 0; e < VEC; ++e) v[e] = e < n ? src[e] : from_float<T>(0.0f);
+      store_vec16(dst, v);
+    }
+  }
+
+  // One chunk of VEC elements, of which `n` (<= VEC, may be <= 0) are valid.
+  template <bool VECTOR>
+  __device__ __forceinline__ static void load_chunk(T* dst, const T* src, int n, const T* base) {
+    if (VECTOR) {
+      if (n >= VEC)
+        cp_async16(dst, src, true);
+      else if (n <= 0)
+        cp_async16(dst, base, false);  // zero-fill, reads nothing
+      else
+        copy_partial(dst, src, n);  // straddles the edge
+    } else {
+      copy_partial(dst, src, n <= 0 ? 0 : (n >= VEC ? VEC : n));
+    }
+  }
+
+  // Per-thread state of the global -> shared copies for the next K tile:
+  // where this thread's first A / B chunks are and how many of their elements
+  // are valid. Offsets along K are relative to k_begin and kept in int (a
+  // mainloop call covers fewer than 2^31 K elements); global addresses and
+  // strides are 64-bit.
+  struct Loader {
+    const T* a;          // this thread's first A chunk of the next tile
+    const T* b;          // this thread's first B chunk of the next tile
+    const T* a_base;     // valid pointers for zero-fill copies (nothing is read)
+    const T* b_base;
+    long long a_step;    // A_RSTEP rows of A
+    long long b_step;    // B_RSTEP rows of B
+    long long b_tile;    // BK rows of B
+    int a_in, a_rows;    // tile rows / valid rows from this thread's first A row
+    int a_k_left;        // valid K elements from this thread's A chunk column
+    int b_in, b_k_left;  // tile rows / valid K rows from this thread's first B row
+    int b_n_left;        // valid N elements from this thread's B chunk column
+    int sa, sb;          // this thread's first chunk in an A / B stage (elements)
+
+    __device__ __forceinline__ Loader(const T* A, long long lda, int m_valid, const T* B, long long ldb,
+                                      int n_valid, long long k_begin, long long k_end) {
+      const int tid = threadIdx.x;
+      const int r0 = tid / A_ROW, kc = (tid % A_ROW) * VEC;
+      const int kr0 = tid / B_ROW, nc = (tid % B_ROW) * VEC;
+      const int k_len = (int)(k_end - k_begin);
+      a = A + (r0 * lda + k_begin + kc);
+      b = B + ((k_begin + kr0) * ldb + nc);
+      a_base = A, b_base = B;
+      a_step = A_RSTEP * lda, b_step = B_RSTEP * ldb, b_tile = BK * ldb;
+      a_in = BM - r0, a_rows = m_valid - r0, a_k_left = k_len - kc;
+      b_in = BK - kr0, b_k_left = k_len - kr0, b_n_left = n_valid - nc;
+      sa = r0 * LDA_S + kc, sb = kr0 * LDB_S + nc;
+    }
+
+    // Stage the next tile into sA / sB (one stage) and advance by BK.
+    template <bool VECTOR>
+    __device__ __forceinline__ void load(T* sA, T* sB) {
+      const T* src = a;
+#pragma unroll
+      for (int i = 0; i < A_ITERS; ++i) {
+        if (BM % A_RSTEP == 0 || i * A_RSTEP < a_in)
+          load_chunk<VECTOR>(sA + sa + i * A_RSTEP * LDA_S, src, i * A_RSTEP < a_rows ? a_k_left : 0, a_base);
+        src += a_step;
+      }
+      src = b;
+#pragma unroll
+      for (int i = 0; i < B_ITERS; ++i) {
+        if (BK % B_RSTEP == 0 || i * B_RSTEP < b_in)
+          load_chunk<VECTOR>(sB + sb + i * B_RSTEP * LDB_S, src, i * B_RSTEP < b_k_left ? b_n_left : 0, b_base);
+        src += b_step;
+      }
+      a += BK, b += b_tile;
+      a_k_left -= BK, b_k_left -= BK;
+    }
+  };
+
+  // ------------------------------------------------------------ pipeline
+  template <bool VECTOR>
+  __device__ __forceinline__ void run(const T* A, long long lda, int m_valid, const T* B, long long ldb,
+                                      int n_valid, long long k_begin, long long k_end, char* smem) {
+    T* sA = reinterpret_cast<T*>(smem);
+    T* sB = sA + STAGES * A_STAGE;
+    Loader ld(A, lda, m_valid, B, ldb, n_valid, k_begin, k_end);
+    const int tiles = (int)((k_end - k_begin + BK - 1) / BK);
+    if constexpr (STAGES == 1) {
+      // Load, wait, compute; the trailing barrier frees the buffer.
+      for (int t = 0; t < tiles; ++t) {
+        ld.template load<VECTOR>(sA, sB);
+        cp_async_commit();
+        cp_async_wait<0>();
+        __syncthreads();
+        compute(sA, sB);
+        __syncthreads();
+      }
+    } else {
+      // Prologue: tiles 0 .. STAGES-2 in flight, one commit group each (empty
+      // groups past the last tile keep the group count uniform).
+#pragma unroll
+      for (int s = 0; s < STAGES - 1; ++s) {
+        if (s < tiles) ld.template load<VECTOR>(sA + s * A_STAGE, sB + s * B_STAGE);
+        cp_async_commit();
+      }
+      int read = 0, write = STAGES - 1;
+      for (int t = 0; t < tiles; ++t) {
+        // Tile t has landed (at most STAGES-2 newer groups pending) and every
+        // warp is done with tile t-1, whose buffer is the one refilled next.
+        cp_async_wait<STAGES - 2>();
+        __syncthreads();
+        if (t + STAGES - 1 < tiles) ld.template load<VECTOR>(sA + write * A_STAGE, sB + write * B_STAGE);
+        cp_async_commit();
+        compute(sA + read * A_STAGE, sB + read * B_STAGE);
+        read = read == STAGES - 1 ? 0 : read + 1;
+        write = write == STAGES - 1 ? 0 : write + 1;
+      }
+      cp_async_wait<0>();
+      __syncthreads();
+    }
+  }
+
+  // ------------------------------------------------------------ math on one stage
+  __device__ __forceinline__ void compute(const T* sA, const T* sB) {
+#if PRISM_HAS_MMA_SM80
+    if constexpr (kMma) {
+      compute_mma(sA, sB);
+      return;
+    }
+#endif
+    compute_simt(sA, sB);
+  }
+
+  // Tensor cores: per k16 step, ldmatrix the warp's NI B fragments (x4.trans,
+  // two n8 fragments each) and MI A fragments (x4), and MI x NI mma.sync.
+  __device__ __forceinline__ void compute_mma(const T* sA, const T* sB) {
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int wm = warp / WARPS_N, wn = warp % WARPS_N;
+    // ldmatrix row addresses. A (x4): lanes 0-15 rows 0-15 at k 0, lanes 16-31
+    // rows 0-15 at k 8 -> a[0..3] as mma expects. B (x4.trans): lanes 0-15 k
+    // rows 0-15 at n 0, lanes 16-31 at n 8 -> {r0, r1} is the n8 fragment at
+    // n 0, {r2, r3} the one at n 8.
+    const uint32_t a_base = smem_addr(sA + (wm * WM + lane % 16) * LDA_S + (lane / 16) * 8);
+    const uint32_t b_base = smem_addr(sB + (lane % 16) * LDB_S + wn * WN + (lane / 16) * 8);
+#pragma unroll
+    for (int kk = 0; kk < BK / 16; ++kk) {
+      // All NI B fragments of this k16 step, then one A fragment at a time
+      // (keeps 4 + 2*NI fragment registers live instead of 4*MI + 2*NI).
+      uint32_t b[NI][2];
+#pragma unroll
+      for (int nj = 0; nj < NI / 2; ++nj) {
+        uint32_t r[4];
+        ldmatrix_x4_trans(r, b_base + (uint32_t)((kk * 16 * LDB_S + nj * 16) * sizeof(T)));
+        b[2 * nj][0] = r[0], b[2 * nj][1] = r[1];
+        b[2 * nj + 1][0] = r[2], b[2 * nj + 1][1] = r[3];
+      }
+#pragma unroll
+      for (int mi = 0; mi < MI; ++mi) {
+        uint32_t a[4];
+        ldmatrix_x4(a, a_base + (uint32_t)((mi * 16 * LDA_S + kk * 16) * sizeof(T)));
+#pragma unroll
+        for (int ni = 0; ni < NI; ++ni) mma_m16n8k16<T>(acc_[mi * NI + ni], a, b[ni]);
+      }
+    }
+  }
+
+  // SIMT: per group of 4 k, each thread reads TM x 4 A values (vector loads
+  // along k, broadcast within the row of threads) and, per k, TN B values
+  // (vector loads along n), then TM x TN FMAs per k.
+  __device__ __forceinline__ void compute_simt(const T* sA, const T* sB) {
+    const int tx = threadIdx.x % TX, ty = threadIdx.x / TX;
+    const T* a_row = sA + ty * TM * LDA_S;
+    const T* b_col = sB + tx * 4;
+#pragma unroll
+    for (int k4 = 0; k4 < BK; k4 += 4) {
+      float a[TM][4];
+#pragma unroll
+      for (int i = 0; i < TM; ++i) detail::load4_f32(a_row + i * LDA_S + k4, a[i]);
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        float b[TN / 4][4];
+#pragma unroll
+        for (int j = 0; j < TN / 4; ++j) detail::load4_f32(b_col + (k4 + q) * LDB_S + j * 4 * TX, b[j]);
+#pragma unroll
+        for (int i = 0; i < TM; ++i)
+#pragma unroll
+          for (int j = 0; j < TN / 4; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) acc_[i * (TN / 4) + j][e] = fmaf(a[i][q], b[j][e], acc_[i * (TN / 4) + j][e]);
+      }
+    }
+  }
+};
+
+}  // namespace prism

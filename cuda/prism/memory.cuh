@@ -1,0 +1,106 @@
+// prism device library: vectorized global memory access and cp.async.
+//
+// 16-byte accesses (uint4) are the widest single global load/store; callers
+// must pass 16-byte aligned addresses (use the scalar path otherwise).
+//
+// cp.async (sm_80+) copies global -> shared without staging through
+// registers. On older architectures the same functions fall back to a plain
+// load followed by a shared-memory store, so code written against them
+// compiles and runs everywhere (cp_async_commit / cp_async_wait become
+// no-ops there, the copy having already completed).
+#pragma once
+
+#include "prism/common.cuh"
+
+namespace prism {
+
+// ---------------------------------------------------------------- 16-byte global access
+
+// Load 16 bytes from global memory. `p` must be 16-byte aligned.
+__device__ __forceinline__ uint4 load16(const void* p) { return *reinterpret_cast<const uint4*>(p); }
+
+// Load 16 bytes through the read-only (non-coherent) cache: only for data that
+// no thread writes during the kernel. `p` must be 16-byte aligned.
+__device__ __forceinline__ uint4 load16_nc(const void* p) { return __ldg(reinterpret_cast<const uint4*>(p)); }
+
+// Store 16 bytes to global (or shared) memory. `p` must be 16-byte aligned.
+__device__ __forceinline__ void store16(void* p, uint4 v) { *reinterpret_cast<uint4*>(p) = v; }
+
+// Load vec16<T>::elems elements of T into `out` with one 16-byte access.
+template <typename T>
+__device__ __forceinline__ void load_vec16(const T* p, T (&out)[vec16<T>::elems]) {
+  uint4 v = load16(p);
+  const T* e = reinterpret_cast<const T*>(&v);
+#pragma unroll
+  for (int i = 0; i < vec16<T>::elems; ++i) out[i] = e[i];
+}
+
+// Store vec16<T>::elems elements of T from `in` with one 16-byte access.
+template <typename T>
+__device__ __forceinline__ void store_vec16(T* p, const T (&in)[vec16<T>::elems]) {
+  uint4 v;
+  T* e = reinterpret_cast<T*>(&v);
+#pragma unroll
+  for (int i = 0; i < vec16<T>::elems; ++i) e[i] = in[i];
+  store16(p, v);
+}
+
+// True when `p` is aligned to `bytes` (a power of two).
+__host__ __device__ __forceinline__ bool is_aligned(const void* p, unsigned bytes) {
+  return (reinterpret_cast<uintptr_t>(p) & (bytes - 1)) == 0;
+}
+
+// ---------------------------------------------------------------- cp.async
+
+// Shared-memory address (the .shared state space) of a generic pointer.
+__device__ __forceinline__ uint32_t smem_addr(const void* smem) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+}
+
+// Copy 16 bytes global -> shared, bypassing L1 (cp.async.cg). When `pred` is
+// false nothing is read (src-size 0) and the 16 shared bytes are zero-filled;
+// `gmem` must still be some valid pointer value (e.g. the tensor's base).
+// Both addresses must be 16-byte aligned.
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool pred) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const int src_size = pred ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(smem)), "l"(gmem),
+               "r"(src_size)
+               : "memory");
+#else
+  *reinterpret_cast<uint4*>(smem) = pred ? *reinterpret_cast<const uint4*>(gmem) : make_uint4(0, 0, 0, 0);
+#endif
+}
+
+// Copy 4 bytes global -> shared (cp.async.ca), zero-filling when !pred.
+// Both addresses must be 4-byte aligned.
+__device__ __forceinline__ void cp_async4(void* smem, const void* gmem, bool pred) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const int src_size = pred ? 4 : 0;
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_addr(smem)), "l"(gmem),
+               "r"(src_size)
+               : "memory");
+#else
+  *reinterpret_cast<uint32_t*>(smem) = pred ? *reinterpret_cast<const uint32_t*>(gmem) : 0u;
+#endif
+}
+
+// Close the current group of cp.async operations issued by this thread.
+__device__ __forceinline__ void cp_async_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+
+// Wait until at most N of this thread's committed groups are still in flight.
+// Only orders this thread's copies: follow with __syncthreads() before other
+// threads read the data.
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  static_assert(N >= 0, "cp_async_wait<N>: N must be >= 0");
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
+}
+
+}  // namespace prism

@@ -1,0 +1,683 @@
+//! `prism::build::Build` as a downstream build.rs uses it, without a GPU.
+//!
+//! The environment is injected through `Build::env` / `env_remove`, never by
+//! mutating the process environment. Tests that run nvcc skip with a notice
+//! when it is missing, unless PRISM_REQUIRE_NVCC=1 (CI), where they fail.
+//!
+//! Until `codegen::generate` handles these workloads, the builds here use a
+//! small hand-written generator (`elementwise_codegen`): the plumbing under
+//! test (files, nvcc, the Rust module) does not depend on what the kernels
+//! compute.
+
+use std::path::{Path, PathBuf};
+
+use prism::build::{Build, BuildError, cargo_error_lines};
+use prism::codegen::{CodegenError, GridFactor, Launch, WorkloadKernels};
+use prism::ir::{DType, DimExpr, Target, Workload};
+use prism::ugraph::{GlobalTensor, TensorId, TensorRole};
+
+const TOML: &str = r#"
+[target]
+arch = ["sm_80"]
+
+[workload.scale_add]
+description = "x * 2 + y, elementwise"
+inputs = { x = "f16[n, d]", y = "f16[n, d]" }
+program = "x * 2 + y"
+dims = { n = "1..=100", d = [4, 8] }
+
+[workload.twice]
+inputs = { a = "f32[m]" }
+program = """
+double = a + a
+negated = -a
+"""
+dims = { m = "1..=4096" }
+"#;
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir(name: &str) -> TempDir {
+    let dir = std::env::temp_dir().join(format!("prism-build-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    TempDir(dir)
+}
+
+/// A temp dir holding `prism.toml` with `text`; returns (dir, toml path).
+fn project(name: &str, text: &str) -> (TempDir, PathBuf) {
+    let dir = temp_dir(name);
+    let toml = dir.join("prism.toml");
+    std::fs::write(&toml, text).expect("write prism.toml");
+    (dir, toml)
+}
+
+/// nvcc, or `None` (with a notice) when it is missing and not required.
+fn nvcc() -> Option<PathBuf> {
+    match prism::nvcc::find() {
+        Ok(n) => Some(n),
+        Err(e) if std::env::var_os("PRISM_REQUIRE_NVCC").is_none() => {
+            eprintln!("skipping: {e}\n(set PRISM_REQUIRE_NVCC=1 to make this a failure)");
+            None
+        }
+        Err(e) => panic!("PRISM_REQUIRE_NVCC is set but nvcc is missing: {e}"),
+    }
+}
+
+fn cuda_type(d: DType) -> &'static str {
+    match d {
+        DType::F16 => "__half",
+        DType::BF16 => "__nv_bfloat16",
+        DType::F32 => "float",
+    }
+}
+
+/// A stand-in code generator for workloads whose inputs and outputs all have
+/// one shape: kernel 0 writes the sum of the inputs to an f32 intermediate,
+/// kernel 1 copies it to every output. (Not the program's meaning: this
+/// exercises the build, not the math.)
+fn elementwise_codegen(w: &Workload, _t: &Target) -> Result<WorkloadKernels, CodegenError> {
+    let shape = w.graph.inputs[0].shape.clone();
+    let dims: Vec<String> = w.dims.iter().map(|d| d.name.clone()).collect();
+    let len = shape.iter().fold(DimExpr::constant(1), |a, d| a.mul(d));
+    let mut tensors: Vec<GlobalTensor> = w
+        .graph
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, x)| GlobalTensor {
+            name: x.name.clone(),
+            shape: x.shape.clone(),
+            dtype: x.dtype,
+            role: TensorRole::Input(i),
+        })
+        .collect();
+    for (i, o) in w.graph.outputs.iter().enumerate() {
+        let node = w.graph.node(o.node);
+        tensors.push(GlobalTensor {
+            name: o.name.clone(),
+            shape: node.shape.clone(),
+            dtype: node.dtype,
+            role: TensorRole::Output(i),
+        });
+    }
+    tensors.push(GlobalTensor {
+        name: "acc".into(),
+        shape: shape.clone(),
+        dtype: DType::F32,
+        role: TensorRole::Intermediate,
+    });
+    let acc = tensors.len() - 1;
+    let n_in = w.graph.inputs.len();
+    let dim_params: Vec<String> = dims.iter().map(|d| format!("int64_t {d}")).collect();
+    let len_c = len.render(|s| s.to_string());
+    let mut src = String::from("#include <prism/common.cuh>\n\n");
+    let mut params: Vec<String> = (0..n_in)
+        .map(|i| format!("const {}* in{i}", cuda_type(tensors[i].dtype)))
+        .collect();
+    params.push("float* acc".into());
+    params.extend(dim_params.iter().cloned());
+    let sum: Vec<String> = (0..n_in)
+        .map(|i| format!("prism::to_float(in{i}[i])"))
+        .collect();
+    src.push_str(&format!(
+        "extern \"C\" __global__ void {name}_sum({p}) {{\n  int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;\n  if (i < {len_c}) acc[i] = {s};\n}}\n\n",
+        name = w.name,
+        p = params.join(", "),
+        s = sum.join(" + "),
+    ));
+    let outs: Vec<usize> = (n_in..acc).collect();
+    let mut params: Vec<String> = vec!["const float* acc".into()];
+    params.extend(
+        outs.iter()
+            .map(|&t| format!("{}* out{t}", cuda_type(tensors[t].dtype))),
+    );
+    params.extend(dim_params.iter().cloned());
+    let stores: Vec<String> = outs
+        .iter()
+        .map(|&t| {
+            format!(
+                "out{t}[i] = prism::from_float<{}>(acc[i]);",
+                cuda_type(tensors[t].dtype)
+            )
+        })
+        .collect();
+    src.push_str(&format!(
+        "extern \"C\" __global__ void {name}_copy({p}) {{\n  int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;\n  if (i < {len_c}) {{ {s} }}\n}}\n",
+        name = w.name,
+        p = params.join(", "),
+        s = stores.join(" "),
+    ));
+    let grid = |tile| {
+        [
+            vec![GridFactor {
+                extent: len.clone(),
+                tile,
+            }],
+            vec![],
+            vec![],
+        ]
+    };
+    let mut sum_tensors: Vec<TensorId> = (0..n_in).map(TensorId).collect();
+    sum_tensors.push(TensorId(acc));
+    let mut copy_tensors = vec![TensorId(acc)];
+    copy_tensors.extend(outs.iter().map(|&t| TensorId(t)));
+    Ok(WorkloadKernels {
+        workload: w.name.clone(),
+        dims,
+        tensors,
+        launches: vec![
+            Launch {
+                symbol: format!("{}_sum", w.name),
+                grid: grid(256),
+                threads: 256,
+                shared_bytes: 0,
+                tensors: sum_tensors,
+            },
+            Launch {
+                symbol: format!("{}_copy", w.name),
+                grid: grid(128),
+                threads: 128,
+                shared_bytes: 0,
+                tensors: copy_tensors,
+            },
+        ],
+        source: src,
+    })
+}
+
+/// A build of `toml` into `out` with the stand-in generator and the real
+/// nvcc, isolated from the process environment.
+fn build(toml: &Path, out: &Path, nvcc: &Path) -> Build {
+    Build::from_toml(toml)
+        .out_dir(out)
+        .emit_directives(false)
+        .env("PRISM_NVCC", nvcc)
+        .env_remove("CUDA_COMPUTE_CAP")
+        .env_remove("DOCS_RS")
+        .env_remove("NUM_JOBS")
+        .codegen_with(elementwise_codegen)
+}
+
+fn err_text(r: Result<prism::build::BuildOutput, BuildError>) -> (BuildError, String) {
+    let e = r.expect_err("the build fails");
+    let text = e.to_string();
+    (e, text)
+}
+
+#[test]
+fn builds_the_module_and_fatbins() {
+    let Some(nvcc) = nvcc() else { return };
+    let (dir, toml) = project("ok", TOML);
+    let out_dir = dir.join("out");
+    let b = build(&toml, &out_dir, &nvcc)
+        .module_name("my_kernels")
+        .env("NUM_JOBS", "2");
+    let out = b.try_run().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.module_path, out_dir.join("my_kernels.rs"));
+    assert_eq!(out.module_name, "my_kernels");
+    assert!(!out.docs_stub);
+    assert_eq!(out.nvcc.as_deref(), Some(nvcc.as_path()));
+    assert_eq!(
+        out.archs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        ["sm_80"]
+    );
+    let names: Vec<&str> = out.workloads.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(names, ["scale_add", "twice"]);
+    for w in &out.workloads {
+        assert_eq!(w.kernels, 2);
+        assert_eq!(
+            w.cu_path,
+            out_dir
+                .join("prism/my_kernels")
+                .join(format!("{}.cu", w.name))
+        );
+        assert!(w.cu_path.is_file());
+        let fatbin = w.fatbin_path.as_ref().expect("a fatbin");
+        let bytes = std::fs::read(fatbin).expect("fatbin written");
+        assert!(bytes.len() > 1000, "{} bytes", bytes.len());
+    }
+    assert_eq!(out.workloads[0].type_name, "ScaleAdd");
+    assert!(out_dir.join("prism/include/prism/common.cuh").is_file());
+
+    let text = std::fs::read_to_string(&out.module_path).expect("module written");
+    for needle in [
+        "pub mod my_kernels {",
+        "pub struct ScaleAdd {",
+        "pub struct ScaleAddDims {",
+        "pub n: usize,",
+        "pub struct Twice {",
+        "x: &impl InputBuffer<f16>,",
+        "double: &mut impl OutputBuffer<f32>,",
+        "negated: &mut impl OutputBuffer<f32>,",
+        "pub const ARCHS: &[&str] = &[\"sm_80\"];",
+        "pub const PTX_ARCH: &str = \"compute_80\";",
+        "pub fn load_dyn(",
+        "pub fn workload_names()",
+        "\"scale_add\" => Ok(Box::new(ScaleAdd::load(ctx)?)),",
+        "DimValues::Range { lo: 1, hi: 100 }",
+        "DimValues::List(&[4, 8])",
+        "// SAFETY:",
+        "x \\* 2 + y, elementwise",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    let fatbin = out.workloads[0].fatbin_path.as_ref().expect("fatbin");
+    let include = format!("include_bytes!({:?})", fatbin.to_str().expect("utf-8"));
+    assert!(text.contains(&include), "missing {include}");
+
+    // A second run writes the same module.
+    let again = b.try_run().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again, out);
+    let text2 = std::fs::read_to_string(&again.module_path).expect("module");
+    assert_eq!(text, text2, "the module is deterministic");
+}
+
+#[test]
+fn arch_overrides_replace_the_target() {
+    let Some(nvcc) = nvcc() else { return };
+    let (dir, toml) = project("arch", TOML);
+    // CUDA_COMPUTE_CAP=9.0 means sm_90a.
+    let out = build(&toml, &dir.join("a"), &nvcc)
+        .env("CUDA_COMPUTE_CAP", "9.0")
+        .try_run()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        out.archs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        ["sm_90a"]
+    );
+    let text = std::fs::read_to_string(&out.module_path).expect("module");
+    assert!(text.contains("pub const PTX_ARCH: &str = \"compute_90a\";"));
+    // Build::arch wins over CUDA_COMPUTE_CAP, and can be repeated.
+    let out = build(&toml, &dir.join("b"), &nvcc)
+        .env("CUDA_COMPUTE_CAP", "9.0")
+        .arch("sm_80")
+        .arch("86")
+        .try_run()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        out.archs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        ["sm_80", "sm_86"]
+    );
+}
+
+#[test]
+fn missing_prism_toml() {
+    let dir = temp_dir("missing");
+    let toml = dir.join("nope/prism.toml");
+    let (e, text) = err_text(
+        Build::from_toml(&toml)
+            .out_dir(dir.join("out"))
+            .emit_directives(false)
+            .try_run(),
+    );
+    assert!(matches!(e, BuildError::Read { .. }), "{e:?}");
+    assert!(text.contains("nope/prism.toml"), "{text}");
+    assert!(text.contains("hint:"), "{text}");
+}
+
+#[test]
+fn invalid_prism_toml_shows_the_diagnostic() {
+    let (dir, toml) = project(
+        "invalid",
+        "[workload.w]\ninputs = { x = \"f16[n]\" }\nprogram = \"frobnicate(x)\"\ndims = { n = \"1..=8\" }\n",
+    );
+    let (e, text) = err_text(
+        Build::from_toml(&toml)
+            .out_dir(dir.join("out"))
+            .emit_directives(false)
+            .try_run(),
+    );
+    assert!(matches!(e, BuildError::Invalid { .. }), "{e:?}");
+    assert!(text.contains("unknown-op"), "{text}");
+    assert!(text.contains("frobnicate"), "{text}");
+    assert!(text.contains("prism.toml:3:"), "file:line:col in {text}");
+    assert!(!text.contains('\u{1b}'), "no colors: {text:?}");
+    // As cargo directives: one per line, all prefixed.
+    let lines = cargo_error_lines(&e);
+    assert!(lines.len() > 3);
+    assert!(lines[0].starts_with("cargo::error=prism: "), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("cargo::error=") && !l.contains('\n'))
+    );
+}
+
+#[test]
+fn nvcc_not_found() {
+    let (dir, toml) = project("no-nvcc", TOML);
+    let missing = dir.join("no/such/nvcc");
+    let (e, text) = err_text(
+        Build::from_toml(&toml)
+            .out_dir(dir.join("out"))
+            .emit_directives(false)
+            .env("PRISM_NVCC", &missing)
+            .env_remove("DOCS_RS")
+            .codegen_with(elementwise_codegen)
+            .try_run(),
+    );
+    assert!(matches!(e, BuildError::Nvcc(_)), "{e:?}");
+    assert!(text.contains("$PRISM_NVCC"), "{text}");
+    assert!(text.contains("no/such/nvcc"), "{text}");
+    assert!(text.contains("hint:"), "{text}");
+}
+
+#[cfg(unix)]
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).expect("write script");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    p
+}
+
+#[cfg(unix)]
+#[test]
+fn nvcc_failure_reports_stderr_and_the_cu_path() {
+    let (dir, toml) = project("nvcc-fails", TOML);
+    let fake = script(
+        &dir,
+        "nvcc",
+        "echo 'fake-nvcc: error: this kernel is broken' >&2\nexit 1",
+    );
+    let (e, text) = err_text(build(&toml, &dir.join("out"), &fake).try_run());
+    let BuildError::Compile(failures) = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(failures.len(), 2, "every workload is reported");
+    for f in failures {
+        assert!(f.cu_path.is_file());
+        assert!(
+            text.contains(&f.cu_path.display().to_string()),
+            "{text} names {}",
+            f.cu_path.display()
+        );
+    }
+    assert!(
+        text.contains("fake-nvcc: error: this kernel is broken"),
+        "{text}"
+    );
+    assert!(text.contains("workload `scale_add`"), "{text}");
+    assert!(
+        !dir.join("out/prism_kernels.rs").exists(),
+        "no module on failure"
+    );
+}
+
+#[test]
+fn bad_cuda_compute_cap() {
+    let (dir, toml) = project("bad-cap", TOML);
+    for (value, needle) in [
+        ("ninety", "is not a compute capability"),
+        ("70", "not supported by CUDA 13"),
+        ("sm_90x", "is not a GPU architecture"),
+    ] {
+        let (e, text) = err_text(
+            Build::from_toml(&toml)
+                .out_dir(dir.join("out"))
+                .emit_directives(false)
+                .env("CUDA_COMPUTE_CAP", value)
+                .codegen_with(elementwise_codegen)
+                .try_run(),
+        );
+        assert!(matches!(e, BuildError::Arch { .. }), "{e:?}");
+        assert!(text.contains("CUDA_COMPUTE_CAP"), "{text}");
+        assert!(text.contains(value), "{text}");
+        assert!(text.contains(needle), "{value}: {text}");
+    }
+    let (_, text) = err_text(
+        Build::from_toml(&toml)
+            .out_dir(dir.join("out"))
+            .emit_directives(false)
+            .arch("sm_9")
+            .try_run(),
+    );
+    assert!(text.contains("Build::arch"), "{text}");
+}
+
+#[cfg(unix)]
+#[test]
+fn docs_rs_builds_stubs_without_nvcc() {
+    let (dir, toml) = project("docs", TOML);
+    let marker = dir.join("nvcc-was-called");
+    let fake = script(
+        &dir,
+        "nvcc",
+        &format!("touch '{}'\nexit 1", marker.display()),
+    );
+    let out_dir = dir.join("out");
+    let b = build(&toml, &out_dir, &fake).env("DOCS_RS", "1");
+    let out = b.try_run().unwrap_or_else(|e| panic!("{e}"));
+    assert!(!marker.exists(), "nvcc must not run for docs");
+    assert!(out.docs_stub);
+    assert_eq!(out.nvcc, None);
+    assert!(out.workloads.iter().all(|w| w.fatbin_path.is_none()));
+    let text = std::fs::read_to_string(&out.module_path).expect("module");
+    assert!(!text.contains("include_bytes!"), "no fatbins in stubs");
+    assert!(text.contains("pub const DOCS_STUB: bool = true;"));
+    assert!(text.contains("const FATBIN: Option<&'static [u8]> = None;"));
+    // The same API as a real build.
+    for needle in [
+        "pub struct ScaleAdd {",
+        "pub fn load(ctx: &Arc<CudaContext>) -> Result<Self, Error> {",
+        "pub fn launch(",
+        "pub fn launch_dyn(",
+        "BuiltForDocs",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?}");
+    }
+    // Deterministic.
+    let again = b.try_run().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        std::fs::read_to_string(&again.module_path).expect("module"),
+        text
+    );
+}
+
+#[test]
+fn the_emitted_module_is_deterministic() {
+    let spec = prism::frontend::parse("prism.toml", TOML).expect("parses");
+    let target = Target::default();
+    let kernels: Vec<WorkloadKernels> = spec
+        .workloads
+        .iter()
+        .map(|w| elementwise_codegen(w, &target).expect("codegen"))
+        .collect();
+    let fatbins = prism::codegen::rust::Fatbins::Embedded(
+        spec.workloads
+            .iter()
+            .map(|w| PathBuf::from(format!("/out/{}.fatbin", w.name)))
+            .collect(),
+    );
+    let a = prism::codegen::rust::emit(&spec, "k", &kernels, &fatbins).expect("emit");
+    let b = prism::codegen::rust::emit(&spec, "k", &kernels, &fatbins).expect("emit");
+    assert_eq!(a, b);
+    assert!(a.contains("include_bytes!(\"/out/scale_add.fatbin\")"));
+    // Kernel parameters: pointers in `Launch::tensors` order, then the dims.
+    assert!(a.contains("args: &[Slot::Input(0), Slot::Input(1), Slot::Scratch(0)],"));
+    assert!(a.contains("args: &[Slot::Scratch(0), Slot::Output(0), Slot::Output(1)],"));
+    // n*d with dims in the order n, d.
+    assert!(a.contains("grid: [&[(Poly(&[(1, &[1, 0])]), 256)], &[], &[]],"));
+    assert!(a.contains("grid: [&[(Poly(&[(1, &[0])]), 128)], &[], &[]],"));
+}
+
+#[test]
+fn emit_rejects_inconsistent_plans_and_bad_names() {
+    use prism::codegen::rust::{EmitError, Fatbins, emit};
+    let spec = prism::frontend::parse("prism.toml", TOML).expect("parses");
+    let target = Target::default();
+    let good: Vec<WorkloadKernels> = spec
+        .workloads
+        .iter()
+        .map(|w| elementwise_codegen(w, &target).expect("codegen"))
+        .collect();
+    assert!(matches!(
+        emit(&spec, "fn", &good, &Fatbins::DocsStub),
+        Err(EmitError::ModuleName(_))
+    ));
+    let mut bad = good.clone();
+    bad[0].launches[1].tensors.retain(|t| t.0 != 2); // no kernel writes output 0
+    assert!(matches!(
+        emit(&spec, "k", &bad, &Fatbins::DocsStub),
+        Err(EmitError::Plan { .. })
+    ));
+    let mut bad = good.clone();
+    bad[1].tensors[0].dtype = DType::F16; // input dtype differs from prism.toml
+    let e = emit(&spec, "k", &bad, &Fatbins::DocsStub).expect_err("rejected");
+    assert!(e.to_string().contains("input 0"), "{e}");
+    let mut bad = good.clone();
+    bad[0].dims.pop();
+    assert!(emit(&spec, "k", &bad, &Fatbins::DocsStub).is_err());
+    assert!(matches!(
+        emit(
+            &spec,
+            "k",
+            &good,
+            &Fatbins::Embedded(vec![PathBuf::from("relative.fatbin"); 2])
+        ),
+        Err(EmitError::FatbinPath(_))
+    ));
+    // Workload names that collide as Rust types.
+    let toml = "[workload.a_b]\ninputs = { x = \"f16[n]\" }\nprogram = \"-x\"\ndims = { n = 4 }\n\
+                [workload.aB]\ninputs = { x = \"f16[n]\" }\nprogram = \"-x\"\ndims = { n = 4 }\n";
+    let spec = prism::frontend::parse("p.toml", toml).expect("parses");
+    let k: Vec<WorkloadKernels> = spec
+        .workloads
+        .iter()
+        .map(|w| elementwise_codegen(w, &target).expect("codegen"))
+        .collect();
+    let e = emit(&spec, "k", &k, &Fatbins::DocsStub).expect_err("collision");
+    assert!(e.to_string().contains("`AB`"), "{e}");
+}
+
+#[test]
+fn keywords_become_usable_identifiers() {
+    let toml = "[workload.error]\ninputs = { type = \"f16[self]\", stream = \"f16[self]\" }\n\
+                program = \"match = type + stream\"\ndims = { self = \"1..=9\" }\n";
+    let spec = prism::frontend::parse("p.toml", toml).expect("parses");
+    let target = Target::default();
+    let k = vec![elementwise_codegen(&spec.workloads[0], &target).expect("codegen")];
+    let e = prism::codegen::rust::emit(&spec, "k", &k, &prism::codegen::rust::Fatbins::DocsStub)
+        .expect_err("`Error` is reserved");
+    assert!(e.to_string().contains("`Error`"), "{e}");
+    let toml = toml.replace("workload.error", "workload.errs");
+    let spec = prism::frontend::parse("p.toml", &toml).expect("parses");
+    let k = vec![elementwise_codegen(&spec.workloads[0], &target).expect("codegen")];
+    let text = prism::codegen::rust::emit(&spec, "k", &k, &prism::codegen::rust::Fatbins::DocsStub)
+        .expect("emit");
+    for needle in [
+        "pub self_: usize,",
+        "r#type: &impl InputBuffer<f16>,",
+        "stream_: &impl InputBuffer<f16>,",
+        "r#match: &mut impl OutputBuffer<f16>,",
+        "rt::dims_from_usize(Self::INFO, &[dims.self_])",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn directives_cover_the_toml_and_every_env_var() {
+    let b = Build::from_toml("prism.toml");
+    let d = b.directives();
+    assert_eq!(d[0], "cargo::rerun-if-changed=prism.toml");
+    for v in [
+        "PRISM_NVCC",
+        "NVCC",
+        "CUDA_HOME",
+        "CUDA_PATH",
+        "PATH",
+        "CUDA_COMPUTE_CAP",
+        "NUM_JOBS",
+        "DOCS_RS",
+    ] {
+        assert!(
+            d.contains(&format!("cargo::rerun-if-env-changed={v}")),
+            "{v} in {d:?}"
+        );
+    }
+    for v in prism::build::ENV_VARS.iter().filter(|v| **v != "OUT_DIR") {
+        assert!(d.contains(&format!("cargo::rerun-if-env-changed={v}")));
+    }
+}
+
+#[test]
+fn no_out_dir() {
+    let (_dir, toml) = project("no-out", TOML);
+    let (e, text) = err_text(
+        Build::from_toml(&toml)
+            .env_remove("OUT_DIR")
+            .emit_directives(false)
+            .try_run(),
+    );
+    assert!(matches!(e, BuildError::NoOutDir), "{e:?}");
+    assert!(text.contains("build script"), "{text}");
+}
+
+#[test]
+fn bad_num_jobs() {
+    let (dir, toml) = project("jobs", TOML);
+    let fake = dir.join("nvcc");
+    std::fs::write(&fake, "").expect("write");
+    let (e, text) = err_text(
+        build(&toml, &dir.join("out"), &fake)
+            .env("NUM_JOBS", "lots")
+            .try_run(),
+    );
+    assert!(
+        matches!(
+            e,
+            BuildError::Env {
+                var: "NUM_JOBS",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(text.contains("lots"), "{text}");
+}
+
+/// The real code generator, once it handles a workload: the same build
+/// with `codegen::generate`. While it reports that it is being written,
+/// this prints a notice instead.
+#[test]
+fn builds_with_the_real_code_generator() {
+    let Some(nvcc) = nvcc() else { return };
+    let (dir, toml) = project("real", TOML);
+    let r = Build::from_toml(&toml)
+        .out_dir(dir.join("out"))
+        .emit_directives(false)
+        .env("PRISM_NVCC", &nvcc)
+        .env_remove("CUDA_COMPUTE_CAP")
+        .env_remove("DOCS_RS")
+        .try_run();
+    match r {
+        Err(BuildError::Codegen(errors))
+            if errors
+                .iter()
+                .all(|e| e.to_string().contains("being written")) =>
+        {
+            eprintln!("skipping: code generation is being written");
+        }
+        r => {
+            let out = r.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(out.workloads.len(), 2);
+            assert!(out.module_path.is_file());
+        }
+    }
+}
