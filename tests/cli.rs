@@ -114,3 +114,73 @@ fn usage_errors_and_help() {
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).contains("Parse and validate a prism.toml"));
 }
+
+#[test]
+fn build_compiles_a_prism_toml_into_fatbins_and_a_module() {
+    if prism::nvcc::find().is_err() {
+        assert!(
+            std::env::var("PRISM_REQUIRE_NVCC").as_deref() != Ok("1"),
+            "PRISM_REQUIRE_NVCC=1 but nvcc was not found"
+        );
+        eprintln!("nvcc not found: prism build test NOT RUN");
+        return;
+    }
+    let toml = temp_file(
+        "build.toml",
+        "[workload.scale]\ninputs = { x = \"[n, d]\" }\nprogram = \"softmax(x * 2, -1)\"\ndims = { n = \"1..=8\", d = \"1..=100\" }\n",
+    );
+    let out_dir = toml.with_file_name("build-out");
+    let out = prism(&[
+        "build",
+        toml.to_str().expect("utf-8 path"),
+        "--out",
+        out_dir.to_str().expect("utf-8 path"),
+        "--arch",
+        "sm_80",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("1 workloads for sm_80"), "{stdout}");
+    let fatbin = out_dir.join("prism/prism_kernels/scale.fatbin");
+    assert!(
+        std::fs::metadata(&fatbin)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false),
+        "{}",
+        fatbin.display()
+    );
+    let module = std::fs::read_to_string(out_dir.join("prism_kernels.rs")).expect("module written");
+    assert!(
+        module.contains("pub struct Scale"),
+        "module lacks the workload struct"
+    );
+}
+
+#[test]
+fn build_without_nvcc_says_how_to_get_it() {
+    let out = Command::new(env!("CARGO_BIN_EXE_prism"))
+        .args(["build", "prism.toml", "--out"])
+        .arg(std::env::temp_dir().join(format!("prism-cli-nonvcc-{}", std::process::id())))
+        .env("PRISM_NVCC", "/nonexistent/nvcc")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("prism runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("PRISM_NVCC") && stderr.contains("hint"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn build_reports_an_invalid_prism_toml() {
+    let toml = temp_file(
+        "bad-build.toml",
+        "[workload.w]\ninputs = { x = \"[n]\" }\nprogram = \"frob(x)\"\ndims = { n = 4 }\n",
+    );
+    let out = prism(&["build", toml.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("unknown-op"), "{stderr}");
+}

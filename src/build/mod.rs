@@ -5,7 +5,7 @@
 //! prism::build::Build::from_toml("prism.toml").run();
 //! ```
 //!
-//! ```ignore
+//! ```text
 //! // src/lib.rs: declares `pub mod prism_kernels`
 //! include!(concat!(env!("OUT_DIR"), "/prism_kernels.rs"));
 //! ```

@@ -1,5 +1,6 @@
 //! The `prism` command line.
 
+pub mod build;
 pub mod check;
 
 use std::io::IsTerminal;
@@ -32,6 +33,23 @@ pub enum Command {
         /// Print a JSON document on stdout instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Generate, compile and wrap the kernels of a prism.toml, as a
+    /// downstream build.rs does through `prism::Build`, into a folder: one
+    /// `.cu` and one fatbin per workload and the Rust module.
+    ///
+    /// Without PATH, builds ./prism.toml if there is one, else the bundled
+    /// default. Needs nvcc (see NVCC / CUDA_HOME); no GPU.
+    Build {
+        /// The prism.toml to build.
+        path: Option<PathBuf>,
+        /// Output folder (default target/prism/build).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Architectures to build for instead of `[target] arch`, e.g.
+        /// `--arch sm_90a --arch 86`.
+        #[arg(long = "arch")]
+        archs: Vec<String>,
     },
 }
 
@@ -73,5 +91,6 @@ pub fn run(cli: Cli) -> i32 {
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     match cli.command {
         Command::Check { path, json } => check::run(path, json, color),
+        Command::Build { path, out, archs } => build::run(path, out, archs),
     }
 }
