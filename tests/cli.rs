@@ -184,3 +184,28 @@ fn build_reports_an_invalid_prism_toml() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("unknown-op"), "{stderr}");
 }
+
+#[test]
+fn explain_shows_the_fused_kernel_and_why() {
+    let out = prism(&["explain", "rms_norm", "prism.toml"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("workload rms_norm: 1 kernel(s)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("fused into one kernel"), "{stdout}");
+    assert!(stdout.contains("loop   over d in tiles of 64"), "{stdout}");
+    assert!(stdout.contains("accum_sum"), "{stdout}");
+}
+
+#[test]
+fn explain_names_the_workloads_when_one_is_unknown() {
+    let out = prism(&["explain", "rms_nrom", "prism.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("no workload `rms_nrom`") && stderr.contains("rms_norm"),
+        "{stderr}"
+    );
+}

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod check;
+pub mod explain;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -33,6 +34,15 @@ pub enum Command {
         /// Print a JSON document on stdout instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Show the μGraph chosen for a workload: its tensors, and per kernel
+    /// the grid, loop, maps, launch parameters and block operators with
+    /// their tile shapes, and why it was chosen.
+    Explain {
+        /// The workload's name.
+        workload: String,
+        /// The prism.toml (default ./prism.toml, else the bundled one).
+        path: Option<PathBuf>,
     },
     /// Generate, compile and wrap the kernels of a prism.toml, as a
     /// downstream build.rs does through `prism::Build`, into a folder: one
@@ -92,5 +102,6 @@ pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Check { path, json } => check::run(path, json, color),
         Command::Build { path, out, archs } => build::run(path, out, archs),
+        Command::Explain { workload, path } => explain::run(workload, path, color),
     }
 }

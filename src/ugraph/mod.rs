@@ -7,9 +7,11 @@
 //!   μGraph against the reference interpreter.
 //! - [`lower`]: the direct lowering of a tensor program, one kernel per
 //!   operator; the fallback and the baseline the search is compared against.
+//! - [`display`]: the readable form `prism explain` prints.
 //! - [`fused`]: hand-built fused μGraphs (rms_norm → matmul) until the search
 //!   finds them.
 
+pub mod display;
 pub mod fused;
 pub mod interp;
 pub mod lower;
