@@ -15,6 +15,7 @@ pub mod frontend;
 pub mod ir;
 pub mod nvcc;
 pub mod reference;
+pub mod search;
 pub mod ugraph;
 
 pub use build::{Build, BuildError, BuildOutput};
