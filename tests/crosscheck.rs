@@ -26,10 +26,12 @@ fn lowered_workloads_pass_the_cross_check() {
             !["gated_mlp", "lora", "ntrans", "gqa_decode"].contains(&w.name.as_str())
         }))
     {
-        let g = lower(w, &LowerOptions::default()).expect("lowers");
-        let trials = cross_check(w, &g, &CrossCheckOptions::default())
-            .unwrap_or_else(|e| panic!("{}: {e}", w.name));
-        assert_eq!(trials.len(), 4);
+        for options in [LowerOptions::default(), LowerOptions::direct()] {
+            let g = lower(w, &options).expect("lowers");
+            let trials = cross_check(w, &g, &CrossCheckOptions::default())
+                .unwrap_or_else(|e| panic!("{}: {e}", w.name));
+            assert_eq!(trials.len(), 4);
+        }
     }
 }
 
@@ -52,9 +54,15 @@ fn block_mut(g: &mut KernelGraph, k: usize) -> &mut BlockGraph {
     }
 }
 
-/// Apply `mutate` to a fresh lowering of `w`; the mutant must be rejected.
+/// Apply `mutate` to a fresh lowering of `w` (with the rms fusion, without
+/// fusion regions, so kernel indices are per operator); the mutant must be
+/// rejected.
 fn assert_rejected(w: &Workload, label: &str, mutate: impl Fn(&mut KernelGraph)) {
-    let mut g = lower(w, &LowerOptions::default()).expect("lowers");
+    let options = LowerOptions {
+        fuse_rms_matmul: true,
+        fuse_regions: false,
+    };
+    let mut g = lower(w, &options).expect("lowers");
     mutate(&mut g);
     let result = cross_check(w, &g, &CrossCheckOptions::default());
     assert!(

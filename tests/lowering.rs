@@ -45,11 +45,13 @@ fn every_ops_workload_matches_the_reference_at_its_points() {
     for w in &ops().workloads {
         for p in &w.points {
             check(w, p, &LowerOptions::default());
+            check(w, p, &LowerOptions::direct());
             check(
                 w,
                 p,
                 &LowerOptions {
-                    fuse_rms_matmul: false,
+                    fuse_rms_matmul: true,
+                    fuse_regions: false,
                 },
             );
         }
@@ -73,16 +75,60 @@ fn every_ops_workload_matches_at_the_corners_of_its_ranges() {
     }
 }
 
+/// Kernels of the direct lowering, plus the rms fusion when `fuse`.
 fn kernel_count(w: &Workload, fuse: bool) -> usize {
     lower(
         w,
         &LowerOptions {
             fuse_rms_matmul: fuse,
+            fuse_regions: false,
         },
     )
     .expect("lowers")
     .kernels
     .len()
+}
+
+fn fused_kernel_count(w: &Workload) -> usize {
+    lower(w, &LowerOptions::default())
+        .expect("lowers")
+        .kernels
+        .len()
+}
+
+#[test]
+fn fusion_regions_merge_chains_prologues_and_epilogues() {
+    let spec = ops();
+    // (x + row) * col / 3 - d: one elementwise kernel.
+    assert_eq!(
+        fused_kernel_count(spec.workload("broadcast").expect("w")),
+        1
+    );
+    // Two outputs of elementwise chains over x, one kernel each, and the
+    // shared `square(x) + 1` (read twice) materialized once.
+    assert_eq!(
+        fused_kernel_count(spec.workload("unary_chain").expect("w")),
+        3
+    );
+    let bundled = frontend::embedded().expect("bundled prism.toml");
+    // silu(x @ w1) * (x @ w3): x@w3, then x@w1 with silu and the product in
+    // its epilogue.
+    assert_eq!(
+        fused_kernel_count(bundled.workload("swiglu").expect("w")),
+        2
+    );
+    // rms_norm(x) @ w_up * rms_norm(x) @ w_gate: the product joins the second
+    // fused matmul's epilogue.
+    assert_eq!(
+        fused_kernel_count(bundled.workload("rmsnorm_mlp").expect("w")),
+        2
+    );
+    // ntrans: per norm, one reduction (square, mean, + eps, rsqrt) and one
+    // elementwise kernel.
+    assert_eq!(
+        fused_kernel_count(bundled.workload("ntrans").expect("w")),
+        4
+    );
 }
 
 #[test]

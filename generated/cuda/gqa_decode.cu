@@ -45,7 +45,7 @@ extern "C" __global__ void __launch_bounds__(256) gqa_decode_k1_permute(const __
     }
 }
 
-extern "C" __global__ void __launch_bounds__(128) gqa_decode_k2_matmul(const __half* __restrict__ p3, const __half* __restrict__ p4, __half* __restrict__ p5, long long d_b, long long d_kv) {
+extern "C" __global__ void __launch_bounds__(128) gqa_decode_k2_div_fused(const __half* __restrict__ p3, const __half* __restrict__ p4, __half* __restrict__ p5, long long d_b, long long d_kv) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((d_kv + 64LL - 1) / 64LL)) * 64LL;
     b_x /= ((d_kv + 64LL - 1) / 64LL);
@@ -66,11 +66,33 @@ extern "C" __global__ void __launch_bounds__(128) gqa_decode_k2_matmul(const __h
     gemm.mainloop(p3 + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + g1_0 * (128 * 1LL) + 0 * 1LL, 128, m_valid, p4 + g2_0 * (8 * (128 * (d_kv * 1LL))) + g2_1 * (128 * (d_kv * 1LL)) + 0 * (d_kv * 1LL) + g0_0 * 1LL, d_kv, n_valid, 0LL, 128, smem);
     gemm.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        p5[g2_0 * (8 * (4 * (d_kv * 1LL))) + g2_1 * (4 * (d_kv * 1LL)) + (g1_0 + row) * (d_kv * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+        const float v1 = ((float)(1.1313708498984761e1));
+        const float v2 = (acc / v1);
+        p5[g2_0 * (8 * (4 * (d_kv * 1LL))) + g2_1 * (4 * (d_kv * 1LL)) + (g1_0 + row) * (d_kv * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) gqa_decode_k3_div(const __half* __restrict__ p5, __half* __restrict__ p6, long long d_b, long long d_kv) {
+extern "C" __global__ void __launch_bounds__(256) gqa_decode_k3_max(const __half* __restrict__ p5, __half* __restrict__ p6, long long d_b, long long d_kv) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_2 = b_x % 4;
+    b_x /= 4;
+    const long long g0_1 = b_x % 8;
+    b_x /= 8;
+    const long long g0_0 = b_x % d_b;
+    b_x /= d_b;
+    __shared__ float scratch[32];
+    float acc2 = -INFINITY;
+    for (long long kk = threadIdx.x; kk < d_kv; kk += blockDim.x) {
+        const float v1 = prism::to_float(p5[g0_0 * (8 * (4 * (d_kv * 1LL))) + g0_1 * (4 * (d_kv * 1LL)) + g0_2 * (d_kv * 1LL) + kk * 1LL]);
+        acc2 = fmaxf(acc2, v1);
+    }
+    acc2 = prism::block_reduce<prism::MaxOp, 256>(acc2, scratch);
+    if (threadIdx.x == 0) {
+        p6[g0_0 * (8 * (4 * (1 * 1LL))) + g0_1 * (4 * (1 * 1LL)) + g0_2 * (1 * 1LL)] = prism::from_float<__half>(acc2);
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256) gqa_decode_k4_exp_fused(const __half* __restrict__ p5, const __half* __restrict__ p6, __half* __restrict__ p7, long long d_b, long long d_kv) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_3 = (b_x % ((d_kv + 256LL - 1) / 256LL)) * 256LL;
     b_x /= ((d_kv + 256LL - 1) / 256LL);
@@ -86,76 +108,14 @@ extern "C" __global__ void __launch_bounds__(256) gqa_decode_k3_div(const __half
         const long long l3 = rest % (min(256LL, d_kv - g0_3)); rest /= (min(256LL, d_kv - g0_3));
         (void)rest;
         const float v1 = prism::to_float(p5[g0_0 * (8 * (4 * (d_kv * 1LL))) + g0_1 * (4 * (d_kv * 1LL)) + g0_2 * (d_kv * 1LL) + (g0_3 + l3) * 1LL]);
-        const float v2 = ((float)(1.1313708498984761e1));
-        const float v3 = (v1 / v2);
-        p6[g0_0 * (8 * (4 * (d_kv * 1LL))) + g0_1 * (4 * (d_kv * 1LL)) + g0_2 * (d_kv * 1LL) + (g0_3 + l3) * 1LL] = prism::from_float<__half>(v3);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) gqa_decode_k4_max(const __half* __restrict__ p6, __half* __restrict__ p7, long long d_b, long long d_kv) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_2 = b_x % 4;
-    b_x /= 4;
-    const long long g0_1 = b_x % 8;
-    b_x /= 8;
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
-    __shared__ float scratch[32];
-    float acc2 = -INFINITY;
-    for (long long kk = threadIdx.x; kk < d_kv; kk += blockDim.x) {
-        const float v1 = prism::to_float(p6[g0_0 * (8 * (4 * (d_kv * 1LL))) + g0_1 * (4 * (d_kv * 1LL)) + g0_2 * (d_kv * 1LL) + kk * 1LL]);
-        acc2 = fmaxf(acc2, v1);
-    }
-    acc2 = prism::block_reduce<prism::MaxOp, 256>(acc2, scratch);
-    if (threadIdx.x == 0) {
-        p7[g0_0 * (8 * (4 * (1 * 1LL))) + g0_1 * (4 * (1 * 1LL)) + g0_2 * (1 * 1LL)] = prism::from_float<__half>(acc2);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) gqa_decode_k5_sub(const __half* __restrict__ p6, const __half* __restrict__ p7, __half* __restrict__ p8, long long d_b, long long d_kv) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_3 = (b_x % ((d_kv + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((d_kv + 256LL - 1) / 256LL);
-    const long long g0_2 = b_x % 4;
-    b_x /= 4;
-    const long long g0_1 = b_x % 8;
-    b_x /= 8;
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
-    const long long tile_elems = 1 * 1 * 1 * min(256LL, d_kv - g0_3);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l3 = rest % (min(256LL, d_kv - g0_3)); rest /= (min(256LL, d_kv - g0_3));
-        (void)rest;
-        const float v1 = prism::to_float(p6[g0_0 * (8 * (4 * (d_kv * 1LL))) + g0_1 * (4 * (d_kv * 1LL)) + g0_2 * (d_kv * 1LL) + (g0_3 + l3) * 1LL]);
-        const float v2 = prism::to_float(p7[g0_0 * (8 * (4 * (1 * 1LL))) + g0_1 * (4 * (1 * 1LL)) + g0_2 * (1 * 1LL)]);
+        const float v2 = prism::to_float(p6[g0_0 * (8 * (4 * (1 * 1LL))) + g0_1 * (4 * (1 * 1LL)) + g0_2 * (1 * 1LL)]);
         const float v3 = (v1 - v2);
-        p8[g0_0 * (8 * (4 * (d_kv * 1LL))) + g0_1 * (4 * (d_kv * 1LL)) + g0_2 * (d_kv * 1LL) + (g0_3 + l3) * 1LL] = prism::from_float<__half>(v3);
+        const float v4 = prism::op::exp(v3);
+        p7[g0_0 * (8 * (4 * (d_kv * 1LL))) + g0_1 * (4 * (d_kv * 1LL)) + g0_2 * (d_kv * 1LL) + (g0_3 + l3) * 1LL] = prism::from_float<__half>(v4);
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) gqa_decode_k6_exp(const __half* __restrict__ p8, __half* __restrict__ p9, long long d_b, long long d_kv) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_3 = (b_x % ((d_kv + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((d_kv + 256LL - 1) / 256LL);
-    const long long g0_2 = b_x % 4;
-    b_x /= 4;
-    const long long g0_1 = b_x % 8;
-    b_x /= 8;
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
-    const long long tile_elems = 1 * 1 * 1 * min(256LL, d_kv - g0_3);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l3 = rest % (min(256LL, d_kv - g0_3)); rest /= (min(256LL, d_kv - g0_3));
-        (void)rest;
-        const float v1 = prism::to_float(p8[g0_0 * (8 * (4 * (d_kv * 1LL))) + g0_1 * (4 * (d_kv * 1LL)) + g0_2 * (d_kv * 1LL) + (g0_3 + l3) * 1LL]);
-        const float v2 = prism::op::exp(v1);
-        p9[g0_0 * (8 * (4 * (d_kv * 1LL))) + g0_1 * (4 * (d_kv * 1LL)) + g0_2 * (d_kv * 1LL) + (g0_3 + l3) * 1LL] = prism::from_float<__half>(v2);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) gqa_decode_k7_sum(const __half* __restrict__ p9, __half* __restrict__ p10, long long d_b, long long d_kv) {
+extern "C" __global__ void __launch_bounds__(256) gqa_decode_k5_sum(const __half* __restrict__ p7, __half* __restrict__ p8, long long d_b, long long d_kv) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_2 = b_x % 4;
     b_x /= 4;
@@ -166,16 +126,16 @@ extern "C" __global__ void __launch_bounds__(256) gqa_decode_k7_sum(const __half
     __shared__ float scratch[32];
     float acc2 = 0.0f;
     for (long long kk = threadIdx.x; kk < d_kv; kk += blockDim.x) {
-        const float v1 = prism::to_float(p9[g0_0 * (8 * (4 * (d_kv * 1LL))) + g0_1 * (4 * (d_kv * 1LL)) + g0_2 * (d_kv * 1LL) + kk * 1LL]);
+        const float v1 = prism::to_float(p7[g0_0 * (8 * (4 * (d_kv * 1LL))) + g0_1 * (4 * (d_kv * 1LL)) + g0_2 * (d_kv * 1LL) + kk * 1LL]);
         acc2 += v1;
     }
     acc2 = prism::block_reduce<prism::SumOp, 256>(acc2, scratch);
     if (threadIdx.x == 0) {
-        p10[g0_0 * (8 * (4 * (1 * 1LL))) + g0_1 * (4 * (1 * 1LL)) + g0_2 * (1 * 1LL)] = prism::from_float<__half>(acc2);
+        p8[g0_0 * (8 * (4 * (1 * 1LL))) + g0_1 * (4 * (1 * 1LL)) + g0_2 * (1 * 1LL)] = prism::from_float<__half>(acc2);
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) gqa_decode_k8_div(const __half* __restrict__ p9, const __half* __restrict__ p10, __half* __restrict__ p11, long long d_b, long long d_kv) {
+extern "C" __global__ void __launch_bounds__(256) gqa_decode_k6_div(const __half* __restrict__ p7, const __half* __restrict__ p8, __half* __restrict__ p9, long long d_b, long long d_kv) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_3 = (b_x % ((d_kv + 256LL - 1) / 256LL)) * 256LL;
     b_x /= ((d_kv + 256LL - 1) / 256LL);
@@ -190,14 +150,14 @@ extern "C" __global__ void __launch_bounds__(256) gqa_decode_k8_div(const __half
         long long rest = li;
         const long long l3 = rest % (min(256LL, d_kv - g0_3)); rest /= (min(256LL, d_kv - g0_3));
         (void)rest;
-        const float v1 = prism::to_float(p9[g0_0 * (8 * (4 * (d_kv * 1LL))) + g0_1 * (4 * (d_kv * 1LL)) + g0_2 * (d_kv * 1LL) + (g0_3 + l3) * 1LL]);
-        const float v2 = prism::to_float(p10[g0_0 * (8 * (4 * (1 * 1LL))) + g0_1 * (4 * (1 * 1LL)) + g0_2 * (1 * 1LL)]);
+        const float v1 = prism::to_float(p7[g0_0 * (8 * (4 * (d_kv * 1LL))) + g0_1 * (4 * (d_kv * 1LL)) + g0_2 * (d_kv * 1LL) + (g0_3 + l3) * 1LL]);
+        const float v2 = prism::to_float(p8[g0_0 * (8 * (4 * (1 * 1LL))) + g0_1 * (4 * (1 * 1LL)) + g0_2 * (1 * 1LL)]);
         const float v3 = (v1 / v2);
-        p11[g0_0 * (8 * (4 * (d_kv * 1LL))) + g0_1 * (4 * (d_kv * 1LL)) + g0_2 * (d_kv * 1LL) + (g0_3 + l3) * 1LL] = prism::from_float<__half>(v3);
+        p9[g0_0 * (8 * (4 * (d_kv * 1LL))) + g0_1 * (4 * (d_kv * 1LL)) + g0_2 * (d_kv * 1LL) + (g0_3 + l3) * 1LL] = prism::from_float<__half>(v3);
     }
 }
 
-extern "C" __global__ void __launch_bounds__(128) gqa_decode_k9_matmul(const __half* __restrict__ p11, const __half* __restrict__ p2, __half* __restrict__ p12, long long d_b, long long d_kv) {
+extern "C" __global__ void __launch_bounds__(128) gqa_decode_k7_matmul(const __half* __restrict__ p9, const __half* __restrict__ p2, __half* __restrict__ p10, long long d_b, long long d_kv) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((128 + 64LL - 1) / 64LL)) * 64LL;
     b_x /= ((128 + 64LL - 1) / 64LL);
@@ -215,14 +175,14 @@ extern "C" __global__ void __launch_bounds__(128) gqa_decode_k9_matmul(const __h
     const int n_valid = (int)min((long long)64, 128 - g0_0);
     Gemm gemm;
     gemm.clear();
-    gemm.mainloop(p11 + g2_0 * (8 * (4 * (d_kv * 1LL))) + g2_1 * (4 * (d_kv * 1LL)) + g1_0 * (d_kv * 1LL) + 0 * 1LL, d_kv, m_valid, p2 + g2_0 * (8 * (d_kv * (128 * 1LL))) + g2_1 * (d_kv * (128 * 1LL)) + 0 * (128 * 1LL) + g0_0 * 1LL, 128, n_valid, 0LL, d_kv, smem);
+    gemm.mainloop(p9 + g2_0 * (8 * (4 * (d_kv * 1LL))) + g2_1 * (4 * (d_kv * 1LL)) + g1_0 * (d_kv * 1LL) + 0 * 1LL, d_kv, m_valid, p2 + g2_0 * (8 * (d_kv * (128 * 1LL))) + g2_1 * (d_kv * (128 * 1LL)) + 0 * (128 * 1LL) + g0_0 * 1LL, 128, n_valid, 0LL, d_kv, smem);
     gemm.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        p12[g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+        p10[g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) gqa_decode_k10_reshape(const __half* __restrict__ p12, __half* __restrict__ p13, long long d_b, long long d_kv) {
+extern "C" __global__ void __launch_bounds__(256) gqa_decode_k8_reshape(const __half* __restrict__ p10, __half* __restrict__ p11, long long d_b, long long d_kv) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_2 = (b_x % ((128 + 256LL - 1) / 256LL)) * 256LL;
     b_x /= ((128 + 256LL - 1) / 256LL);
@@ -235,7 +195,7 @@ extern "C" __global__ void __launch_bounds__(256) gqa_decode_k10_reshape(const _
         long long rest = li;
         const long long l2 = rest % (min(256LL, 128 - g0_2)); rest /= (min(256LL, 128 - g0_2));
         (void)rest;
-        const float v1 = prism::to_float(p12[g0_0 * (32 * (128 * 1LL)) + g0_1 * (128 * 1LL) + (g0_2 + l2) * 1LL]);
-        p13[g0_0 * (32 * (128 * 1LL)) + g0_1 * (128 * 1LL) + (g0_2 + l2) * 1LL] = prism::from_float<__half>(v1);
+        const float v1 = prism::to_float(p10[g0_0 * (32 * (128 * 1LL)) + g0_1 * (128 * 1LL) + (g0_2 + l2) * 1LL]);
+        p11[g0_0 * (32 * (128 * 1LL)) + g0_1 * (128 * 1LL) + (g0_2 + l2) * 1LL] = prism::from_float<__half>(v1);
     }
 }

@@ -4,27 +4,7 @@
 #include "prism/reduce.cuh"
 #include "prism/gemm.cuh"
 
-extern "C" __global__ void __launch_bounds__(128) lora_k0_matmul(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p4, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((4096 + 64LL - 1) / 64LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
-    b_y /= ((d_n + 64LL - 1) / 64LL);
-    using Gemm = prism::TileGemm<__half, 64, 64, 32, 2, 2, 3>;
-    __shared__ __align__(16) char smem[Gemm::SMEM_BYTES];
-    const int m_valid = (int)min((long long)64, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, 4096 - g0_0);
-    Gemm gemm;
-    gemm.clear();
-    gemm.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem);
-    gemm.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(128) lora_k1_matmul(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p5, long long d_n) {
+extern "C" __global__ void __launch_bounds__(128) lora_k0_matmul(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((16 + 64LL - 1) / 64LL)) * 64LL;
     b_x /= ((16 + 64LL - 1) / 64LL);
@@ -40,11 +20,11 @@ extern "C" __global__ void __launch_bounds__(128) lora_k1_matmul(const __half* _
     gemm.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, 0LL, 4096, smem);
     gemm.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        p5[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+        p4[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(128) lora_k2_matmul(const __half* __restrict__ p5, const __half* __restrict__ p3, __half* __restrict__ p6, long long d_n) {
+extern "C" __global__ void __launch_bounds__(128) lora_k1_matmul(const __half* __restrict__ p4, const __half* __restrict__ p3, __half* __restrict__ p5, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
     b_x /= ((4096 + 64LL - 1) / 64LL);
@@ -57,27 +37,31 @@ extern "C" __global__ void __launch_bounds__(128) lora_k2_matmul(const __half* _
     const int n_valid = (int)min((long long)64, 4096 - g0_0);
     Gemm gemm;
     gemm.clear();
-    gemm.mainloop(p5 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem);
+    gemm.mainloop(p4 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem);
     gemm.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        p6[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k3_add(const __half* __restrict__ p4, const __half* __restrict__ p6, __half* __restrict__ p7, long long d_n) {
+extern "C" __global__ void __launch_bounds__(128) lora_k2_add_fused(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p5, __half* __restrict__ p6, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = (b_x % ((4096 + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((4096 + 256LL - 1) / 256LL);
-    const long long g0_0 = b_x % d_n;
-    b_x /= d_n;
-    const long long tile_elems = 1 * min(256LL, 4096 - g0_1);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l1 = rest % (min(256LL, 4096 - g0_1)); rest /= (min(256LL, 4096 - g0_1));
-        (void)rest;
-        const float v1 = prism::to_float(p4[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
-        const float v2 = prism::to_float(p6[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
-        const float v3 = (v1 + v2);
-        p7[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL] = prism::from_float<__half>(v3);
-    }
+    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
+    b_x /= ((4096 + 64LL - 1) / 64LL);
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
+    b_y /= ((d_n + 64LL - 1) / 64LL);
+    using Gemm = prism::TileGemm<__half, 64, 64, 32, 2, 2, 3>;
+    __shared__ __align__(16) char smem[Gemm::SMEM_BYTES];
+    const int m_valid = (int)min((long long)64, d_n - g1_0);
+    const int n_valid = (int)min((long long)64, 4096 - g0_0);
+    Gemm gemm;
+    gemm.clear();
+    gemm.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem);
+    gemm.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
+        const float v2 = (acc + v1);
+        p6[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
+    });
 }

@@ -4,128 +4,28 @@
 #include "prism/reduce.cuh"
 #include "prism/gemm.cuh"
 
-extern "C" __global__ void __launch_bounds__(256) ntrans_k0_square(const __half* __restrict__ p0, __half* __restrict__ p3, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = (b_x % ((4096 + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((4096 + 256LL - 1) / 256LL);
-    const long long g0_0 = b_x % d_n;
-    b_x /= d_n;
-    const long long tile_elems = 1 * min(256LL, 4096 - g0_1);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l1 = rest % (min(256LL, 4096 - g0_1)); rest /= (min(256LL, 4096 - g0_1));
-        (void)rest;
-        const float v1 = prism::to_float(p0[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
-        const float v2 = prism::op::square(v1);
-        p3[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL] = prism::from_float<__half>(v2);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) ntrans_k1_mean(const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) ntrans_k0_rsqrt_fused(const __half* __restrict__ p0, __half* __restrict__ p3, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % d_n;
     b_x /= d_n;
     __shared__ float scratch[32];
-    float acc2 = 0.0f;
+    float acc3 = 0.0f;
     for (long long kk = threadIdx.x; kk < 4096; kk += blockDim.x) {
-        const float v1 = prism::to_float(p3[g0_0 * (4096 * 1LL) + kk * 1LL]);
-        acc2 += v1;
+        const float v1 = prism::to_float(p0[g0_0 * (4096 * 1LL) + kk * 1LL]);
+        const float v2 = prism::op::square(v1);
+        acc3 += v2;
     }
-    acc2 = prism::block_reduce<prism::SumOp, 256>(acc2, scratch);
-    acc2 *= (float)(1.0 / (double)(4096));
+    acc3 = prism::block_reduce<prism::SumOp, 256>(acc3, scratch);
+    acc3 *= (float)(1.0 / (double)(4096));
     if (threadIdx.x == 0) {
-        p4[g0_0 * (1 * 1LL)] = prism::from_float<__half>(acc2);
+        const float v3 = ((float)(1e-6));
+        const float v4 = (acc3 + v3);
+        const float v5 = prism::op::rsqrt(v4);
+        p3[g0_0 * (1 * 1LL)] = prism::from_float<__half>(v5);
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) ntrans_k2_add(const __half* __restrict__ p4, __half* __restrict__ p5, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = (b_x % ((1 + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((1 + 256LL - 1) / 256LL);
-    const long long g0_0 = b_x % d_n;
-    b_x /= d_n;
-    const long long tile_elems = 1 * 1;
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        (void)rest;
-        const float v1 = prism::to_float(p4[g0_0 * (1 * 1LL)]);
-        const float v2 = ((float)(1e-6));
-        const float v3 = (v1 + v2);
-        p5[g0_0 * (1 * 1LL)] = prism::from_float<__half>(v3);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) ntrans_k3_rsqrt(const __half* __restrict__ p5, __half* __restrict__ p6, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = (b_x % ((1 + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((1 + 256LL - 1) / 256LL);
-    const long long g0_0 = b_x % d_n;
-    b_x /= d_n;
-    const long long tile_elems = 1 * 1;
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        (void)rest;
-        const float v1 = prism::to_float(p5[g0_0 * (1 * 1LL)]);
-        const float v2 = prism::op::rsqrt(v1);
-        p6[g0_0 * (1 * 1LL)] = prism::from_float<__half>(v2);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) ntrans_k4_mul(const __half* __restrict__ p0, const __half* __restrict__ p6, __half* __restrict__ p7, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = (b_x % ((4096 + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((4096 + 256LL - 1) / 256LL);
-    const long long g0_0 = b_x % d_n;
-    b_x /= d_n;
-    const long long tile_elems = 1 * min(256LL, 4096 - g0_1);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l1 = rest % (min(256LL, 4096 - g0_1)); rest /= (min(256LL, 4096 - g0_1));
-        (void)rest;
-        const float v1 = prism::to_float(p0[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
-        const float v2 = prism::to_float(p6[g0_0 * (1 * 1LL)]);
-        const float v3 = (v1 * v2);
-        p7[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL] = prism::from_float<__half>(v3);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) ntrans_k5_add(const __half* __restrict__ p7, const __half* __restrict__ p1, __half* __restrict__ p8, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = (b_x % ((4096 + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((4096 + 256LL - 1) / 256LL);
-    const long long g0_0 = b_x % d_n;
-    b_x /= d_n;
-    const long long tile_elems = 1 * min(256LL, 4096 - g0_1);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l1 = rest % (min(256LL, 4096 - g0_1)); rest /= (min(256LL, 4096 - g0_1));
-        (void)rest;
-        const float v1 = prism::to_float(p7[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
-        const float v2 = prism::to_float(p1[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
-        const float v3 = (v1 + v2);
-        p8[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL] = prism::from_float<__half>(v3);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) ntrans_k6_mul(const __half* __restrict__ p2, const __half* __restrict__ p8, __half* __restrict__ p9, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = (b_x % ((4096 + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((4096 + 256LL - 1) / 256LL);
-    const long long g0_0 = b_x % d_n;
-    b_x /= d_n;
-    const long long tile_elems = 1 * min(256LL, 4096 - g0_1);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l1 = rest % (min(256LL, 4096 - g0_1)); rest /= (min(256LL, 4096 - g0_1));
-        (void)rest;
-        const float v1 = prism::to_float(p2[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
-        const float v2 = prism::to_float(p8[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
-        const float v3 = (v1 * v2);
-        p9[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL] = prism::from_float<__half>(v3);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) ntrans_k7_add(const __half* __restrict__ p1, const __half* __restrict__ p9, __half* __restrict__ p10, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) ntrans_k1_add_fused(const __half* __restrict__ p0, const __half* __restrict__ p3, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_1 = (b_x % ((4096 + 256LL - 1) / 256LL)) * 256LL;
     b_x /= ((4096 + 256LL - 1) / 256LL);
@@ -137,80 +37,39 @@ extern "C" __global__ void __launch_bounds__(256) ntrans_k7_add(const __half* __
         const long long l1 = rest % (min(256LL, 4096 - g0_1)); rest /= (min(256LL, 4096 - g0_1));
         (void)rest;
         const float v1 = prism::to_float(p1[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
-        const float v2 = prism::to_float(p9[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
-        const float v3 = (v1 + v2);
-        p10[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL] = prism::from_float<__half>(v3);
+        const float v2 = prism::to_float(p2[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
+        const float v3 = prism::to_float(p0[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
+        const float v4 = prism::to_float(p3[g0_0 * (1 * 1LL)]);
+        const float v5 = (v3 * v4);
+        const float v6 = (v5 + v1);
+        const float v7 = (v2 * v6);
+        const float v8 = (v1 + v7);
+        p4[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL] = prism::from_float<__half>(v8);
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) ntrans_k8_square(const __half* __restrict__ p10, __half* __restrict__ p11, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = (b_x % ((4096 + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((4096 + 256LL - 1) / 256LL);
-    const long long g0_0 = b_x % d_n;
-    b_x /= d_n;
-    const long long tile_elems = 1 * min(256LL, 4096 - g0_1);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l1 = rest % (min(256LL, 4096 - g0_1)); rest /= (min(256LL, 4096 - g0_1));
-        (void)rest;
-        const float v1 = prism::to_float(p10[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
-        const float v2 = prism::op::square(v1);
-        p11[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL] = prism::from_float<__half>(v2);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) ntrans_k9_mean(const __half* __restrict__ p11, __half* __restrict__ p12, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) ntrans_k2_rsqrt_fused(const __half* __restrict__ p4, __half* __restrict__ p5, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % d_n;
     b_x /= d_n;
     __shared__ float scratch[32];
-    float acc2 = 0.0f;
+    float acc3 = 0.0f;
     for (long long kk = threadIdx.x; kk < 4096; kk += blockDim.x) {
-        const float v1 = prism::to_float(p11[g0_0 * (4096 * 1LL) + kk * 1LL]);
-        acc2 += v1;
+        const float v1 = prism::to_float(p4[g0_0 * (4096 * 1LL) + kk * 1LL]);
+        const float v2 = prism::op::square(v1);
+        acc3 += v2;
     }
-    acc2 = prism::block_reduce<prism::SumOp, 256>(acc2, scratch);
-    acc2 *= (float)(1.0 / (double)(4096));
+    acc3 = prism::block_reduce<prism::SumOp, 256>(acc3, scratch);
+    acc3 *= (float)(1.0 / (double)(4096));
     if (threadIdx.x == 0) {
-        p12[g0_0 * (1 * 1LL)] = prism::from_float<__half>(acc2);
+        const float v3 = ((float)(1e-6));
+        const float v4 = (acc3 + v3);
+        const float v5 = prism::op::rsqrt(v4);
+        p5[g0_0 * (1 * 1LL)] = prism::from_float<__half>(v5);
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) ntrans_k10_add(const __half* __restrict__ p12, __half* __restrict__ p13, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = (b_x % ((1 + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((1 + 256LL - 1) / 256LL);
-    const long long g0_0 = b_x % d_n;
-    b_x /= d_n;
-    const long long tile_elems = 1 * 1;
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        (void)rest;
-        const float v1 = prism::to_float(p12[g0_0 * (1 * 1LL)]);
-        const float v2 = ((float)(1e-6));
-        const float v3 = (v1 + v2);
-        p13[g0_0 * (1 * 1LL)] = prism::from_float<__half>(v3);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) ntrans_k11_rsqrt(const __half* __restrict__ p13, __half* __restrict__ p14, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = (b_x % ((1 + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((1 + 256LL - 1) / 256LL);
-    const long long g0_0 = b_x % d_n;
-    b_x /= d_n;
-    const long long tile_elems = 1 * 1;
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        (void)rest;
-        const float v1 = prism::to_float(p13[g0_0 * (1 * 1LL)]);
-        const float v2 = prism::op::rsqrt(v1);
-        p14[g0_0 * (1 * 1LL)] = prism::from_float<__half>(v2);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) ntrans_k12_mul(const __half* __restrict__ p10, const __half* __restrict__ p14, __half* __restrict__ p15, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) ntrans_k3_mul(const __half* __restrict__ p4, const __half* __restrict__ p5, __half* __restrict__ p6, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_1 = (b_x % ((4096 + 256LL - 1) / 256LL)) * 256LL;
     b_x /= ((4096 + 256LL - 1) / 256LL);
@@ -221,9 +80,9 @@ extern "C" __global__ void __launch_bounds__(256) ntrans_k12_mul(const __half* _
         long long rest = li;
         const long long l1 = rest % (min(256LL, 4096 - g0_1)); rest /= (min(256LL, 4096 - g0_1));
         (void)rest;
-        const float v1 = prism::to_float(p10[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
-        const float v2 = prism::to_float(p14[g0_0 * (1 * 1LL)]);
+        const float v1 = prism::to_float(p4[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
+        const float v2 = prism::to_float(p5[g0_0 * (1 * 1LL)]);
         const float v3 = (v1 * v2);
-        p15[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL] = prism::from_float<__half>(v3);
+        p6[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL] = prism::from_float<__half>(v3);
     }
 }

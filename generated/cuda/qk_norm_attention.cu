@@ -64,7 +64,7 @@ extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k1_max(const
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k2_sub(const __half* __restrict__ p3, const __half* __restrict__ p4, __half* __restrict__ p5, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k2_exp_fused(const __half* __restrict__ p3, const __half* __restrict__ p4, __half* __restrict__ p5, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_2 = (b_x % (((d_h * d_kv) + 256LL - 1) / 256LL)) * 256LL;
     b_x /= (((d_h * d_kv) + 256LL - 1) / 256LL);
@@ -80,11 +80,30 @@ extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k2_sub(const
         const float v1 = prism::to_float(p3[g0_0 * ((d_h * d_s) * ((d_h * d_kv) * 1LL)) + g0_1 * ((d_h * d_kv) * 1LL) + (g0_2 + l2) * 1LL]);
         const float v2 = prism::to_float(p4[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
         const float v3 = (v1 - v2);
-        p5[g0_0 * ((d_h * d_s) * ((d_h * d_kv) * 1LL)) + g0_1 * ((d_h * d_kv) * 1LL) + (g0_2 + l2) * 1LL] = prism::from_float<__half>(v3);
+        const float v4 = prism::op::exp(v3);
+        p5[g0_0 * ((d_h * d_s) * ((d_h * d_kv) * 1LL)) + g0_1 * ((d_h * d_kv) * 1LL) + (g0_2 + l2) * 1LL] = prism::from_float<__half>(v4);
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k3_exp(const __half* __restrict__ p5, __half* __restrict__ p6, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k3_sum(const __half* __restrict__ p5, __half* __restrict__ p6, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_1 = b_x % (d_h * d_s);
+    b_x /= (d_h * d_s);
+    const long long g0_0 = b_x % d_b;
+    b_x /= d_b;
+    __shared__ float scratch[32];
+    float acc2 = 0.0f;
+    for (long long kk = threadIdx.x; kk < (d_h * d_kv); kk += blockDim.x) {
+        const float v1 = prism::to_float(p5[g0_0 * ((d_h * d_s) * ((d_h * d_kv) * 1LL)) + g0_1 * ((d_h * d_kv) * 1LL) + kk * 1LL]);
+        acc2 += v1;
+    }
+    acc2 = prism::block_reduce<prism::SumOp, 256>(acc2, scratch);
+    if (threadIdx.x == 0) {
+        p6[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)] = prism::from_float<__half>(acc2);
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k4_div(const __half* __restrict__ p5, const __half* __restrict__ p6, __half* __restrict__ p7, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_2 = (b_x % (((d_h * d_kv) + 256LL - 1) / 256LL)) * 256LL;
     b_x /= (((d_h * d_kv) + 256LL - 1) / 256LL);
@@ -98,50 +117,13 @@ extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k3_exp(const
         const long long l2 = rest % (min(256LL, (d_h * d_kv) - g0_2)); rest /= (min(256LL, (d_h * d_kv) - g0_2));
         (void)rest;
         const float v1 = prism::to_float(p5[g0_0 * ((d_h * d_s) * ((d_h * d_kv) * 1LL)) + g0_1 * ((d_h * d_kv) * 1LL) + (g0_2 + l2) * 1LL]);
-        const float v2 = prism::op::exp(v1);
-        p6[g0_0 * ((d_h * d_s) * ((d_h * d_kv) * 1LL)) + g0_1 * ((d_h * d_kv) * 1LL) + (g0_2 + l2) * 1LL] = prism::from_float<__half>(v2);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k4_sum(const __half* __restrict__ p6, __half* __restrict__ p7, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = b_x % (d_h * d_s);
-    b_x /= (d_h * d_s);
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
-    __shared__ float scratch[32];
-    float acc2 = 0.0f;
-    for (long long kk = threadIdx.x; kk < (d_h * d_kv); kk += blockDim.x) {
-        const float v1 = prism::to_float(p6[g0_0 * ((d_h * d_s) * ((d_h * d_kv) * 1LL)) + g0_1 * ((d_h * d_kv) * 1LL) + kk * 1LL]);
-        acc2 += v1;
-    }
-    acc2 = prism::block_reduce<prism::SumOp, 256>(acc2, scratch);
-    if (threadIdx.x == 0) {
-        p7[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)] = prism::from_float<__half>(acc2);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k5_div(const __half* __restrict__ p6, const __half* __restrict__ p7, __half* __restrict__ p8, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_2 = (b_x % (((d_h * d_kv) + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= (((d_h * d_kv) + 256LL - 1) / 256LL);
-    const long long g0_1 = b_x % (d_h * d_s);
-    b_x /= (d_h * d_s);
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
-    const long long tile_elems = 1 * 1 * min(256LL, (d_h * d_kv) - g0_2);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l2 = rest % (min(256LL, (d_h * d_kv) - g0_2)); rest /= (min(256LL, (d_h * d_kv) - g0_2));
-        (void)rest;
-        const float v1 = prism::to_float(p6[g0_0 * ((d_h * d_s) * ((d_h * d_kv) * 1LL)) + g0_1 * ((d_h * d_kv) * 1LL) + (g0_2 + l2) * 1LL]);
-        const float v2 = prism::to_float(p7[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+        const float v2 = prism::to_float(p6[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
         const float v3 = (v1 / v2);
-        p8[g0_0 * ((d_h * d_s) * ((d_h * d_kv) * 1LL)) + g0_1 * ((d_h * d_kv) * 1LL) + (g0_2 + l2) * 1LL] = prism::from_float<__half>(v3);
+        p7[g0_0 * ((d_h * d_s) * ((d_h * d_kv) * 1LL)) + g0_1 * ((d_h * d_kv) * 1LL) + (g0_2 + l2) * 1LL] = prism::from_float<__half>(v3);
     }
 }
 
-extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k6_matmul(const __half* __restrict__ p8, const __half* __restrict__ p2, __half* __restrict__ p9, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k5_matmul(const __half* __restrict__ p7, const __half* __restrict__ p2, __half* __restrict__ p8, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((d_dh + 64LL - 1) / 64LL)) * 64LL;
     b_x /= ((d_dh + 64LL - 1) / 64LL);
@@ -157,9 +139,9 @@ extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k6_matmul(co
     const int n_valid = (int)min((long long)64, d_dh - g0_0);
     Gemm gemm;
     gemm.clear();
-    gemm.mainloop(p8 + g2_0 * ((d_h * d_s) * ((d_h * d_kv) * 1LL)) + g1_0 * ((d_h * d_kv) * 1LL) + 0 * 1LL, (d_h * d_kv), m_valid, p2 + g2_0 * ((d_h * d_kv) * (d_dh * 1LL)) + 0 * (d_dh * 1LL) + g0_0 * 1LL, d_dh, n_valid, 0LL, (d_h * d_kv), smem);
+    gemm.mainloop(p7 + g2_0 * ((d_h * d_s) * ((d_h * d_kv) * 1LL)) + g1_0 * ((d_h * d_kv) * 1LL) + 0 * 1LL, (d_h * d_kv), m_valid, p2 + g2_0 * ((d_h * d_kv) * (d_dh * 1LL)) + 0 * (d_dh * 1LL) + g0_0 * 1LL, d_dh, n_valid, 0LL, (d_h * d_kv), smem);
     gemm.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        p9[g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+        p8[g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }

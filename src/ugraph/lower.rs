@@ -13,12 +13,12 @@
 //! With [`LowerOptions::fuse_rms_matmul`], `matmul(rms_norm(x), w)` becomes
 //! one kernel ([`super::fused`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::ir::{DType, DimExpr, Graph, NodeId, Op, ReduceOp, Workload};
 
-use super::fused;
 use super::types::*;
+use super::{fused, fusion};
 
 /// Elements per block along the last axis of elementwise kernels.
 pub const ELEMENTWISE_TILE: u32 = 256;
@@ -29,12 +29,27 @@ pub const REDUCE_TILE: u32 = 1024;
 pub struct LowerOptions {
     /// Lower `matmul(rms_norm(x), w)` to the fused kernel.
     pub fuse_rms_matmul: bool,
+    /// Grow fusion regions (elementwise chains, reduction prologues and
+    /// epilogues, matmul epilogues; see [`super::fusion`]).
+    pub fuse_regions: bool,
 }
 
 impl Default for LowerOptions {
+    /// Every fusion on.
     fn default() -> Self {
         LowerOptions {
             fuse_rms_matmul: true,
+            fuse_regions: true,
+        }
+    }
+}
+
+impl LowerOptions {
+    /// The direct lowering: one kernel per operator, no fusion.
+    pub fn direct() -> Self {
+        LowerOptions {
+            fuse_rms_matmul: false,
+            fuse_regions: false,
         }
     }
 }
@@ -198,10 +213,41 @@ impl<'a> Lowering<'a> {
                 output_of.insert(o.node, j);
             }
         }
+        // Fusion regions; a region's root (its last node) is the only one
+        // materialized.
+        let mut consumers: Vec<Vec<NodeId>> = vec![Vec::new(); g.nodes.len()];
+        for (i, &is_live) in live.iter().enumerate() {
+            if is_live {
+                for n in self.kernel_inputs(NodeId(i)) {
+                    consumers[n.0].push(NodeId(i));
+                }
+            }
+        }
+        let pinned: BTreeSet<NodeId> = g.outputs.iter().map(|o| o.node).collect();
+        let region = if self.options.fuse_regions {
+            fusion::form_regions(g, &live, &consumers, &pinned)
+        } else {
+            (0..g.nodes.len()).map(Some).collect()
+        };
+        let mut members: BTreeMap<usize, BTreeSet<NodeId>> = BTreeMap::new();
+        for (i, r) in region.iter().enumerate() {
+            if let Some(r) = r
+                && live[i]
+            {
+                members.entry(*r).or_default().insert(NodeId(i));
+            }
+        }
         for (i, &is_live) in live.iter().enumerate() {
             let id = NodeId(i);
             if !is_live || matches!(g.node(id).op, Op::Input(_)) {
                 continue;
+            }
+            let group = region[i]
+                .and_then(|r| members.get(&r))
+                .cloned()
+                .unwrap_or_default();
+            if group.iter().next_back() != Some(&id) {
+                continue; // an interior node of a fused region
             }
             let node = g.node(id);
             let (name, role) = match output_of.get(&id) {
@@ -210,9 +256,27 @@ impl<'a> Lowering<'a> {
             };
             let t = self.add_tensor(&name, node.shape.clone(), node.dtype, role);
             self.tensor_of.insert(id, t);
-            let body = self.node_kernel(id, t);
+            let kind = fusion::classify(g, &group, id);
+            let body = match kind {
+                Some(kind) => {
+                    let workload = self.workload;
+                    let tiles = move |m: NodeId| {
+                        let n = workload.graph.node(m);
+                        matmul_tiles(max_value(&n.shape[n.shape.len() - 2], workload), n.dtype)
+                    };
+                    let cx = fusion::SynthContext {
+                        graph: g,
+                        tensor_of: &self.tensor_of,
+                        rms: &self.fused,
+                        tiles: &tiles,
+                    };
+                    fusion::synthesize(&cx, &group, id, kind, t)
+                }
+                None => self.node_kernel(id, t),
+            };
+            let fused_tag = if kind.is_some() { "_fused" } else { "" };
             let kname = format!(
-                "{}_k{}_{}",
+                "{}_k{}_{}{fused_tag}",
                 self.workload.name,
                 self.kernels.len(),
                 op_name(&node.op)
@@ -387,7 +451,7 @@ pub fn padded(shape: &[DimExpr], rank: usize) -> Vec<DimExpr> {
 }
 
 /// One grid dim over every axis of a rank-`rank` view.
-fn grid_all(rank: usize) -> Vec<Option<Vec<usize>>> {
+pub fn grid_all(rank: usize) -> Vec<Option<Vec<usize>>> {
     if rank == 0 {
         vec![]
     } else {
@@ -396,7 +460,7 @@ fn grid_all(rank: usize) -> Vec<Option<Vec<usize>>> {
 }
 
 /// An elementwise block graph over output `shape`; the last op is the result.
-fn elementwise_block(
+pub fn elementwise_block(
     shape: &[DimExpr],
     inputs: Vec<TileMap>,
     ops: Vec<BlockOp>,
@@ -589,7 +653,7 @@ pub fn matmul_params(tiles: MatmulTiles) -> LaunchParams {
     }
 }
 
-fn matmul_kernel(
+pub fn matmul_kernel(
     a: TensorId,
     a_shape: &[DimExpr],
     b: TensorId,

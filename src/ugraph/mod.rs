@@ -8,11 +8,14 @@
 //! - [`lower`]: the direct lowering of a tensor program, one kernel per
 //!   operator; the fallback and the baseline the search is compared against.
 //! - [`display`]: the readable form `prism explain` prints.
+//! - [`fusion`]: fusion regions (elementwise, reduction, matmul epilogue)
+//!   and their block graphs.
 //! - [`fused`]: hand-built fused μGraphs (rms_norm → matmul) until the search
 //!   finds them.
 
 pub mod display;
 pub mod fused;
+pub mod fusion;
 pub mod interp;
 pub mod lower;
 pub mod types;
