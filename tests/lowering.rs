@@ -111,18 +111,24 @@ fn fusion_regions_merge_chains_prologues_and_epilogues() {
         3
     );
     let bundled = frontend::embedded().expect("bundled prism.toml");
-    // silu(x @ w1) * (x @ w3): x@w3, then x@w1 with silu and the product in
-    // its epilogue.
+    // silu(x @ w1) * (x @ w3): one kernel, two matmuls sharing the x tiles,
+    // silu and the product in the epilogue.
     assert_eq!(
         fused_kernel_count(bundled.workload("swiglu").expect("w")),
-        2
+        1
     );
-    // rms_norm(x) @ w_up * rms_norm(x) @ w_gate: the product joins the second
-    // fused matmul's epilogue.
+    assert_eq!(
+        fused_kernel_count(bundled.workload("gated_mlp").expect("w")),
+        1
+    );
+    // rms_norm(x) @ w_up * rms_norm(x) @ w_gate: one kernel, the norm shared.
     assert_eq!(
         fused_kernel_count(bundled.workload("rmsnorm_mlp").expect("w")),
-        2
+        1
     );
+    // x @ w + (x @ a) @ b: x@a, x@w, then (x@a)@b with the sum in its
+    // epilogue (the two matmuls do not share a left operand).
+    assert_eq!(fused_kernel_count(bundled.workload("lora").expect("w")), 3);
     // ntrans: per norm, one reduction (square, mean, + eps, rsqrt) and one
     // elementwise kernel.
     assert_eq!(

@@ -18,10 +18,10 @@ extern "C" __global__ void __launch_bounds__(128) attention_k0_matmul(const __ha
     __shared__ __align__(16) char smem[Gemm::SMEM_BYTES];
     const int m_valid = (int)min((long long)64, (d_h * d_s) - g1_0);
     const int n_valid = (int)min((long long)64, (d_h * d_kv) - g0_0);
-    Gemm gemm;
-    gemm.clear();
-    gemm.mainloop(p0 + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + g1_0 * (d_dh * 1LL) + 0 * 1LL, d_dh, m_valid, p1 + g2_0 * (d_dh * ((d_h * d_kv) * 1LL)) + 0 * ((d_h * d_kv) * 1LL) + g0_0 * 1LL, (d_h * d_kv), n_valid, 0LL, d_dh, smem);
-    gemm.for_each([&](int row, int col, float acc) {
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p0 + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + g1_0 * (d_dh * 1LL) + 0 * 1LL, d_dh, m_valid, p1 + g2_0 * (d_dh * ((d_h * d_kv) * 1LL)) + 0 * ((d_h * d_kv) * 1LL) + g0_0 * 1LL, (d_h * d_kv), n_valid, 0LL, d_dh, smem);
+    gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p3[g2_0 * ((d_h * d_s) * ((d_h * d_kv) * 1LL)) + (g1_0 + row) * ((d_h * d_kv) * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
@@ -118,10 +118,10 @@ extern "C" __global__ void __launch_bounds__(128) attention_k5_matmul(const __ha
     __shared__ __align__(16) char smem[Gemm::SMEM_BYTES];
     const int m_valid = (int)min((long long)64, (d_h * d_s) - g1_0);
     const int n_valid = (int)min((long long)64, d_dh - g0_0);
-    Gemm gemm;
-    gemm.clear();
-    gemm.mainloop(p7 + g2_0 * ((d_h * d_s) * ((d_h * d_kv) * 1LL)) + g1_0 * ((d_h * d_kv) * 1LL) + 0 * 1LL, (d_h * d_kv), m_valid, p2 + g2_0 * ((d_h * d_kv) * (d_dh * 1LL)) + 0 * (d_dh * 1LL) + g0_0 * 1LL, d_dh, n_valid, 0LL, (d_h * d_kv), smem);
-    gemm.for_each([&](int row, int col, float acc) {
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p7 + g2_0 * ((d_h * d_s) * ((d_h * d_kv) * 1LL)) + g1_0 * ((d_h * d_kv) * 1LL) + 0 * 1LL, (d_h * d_kv), m_valid, p2 + g2_0 * ((d_h * d_kv) * (d_dh * 1LL)) + 0 * (d_dh * 1LL) + g0_0 * 1LL, d_dh, n_valid, 0LL, (d_h * d_kv), smem);
+    gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p8[g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });

@@ -4,7 +4,7 @@
 #include "prism/reduce.cuh"
 #include "prism/gemm.cuh"
 
-extern "C" __global__ void __launch_bounds__(128) gated_mlp_k0_matmul(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n) {
+extern "C" __global__ void __launch_bounds__(128) gated_mlp_k0_mul_fused(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((14336 + 64LL - 1) / 64LL)) * 64LL;
     b_x /= ((14336 + 64LL - 1) / 64LL);
@@ -15,34 +15,16 @@ extern "C" __global__ void __launch_bounds__(128) gated_mlp_k0_matmul(const __ha
     __shared__ __align__(16) char smem[Gemm::SMEM_BYTES];
     const int m_valid = (int)min((long long)64, d_n - g1_0);
     const int n_valid = (int)min((long long)64, 14336 - g0_0);
-    Gemm gemm;
-    gemm.clear();
-    gemm.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem);
-    gemm.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p3[(g1_0 + row) * (14336 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(128) gated_mlp_k1_mul_fused(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((14336 + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((14336 + 64LL - 1) / 64LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
-    b_y /= ((d_n + 64LL - 1) / 64LL);
-    using Gemm = prism::TileGemm<__half, 64, 64, 32, 2, 2, 3>;
-    __shared__ __align__(16) char smem[Gemm::SMEM_BYTES];
-    const int m_valid = (int)min((long long)64, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, 14336 - g0_0);
-    Gemm gemm;
-    gemm.clear();
-    gemm.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem);
-    gemm.for_each([&](int row, int col, float acc) {
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem);
+    Gemm gemm1;
+    gemm1.clear();
+    gemm1.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem);
+    gemm0.for_each_pair(gemm1, [&](int row, int col, float acc, float acc1) {
         if (row >= m_valid || col >= n_valid) return;
         const float v1 = prism::op::silu(acc);
-        const float v2 = prism::to_float(p3[(g1_0 + row) * (14336 * 1LL) + (g0_0 + col) * 1LL]);
-        const float v3 = (v1 * v2);
-        p4[(g1_0 + row) * (14336 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v3);
+        const float v2 = (v1 * acc1);
+        p3[(g1_0 + row) * (14336 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
     });
 }

@@ -61,10 +61,10 @@ extern "C" __global__ void __launch_bounds__(128) gqa_decode_k2_div_fused(const 
     __shared__ __align__(16) char smem[Gemm::SMEM_BYTES];
     const int m_valid = (int)min((long long)16, 4 - g1_0);
     const int n_valid = (int)min((long long)64, d_kv - g0_0);
-    Gemm gemm;
-    gemm.clear();
-    gemm.mainloop(p3 + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + g1_0 * (128 * 1LL) + 0 * 1LL, 128, m_valid, p4 + g2_0 * (8 * (128 * (d_kv * 1LL))) + g2_1 * (128 * (d_kv * 1LL)) + 0 * (d_kv * 1LL) + g0_0 * 1LL, d_kv, n_valid, 0LL, 128, smem);
-    gemm.for_each([&](int row, int col, float acc) {
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p3 + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + g1_0 * (128 * 1LL) + 0 * 1LL, 128, m_valid, p4 + g2_0 * (8 * (128 * (d_kv * 1LL))) + g2_1 * (128 * (d_kv * 1LL)) + 0 * (d_kv * 1LL) + g0_0 * 1LL, d_kv, n_valid, 0LL, 128, smem);
+    gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         const float v1 = ((float)(1.1313708498984761e1));
         const float v2 = (acc / v1);
@@ -173,10 +173,10 @@ extern "C" __global__ void __launch_bounds__(128) gqa_decode_k7_matmul(const __h
     __shared__ __align__(16) char smem[Gemm::SMEM_BYTES];
     const int m_valid = (int)min((long long)16, 4 - g1_0);
     const int n_valid = (int)min((long long)64, 128 - g0_0);
-    Gemm gemm;
-    gemm.clear();
-    gemm.mainloop(p9 + g2_0 * (8 * (4 * (d_kv * 1LL))) + g2_1 * (4 * (d_kv * 1LL)) + g1_0 * (d_kv * 1LL) + 0 * 1LL, d_kv, m_valid, p2 + g2_0 * (8 * (d_kv * (128 * 1LL))) + g2_1 * (d_kv * (128 * 1LL)) + 0 * (128 * 1LL) + g0_0 * 1LL, 128, n_valid, 0LL, d_kv, smem);
-    gemm.for_each([&](int row, int col, float acc) {
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p9 + g2_0 * (8 * (4 * (d_kv * 1LL))) + g2_1 * (4 * (d_kv * 1LL)) + g1_0 * (d_kv * 1LL) + 0 * 1LL, d_kv, m_valid, p2 + g2_0 * (8 * (d_kv * (128 * 1LL))) + g2_1 * (d_kv * (128 * 1LL)) + 0 * (128 * 1LL) + g0_0 * 1LL, 128, n_valid, 0LL, d_kv, smem);
+    gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p10[g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });

@@ -15,10 +15,10 @@ extern "C" __global__ void __launch_bounds__(128) lora_k0_matmul(const __half* _
     __shared__ __align__(16) char smem[Gemm::SMEM_BYTES];
     const int m_valid = (int)min((long long)64, d_n - g1_0);
     const int n_valid = (int)min((long long)64, 16 - g0_0);
-    Gemm gemm;
-    gemm.clear();
-    gemm.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, 0LL, 4096, smem);
-    gemm.for_each([&](int row, int col, float acc) {
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, 0LL, 4096, smem);
+    gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p4[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
@@ -35,10 +35,10 @@ extern "C" __global__ void __launch_bounds__(128) lora_k1_matmul(const __half* _
     __shared__ __align__(16) char smem[Gemm::SMEM_BYTES];
     const int m_valid = (int)min((long long)64, d_n - g1_0);
     const int n_valid = (int)min((long long)64, 4096 - g0_0);
-    Gemm gemm;
-    gemm.clear();
-    gemm.mainloop(p4 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem);
-    gemm.for_each([&](int row, int col, float acc) {
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p4 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem);
+    gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
@@ -55,10 +55,10 @@ extern "C" __global__ void __launch_bounds__(128) lora_k2_add_fused(const __half
     __shared__ __align__(16) char smem[Gemm::SMEM_BYTES];
     const int m_valid = (int)min((long long)64, d_n - g1_0);
     const int n_valid = (int)min((long long)64, 4096 - g0_0);
-    Gemm gemm;
-    gemm.clear();
-    gemm.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem);
-    gemm.for_each([&](int row, int col, float acc) {
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem);
+    gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
         const float v2 = (acc + v1);

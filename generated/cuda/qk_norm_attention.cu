@@ -19,9 +19,9 @@ extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k0_matmul(co
     __shared__ float rowstat6[64];
     const int m_valid = (int)min((long long)64, (d_h * d_s) - g1_0);
     const int n_valid = (int)min((long long)64, (d_h * d_kv) - g0_0);
-    Gemm gemm;
-    gemm.clear();
-    gemm.mainloop(p0 + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + g1_0 * (d_dh * 1LL) + 0 * 1LL, d_dh, m_valid, p1 + g2_0 * (d_dh * ((d_h * d_kv) * 1LL)) + 0 * ((d_h * d_kv) * 1LL) + g0_0 * 1LL, (d_h * d_kv), n_valid, 0LL, d_dh, smem);
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p0 + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + g1_0 * (d_dh * 1LL) + 0 * 1LL, d_dh, m_valid, p1 + g2_0 * (d_dh * ((d_h * d_kv) * 1LL)) + 0 * ((d_h * d_kv) * 1LL) + g0_0 * 1LL, (d_h * d_kv), n_valid, 0LL, d_dh, smem);
     {
         const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
         for (int row = warp; row < 64; row += 4) {
@@ -36,7 +36,7 @@ extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k0_matmul(co
         }
     }
     __syncthreads();
-    gemm.for_each([&](int row, int col, float acc) {
+    gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         const float v3 = ((float)(1e-6));
         const float v4 = (rowstat6[row] + v3);
@@ -137,10 +137,10 @@ extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k5_matmul(co
     __shared__ __align__(16) char smem[Gemm::SMEM_BYTES];
     const int m_valid = (int)min((long long)64, (d_h * d_s) - g1_0);
     const int n_valid = (int)min((long long)64, d_dh - g0_0);
-    Gemm gemm;
-    gemm.clear();
-    gemm.mainloop(p7 + g2_0 * ((d_h * d_s) * ((d_h * d_kv) * 1LL)) + g1_0 * ((d_h * d_kv) * 1LL) + 0 * 1LL, (d_h * d_kv), m_valid, p2 + g2_0 * ((d_h * d_kv) * (d_dh * 1LL)) + 0 * (d_dh * 1LL) + g0_0 * 1LL, d_dh, n_valid, 0LL, (d_h * d_kv), smem);
-    gemm.for_each([&](int row, int col, float acc) {
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p7 + g2_0 * ((d_h * d_s) * ((d_h * d_kv) * 1LL)) + g1_0 * ((d_h * d_kv) * 1LL) + 0 * 1LL, (d_h * d_kv), m_valid, p2 + g2_0 * ((d_h * d_kv) * (d_dh * 1LL)) + 0 * (d_dh * 1LL) + g0_0 * 1LL, d_dh, n_valid, 0LL, (d_h * d_kv), smem);
+    gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p8[g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });

@@ -16,9 +16,9 @@ extern "C" __global__ void __launch_bounds__(128) rms_norm_k0_matmul(const __hal
     __shared__ float rowstat6[16];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
     const int n_valid = (int)min((long long)64, d_d - g0_0);
-    Gemm gemm;
-    gemm.clear();
-    gemm.mainloop(p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p1 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, 0LL, d_d, smem);
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p1 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, 0LL, d_d, smem);
     {
         const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
         for (int row = warp; row < 16; row += 4) {
@@ -33,7 +33,7 @@ extern "C" __global__ void __launch_bounds__(128) rms_norm_k0_matmul(const __hal
         }
     }
     __syncthreads();
-    gemm.for_each([&](int row, int col, float acc) {
+    gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         const float v3 = ((float)(1e-6));
         const float v4 = (rowstat6[row] + v3);

@@ -27,7 +27,9 @@ use super::types::*;
 pub enum RegionKind {
     Elementwise,
     Reduce(NodeId),
-    Matmul(NodeId),
+    /// One matmul, or two that share their left operand (and, when fused
+    /// with rms_norm, its norm): `silu(x @ w1) * (x @ w3)` as one kernel.
+    Matmul(NodeId, Option<NodeId>),
 }
 
 fn is_elementwise(op: &Op) -> bool {
@@ -58,7 +60,12 @@ fn ancestors_in(g: &Graph, node: NodeId, members: &BTreeSet<NodeId>) -> BTreeSet
 
 /// The kind of a multi-node region with root `root`, or `None` when the
 /// members do not form a kernel the code generator supports.
-pub fn classify(g: &Graph, members: &BTreeSet<NodeId>, root: NodeId) -> Option<RegionKind> {
+pub fn classify(
+    g: &Graph,
+    members: &BTreeSet<NodeId>,
+    root: NodeId,
+    rms: &HashMap<NodeId, RmsMatmul>,
+) -> Option<RegionKind> {
     if members.len() == 1 {
         return None;
     }
@@ -72,6 +79,32 @@ pub fn classify(g: &Graph, members: &BTreeSet<NodeId>, root: NodeId) -> Option<R
     }
     match heavy[..] {
         [] => Some(RegionKind::Elementwise),
+        [m1, m2] => {
+            let (Op::Matmul(a1, b1), Op::Matmul(a2, b2)) = (&g.node(m1).op, &g.node(m2).op) else {
+                return None;
+            };
+            let left =
+                |m: NodeId, a: NodeId| rms.get(&m).map(|r| (r.x, true)).unwrap_or((a, false));
+            let shape = &g.node(m1).shape;
+            let same = left(m1, *a1) == left(m2, *a2)
+                && g.node(*b1).shape == g.node(*b2).shape
+                && g.node(m2).shape == *shape
+                && rms.get(&m1).map(|r| &r.eps) == rms.get(&m2).map(|r| &r.eps);
+            if !same {
+                return None;
+            }
+            // No prologue; every other member is an epilogue of the shared shape.
+            let ok = members.iter().all(|n| {
+                *n == m1
+                    || *n == m2
+                    || (&g.node(*n).shape == shape && !g.node(*n).op.operands().is_empty())
+            });
+            let before: BTreeSet<NodeId> = ancestors_in(g, m1, members)
+                .union(&ancestors_in(g, m2, members))
+                .copied()
+                .collect();
+            (ok && before.len() == 2).then_some(RegionKind::Matmul(m1, Some(m2)))
+        }
         [h] => {
             let hshape = &g.node(h).shape;
             let before = ancestors_in(g, h, members);
@@ -96,7 +129,7 @@ pub fn classify(g: &Graph, members: &BTreeSet<NodeId>, root: NodeId) -> Option<R
             }
             let _ = root;
             Some(match g.node(h).op {
-                Op::Matmul(..) => RegionKind::Matmul(h),
+                Op::Matmul(..) => RegionKind::Matmul(h, None),
                 _ => RegionKind::Reduce(h),
             })
         }
@@ -113,6 +146,7 @@ pub fn form_regions(
     live: &[bool],
     consumers: &[Vec<NodeId>],
     pinned: &BTreeSet<NodeId>,
+    rms: &HashMap<NodeId, RmsMatmul>,
 ) -> Vec<Option<usize>> {
     let n = g.nodes.len();
     let mut region: Vec<Option<usize>> = (0..n)
@@ -146,7 +180,7 @@ pub fn form_regions(
             let mut merged = members_of(&region, rp);
             merged.extend(members_of(&region, rc));
             let root = *merged.iter().next_back().unwrap_or(c);
-            if classify(g, &merged, root).is_some() {
+            if classify(g, &merged, root, rms).is_some() {
                 for m in &merged {
                     region[m.0] = Some(rc);
                 }
@@ -395,7 +429,7 @@ pub fn synthesize(
                 },
             }
         }
-        RegionKind::Matmul(h) => {
+        RegionKind::Matmul(h, second) => {
             let Op::Matmul(a, w) = g.node(h).op.clone() else {
                 unreachable!("classify returns Matmul only for a matmul")
             };
@@ -429,7 +463,32 @@ pub fn synthesize(
             b.inputs = base.inputs.clone();
             b.ops = base.ops.clone();
             b.value_of.insert(h, base.outputs[0].value);
-            let epilogue: Vec<NodeId> = all.iter().copied().filter(|n| *n != h).collect();
+            if let Some(h2) = second {
+                // The second matmul reads the same left tile (op 0) with its
+                // own right operand, mapped like the first's.
+                let Op::Matmul(_, w2) = g.node(h2).op else {
+                    unreachable!("classify pairs matmuls only")
+                };
+                let mut map = base.inputs[1].clone();
+                map.tensor = cx.tensor_of[&w2];
+                b.inputs.push(map);
+                let rhs = b.push(BlockOp::Input(b.inputs.len() - 1));
+                let mm = b.push(BlockOp::Matmul(ValueId(0), rhs));
+                let mut acc = b.push(BlockOp::Accum {
+                    kind: AccumKind::Sum,
+                    input: mm,
+                });
+                if rms.is_some() {
+                    // Scaled by the same row norm (op 9 of the rms kernel).
+                    acc = b.push(BlockOp::Binary(crate::ir::BinaryOp::Mul, acc, ValueId(9)));
+                }
+                b.value_of.insert(h2, acc);
+            }
+            let epilogue: Vec<NodeId> = all
+                .iter()
+                .copied()
+                .filter(|n| *n != h && Some(*n) != second)
+                .collect();
             b.elementwise(&epilogue, Side::MatmulEpilogue(r));
             let mut block = base;
             block.outputs[0].value = b.value_of[&root];

@@ -225,7 +225,7 @@ impl<'a> Lowering<'a> {
         }
         let pinned: BTreeSet<NodeId> = g.outputs.iter().map(|o| o.node).collect();
         let region = if self.options.fuse_regions {
-            fusion::form_regions(g, &live, &consumers, &pinned)
+            fusion::form_regions(g, &live, &consumers, &pinned, &self.fused)
         } else {
             (0..g.nodes.len()).map(Some).collect()
         };
@@ -256,7 +256,7 @@ impl<'a> Lowering<'a> {
             };
             let t = self.add_tensor(&name, node.shape.clone(), node.dtype, role);
             self.tensor_of.insert(id, t);
-            let kind = fusion::classify(g, &group, id);
+            let kind = fusion::classify(g, &group, id, &self.fused);
             let body = match kind {
                 Some(kind) => {
                     let workload = self.workload;

@@ -249,35 +249,58 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     let mms: Vec<usize> = (0..b.ops.len())
         .filter(|i| matches!(b.ops[*i], BlockOp::Matmul(..)))
         .collect();
-    let [mm] = mms[..] else {
-        return Err("not exactly one tile matmul".into());
-    };
-    let BlockOp::Matmul(x, y) = b.ops[mm] else {
-        return Err("not a matmul".into());
-    };
-    let (BlockOp::Input(ia), BlockOp::Input(ib)) = (&b.ops[x.0], &b.ops[y.0]) else {
-        return Err("a tile matmul of computed operands".into());
-    };
-    let (ia, ib) = (*ia, *ib);
-    let (ma, mb) = (&b.inputs[ia], &b.inputs[ib]);
-    let r = ma.view.len();
-    if mb.view.len() != r || ma.fmap != Some(r - 1) || mb.fmap != Some(r - 2) {
-        return Err("matmul operands not walked along k by the for-loop".into());
+    if mms.is_empty() || mms.len() > 2 {
+        return Err("not one or two tile matmuls".into());
     }
-    let acc_mm = b
-        .ops
-        .iter()
-        .position(|o| {
-            *o == BlockOp::Accum {
-                kind: AccumKind::Sum,
-                input: ValueId(mm),
-            }
-        })
-        .ok_or("a tile matmul without a sum accumulator")?;
+    // Every matmul: the same left input tile, its own right input tile, and
+    // a sum accumulator.
+    let mut ia = None;
+    let mut rights = Vec::new();
+    let mut accs = Vec::new();
+    for &mm in &mms {
+        let BlockOp::Matmul(x, y) = b.ops[mm] else {
+            return Err("not a matmul".into());
+        };
+        let (BlockOp::Input(a), BlockOp::Input(r)) = (&b.ops[x.0], &b.ops[y.0]) else {
+            return Err("a tile matmul of computed operands".into());
+        };
+        if ia.is_some_and(|i| i != *a) {
+            return Err("two matmuls with different left operands".into());
+        }
+        ia = Some(*a);
+        rights.push(*r);
+        let acc = b
+            .ops
+            .iter()
+            .position(|o| {
+                *o == BlockOp::Accum {
+                    kind: AccumKind::Sum,
+                    input: ValueId(mm),
+                }
+            })
+            .ok_or("a tile matmul without a sum accumulator")?;
+        accs.push(acc);
+    }
+    let ia = ia.ok_or("no matmul")?;
+    let ma = &b.inputs[ia];
+    let r = ma.view.len();
+    for &ib in &rights {
+        let mb = &b.inputs[ib];
+        if mb.view.len() != r || ma.fmap != Some(r - 1) || mb.fmap != Some(r - 2) {
+            return Err("matmul operands not walked along k by the for-loop".into());
+        }
+    }
+    if ma.imap.get(1) != Some(&Some(vec![r - 2]))
+        || rights
+            .iter()
+            .any(|ib| b.inputs[*ib].imap.first() != Some(&Some(vec![r - 1])))
+    {
+        return Err("matmul grid is not (n tiles, m tiles, batch)".into());
+    }
     // Row statistics: Accum(Sum, Reduce(Sum|Mean, f(a), last axis)).
     let mut stats: Vec<(ValueId, ValueId, Option<crate::ir::DimExpr>)> = Vec::new();
     for (i, op) in b.ops.iter().enumerate() {
-        if i == acc_mm {
+        if accs.contains(&i) {
             continue;
         }
         if let BlockOp::Accum { kind, input } = op {
@@ -338,13 +361,17 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     let tiles = input_tiles(em, "0", &k);
     let zero = vec!["0".to_string(); r];
     let off_a = em.offset(ma, &tiles[ia], &zero);
-    let off_b = em.offset(mb, &tiles[ib], &zero);
-    let (pa, pb) = (em.pointer(ma.tensor), em.pointer(mb.tensor));
-    em.line("Gemm gemm;");
-    em.line("gemm.clear();");
-    em.line(&format!(
-        "gemm.mainloop({pa} + {off_a}, {k}, m_valid, {pb} + {off_b}, {n}, n_valid, 0LL, {k}, smem);"
-    ));
+    let pa = em.pointer(ma.tensor);
+    for (j, &ib) in rights.iter().enumerate() {
+        let mb = &b.inputs[ib];
+        let off_b = em.offset(mb, &tiles[ib], &zero);
+        let pb = em.pointer(mb.tensor);
+        em.line(&format!("Gemm gemm{j};"));
+        em.line(&format!("gemm{j}.clear();"));
+        em.line(&format!(
+            "gemm{j}.mainloop({pa} + {off_a}, {k}, m_valid, {pb} + {off_b}, {n}, n_valid, 0LL, {k}, smem);"
+        ));
+    }
     let mut ev = Evaluator::new(&info.shapes, tiles);
     if !stats.is_empty() {
         let warps = p.warps_m * p.warps_n;
@@ -394,8 +421,14 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         );
     }
     ev.bound
-        .insert(ValueId(acc_mm), Box::new(|_: &[String]| "acc".to_string()));
-    em.line("gemm.for_each([&](int row, int col, float acc) {");
+        .insert(ValueId(accs[0]), Box::new(|_: &[String]| "acc".to_string()));
+    if let Some(&second) = accs.get(1) {
+        ev.bound
+            .insert(ValueId(second), Box::new(|_: &[String]| "acc1".to_string()));
+        em.line("gemm0.for_each_pair(gemm1, [&](int row, int col, float acc, float acc1) {");
+    } else {
+        em.line("gemm0.for_each([&](int row, int col, float acc) {");
+    }
     em.line("if (row >= m_valid || col >= n_valid) return;");
     let mut local = vec!["0".to_string(); r];
     local[r - 2] = "row".into();
