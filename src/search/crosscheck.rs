@@ -54,13 +54,13 @@ pub enum CrossCheckError {
     Interp {
         dims: DimBindings,
         #[source]
-        source: InterpError,
+        source: Box<InterpError>,
     },
     #[error("the program cannot run at {dims:?}: {source}")]
     Reference {
         dims: DimBindings,
         #[source]
-        source: EvalError,
+        source: Box<EvalError>,
     },
 }
 
@@ -130,18 +130,14 @@ pub fn cross_check(
         let seed = options.seed.wrapping_add(t as u64);
         let reference_err = |source| CrossCheckError::Reference {
             dims: dims.clone(),
-            source,
+            source: Box::new(source),
         };
         let inputs = reference::random_inputs(w, &dims, seed).map_err(reference_err)?;
-        let want = reference::eval(&w.graph, &dims, &inputs, Precision::F64).map_err(|source| {
-            CrossCheckError::Reference {
-                dims: dims.clone(),
-                source,
-            }
-        })?;
+        let want =
+            reference::eval(&w.graph, &dims, &inputs, Precision::F64).map_err(reference_err)?;
         let got = interp::run(g, &dims, &inputs).map_err(|source| CrossCheckError::Interp {
             dims: dims.clone(),
-            source,
+            source: Box::new(source),
         })?;
         let mut worst = 0.0f64;
         for (i, want) in want.iter().enumerate() {
