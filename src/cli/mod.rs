@@ -2,7 +2,9 @@
 
 pub mod build;
 pub mod check;
+pub mod equiv;
 pub mod explain;
+pub mod search;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -35,6 +37,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compare the candidate μGraphs of each workload: kernels, estimated
+    /// global-memory traffic and cost, and the numeric cross-check against
+    /// the reference interpreter; marks the one chosen (→).
+    ///
+    /// Exits 1 when some workload has no verified candidate.
+    Search {
+        /// The prism.toml (default ./prism.toml, else the bundled one).
+        path: Option<PathBuf>,
+        /// Only this workload.
+        #[arg(long)]
+        workload: Option<String>,
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the μGraph chosen for a workload: its tensors, and per kernel
     /// the grid, loop, maps, launch parameters and block operators with
     /// their tile shapes, and why it was chosen.
@@ -60,6 +77,27 @@ pub enum Command {
         /// `--arch sm_90a --arch 86`.
         #[arg(long = "arch")]
         archs: Vec<String>,
+    },
+    /// Decide whether two tensor programs are equal: `lhs` and `rhs` of an
+    /// equivalence file. Exit codes: 0 equivalent, 1 not equivalent, 2
+    /// unknown or a bad file.
+    ///
+    /// First evaluates both sides in f64 on random inputs at small dims (a
+    /// difference is a counterexample), then tries to prove them equal for
+    /// every dim value with e-graph rewriting (sound algebraic rules).
+    #[command(after_long_help = equiv::HELP)]
+    Equiv {
+        /// The equivalence file.
+        path: PathBuf,
+        /// Print a JSON document on stdout instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Largest e-graph (e-nodes) of the proof search.
+        #[arg(long, default_value_t = crate::verify::Limits::default().nodes)]
+        node_limit: usize,
+        /// Most rewrite iterations of the proof search.
+        #[arg(long, default_value_t = crate::verify::Limits::default().iterations)]
+        iter_limit: usize,
     },
 }
 
@@ -102,6 +140,24 @@ pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Check { path, json } => check::run(path, json, color),
         Command::Build { path, out, archs } => build::run(path, out, archs),
+        Command::Equiv {
+            path,
+            json,
+            node_limit,
+            iter_limit,
+        } => {
+            let limits = crate::verify::Limits {
+                nodes: node_limit,
+                iterations: iter_limit,
+                ..Default::default()
+            };
+            equiv::run(equiv::Options { path, json, limits }, color)
+        }
         Command::Explain { workload, path } => explain::run(workload, path, color),
+        Command::Search {
+            path,
+            workload,
+            json,
+        } => search::run(path, workload, json, color),
     }
 }

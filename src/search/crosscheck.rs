@@ -118,50 +118,127 @@ pub fn trial_dims(w: &Workload, g: &KernelGraph, t: usize) -> DimBindings {
     w.dims.iter().map(|d| (d.name.clone(), 2)).collect()
 }
 
+/// Input elements above which only one trial runs (model-sized constant
+/// dims, e.g. a 4096 × 14336 weight, make each trial cost seconds).
+const HUGE_INPUTS: usize = 1 << 25;
+
+/// The trials to run: all of them, or for huge inputs only trial 1 (a dim
+/// beyond the largest tile, not dividing it).
+fn trial_ids(w: &Workload, g: &KernelGraph, trials: usize) -> Vec<usize> {
+    let dims = trial_dims(w, g, 0);
+    let elements: usize = reference::shapes_at(&w.graph, &dims)
+        .map(|shapes| {
+            w.graph
+                .nodes
+                .iter()
+                .zip(shapes)
+                .filter(|(n, _)| matches!(n.op, crate::ir::Op::Input(_)))
+                .map(|(_, s)| s.iter().product::<usize>())
+                .sum()
+        })
+        .unwrap_or(0);
+    if elements > HUGE_INPUTS && trials > 1 {
+        vec![1]
+    } else {
+        (0..trials).collect()
+    }
+}
+
 /// Run `g` against `w`'s program on `options.trials` trials.
 pub fn cross_check(
     w: &Workload,
     g: &KernelGraph,
     options: &CrossCheckOptions,
 ) -> Result<Vec<Trial>, CrossCheckError> {
-    let mut out = Vec::new();
-    for t in 0..options.trials {
-        let dims = trial_dims(w, g, t);
+    cross_check_all(w, &[g], options).remove(0)
+}
+
+/// Cross-check several candidates of one workload, sharing each trial's
+/// inputs and reference outputs between them (trial dims follow the largest
+/// tile of any candidate). One result per candidate, in order.
+pub fn cross_check_all(
+    w: &Workload,
+    graphs: &[&KernelGraph],
+    options: &CrossCheckOptions,
+) -> Vec<Result<Vec<Trial>, CrossCheckError>> {
+    let widest = graphs
+        .iter()
+        .copied()
+        .max_by_key(|g| largest_tile(g))
+        .cloned();
+    let mut results: Vec<Result<Vec<Trial>, CrossCheckError>> =
+        graphs.iter().map(|_| Ok(Vec::new())).collect();
+    let Some(widest) = widest else {
+        return results;
+    };
+    for t in trial_ids(w, &widest, options.trials) {
+        let dims = trial_dims(w, &widest, t);
         let seed = options.seed.wrapping_add(t as u64);
-        let reference_err = |source| CrossCheckError::Reference {
-            dims: dims.clone(),
-            source: Box::new(source),
-        };
-        let inputs = reference::random_inputs(w, &dims, seed).map_err(reference_err)?;
-        let want =
-            reference::eval(&w.graph, &dims, &inputs, Precision::F64).map_err(reference_err)?;
-        let got = interp::run(g, &dims, &inputs).map_err(|source| CrossCheckError::Interp {
-            dims: dims.clone(),
-            source: Box::new(source),
-        })?;
-        let mut worst = 0.0f64;
-        for (i, want) in want.iter().enumerate() {
-            let name = w.graph.outputs[i].name.clone();
-            let c = got.get(i).and_then(|g| compare(g, want));
-            match c {
-                Some(c) if c.rel_l2 <= THRESHOLD && c.non_finite_mismatches == 0 => {
-                    worst = worst.max(c.rel_l2);
-                }
-                c => {
-                    return Err(CrossCheckError::Mismatch {
-                        dims,
-                        seed,
-                        output: name,
-                        comparison: c,
+        let reference = reference::random_inputs(w, &dims, seed).and_then(|inputs| {
+            let want = reference::eval(&w.graph, &dims, &inputs, Precision::F64)?;
+            Ok((inputs, want))
+        });
+        let (inputs, want) = match reference {
+            Ok(r) => r,
+            Err(source) => {
+                for r in results.iter_mut().filter(|r| r.is_ok()) {
+                    *r = Err(CrossCheckError::Reference {
+                        dims: dims.clone(),
+                        source: Box::new(EvalError::Malformed("see the first failure")),
                     });
                 }
+                if let Some(first) = results.first_mut() {
+                    *first = Err(CrossCheckError::Reference {
+                        dims: dims.clone(),
+                        source: Box::new(source),
+                    });
+                }
+                return results;
+            }
+        };
+        for (g, result) in graphs.iter().zip(results.iter_mut()) {
+            let Ok(trials) = result else { continue };
+            match one_trial(w, g, &dims, seed, &inputs, &want) {
+                Ok(trial) => trials.push(trial),
+                Err(e) => *result = Err(e),
             }
         }
-        out.push(Trial {
-            dims,
-            seed,
-            worst_rel_l2: worst,
-        });
     }
-    Ok(out)
+    results
+}
+
+fn one_trial(
+    w: &Workload,
+    g: &KernelGraph,
+    dims: &DimBindings,
+    seed: u64,
+    inputs: &[crate::reference::Tensor],
+    want: &[crate::reference::Tensor],
+) -> Result<Trial, CrossCheckError> {
+    let got = interp::run(g, dims, inputs).map_err(|source| CrossCheckError::Interp {
+        dims: dims.clone(),
+        source: Box::new(source),
+    })?;
+    let mut worst = 0.0f64;
+    for (i, want) in want.iter().enumerate() {
+        let name = w.graph.outputs[i].name.clone();
+        match got.get(i).and_then(|g| compare(g, want)) {
+            Some(c) if c.rel_l2 <= THRESHOLD && c.non_finite_mismatches == 0 => {
+                worst = worst.max(c.rel_l2);
+            }
+            c => {
+                return Err(CrossCheckError::Mismatch {
+                    dims: dims.clone(),
+                    seed,
+                    output: name,
+                    comparison: c,
+                });
+            }
+        }
+    }
+    Ok(Trial {
+        dims: dims.clone(),
+        seed,
+        worst_rel_l2: worst,
+    })
 }

@@ -2,5 +2,8 @@
 //! verified before they are used.
 //!
 //! - [`crosscheck`]: the numeric cross-check every candidate must pass.
+//! - [`strategies`]: today's candidates (lowering strategies), their
+//!   analytic cost and the choice.
 
 pub mod crosscheck;
+pub mod strategies;

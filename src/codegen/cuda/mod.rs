@@ -14,6 +14,8 @@ use std::fmt::Write;
 use super::CodegenError;
 use super::plan::{GridFactor, Launch, WorkloadKernels};
 use crate::ir::{Target, Workload};
+use crate::search::crosscheck::CrossCheckOptions;
+use crate::search::strategies::search;
 use crate::ugraph::lower::{LowerOptions, lower};
 use crate::ugraph::validate::{check_block, validate};
 use crate::ugraph::{BlockGraph, GridDim, KernelBody, KernelGraph, Predefined};

@@ -1,0 +1,99 @@
+//! `prism search`: per workload, the candidates compared, their
+//! verification and cost, and the choice.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use super::resolve_source;
+use crate::search::crosscheck::CrossCheckOptions;
+use crate::search::strategies::{SearchReport, search};
+
+pub fn render(r: &SearchReport) -> String {
+    let mut s = String::new();
+    let point: Vec<String> = r.point.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let _ = writeln!(
+        s,
+        "workload {}  ({} candidates, {:.2} s; cost at {})",
+        r.workload,
+        r.candidates.len(),
+        r.seconds,
+        point.join(" ")
+    );
+    let _ = writeln!(
+        s,
+        "    {:<12} {:>7} {:>12} {:>10}  cross-check",
+        "strategy", "kernels", "bytes", "est. µs"
+    );
+    for (i, c) in r.candidates.iter().enumerate() {
+        let mark = if r.chosen == Some(i) { "→" } else { " " };
+        let (bytes, micros) = match &c.cost {
+            Some(k) => (k.bytes.to_string(), format!("{:.1}", k.micros)),
+            None => ("-".into(), "-".into()),
+        };
+        let check = match &c.cross_check {
+            Ok(n) => format!("ok ({n} trials)"),
+            Err(e) => format!("FAILED: {e}"),
+        };
+        let _ = writeln!(
+            s,
+            "  {mark} {:<12} {:>7} {:>12} {:>10}  {check}",
+            c.strategy.name(),
+            c.kernels,
+            bytes,
+            micros
+        );
+    }
+    s
+}
+
+pub fn run(path: Option<PathBuf>, workload: Option<String>, json: bool, color: bool) -> i32 {
+    let source = match resolve_source(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let spec = match crate::frontend::parse(&source.name, &source.text) {
+        Ok(s) => s,
+        Err(rep) => {
+            eprint!("{}", rep.render(color));
+            return 1;
+        }
+    };
+    let selected: Vec<&crate::ir::Workload> = match &workload {
+        Some(name) => match spec.workload(name) {
+            Some(w) => vec![w],
+            None => {
+                let names: Vec<&str> = spec.workloads.iter().map(|w| w.name.as_str()).collect();
+                eprintln!(
+                    "error: {} has no workload `{name}`\nhint: its workloads are: {}",
+                    spec.source_name,
+                    names.join(", ")
+                );
+                return 1;
+            }
+        },
+        None => spec.workloads.iter().collect(),
+    };
+    let mut reports = Vec::new();
+    let mut failed = false;
+    for w in selected {
+        let (report, _) = search(w, &CrossCheckOptions::default());
+        failed |= report.chosen.is_none();
+        if !json {
+            print!("{}", render(&report));
+        }
+        reports.push(report);
+    }
+    if json {
+        match serde_json::to_string_pretty(&reports) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 1;
+            }
+        }
+    }
+    i32::from(failed)
+}

@@ -1,0 +1,189 @@
+//! The candidates the search compares today: lowering strategies, from the
+//! direct lowering (one kernel per operator) to full fusion regions. Each is
+//! cross-checked numerically and ranked by a simple analytic cost; the
+//! cheapest verified candidate wins. (The sGraph enumeration replaces the
+//! fixed strategy list; the verification and ranking stay.)
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::ir::{DimBindings, Workload};
+use crate::ugraph::lower::{LowerOptions, lower};
+use crate::ugraph::{KernelBody, KernelGraph};
+
+use super::crosscheck::{CrossCheckOptions, cross_check_all};
+
+/// A lowering strategy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Strategy {
+    /// One kernel per operator.
+    Direct,
+    /// The hand-built rms_norm → matmul fusion only.
+    RmsMatmul,
+    /// Fusion regions (elementwise, reductions, matmul epilogues, paired
+    /// matmuls) plus the rms fusion.
+    Regions,
+}
+
+impl Strategy {
+    pub const ALL: [Strategy; 3] = [Strategy::Direct, Strategy::RmsMatmul, Strategy::Regions];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Direct => "direct",
+            Strategy::RmsMatmul => "rms-matmul",
+            Strategy::Regions => "regions",
+        }
+    }
+
+    pub fn options(self) -> LowerOptions {
+        match self {
+            Strategy::Direct => LowerOptions::direct(),
+            Strategy::RmsMatmul => LowerOptions {
+                fuse_rms_matmul: true,
+                fuse_regions: false,
+            },
+            Strategy::Regions => LowerOptions::default(),
+        }
+    }
+}
+
+/// Analytic cost at one shape point: global-memory bytes every kernel reads
+/// and writes, over a bandwidth, plus a fixed cost per launch. A ranking
+/// aid, not a prediction of time.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Cost {
+    pub kernels: usize,
+    pub bytes: u64,
+    /// `bytes / 3 TB/s + kernels * 4 µs`, in microseconds.
+    pub micros: f64,
+}
+
+pub fn cost(g: &KernelGraph, dims: &DimBindings) -> Cost {
+    let mut bytes: u64 = 0;
+    for k in &g.kernels {
+        let mut tensors: Vec<usize> = match &k.body {
+            KernelBody::Block(b) => b
+                .inputs
+                .iter()
+                .map(|m| m.tensor.0)
+                .chain(b.outputs.iter().map(|o| o.map.tensor.0))
+                .collect(),
+            KernelBody::Predefined(crate::ugraph::Predefined::SplitCombine {
+                partials,
+                output,
+            }) => {
+                vec![partials.0, output.0]
+            }
+        };
+        tensors.sort_unstable();
+        tensors.dedup();
+        for t in tensors {
+            let t = &g.tensors[t];
+            let n: u64 = t
+                .shape
+                .iter()
+                .map(|d| d.eval(dims).unwrap_or(0).max(0) as u64)
+                .product();
+            bytes = bytes.saturating_add(n.saturating_mul(t.dtype.size() as u64));
+        }
+    }
+    let kernels = g.kernels.len();
+    Cost {
+        kernels,
+        bytes,
+        micros: bytes as f64 / 3.0e6 + kernels as f64 * 4.0,
+    }
+}
+
+/// One candidate's outcome.
+#[derive(Clone, Debug, Serialize)]
+pub struct CandidateReport {
+    pub strategy: Strategy,
+    pub kernels: usize,
+    /// `None` when lowering failed.
+    pub cost: Option<Cost>,
+    /// `Ok(trials)` or the disagreement.
+    pub cross_check: Result<usize, String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SearchReport {
+    pub workload: String,
+    /// The shape point costs are evaluated at (the workload's last declared
+    /// point, or its largest dims).
+    pub point: DimBindings,
+    pub candidates: Vec<CandidateReport>,
+    /// Index into `candidates` of the cheapest cross-checked one.
+    pub chosen: Option<usize>,
+    pub seconds: f64,
+}
+
+/// The point costs are compared at.
+pub fn cost_point(w: &Workload) -> DimBindings {
+    w.points.last().cloned().unwrap_or_else(|| {
+        w.dims
+            .iter()
+            .map(|d| (d.name.clone(), d.values.max()))
+            .collect()
+    })
+}
+
+/// Lower `w` with every strategy, cross-check each, and pick the cheapest
+/// verified one.
+pub fn search(w: &Workload, check: &CrossCheckOptions) -> (SearchReport, Option<KernelGraph>) {
+    let start = Instant::now();
+    let point = cost_point(w);
+    let lowered: Vec<_> = Strategy::ALL
+        .iter()
+        .map(|s| lower(w, &s.options()))
+        .collect();
+    let ok: Vec<&KernelGraph> = lowered.iter().filter_map(|g| g.as_ref().ok()).collect();
+    let mut checks = cross_check_all(w, &ok, check).into_iter();
+    let mut candidates = Vec::new();
+    let mut graphs = Vec::new();
+    for (s, g) in Strategy::ALL.into_iter().zip(lowered) {
+        match g {
+            Ok(g) => {
+                let verdict = match checks.next() {
+                    Some(Ok(trials)) => Ok(trials.len()),
+                    Some(Err(e)) => Err(e.to_string()),
+                    None => Err("not cross-checked".into()),
+                };
+                candidates.push(CandidateReport {
+                    strategy: s,
+                    kernels: g.kernels.len(),
+                    cost: Some(cost(&g, &point)),
+                    cross_check: verdict,
+                });
+                graphs.push(Some(g));
+            }
+            Err(e) => {
+                candidates.push(CandidateReport {
+                    strategy: s,
+                    kernels: 0,
+                    cost: None,
+                    cross_check: Err(e.to_string()),
+                });
+                graphs.push(None);
+            }
+        }
+    }
+    let chosen = candidates
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.cross_check.is_ok())
+        .filter_map(|(i, c)| c.cost.as_ref().map(|k| (i, k.micros)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(i, _)| i);
+    let graph = chosen.and_then(|i| graphs[i].take());
+    let report = SearchReport {
+        workload: w.name.clone(),
+        point,
+        candidates,
+        chosen,
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    (report, graph)
+}

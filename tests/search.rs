@@ -1,0 +1,85 @@
+//! The search as it stands: every strategy is cross-checked, the cheapest
+//! verified candidate is chosen, and `prism search` prints the comparison.
+
+use std::process::Command;
+
+use prism::frontend;
+use prism::search::crosscheck::CrossCheckOptions;
+use prism::search::strategies::{Strategy, search};
+
+#[test]
+fn fused_candidates_win_and_every_candidate_is_verified() {
+    let bundled = frontend::embedded().expect("bundled prism.toml");
+    for name in ["rms_norm", "rmsnorm_mlp", "swiglu", "ntrans"] {
+        let w = bundled.workload(name).expect("workload");
+        let (report, graph) = search(w, &CrossCheckOptions::default());
+        assert!(
+            report.candidates.iter().all(|c| c.cross_check.is_ok()),
+            "{name}: {:?}",
+            report.candidates
+        );
+        let chosen = &report.candidates[report.chosen.expect("a choice")];
+        assert_ne!(chosen.strategy, Strategy::Direct, "{name}");
+        let graph = graph.expect("the chosen graph");
+        assert_eq!(graph.kernels.len(), chosen.kernels);
+        let direct = &report.candidates[0];
+        assert_eq!(direct.strategy, Strategy::Direct);
+        let (cd, cc) = (
+            direct.cost.as_ref().expect("cost"),
+            chosen.cost.as_ref().expect("cost"),
+        );
+        assert!(
+            cc.micros < cd.micros && cc.bytes <= cd.bytes,
+            "{name}: {cc:?} vs {cd:?}"
+        );
+    }
+}
+
+#[test]
+fn the_search_is_deterministic() {
+    let bundled = frontend::embedded().expect("bundled prism.toml");
+    let w = bundled.workload("rmsnorm_mlp").expect("workload");
+    let (a, ga) = search(w, &CrossCheckOptions::default());
+    let (b, gb) = search(w, &CrossCheckOptions::default());
+    assert_eq!(a.chosen, b.chosen);
+    assert_eq!(ga, gb);
+    assert_eq!(
+        serde_json::to_string(&a.candidates).expect("json"),
+        serde_json::to_string(&b.candidates).expect("json")
+    );
+}
+
+fn prism(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_prism"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("prism runs")
+}
+
+#[test]
+fn prism_search_prints_the_comparison() {
+    let out = prism(&["search", "prism.toml", "--workload", "swiglu"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("workload swiglu"), "{stdout}");
+    assert!(stdout.contains("→ regions"), "{stdout}");
+    assert!(stdout.contains("ok (4 trials)"), "{stdout}");
+    let json = prism(&["search", "prism.toml", "--workload", "swiglu", "--json"]);
+    assert_eq!(json.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(v[0]["workload"], "swiglu");
+    assert_eq!(v[0]["candidates"].as_array().map(|a| a.len()), Some(3));
+}
+
+#[test]
+fn prism_search_names_the_workloads_when_one_is_unknown() {
+    let out = prism(&["search", "prism.toml", "--workload", "swigloo"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no workload `swigloo`") && stderr.contains("swiglu"),
+        "{stderr}"
+    );
+}
