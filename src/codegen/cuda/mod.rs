@@ -30,13 +30,20 @@ const INCLUDES: &[&str] = &[
     "prism/gemm.cuh",
 ];
 
-/// Lower `workload` directly (with the fused rms_norm → matmul) and generate it.
+/// Generate the search's choice for `workload` (the cheapest candidate that
+/// passed the numeric cross-check), or the direct lowering when no candidate
+/// passed.
 pub fn generate(workload: &Workload, _target: &Target) -> Result<WorkloadKernels, CodegenError> {
-    let graph =
-        lower(workload, &LowerOptions::default()).map_err(|e| CodegenError::Unsupported {
-            workload: workload.name.clone(),
-            message: e.to_string(),
-        })?;
+    let (_, chosen) = search(workload, &CrossCheckOptions::default());
+    let graph = match chosen {
+        Some(g) => g,
+        None => {
+            lower(workload, &LowerOptions::direct()).map_err(|e| CodegenError::Unsupported {
+                workload: workload.name.clone(),
+                message: e.to_string(),
+            })?
+        }
+    };
     generate_graph(workload, &graph)
 }
 
