@@ -215,3 +215,58 @@ fn planted_wrong_mugraphs_are_all_rejected() {
     });
     assert!(planted >= 20, "only {planted} planted bugs");
 }
+
+/// Mutants of the fused kernels (fusion regions on): wrong epilogues, wrong
+/// second operand, dropped shared norm.
+#[test]
+fn planted_wrong_fused_kernels_are_rejected() {
+    let bundled = frontend::embedded().expect("bundled");
+    let swiglu = bundled.workload("swiglu").expect("swiglu").clone();
+    let mlp = bundled
+        .workload("rmsnorm_mlp")
+        .expect("rmsnorm_mlp")
+        .clone();
+    let ntrans = bundled.workload("ntrans").expect("ntrans").clone();
+    let v = ValueId;
+    let fused = |w: &Workload, label: &str, mutate: &dyn Fn(&mut BlockGraph)| {
+        let mut g = lower(w, &LowerOptions::default()).expect("lowers");
+        mutate(block_mut(&mut g, 0));
+        assert!(
+            cross_check(w, &g, &CrossCheckOptions::default()).is_err(),
+            "planted bug `{label}` in fused {} was not caught",
+            w.name
+        );
+    };
+    // swiglu: %3 = acc(x·w_gate), %6 = acc(x·w_up), %7 = silu(%3), %8 = %7 * %6.
+    fused(&swiglu, "silu on the wrong product", &|b| {
+        b.ops[7] = BlockOp::Unary(UnaryOp::Silu, v(6));
+    });
+    fused(&swiglu, "second matmul reads the first weight", &|b| {
+        b.inputs[2].tensor = b.inputs[1].tensor;
+    });
+    fused(&swiglu, "epilogue adds instead of multiplying", &|b| {
+        b.ops[8] = BlockOp::Binary(BinaryOp::Add, v(7), v(6));
+    });
+    // rmsnorm_mlp: %14 = acc2 * norm; dropping the norm on one branch.
+    fused(&mlp, "norm applied to one matmul only", &|b| {
+        b.ops[14] = BlockOp::Binary(BinaryOp::Mul, v(13), v(7));
+    });
+    fused(&mlp, "the second matmul accumulates the maximum", &|b| {
+        b.ops[13] = BlockOp::Accum {
+            kind: AccumKind::Max,
+            input: v(12),
+        };
+    });
+    // ntrans's first kernel: rsqrt(mean(square(h)) + eps) as one reduction.
+    fused(&ntrans, "reduction prologue without the square", &|b| {
+        if let Some(i) = b
+            .ops
+            .iter()
+            .position(|o| matches!(o, BlockOp::Unary(UnaryOp::Square, _)))
+        {
+            if let BlockOp::Unary(_, a) = b.ops[i] {
+                b.ops[i] = BlockOp::Unary(UnaryOp::Relu, a);
+            }
+        }
+    });
+}
