@@ -83,3 +83,63 @@ fn prism_search_names_the_workloads_when_one_is_unknown() {
         "{stderr}"
     );
 }
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("prism-search-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+#[test]
+fn the_cache_round_trips_and_treats_bad_entries_as_misses() {
+    use prism::search::cache::{Cache, key};
+    let bundled = frontend::embedded().expect("bundled prism.toml");
+    let w = bundled.workload("swiglu").expect("swiglu");
+    let cache = Cache::new(temp_dir("cache"));
+    assert_eq!(cache.get(w), None);
+    cache.put(w, Strategy::Regions).expect("write");
+    assert_eq!(cache.get(w), Some(Strategy::Regions));
+    let entry = std::fs::read_dir(cache.dir())
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("an entry");
+    // A truncated entry and an entry of another format version are misses.
+    std::fs::write(&entry, "{\"version\": 1, \"strat").expect("corrupt");
+    assert_eq!(cache.get(w), None);
+    std::fs::write(
+        &entry,
+        "{\"version\": 999, \"prism\": \"0.1.0\", \"workload\": \"swiglu\", \"strategy\": \"Regions\"}",
+    )
+    .expect("rewrite");
+    assert_eq!(cache.get(w), None);
+    // The key follows the program.
+    let other = bundled.workload("gated_mlp").expect("gated_mlp");
+    assert_ne!(key(w), key(other));
+    assert_eq!(key(w), key(w));
+}
+
+#[test]
+fn a_build_records_its_choices_under_the_target_folder() {
+    use prism::search::cache::Cache;
+    let target = temp_dir("target");
+    std::fs::write(
+        target.join("CACHEDIR.TAG"),
+        "Signature: 8a477f597d28d172789f06886806bc55\n",
+    )
+    .expect("tag");
+    let out = target.join("debug/build/x-1/out");
+    std::fs::create_dir_all(&out).expect("out dir");
+    let cache = Cache::for_out_dir(&out).expect("finds the target folder");
+    assert_eq!(cache.dir(), target.join("prism/search"));
+    let bundled = frontend::embedded().expect("bundled prism.toml");
+    let w = bundled.workload("rms_norm").expect("rms_norm");
+    let first =
+        prism::codegen::generate_cached(w, &bundled.target, Some(&cache)).expect("generates");
+    assert!(cache.get(w).is_some(), "the choice was not recorded");
+    let second =
+        prism::codegen::generate_cached(w, &bundled.target, Some(&cache)).expect("generates");
+    assert_eq!(first, second, "a cached build differs from a searched one");
+}

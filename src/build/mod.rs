@@ -225,7 +225,8 @@ impl Build {
         }
         let docs = self.env.get_nonempty("DOCS_RS").is_some();
 
-        let kernels = self.generate(&spec)?;
+        let cache = crate::search::cache::Cache::for_out_dir(&out_dir);
+        let kernels = self.generate(&spec, cache.as_ref())?;
 
         let root = out_dir.join("prism");
         let dir = root.join(&self.module_name);
@@ -322,14 +323,24 @@ impl Build {
     }
 
     /// Code for every workload; all failures are reported together.
-    fn generate(&self, spec: &Spec) -> Result<Vec<WorkloadKernels>, BuildError> {
+    /// Generate every workload, in parallel (rayon), in declaration order.
+    fn generate(
+        &self,
+        spec: &Spec,
+        cache: Option<&crate::search::cache::Cache>,
+    ) -> Result<Vec<WorkloadKernels>, BuildError> {
+        use rayon::prelude::*;
+        let results: Vec<_> = spec
+            .workloads
+            .par_iter()
+            .map(|w| match &self.codegen {
+                Some(f) => f(w, &spec.target),
+                None => crate::codegen::generate_cached(w, &spec.target, cache),
+            })
+            .collect();
         let mut kernels = Vec::new();
         let mut errors = Vec::new();
-        for w in &spec.workloads {
-            let r = match &self.codegen {
-                Some(f) => f(w, &spec.target),
-                None => crate::codegen::generate(w, &spec.target),
-            };
+        for r in results {
             match r {
                 Ok(k) => kernels.push(k),
                 Err(e) => errors.push(e),

@@ -21,3 +21,12 @@ pub enum CodegenError {
 pub fn generate(workload: &Workload, target: &Target) -> Result<WorkloadKernels, CodegenError> {
     cuda::generate(workload, target)
 }
+
+/// [`generate`] with the search's choices cached in `cache`.
+pub fn generate_cached(
+    workload: &Workload,
+    target: &Target,
+    cache: Option<&crate::search::cache::Cache>,
+) -> Result<WorkloadKernels, CodegenError> {
+    cuda::generate_cached(workload, target, cache)
+}

@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ir::{DimBindings, Workload};
 use crate::ugraph::lower::{LowerOptions, lower};
@@ -15,7 +15,7 @@ use crate::ugraph::{KernelBody, KernelGraph};
 use super::crosscheck::{CrossCheckOptions, cross_check_all};
 
 /// A lowering strategy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Strategy {
     /// One kernel per operator.
     Direct,

@@ -14,6 +14,7 @@ use std::fmt::Write;
 use super::CodegenError;
 use super::plan::{GridFactor, Launch, WorkloadKernels};
 use crate::ir::{Target, Workload};
+use crate::search::cache::Cache;
 use crate::search::crosscheck::CrossCheckOptions;
 use crate::search::strategies::search;
 use crate::ugraph::lower::{LowerOptions, lower};
@@ -33,16 +34,34 @@ const INCLUDES: &[&str] = &[
 /// Generate the search's choice for `workload` (the cheapest candidate that
 /// passed the numeric cross-check), or the direct lowering when no candidate
 /// passed.
-pub fn generate(workload: &Workload, _target: &Target) -> Result<WorkloadKernels, CodegenError> {
-    let (_, chosen) = search(workload, &CrossCheckOptions::default());
+pub fn generate(workload: &Workload, target: &Target) -> Result<WorkloadKernels, CodegenError> {
+    generate_cached(workload, target, None)
+}
+
+/// [`generate`], reusing and recording the search's choice in `cache`.
+pub fn generate_cached(
+    workload: &Workload,
+    _target: &Target,
+    cache: Option<&Cache>,
+) -> Result<WorkloadKernels, CodegenError> {
+    let fail = |e: crate::ugraph::lower::LowerError| CodegenError::Unsupported {
+        workload: workload.name.clone(),
+        message: e.to_string(),
+    };
+    if let Some(strategy) = cache.and_then(|c| c.get(workload)) {
+        let graph = lower(workload, &strategy.options()).map_err(fail)?;
+        return generate_graph(workload, &graph);
+    }
+    let (report, chosen) = search(workload, &CrossCheckOptions::default());
     let graph = match chosen {
-        Some(g) => g,
-        None => {
-            lower(workload, &LowerOptions::direct()).map_err(|e| CodegenError::Unsupported {
-                workload: workload.name.clone(),
-                message: e.to_string(),
-            })?
+        Some(g) => {
+            if let (Some(c), Some(i)) = (cache, report.chosen) {
+                // A failed write only costs the next build a search.
+                let _ = c.put(workload, report.candidates[i].strategy);
+            }
+            g
         }
+        None => lower(workload, &LowerOptions::direct()).map_err(fail)?,
     };
     generate_graph(workload, &graph)
 }
