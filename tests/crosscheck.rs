@@ -259,14 +259,13 @@ fn planted_wrong_fused_kernels_are_rejected() {
     });
     // ntrans's first kernel: rsqrt(mean(square(h)) + eps) as one reduction.
     fused(&ntrans, "reduction prologue without the square", &|b| {
-        if let Some(i) = b
+        let square = b
             .ops
             .iter()
             .position(|o| matches!(o, BlockOp::Unary(UnaryOp::Square, _)))
-        {
-            if let BlockOp::Unary(_, a) = b.ops[i] {
-                b.ops[i] = BlockOp::Unary(UnaryOp::Relu, a);
-            }
+            .expect("a square in the prologue");
+        if let BlockOp::Unary(_, a) = b.ops[square] {
+            b.ops[square] = BlockOp::Unary(UnaryOp::Relu, a);
         }
     });
 }
