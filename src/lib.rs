@@ -17,6 +17,7 @@ pub mod nvcc;
 pub mod reference;
 pub mod search;
 pub mod ugraph;
+pub mod verify;
 
 pub use build::{Build, BuildError, BuildOutput};
 pub use diagnostics::{Diagnostic, Report, Span};
