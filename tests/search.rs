@@ -143,3 +143,63 @@ fn a_build_records_its_choices_under_the_target_folder() {
         prism::codegen::generate_cached(w, &bundled.target, Some(&cache)).expect("generates");
     assert_eq!(first, second, "a cached build differs from a searched one");
 }
+
+fn block_mut(g: &mut prism::ugraph::KernelGraph, k: usize) -> &mut prism::ugraph::BlockGraph {
+    match &mut g.kernels[k].body {
+        prism::ugraph::KernelBody::Block(b) => b,
+        prism::ugraph::KernelBody::Predefined(_) => panic!("kernel {k} is predefined"),
+    }
+}
+
+/// The proof covers a candidate's algebra, the cross-check its maps: an
+/// algebraic mutant is not proven, a map mutant is proven but fails the
+/// cross-check. Neither can be chosen.
+#[test]
+fn proofs_reject_algebraic_mutants_and_the_cross_check_rejects_map_mutants() {
+    use prism::ir::{BinaryOp, ScalarExpr, UnaryOp};
+    use prism::search::crosscheck::cross_check;
+    use prism::search::strategies::prove;
+    use prism::ugraph::lower::{LowerOptions, lower};
+    use prism::ugraph::{BlockOp, ValueId};
+    let bundled = frontend::embedded().expect("bundled prism.toml");
+    let w = bundled.workload("rmsnorm_mlp").expect("rmsnorm_mlp");
+    let fresh = || lower(w, &LowerOptions::default()).expect("lowers");
+    assert!(prove(w, &fresh()).is_ok());
+    type Mutation = Box<dyn Fn(&mut prism::ugraph::BlockGraph)>;
+    let algebraic: Vec<(&str, Mutation)> = vec![
+        (
+            "sqrt for rsqrt",
+            Box::new(|b| b.ops[9] = BlockOp::Unary(UnaryOp::Sqrt, ValueId(8))),
+        ),
+        (
+            "eps 1",
+            Box::new(|b| b.ops[7] = BlockOp::Const(ScalarExpr::lit(1.0))),
+        ),
+        (
+            "norm on one side",
+            Box::new(|b| b.ops[14] = BlockOp::Binary(BinaryOp::Mul, ValueId(13), ValueId(8))),
+        ),
+        (
+            "sum for product",
+            Box::new(|b| b.ops[15] = BlockOp::Binary(BinaryOp::Add, ValueId(10), ValueId(14))),
+        ),
+        (
+            "second matmul reads w_up",
+            Box::new(|b| b.inputs[2].tensor = b.inputs[1].tensor),
+        ),
+    ];
+    for (label, mutate) in &algebraic {
+        let mut g = fresh();
+        mutate(block_mut(&mut g, 0));
+        assert!(prove(w, &g).is_err(), "`{label}` was proven equivalent");
+        assert!(
+            cross_check(w, &g, &CrossCheckOptions::default()).is_err(),
+            "`{label}` passed the cross-check"
+        );
+    }
+    // Rows of x replicated across the grid: right algebra, wrong map.
+    let mut g = fresh();
+    block_mut(&mut g, 0).inputs[0].imap[1] = None;
+    assert!(prove(w, &g).is_ok(), "maps are not modelled by the proof");
+    assert!(cross_check(w, &g, &CrossCheckOptions::default()).is_err());
+}

@@ -21,8 +21,8 @@ pub fn render(r: &SearchReport) -> String {
     );
     let _ = writeln!(
         s,
-        "    {:<12} {:>7} {:>12} {:>10}  cross-check",
-        "strategy", "kernels", "bytes", "est. µs"
+        "    {:<12} {:>7} {:>12} {:>10}  {:<16} proof",
+        "strategy", "kernels", "bytes", "est. µs", "cross-check"
     );
     for (i, c) in r.candidates.iter().enumerate() {
         let mark = if r.chosen == Some(i) { "→" } else { " " };
@@ -34,9 +34,17 @@ pub fn render(r: &SearchReport) -> String {
             Ok(n) => format!("ok ({n} trials)"),
             Err(e) => format!("FAILED: {e}"),
         };
+        let proof = match &c.proof {
+            Ok(n) => format!("proven ({n} rewrites)"),
+            Err(e) => {
+                let first = e.lines().next().unwrap_or("");
+                let short: String = first.chars().take(60).collect();
+                short
+            }
+        };
         let _ = writeln!(
             s,
-            "  {mark} {:<12} {:>7} {:>12} {:>10}  {check}",
+            "  {mark} {:<12} {:>7} {:>12} {:>10}  {check:<16} {proof}",
             c.strategy.name(),
             c.kernels,
             bytes,

@@ -106,6 +106,31 @@ pub struct CandidateReport {
     pub cost: Option<Cost>,
     /// `Ok(trials)` or the disagreement.
     pub cross_check: Result<usize, String>,
+    /// The algebraic proof that the candidate's unpartitioned meaning equals
+    /// the program: `Ok(rewrites)`, or why there is none (unknown within
+    /// the limits, or not expressible yet). Informational until the
+    /// partition rules exist; the cross-check decides.
+    pub proof: Result<usize, String>,
+}
+
+/// Prove every output of `g`'s unpartitioned meaning equal to the program's.
+pub fn prove(w: &Workload, g: &KernelGraph) -> Result<usize, String> {
+    let abstract_graph =
+        super::abstract_graph::unpartitioned(w, g).map_err(|e| format!("not expressible: {e}"))?;
+    let limits = crate::verify::Limits::default();
+    let mut rewrites = 0;
+    for (j, o) in w.graph.outputs.iter().enumerate() {
+        let a = abstract_graph
+            .outputs
+            .get(j)
+            .ok_or("an output is missing")?;
+        match crate::verify::prove_graphs(&w.graph, o.node, &abstract_graph, a.node, &limits) {
+            Ok(crate::verify::Verdict::Equivalent { rewrites: r, .. }) => rewrites += r,
+            Ok(v) => return Err(format!("unknown: {v:?}")),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(rewrites)
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -156,6 +181,7 @@ pub fn search(w: &Workload, check: &CrossCheckOptions) -> (SearchReport, Option<
                     kernels: g.kernels.len(),
                     cost: Some(cost(&g, &point)),
                     cross_check: verdict,
+                    proof: prove(w, &g),
                 });
                 graphs.push(Some(g));
             }
@@ -165,6 +191,7 @@ pub fn search(w: &Workload, check: &CrossCheckOptions) -> (SearchReport, Option<
                     kernels: 0,
                     cost: None,
                     cross_check: Err(e.to_string()),
+                    proof: Err("not lowered".into()),
                 });
                 graphs.push(None);
             }
