@@ -1,6 +1,7 @@
 //! Finding and running nvcc: one fatbin per `.cu`, SASS for every target
 //! architecture plus PTX for the newest.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -35,23 +36,30 @@ pub enum NvccError {
 /// Locate nvcc: `PRISM_NVCC`, `NVCC`, `CUDA_HOME/bin`, `CUDA_PATH/bin`, `PATH`,
 /// `/usr/local/cuda/bin`.
 pub fn find() -> Result<PathBuf, NvccError> {
-    for var in NVCC_ENV {
-        if let Some(p) = std::env::var_os(var).filter(|p| !p.is_empty()) {
+    find_with(|var| std::env::var_os(var))
+}
+
+/// [`find`], reading the environment through `var` (a build script's
+/// captured environment, or the process's). Empty values count as unset.
+pub fn find_with(var: impl Fn(&str) -> Option<OsString>) -> Result<PathBuf, NvccError> {
+    let get = |name: &str| var(name).filter(|v| !v.is_empty());
+    for name in NVCC_ENV {
+        if let Some(p) = get(name) {
             let p = PathBuf::from(p);
             return if p.is_file() {
                 Ok(p)
             } else {
-                Err(NvccError::BadEnv { var, path: p })
+                Err(NvccError::BadEnv { var: name, path: p })
             };
         }
     }
     let exe = if cfg!(windows) { "nvcc.exe" } else { "nvcc" };
     let mut candidates: Vec<PathBuf> = CUDA_ENV
         .iter()
-        .filter_map(std::env::var_os)
+        .filter_map(|name| get(name))
         .map(|home| PathBuf::from(home).join("bin").join(exe))
         .collect();
-    if let Some(path) = std::env::var_os("PATH") {
+    if let Some(path) = var("PATH") {
         candidates.extend(std::env::split_paths(&path).map(|d| d.join(exe)));
     }
     candidates.push(PathBuf::from("/usr/local/cuda/bin").join(exe));
@@ -90,27 +98,7 @@ pub fn compile_fatbin(
     include: &Path,
     archs: &[Arch],
 ) -> Result<(), NvccError> {
-    let output = Command::new(nvcc)
-        .arg("-fatbin")
-        .args(["-O3", "-std=c++17", "-lineinfo"])
-        .arg("-I")
-        .arg(include)
-        .args(gencode_args(archs))
-        .arg("-o")
-        .arg(out)
-        .arg(cu)
-        .output()
-        .map_err(|e| NvccError::Spawn {
-            nvcc: nvcc.to_path_buf(),
-            source: e,
-        })?;
-    if !output.status.success() {
-        return Err(NvccError::Failed {
-            file: cu.to_path_buf(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        });
-    }
-    Ok(())
+    run_fatbin(nvcc, cu, out, include, archs, &[]).map(|_| ())
 }
 
 /// Compile `cu` into the fatbin `out` exactly like [`compile_fatbin`], with
@@ -123,9 +111,22 @@ pub fn compile_fatbin_ptxas_report(
     include: &Path,
     archs: &[Arch],
 ) -> Result<String, NvccError> {
+    run_fatbin(nvcc, cu, out, include, archs, &["-Xptxas", "-v"])
+}
+
+/// The one nvcc invocation behind both: returns nvcc's stderr on success.
+fn run_fatbin(
+    nvcc: &Path,
+    cu: &Path,
+    out: &Path,
+    include: &Path,
+    archs: &[Arch],
+    extra: &[&str],
+) -> Result<String, NvccError> {
     let output = Command::new(nvcc)
         .arg("-fatbin")
-        .args(["-O3", "-std=c++17", "-lineinfo", "-Xptxas", "-v"])
+        .args(["-O3", "-std=c++17", "-lineinfo"])
+        .args(extra)
         .arg("-I")
         .arg(include)
         .args(gencode_args(archs))

@@ -8,36 +8,11 @@ use rayon::prelude::*;
 use super::env::Env;
 use super::error::{BuildError, CompileFailure};
 use crate::ir::Arch;
-use crate::nvcc::{self, CUDA_ENV, NVCC_ENV, NvccError};
+use crate::nvcc::{self, NvccError};
 
-/// Locate nvcc exactly as [`nvcc::find`] does, but reading `env`:
-/// `PRISM_NVCC`, `NVCC`, `CUDA_HOME/bin`, `CUDA_PATH/bin`, `PATH`,
-/// `/usr/local/cuda/bin`.
+/// Locate nvcc as [`nvcc::find`] does, reading the captured `env`.
 pub fn find_nvcc(env: &Env) -> Result<PathBuf, NvccError> {
-    for var in NVCC_ENV {
-        if let Some(p) = env.get_nonempty(var) {
-            let p = PathBuf::from(p);
-            return if p.is_file() {
-                Ok(p)
-            } else {
-                Err(NvccError::BadEnv { var, path: p })
-            };
-        }
-    }
-    let exe = if cfg!(windows) { "nvcc.exe" } else { "nvcc" };
-    let mut candidates: Vec<PathBuf> = CUDA_ENV
-        .iter()
-        .filter_map(|v| env.get_nonempty(v))
-        .map(|home| PathBuf::from(home).join("bin").join(exe))
-        .collect();
-    if let Some(path) = env.get("PATH") {
-        candidates.extend(std::env::split_paths(path).map(|d| d.join(exe)));
-    }
-    candidates.push(PathBuf::from("/usr/local/cuda/bin").join(exe));
-    candidates
-        .into_iter()
-        .find(|c| c.is_file())
-        .ok_or(NvccError::NotFound)
+    nvcc::find_with(|var| env.get(var).map(|v| v.to_os_string()))
 }
 
 /// Compiler threads: `NUM_JOBS` when set (cargo sets it from `-j`), else the
