@@ -9,6 +9,8 @@
 //! test (files, nvcc, the Rust module) does not depend on what the kernels
 //! compute.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use prism::build::{Build, BuildError, cargo_error_lines};
@@ -64,18 +66,6 @@ fn project(name: &str, text: &str) -> (TempDir, PathBuf) {
     let toml = dir.join("prism.toml");
     std::fs::write(&toml, text).expect("write prism.toml");
     (dir, toml)
-}
-
-/// nvcc, or `None` (with a notice) when it is missing and not required.
-fn nvcc() -> Option<PathBuf> {
-    match prism::nvcc::find() {
-        Ok(n) => Some(n),
-        Err(e) if std::env::var_os("PRISM_REQUIRE_NVCC").is_none() => {
-            eprintln!("skipping: {e}\n(set PRISM_REQUIRE_NVCC=1 to make this a failure)");
-            None
-        }
-        Err(e) => panic!("PRISM_REQUIRE_NVCC is set but nvcc is missing: {e}"),
-    }
 }
 
 fn cuda_type(d: DType) -> &'static str {
@@ -221,7 +211,7 @@ fn err_text(r: Result<prism::build::BuildOutput, BuildError>) -> (BuildError, St
 
 #[test]
 fn builds_the_module_and_fatbins() {
-    let Some(nvcc) = nvcc() else { return };
+    let Some(nvcc) = common::nvcc() else { return };
     let (dir, toml) = project("ok", TOML);
     let out_dir = dir.join("out");
     let b = build(&toml, &out_dir, &nvcc)
@@ -289,7 +279,7 @@ fn builds_the_module_and_fatbins() {
 
 #[test]
 fn arch_overrides_replace_the_target() {
-    let Some(nvcc) = nvcc() else { return };
+    let Some(nvcc) = common::nvcc() else { return };
     let (dir, toml) = project("arch", TOML);
     // CUDA_COMPUTE_CAP=9.0 means sm_90a.
     let out = build(&toml, &dir.join("a"), &nvcc)
@@ -657,7 +647,7 @@ fn bad_num_jobs() {
 /// this prints a notice instead.
 #[test]
 fn builds_with_the_real_code_generator() {
-    let Some(nvcc) = nvcc() else { return };
+    let Some(nvcc) = common::nvcc() else { return };
     let (dir, toml) = project("real", TOML);
     let r = Build::from_toml(&toml)
         .out_dir(dir.join("out"))

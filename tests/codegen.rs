@@ -5,59 +5,14 @@
 //! Needs nvcc (scripts/install-nvcc.sh). Without it the test reports that it
 //! did not run; with `PRISM_REQUIRE_NVCC=1` (as in CI) a missing nvcc fails.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
 use prism::codegen;
 use prism::frontend;
 use prism::ir::Spec;
-
-fn nvcc() -> Option<std::path::PathBuf> {
-    match prism::nvcc::find() {
-        Ok(p) => Some(p),
-        Err(e) => {
-            assert!(
-                std::env::var("PRISM_REQUIRE_NVCC").as_deref() != Ok("1"),
-                "PRISM_REQUIRE_NVCC=1 but nvcc was not found: {e}"
-            );
-            eprintln!("nvcc not found, codegen compile test NOT RUN: {e}");
-            None
-        }
-    }
-}
-
-/// Per kernel: (name, registers, stack frame bytes, spill store bytes, spill load bytes).
-fn ptxas_report(stderr: &str) -> Vec<(String, u32, u32, u32, u32)> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    let mut pending: Option<(u32, u32, u32)> = None;
-    for line in stderr.lines() {
-        if let Some(rest) = line.split("Compiling entry function '").nth(1) {
-            current = rest.split('\'').next().unwrap_or("").to_string();
-        }
-        if line.contains("bytes stack frame") {
-            let nums: Vec<u32> = line
-                .split(|c: char| !c.is_ascii_digit())
-                .filter(|s| !s.is_empty())
-                .filter_map(|s| s.parse().ok())
-                .collect();
-            if nums.len() >= 3 {
-                pending = Some((nums[0], nums[1], nums[2]));
-            }
-        }
-        if let Some(rest) = line.split("Used ").nth(1)
-            && let Some((stack, stores, loads)) = pending.take()
-        {
-            let regs = rest
-                .split(' ')
-                .next()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-            out.push((current.clone(), regs, stack, stores, loads));
-        }
-    }
-    out
-}
 
 fn compile_all(spec: &Spec, dir: &Path, nvcc: &Path) {
     prism::device_library::write_to(&dir.join("include")).expect("device library");
@@ -82,18 +37,25 @@ fn compile_all(spec: &Spec, dir: &Path, nvcc: &Path) {
                 "nvcc failed on {} for {arch}:\n{stderr}",
                 cu.display()
             );
-            let report = ptxas_report(&stderr);
+            let report = prism::nvcc::parse_ptxas_report(&stderr);
             let symbols: Vec<&str> = k.launches.iter().map(|l| l.symbol.as_str()).collect();
             for s in &symbols {
                 assert!(
-                    report.iter().any(|r| r.0 == *s),
+                    report
+                        .iter()
+                        .any(|r| r.function == *s && r.registers.is_some()),
                     "{arch}: ptxas reported nothing for kernel {s}:\n{stderr}"
                 );
             }
-            for (name, regs, stack, stores, loads) in &report {
+            for u in &report {
                 assert!(
-                    *stack == 0 && *stores == 0 && *loads == 0,
-                    "{arch} {name}: {regs} registers, {stack} bytes stack, {stores}/{loads} bytes spilled"
+                    !u.uses_local_memory(),
+                    "{arch} {}: {:?} registers, {} bytes stack, {}/{} bytes spilled",
+                    u.function,
+                    u.registers,
+                    u.stack_frame_bytes,
+                    u.spill_store_bytes,
+                    u.spill_load_bytes
                 );
             }
         }
@@ -102,7 +64,7 @@ fn compile_all(spec: &Spec, dir: &Path, nvcc: &Path) {
 
 #[test]
 fn generated_cuda_compiles_without_spills() {
-    let Some(nvcc) = nvcc() else { return };
+    let Some(nvcc) = common::nvcc() else { return };
     let dir = std::env::temp_dir().join(format!("prism-codegen-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let bundled = frontend::embedded().expect("bundled prism.toml");

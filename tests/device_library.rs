@@ -2,6 +2,8 @@
 //! Needs nvcc: CI installs it (scripts/install-nvcc.sh) and sets
 //! PRISM_REQUIRE_NVCC=1 so this fails instead of skipping when nvcc is absent.
 
+mod common;
+
 use prism::device_library::{DEVICE_LIBRARY, write_to};
 
 #[test]
@@ -17,14 +19,7 @@ fn device_library_is_embedded() {
 
 #[test]
 fn device_library_compiles_for_the_bundled_targets() {
-    let nvcc = match prism::nvcc::find() {
-        Ok(n) => n,
-        Err(e) if std::env::var_os("PRISM_REQUIRE_NVCC").is_none() => {
-            eprintln!("skipping: {e}\n(set PRISM_REQUIRE_NVCC=1 to make this a failure)");
-            return;
-        }
-        Err(e) => panic!("{e}"),
-    };
+    let Some(nvcc) = common::nvcc() else { return };
     let spec = prism::frontend::embedded().expect("bundled prism.toml parses");
     let dir = std::env::temp_dir().join(format!("prism-devlib-nvcc-{}", std::process::id()));
     let include = dir.join("include");
@@ -144,14 +139,7 @@ reduce_probe(const __half* x, __half* y, float* stats, int d) {
 
 #[test]
 fn gemm_and_reductions_use_no_local_memory() {
-    let nvcc = match prism::nvcc::find() {
-        Ok(n) => n,
-        Err(e) if std::env::var_os("PRISM_REQUIRE_NVCC").is_none() => {
-            eprintln!("skipping: {e}\n(set PRISM_REQUIRE_NVCC=1 to make this a failure)");
-            return;
-        }
-        Err(e) => panic!("{e}"),
-    };
+    let Some(nvcc) = common::nvcc() else { return };
     let spec = prism::frontend::embedded().expect("bundled prism.toml parses");
     let dir = std::env::temp_dir().join(format!("prism-devlib-gemm-{}", std::process::id()));
     let include = dir.join("include");
