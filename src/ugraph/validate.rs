@@ -74,6 +74,17 @@ pub enum TileExtent {
     Part { extent: DimExpr, tile: u32 },
 }
 
+impl TileExtent {
+    /// Whether the tile has exactly one index along this axis.
+    pub fn is_single(&self) -> bool {
+        match self {
+            TileExtent::One => true,
+            TileExtent::Part { tile, .. } => *tile == 1,
+            TileExtent::Full(d) => d.is_one(),
+        }
+    }
+}
+
 impl fmt::Display for TileExtent {
     /// `1`, `d`, or `n/4` for tiles of 4 of `n`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

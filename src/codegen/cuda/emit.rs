@@ -303,14 +303,6 @@ impl<'e> Evaluator<'e> {
         }
     }
 
-    fn is_single(e: &TileExtent) -> bool {
-        match e {
-            TileExtent::One => true,
-            TileExtent::Part { tile, .. } => *tile == 1,
-            TileExtent::Full(d) => d.is_one(),
-        }
-    }
-
     /// Local index of an operand of shape `shape` for a result indexed by
     /// `local` (numpy broadcasting, aligned at the last axis).
     fn operand_index(&self, operand: ValueId, local: &[String]) -> Vec<String> {
@@ -320,7 +312,7 @@ impl<'e> Evaluator<'e> {
             .iter()
             .enumerate()
             .map(|(a, e)| {
-                if Self::is_single(e) {
+                if e.is_single() {
                     "0".to_string()
                 } else {
                     local.get(off + a).cloned().unwrap_or_else(|| "0".into())

@@ -18,14 +18,6 @@ use super::emit::{Emitter, Evaluator, c_type, dim};
 
 type Result<T> = std::result::Result<T, String>;
 
-fn single(e: &TileExtent) -> bool {
-    match e {
-        TileExtent::One => true,
-        TileExtent::Part { tile, .. } => *tile == 1,
-        TileExtent::Full(d) => d.is_one(),
-    }
-}
-
 fn elementwise_op(op: &BlockOp) -> bool {
     matches!(
         op,
@@ -174,7 +166,7 @@ pub fn loop_reduce(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         if !ok {
             return Err(format!("operator {op:?} in a loop reduction"));
         }
-        if info.phases[i] == Phase::Post && !info.shapes[i].iter().all(single) {
+        if info.phases[i] == Phase::Post && !info.shapes[i].iter().all(TileExtent::is_single) {
             return Err("a loop reduction whose result is not one element per block".into());
         }
     }
@@ -198,7 +190,13 @@ pub fn loop_reduce(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         let shape = &info.shapes[a.reduce_input.0];
         let local: Vec<String> = shape
             .iter()
-            .map(|e| if single(e) { "0".into() } else { "kk".into() })
+            .map(|e| {
+                if e.is_single() {
+                    "0".into()
+                } else {
+                    "kk".into()
+                }
+            })
             .collect();
         if local.iter().filter(|l| *l == "kk").count() != 1 {
             return Err("a loop reduction over more than the loop axis".into());
