@@ -145,28 +145,7 @@ struct TileGemm {
   // exactly one thread of the block.
   template <class F>
   __device__ __forceinline__ void for_each(F&& f) const {
-#if PRISM_HAS_MMA_SM80
-    if constexpr (kMma) {
-      const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-      const int row0 = (warp / WARPS_N) * WM + lane / 4;
-      const int col0 = (warp % WARPS_N) * WN + (lane % 4) * 2;
-#pragma unroll
-      for (int mi = 0; mi < MI; ++mi)
-#pragma unroll
-        for (int ni = 0; ni < NI; ++ni)
-#pragma unroll
-          for (int e = 0; e < 4; ++e)
-            f(row0 + mi * 16 + (e / 2) * 8, col0 + ni * 8 + (e % 2), acc_[mi * NI + ni][e]);
-      return;
-    }
-#endif
-    const int tx = threadIdx.x % TX, ty = threadIdx.x / TX;
-#pragma unroll
-    for (int i = 0; i < TM; ++i)
-#pragma unroll
-      for (int j = 0; j < TN / 4; ++j)
-#pragma unroll
-        for (int q = 0; q < 4; ++q) f(ty * TM + i, j * 4 * TX + tx * 4 + q, acc_[i * (TN / 4) + j][q]);
+    for_each_pair(*this, [&](int row, int col, float v, float) { f(row, col, v); });
   }
 
   // Like for_each, over this accumulator and `other`'s (same configuration,
