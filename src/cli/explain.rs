@@ -4,38 +4,66 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use super::resolve_source;
+use super::{find_workload, load_spec};
 use crate::ir::{Op, Workload};
-use crate::ugraph::lower::{LowerOptions, lower};
+use crate::search::crosscheck::CrossCheckOptions;
+use crate::search::strategies::{SearchReport, choose};
 use crate::ugraph::{display, fused};
 
-/// Why the μGraph looks the way it does (until the search exists, the
-/// direct lowering and the hand-built fusions it applied).
-pub fn reasons(w: &Workload) -> Vec<String> {
-    let g = &w.graph;
-    let mut out = vec![
-        "no search yet: the direct lowering (one kernel per operator, constants inlined)"
-            .to_string(),
-    ];
-    for (i, n) in g.nodes.iter().enumerate() {
-        if let Op::Matmul(a, b) = &n.op
-            && let Some(m) = fused::match_rms_norm(g, *a, *b)
-        {
-            out.push(format!(
-                "%{i} = matmul(rms_norm(%{}), %{}) fused into one kernel: the row norm is computed per block and applied after the matmul",
-                m.x.0, b.0
-            ));
+/// Why the chosen μGraph looks the way it does: the search's choice among
+/// its candidates, and the hand-built fusions that choice applied.
+pub fn reasons(w: &Workload, report: &SearchReport) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(chosen) = report.chosen.map(|i| &report.candidates[i]) else {
+        out.push(
+            "no candidate passed the cross-check: the direct lowering (one kernel per operator)"
+                .to_string(),
+        );
+        return out;
+    };
+    let others: Vec<String> = report
+        .candidates
+        .iter()
+        .filter(|c| c.strategy != chosen.strategy)
+        .map(|c| match &c.cost {
+            Some(k) => format!(
+                "{} {} kernel(s) ~{:.1} µs",
+                c.strategy.name(),
+                k.kernels,
+                k.micros
+            ),
+            None => format!("{} (not lowered)", c.strategy.name()),
+        })
+        .collect();
+    let micros = chosen.cost.as_ref().map_or(0.0, |k| k.micros);
+    out.push(format!(
+        "the search chose `{}`: the cheapest candidate that passed the cross-check (~{micros:.1} µs estimated; {})",
+        chosen.strategy.name(),
+        others.join(", ")
+    ));
+    if chosen.strategy.options().fuse_rms_matmul {
+        let g = &w.graph;
+        for (i, n) in g.nodes.iter().enumerate() {
+            if let Op::Matmul(a, b) = &n.op
+                && let Some(m) = fused::match_rms_norm(g, *a, *b)
+            {
+                out.push(format!(
+                    "%{i} = matmul(rms_norm(%{}), %{}) fused into one kernel: the row norm is computed per block and applied after the matmul",
+                    m.x.0, b.0
+                ));
+            }
         }
     }
     out
 }
 
-/// The text `prism explain` prints for one workload.
+/// The text `prism explain` prints for one workload: the graph the build
+/// uses ([`choose`]).
 pub fn explain(w: &Workload) -> Result<String, String> {
-    let graph = lower(w, &LowerOptions::default()).map_err(|e| e.to_string())?;
+    let (report, graph) = choose(w, &CrossCheckOptions::default()).map_err(|e| e.to_string())?;
     let mut s = String::new();
     let _ = writeln!(s, "workload {}: {} kernel(s)", w.name, graph.kernels.len());
-    for r in reasons(w) {
+    for r in reasons(w, &report) {
         let _ = writeln!(s, "  why: {r}");
     }
     let _ = writeln!(s);
@@ -44,28 +72,13 @@ pub fn explain(w: &Workload) -> Result<String, String> {
 }
 
 pub fn run(workload: String, path: Option<PathBuf>, color: bool) -> i32 {
-    let source = match resolve_source(path) {
+    let spec = match load_spec(path, color) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 1;
-        }
+        Err(code) => return code,
     };
-    let spec = match crate::frontend::parse(&source.name, &source.text) {
-        Ok(s) => s,
-        Err(rep) => {
-            eprint!("{}", rep.render(color));
-            return 1;
-        }
-    };
-    let Some(w) = spec.workload(&workload) else {
-        let names: Vec<&str> = spec.workloads.iter().map(|w| w.name.as_str()).collect();
-        eprintln!(
-            "error: {} has no workload `{workload}`\nhint: its workloads are: {}",
-            spec.source_name,
-            names.join(", ")
-        );
-        return 1;
+    let w = match find_workload(&spec, &workload) {
+        Ok(w) => w,
+        Err(code) => return code,
     };
     match explain(w) {
         Ok(text) => {

@@ -107,6 +107,36 @@ pub struct Source {
     pub text: String,
 }
 
+/// The validated spec a command works on (see [`resolve_source`]), or,
+/// after printing why there is none, the exit code.
+pub fn load_spec(path: Option<PathBuf>, color: bool) -> Result<crate::ir::Spec, i32> {
+    let source = resolve_source(path).map_err(|e| {
+        eprintln!("error: {e}");
+        1
+    })?;
+    crate::frontend::parse(&source.name, &source.text).map_err(|rep| {
+        eprint!("{}", rep.render(color));
+        1
+    })
+}
+
+/// Workload `name` of `spec`, or, after naming the workloads there are, the
+/// exit code.
+pub fn find_workload<'a>(
+    spec: &'a crate::ir::Spec,
+    name: &str,
+) -> Result<&'a crate::ir::Workload, i32> {
+    spec.workload(name).ok_or_else(|| {
+        let names: Vec<&str> = spec.workloads.iter().map(|w| w.name.as_str()).collect();
+        eprintln!(
+            "error: {} has no workload `{name}`\nhint: its workloads are: {}",
+            spec.source_name,
+            names.join(", ")
+        );
+        1
+    })
+}
+
 /// `path`, else ./prism.toml, else the bundled file.
 pub fn resolve_source(path: Option<PathBuf>) -> Result<Source, crate::Error> {
     let path = match path {

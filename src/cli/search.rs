@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use super::resolve_source;
+use super::{find_workload, load_spec};
 use crate::search::crosscheck::CrossCheckOptions;
 use crate::search::strategies::{SearchReport, search};
 
@@ -55,32 +55,14 @@ pub fn render(r: &SearchReport) -> String {
 }
 
 pub fn run(path: Option<PathBuf>, workload: Option<String>, json: bool, color: bool) -> i32 {
-    let source = match resolve_source(path) {
+    let spec = match load_spec(path, color) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 1;
-        }
-    };
-    let spec = match crate::frontend::parse(&source.name, &source.text) {
-        Ok(s) => s,
-        Err(rep) => {
-            eprint!("{}", rep.render(color));
-            return 1;
-        }
+        Err(code) => return code,
     };
     let selected: Vec<&crate::ir::Workload> = match &workload {
-        Some(name) => match spec.workload(name) {
-            Some(w) => vec![w],
-            None => {
-                let names: Vec<&str> = spec.workloads.iter().map(|w| w.name.as_str()).collect();
-                eprintln!(
-                    "error: {} has no workload `{name}`\nhint: its workloads are: {}",
-                    spec.source_name,
-                    names.join(", ")
-                );
-                return 1;
-            }
+        Some(name) => match find_workload(&spec, name) {
+            Ok(w) => vec![w],
+            Err(code) => return code,
         },
         None => spec.workloads.iter().collect(),
     };

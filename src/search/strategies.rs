@@ -214,3 +214,18 @@ pub fn search(w: &Workload, check: &CrossCheckOptions) -> (SearchReport, Option<
     };
     (report, graph)
 }
+
+/// The graph the build uses for `w`: the search's choice, or the direct
+/// lowering when no candidate passed the cross-check (`report.chosen` is
+/// then `None`).
+pub fn choose(
+    w: &Workload,
+    check: &CrossCheckOptions,
+) -> Result<(SearchReport, KernelGraph), crate::ugraph::lower::LowerError> {
+    let (report, chosen) = search(w, check);
+    let graph = match chosen {
+        Some(g) => g,
+        None => lower(w, &LowerOptions::direct())?,
+    };
+    Ok((report, graph))
+}

@@ -16,8 +16,8 @@ use super::plan::{GridFactor, Launch, WorkloadKernels};
 use crate::ir::{Target, Workload};
 use crate::search::cache::Cache;
 use crate::search::crosscheck::CrossCheckOptions;
-use crate::search::strategies::search;
-use crate::ugraph::lower::{LowerOptions, lower};
+use crate::search::strategies::choose;
+use crate::ugraph::lower::lower;
 use crate::ugraph::validate::{check_block, validate};
 use crate::ugraph::{BlockGraph, GridDim, KernelBody, KernelGraph, Predefined};
 
@@ -52,17 +52,11 @@ pub fn generate_cached(
         let graph = lower(workload, &strategy.options()).map_err(fail)?;
         return generate_graph(workload, &graph);
     }
-    let (report, chosen) = search(workload, &CrossCheckOptions::default());
-    let graph = match chosen {
-        Some(g) => {
-            if let (Some(c), Some(i)) = (cache, report.chosen) {
-                // A failed write only costs the next build a search.
-                let _ = c.put(workload, report.candidates[i].strategy);
-            }
-            g
-        }
-        None => lower(workload, &LowerOptions::direct()).map_err(fail)?,
-    };
+    let (report, graph) = choose(workload, &CrossCheckOptions::default()).map_err(fail)?;
+    if let (Some(c), Some(i)) = (cache, report.chosen) {
+        // A failed write only costs the next build a search.
+        let _ = c.put(workload, report.candidates[i].strategy);
+    }
     generate_graph(workload, &graph)
 }
 
