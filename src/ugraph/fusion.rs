@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::ir::{DimExpr, Graph, NodeId, Op, ReduceOp};
+use crate::ir::{DimExpr, Graph, NodeId, Op};
 
 use super::fused::{self, RmsMatmul};
 use super::lower::{self, MatmulTiles};
@@ -240,15 +240,10 @@ impl Builder<'_, '_> {
             },
             Side::Prologue(r, a) => {
                 let view = lower::padded(shape, r);
-                let others: Vec<usize> = (0..r).filter(|x| *x != a).collect();
                 let fmap = (!view[a].is_one()).then_some(a);
                 TileMap {
                     tensor,
-                    imap: if others.is_empty() {
-                        vec![]
-                    } else {
-                        vec![Some(others)]
-                    },
+                    imap: lower::reduce_grid(&view, a).1,
                     view,
                     fmap,
                 }
@@ -261,30 +256,19 @@ impl Builder<'_, '_> {
                     v.insert(a, DimExpr::constant(1));
                     v
                 };
-                let others: Vec<usize> = (0..r).filter(|x| *x != a).collect();
                 TileMap {
                     tensor,
-                    imap: if others.is_empty() {
-                        vec![]
-                    } else {
-                        vec![Some(others)]
-                    },
+                    imap: lower::reduce_grid(&view, a).1,
                     view,
                     fmap: None,
                 }
             }
-            Side::MatmulEpilogue(r) => {
-                let mut imap = vec![Some(vec![r - 1]), Some(vec![r - 2])];
-                if r > 2 {
-                    imap.push(Some((0..r - 2).collect()));
-                }
-                TileMap {
-                    tensor,
-                    view: lower::padded(shape, r),
-                    imap,
-                    fmap: None,
-                }
-            }
+            Side::MatmulEpilogue(r) => TileMap {
+                tensor,
+                view: lower::padded(shape, r),
+                imap: lower::matmul_out_imap(r),
+                fmap: None,
+            },
         }
     }
 
@@ -379,55 +363,16 @@ pub fn synthesize(
                 .collect();
             b.elementwise(&prologue, Side::Prologue(r, axis));
             let x = b.operand(input, Side::Prologue(r, axis));
-            let (partial, accum) = match op {
-                ReduceOp::Sum => (ReduceOp::Sum, AccumKind::Sum),
-                ReduceOp::Mean => (ReduceOp::Mean, AccumKind::Sum),
-                ReduceOp::Max => (ReduceOp::Max, AccumKind::Max),
-            };
-            let count = (op == ReduceOp::Mean).then(|| in_shape[axis].clone());
-            let red = b.push(BlockOp::Reduce {
-                op: partial,
-                input: x,
-                axis,
-                count,
-            });
+            let (reduce, accum) = lower::reduce_step(op, x, axis, &in_shape);
+            let red = b.push(reduce);
             let acc = b.push(BlockOp::Accum {
                 kind: accum,
                 input: red,
             });
             b.value_of.insert(h, acc);
             b.elementwise(&epilogue, Side::ReduceEpilogue(r, axis, keepdim));
-            let others: Vec<usize> = (0..r).filter(|a| *a != axis).collect();
-            let extents: Vec<DimExpr> = others.iter().map(|a| in_shape[*a].clone()).collect();
-            let (grid, imap) = if others.is_empty() {
-                (vec![], vec![])
-            } else {
-                (vec![GridDim { extents, tile: 1 }], vec![Some(others)])
-            };
-            let mut out_view = in_shape.clone();
-            out_view[axis] = DimExpr::constant(1);
-            BlockGraph {
-                grid,
-                forloop: Some(ForLoop {
-                    extent: in_shape[axis].clone(),
-                    tile: lower::REDUCE_TILE,
-                }),
-                inputs: b.inputs,
-                outputs: vec![BlockOutput {
-                    value: b.value_of[&root],
-                    map: TileMap {
-                        tensor: out,
-                        view: out_view,
-                        imap,
-                        fmap: None,
-                    },
-                }],
-                ops: b.ops,
-                params: LaunchParams {
-                    threads: 256,
-                    ..LaunchParams::default()
-                },
-            }
+            let value = b.value_of[&root];
+            lower::reduce_block(&in_shape, axis, b.inputs, b.ops, value, out)
         }
         RegionKind::Matmul(h, second) => {
             let Op::Matmul(a, w) = g.node(h).op.clone() else {

@@ -508,58 +508,66 @@ fn copy_kernel(src: TensorId, out: TensorId, shape: &[DimExpr]) -> BlockGraph {
     elementwise_block(shape, vec![input], vec![BlockOp::Input(0)], out)
 }
 
-fn reduce_kernel(
-    src: TensorId,
-    shape: &[DimExpr],
-    op: ReduceOp,
-    axis: usize,
-    out: TensorId,
-) -> BlockGraph {
+/// The grid of a loop reduction over `axis` of `shape`, one block per
+/// element of the other axes, and the imap of a tensor viewed with that
+/// rank (no grid at all for a rank-1 reduction).
+pub fn reduce_grid(shape: &[DimExpr], axis: usize) -> (Vec<GridDim>, Vec<Option<Vec<usize>>>) {
     let others: Vec<usize> = (0..shape.len()).filter(|a| *a != axis).collect();
+    if others.is_empty() {
+        return (vec![], vec![]);
+    }
     let extents: Vec<DimExpr> = others.iter().map(|a| shape[*a].clone()).collect();
-    let (grid, imap) = if others.is_empty() {
-        (vec![], vec![])
-    } else {
-        (
-            vec![GridDim { extents, tile: 1 }],
-            vec![Some(others.clone())],
-        )
-    };
-    let mut out_view = shape.to_vec();
-    out_view[axis] = DimExpr::constant(1);
+    (vec![GridDim { extents, tile: 1 }], vec![Some(others)])
+}
+
+/// The per-iteration reduction of `op` over `axis` of a tile of `shape`,
+/// and the accumulator that completes it over the loop (a mean divides each
+/// partial sum by the whole axis).
+pub fn reduce_step(
+    op: ReduceOp,
+    input: ValueId,
+    axis: usize,
+    shape: &[DimExpr],
+) -> (BlockOp, AccumKind) {
     let (partial, accum) = match op {
         ReduceOp::Sum => (ReduceOp::Sum, AccumKind::Sum),
         ReduceOp::Mean => (ReduceOp::Mean, AccumKind::Sum),
         ReduceOp::Max => (ReduceOp::Max, AccumKind::Max),
     };
     let count = (op == ReduceOp::Mean).then(|| shape[axis].clone());
+    let reduce = BlockOp::Reduce {
+        op: partial,
+        input,
+        axis,
+        count,
+    };
+    (reduce, accum)
+}
+
+/// A loop reduction over `axis` of `shape`: one block per output element,
+/// the for-loop over `axis`, `value` written to `out` viewed with the axis
+/// kept as 1.
+pub fn reduce_block(
+    shape: &[DimExpr],
+    axis: usize,
+    inputs: Vec<TileMap>,
+    ops: Vec<BlockOp>,
+    value: ValueId,
+    out: TensorId,
+) -> BlockGraph {
+    let (grid, imap) = reduce_grid(shape, axis);
+    let mut out_view = shape.to_vec();
+    out_view[axis] = DimExpr::constant(1);
     BlockGraph {
         grid,
         forloop: Some(ForLoop {
             extent: shape[axis].clone(),
             tile: REDUCE_TILE,
         }),
-        inputs: vec![TileMap {
-            tensor: src,
-            view: shape.to_vec(),
-            imap: imap.clone(),
-            fmap: Some(axis),
-        }],
-        ops: vec![
-            BlockOp::Input(0),
-            BlockOp::Reduce {
-                op: partial,
-                input: ValueId(0),
-                axis,
-                count,
-            },
-            BlockOp::Accum {
-                kind: accum,
-                input: ValueId(1),
-            },
-        ],
+        inputs,
+        ops,
         outputs: vec![BlockOutput {
-            value: ValueId(2),
+            value,
             map: TileMap {
                 tensor: out,
                 view: out_view,
@@ -572,6 +580,41 @@ fn reduce_kernel(
             ..LaunchParams::default()
         },
     }
+}
+
+fn reduce_kernel(
+    src: TensorId,
+    shape: &[DimExpr],
+    op: ReduceOp,
+    axis: usize,
+    out: TensorId,
+) -> BlockGraph {
+    let input = TileMap {
+        tensor: src,
+        view: shape.to_vec(),
+        imap: reduce_grid(shape, axis).1,
+        fmap: Some(axis),
+    };
+    let (reduce, accum) = reduce_step(op, ValueId(0), axis, shape);
+    let ops = vec![
+        BlockOp::Input(0),
+        reduce,
+        BlockOp::Accum {
+            kind: accum,
+            input: ValueId(1),
+        },
+    ];
+    reduce_block(shape, axis, vec![input], ops, ValueId(2), out)
+}
+
+/// The imap of a matmul's output (or of a tensor read tile by tile in its
+/// epilogue), rank `r`: x → columns, y → rows, z → the batch axes.
+pub fn matmul_out_imap(r: usize) -> Vec<Option<Vec<usize>>> {
+    let mut imap = vec![Some(vec![r - 1]), Some(vec![r - 2])];
+    if r > 2 {
+        imap.push(Some((0..r - 2).collect()));
+    }
+    imap
 }
 
 /// The grid and maps of a batched matmul `out[.., m, n] = a[.., m, k] b[.., k, n]`
@@ -638,7 +681,7 @@ pub fn matmul_maps(
         out: TileMap {
             tensor: out.0,
             view: shape.to_vec(),
-            imap: with_batch(vec![Some(vec![r - 1]), Some(vec![r - 2])]),
+            imap: matmul_out_imap(r),
             fmap: None,
         },
     }
