@@ -61,6 +61,7 @@ fn assert_rejected(w: &Workload, label: &str, mutate: impl Fn(&mut KernelGraph))
     let options = LowerOptions {
         fuse_rms_matmul: true,
         fuse_regions: false,
+        flash_attention: false,
     };
     let mut g = lower(w, &options).expect("lowers");
     mutate(&mut g);

@@ -52,6 +52,7 @@ fn every_ops_workload_matches_the_reference_at_its_points() {
                 &LowerOptions {
                     fuse_rms_matmul: true,
                     fuse_regions: false,
+                    flash_attention: false,
                 },
             );
         }
@@ -82,6 +83,7 @@ fn kernel_count(w: &Workload, fuse: bool) -> usize {
         &LowerOptions {
             fuse_rms_matmul: fuse,
             fuse_regions: false,
+            flash_attention: false,
         },
     )
     .expect("lowers")

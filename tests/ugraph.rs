@@ -88,7 +88,7 @@ impl Block {
     fn new(grid: Vec<GridDim>, forloop: Option<(DimExpr, u32)>) -> Self {
         Block(BlockGraph {
             grid,
-            forloop: forloop.map(|(extent, tile)| ForLoop { extent, tile }),
+            forloop: forloop.map(|(extent, tile)| ForLoop::new(extent, tile)),
             inputs: vec![],
             ops: vec![],
             outputs: vec![],

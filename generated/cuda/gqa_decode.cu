@@ -3,52 +3,12 @@
 #include "prism/math.cuh"
 #include "prism/reduce.cuh"
 #include "prism/gemm.cuh"
+#include "prism/attention.cuh"
 
-extern "C" __global__ void __launch_bounds__(256) gqa_decode_k0_reshape(const __half* __restrict__ p0, __half* __restrict__ p3, long long d_b, long long d_kv) {
+extern "C" __global__ void __launch_bounds__(128) gqa_decode_k0_flash(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, long long d_b, long long d_kv) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_3 = (b_x % ((128 + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((128 + 256LL - 1) / 256LL);
-    const long long g0_2 = b_x % 4;
-    b_x /= 4;
-    const long long g0_1 = b_x % 8;
-    b_x /= 8;
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
-    const long long tile_elems = 1 * 1 * 1 * min(256LL, 128 - g0_3);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l3 = rest % (min(256LL, 128 - g0_3)); rest /= (min(256LL, 128 - g0_3));
-        (void)rest;
-        const float v1 = prism::to_float(p0[g0_0 * (8 * (4 * (128 * 1LL))) + g0_1 * (4 * (128 * 1LL)) + g0_2 * (128 * 1LL) + (g0_3 + l3) * 1LL]);
-        p3[g0_0 * (8 * (4 * (128 * 1LL))) + g0_1 * (4 * (128 * 1LL)) + g0_2 * (128 * 1LL) + (g0_3 + l3) * 1LL] = prism::from_float<__half>(v1);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) gqa_decode_k1_permute(const __half* __restrict__ p1, __half* __restrict__ p4, long long d_b, long long d_kv) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_3 = (b_x % ((d_kv + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((d_kv + 256LL - 1) / 256LL);
-    const long long g0_2 = b_x % 128;
-    b_x /= 128;
-    const long long g0_1 = b_x % 8;
-    b_x /= 8;
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
-    const long long tile_elems = 1 * 1 * 1 * min(256LL, d_kv - g0_3);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l3 = rest % (min(256LL, d_kv - g0_3)); rest /= (min(256LL, d_kv - g0_3));
-        (void)rest;
-        const float v1 = prism::to_float(p1[g0_0 * (8 * (d_kv * (128 * 1LL))) + g0_1 * (d_kv * (128 * 1LL)) + (g0_3 + l3) * (128 * 1LL) + g0_2 * 1LL]);
-        const float v2 = v1;
-        p4[g0_0 * (8 * (128 * (d_kv * 1LL))) + g0_1 * (128 * (d_kv * 1LL)) + g0_2 * (d_kv * 1LL) + (g0_3 + l3) * 1LL] = prism::from_float<__half>(v2);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(128) gqa_decode_k2_div_fused(const __half* __restrict__ p3, const __half* __restrict__ p4, __half* __restrict__ p5, long long d_b, long long d_kv) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((d_kv + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((d_kv + 64LL - 1) / 64LL);
+    const long long g0_0 = b_x % 64;
+    b_x /= 64;
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((4 + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((4 + 16LL - 1) / 16LL);
@@ -57,145 +17,59 @@ extern "C" __global__ void __launch_bounds__(128) gqa_decode_k2_div_fused(const 
     b_z /= 8;
     const long long g2_0 = b_z % d_b;
     b_z /= d_b;
-    using Gemm = prism::TileGemm<__half, 16, 64, 64, 1, 4, 3>;
-    __shared__ __align__(16) char smem[Gemm::SMEM_BYTES];
+    using F = prism::FlashPartial<__half, 16, 64, 128, 128, 1, 4, true>;
+    __shared__ __align__(16) char smem[F::SMEM_BYTES];
+    const long long iters = (d_kv + 64LL - 1) / 64LL;
+    const long long per = (iters + 64LL - 1) / 64LL;
+    const long long it_begin = min(g0_0 * per, iters);
+    const long long it_end = min(it_begin + per, iters);
     const int m_valid = (int)min((long long)16, 4 - g1_0);
-    const int n_valid = (int)min((long long)64, d_kv - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p3 + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + g1_0 * (128 * 1LL) + 0 * 1LL, 128, m_valid, p4 + g2_0 * (8 * (128 * (d_kv * 1LL))) + g2_1 * (128 * (d_kv * 1LL)) + 0 * (d_kv * 1LL) + g0_0 * 1LL, d_kv, n_valid, 0LL, 128, smem);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
+    F f;
+    f.run(smem, p0 + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + g1_0 * (128 * 1LL) + 0 * 1LL, 128LL, m_valid, p1 + g2_0 * (8 * (d_kv * (128 * 1LL))) + g2_1 * (d_kv * (128 * 1LL)) + 0 * (128 * 1LL) + 0 * 1LL, 128, p2 + g2_0 * (8 * (d_kv * (128 * 1LL))) + g2_1 * (d_kv * (128 * 1LL)) + 0 * (128 * 1LL) + 0 * 1LL, 128LL, d_kv, it_begin, it_end,
+    [&](float raw) {
         const float v1 = ((float)(1.1313708498984761e1));
-        const float v2 = (acc / v1);
-        p5[g2_0 * (8 * (4 * (d_kv * 1LL))) + g2_1 * (4 * (d_kv * 1LL)) + (g1_0 + row) * (d_kv * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
+        const float v2 = (raw / v1);
+        return v2;
+    },
+    [&](int row, int col, float o) {
+        p4[g0_0 * (d_b * (8 * (4 * (128 * 1LL)))) + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + col * 1LL] = prism::from_float<float>(o);
+    },
+    [&](int row, float m, float l) {
+        p5[g0_0 * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
+        p6[g0_0 * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) gqa_decode_k3_max(const __half* __restrict__ p5, __half* __restrict__ p6, long long d_b, long long d_kv) {
+extern "C" __global__ void __launch_bounds__(128) gqa_decode_k1_combine(const float* __restrict__ p5, const float* __restrict__ p4, const float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_kv) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_2 = b_x % 4;
-    b_x /= 4;
+    const long long g0_2 = (b_x % ((4 + 16LL - 1) / 16LL)) * 16LL;
+    b_x /= ((4 + 16LL - 1) / 16LL);
     const long long g0_1 = b_x % 8;
     b_x /= 8;
     const long long g0_0 = b_x % d_b;
     b_x /= d_b;
-    __shared__ float scratch[32];
-    float acc2 = -INFINITY;
-    for (long long kk = threadIdx.x; kk < d_kv; kk += blockDim.x) {
-        const float v1 = prism::to_float(p5[g0_0 * (8 * (4 * (d_kv * 1LL))) + g0_1 * (4 * (d_kv * 1LL)) + g0_2 * (d_kv * 1LL) + kk * 1LL]);
-        acc2 = fmaxf(acc2, v1);
-    }
-    acc2 = prism::block_reduce<prism::MaxOp, 256>(acc2, scratch);
-    if (threadIdx.x == 0) {
-        p6[g0_0 * (8 * (4 * (1 * 1LL))) + g0_1 * (4 * (1 * 1LL)) + g0_2 * (1 * 1LL)] = prism::from_float<__half>(acc2);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) gqa_decode_k4_exp_fused(const __half* __restrict__ p5, const __half* __restrict__ p6, __half* __restrict__ p7, long long d_b, long long d_kv) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_3 = (b_x % ((d_kv + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((d_kv + 256LL - 1) / 256LL);
-    const long long g0_2 = b_x % 4;
-    b_x /= 4;
-    const long long g0_1 = b_x % 8;
-    b_x /= 8;
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
-    const long long tile_elems = 1 * 1 * 1 * min(256LL, d_kv - g0_3);
+    const long long tile_elems = 1 * 1 * 1 * min(16LL, 4 - g0_2) * 128;
     for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
         long long rest = li;
-        const long long l3 = rest % (min(256LL, d_kv - g0_3)); rest /= (min(256LL, d_kv - g0_3));
+        const long long l4 = rest % (128); rest /= (128);
+        const long long l3 = rest % (min(16LL, 4 - g0_2)); rest /= (min(16LL, 4 - g0_2));
         (void)rest;
-        const float v1 = prism::to_float(p5[g0_0 * (8 * (4 * (d_kv * 1LL))) + g0_1 * (4 * (d_kv * 1LL)) + g0_2 * (d_kv * 1LL) + (g0_3 + l3) * 1LL]);
-        const float v2 = prism::to_float(p6[g0_0 * (8 * (4 * (1 * 1LL))) + g0_1 * (4 * (1 * 1LL)) + g0_2 * (1 * 1LL)]);
-        const float v3 = (v1 - v2);
-        const float v4 = prism::op::exp(v3);
-        p7[g0_0 * (8 * (4 * (d_kv * 1LL))) + g0_1 * (4 * (d_kv * 1LL)) + g0_2 * (d_kv * 1LL) + (g0_3 + l3) * 1LL] = prism::from_float<__half>(v4);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) gqa_decode_k5_sum(const __half* __restrict__ p7, __half* __restrict__ p8, long long d_b, long long d_kv) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_2 = b_x % 4;
-    b_x /= 4;
-    const long long g0_1 = b_x % 8;
-    b_x /= 8;
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
-    __shared__ float scratch[32];
-    float acc2 = 0.0f;
-    for (long long kk = threadIdx.x; kk < d_kv; kk += blockDim.x) {
-        const float v1 = prism::to_float(p7[g0_0 * (8 * (4 * (d_kv * 1LL))) + g0_1 * (4 * (d_kv * 1LL)) + g0_2 * (d_kv * 1LL) + kk * 1LL]);
-        acc2 += v1;
-    }
-    acc2 = prism::block_reduce<prism::SumOp, 256>(acc2, scratch);
-    if (threadIdx.x == 0) {
-        p8[g0_0 * (8 * (4 * (1 * 1LL))) + g0_1 * (4 * (1 * 1LL)) + g0_2 * (1 * 1LL)] = prism::from_float<__half>(acc2);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) gqa_decode_k6_div(const __half* __restrict__ p7, const __half* __restrict__ p8, __half* __restrict__ p9, long long d_b, long long d_kv) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_3 = (b_x % ((d_kv + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((d_kv + 256LL - 1) / 256LL);
-    const long long g0_2 = b_x % 4;
-    b_x /= 4;
-    const long long g0_1 = b_x % 8;
-    b_x /= 8;
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
-    const long long tile_elems = 1 * 1 * 1 * min(256LL, d_kv - g0_3);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l3 = rest % (min(256LL, d_kv - g0_3)); rest /= (min(256LL, d_kv - g0_3));
-        (void)rest;
-        const float v1 = prism::to_float(p7[g0_0 * (8 * (4 * (d_kv * 1LL))) + g0_1 * (4 * (d_kv * 1LL)) + g0_2 * (d_kv * 1LL) + (g0_3 + l3) * 1LL]);
-        const float v2 = prism::to_float(p8[g0_0 * (8 * (4 * (1 * 1LL))) + g0_1 * (4 * (1 * 1LL)) + g0_2 * (1 * 1LL)]);
-        const float v3 = (v1 / v2);
-        p9[g0_0 * (8 * (4 * (d_kv * 1LL))) + g0_1 * (4 * (d_kv * 1LL)) + g0_2 * (d_kv * 1LL) + (g0_3 + l3) * 1LL] = prism::from_float<__half>(v3);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(128) gqa_decode_k7_matmul(const __half* __restrict__ p9, const __half* __restrict__ p2, __half* __restrict__ p10, long long d_b, long long d_kv) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((128 + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((128 + 64LL - 1) / 64LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((4 + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((4 + 16LL - 1) / 16LL);
-    long long b_z = (long long)blockIdx.z;
-    const long long g2_1 = b_z % 8;
-    b_z /= 8;
-    const long long g2_0 = b_z % d_b;
-    b_z /= d_b;
-    using Gemm = prism::TileGemm<__half, 16, 64, 64, 1, 4, 3>;
-    __shared__ __align__(16) char smem[Gemm::SMEM_BYTES];
-    const int m_valid = (int)min((long long)16, 4 - g1_0);
-    const int n_valid = (int)min((long long)64, 128 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p9 + g2_0 * (8 * (4 * (d_kv * 1LL))) + g2_1 * (4 * (d_kv * 1LL)) + g1_0 * (d_kv * 1LL) + 0 * 1LL, d_kv, m_valid, p2 + g2_0 * (8 * (d_kv * (128 * 1LL))) + g2_1 * (d_kv * (128 * 1LL)) + 0 * (128 * 1LL) + g0_0 * 1LL, 128, n_valid, 0LL, d_kv, smem);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p10[g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) gqa_decode_k8_reshape(const __half* __restrict__ p10, __half* __restrict__ p11, long long d_b, long long d_kv) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_2 = (b_x % ((128 + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((128 + 256LL - 1) / 256LL);
-    const long long g0_1 = b_x % 32;
-    b_x /= 32;
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
-    const long long tile_elems = 1 * 1 * min(256LL, 128 - g0_2);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l2 = rest % (min(256LL, 128 - g0_2)); rest /= (min(256LL, 128 - g0_2));
-        (void)rest;
-        const float v1 = prism::to_float(p10[g0_0 * (32 * (128 * 1LL)) + g0_1 * (128 * 1LL) + (g0_2 + l2) * 1LL]);
-        p11[g0_0 * (32 * (128 * 1LL)) + g0_1 * (128 * 1LL) + (g0_2 + l2) * 1LL] = prism::from_float<__half>(v1);
+        float acc2 = -INFINITY, prev2 = -INFINITY;
+        float acc9 = 0.0f;
+        float acc13 = 0.0f;
+        for (long long it = 0; it < 64; ++it) {
+            const float v1 = prism::to_float(p5[it * (d_b * (8 * (4 * (1 * 1LL)))) + g0_0 * (8 * (4 * (1 * 1LL))) + g0_1 * (4 * (1 * 1LL)) + (g0_2 + l3) * (1 * 1LL)]);
+            prev2 = acc2; acc2 = fmaxf(acc2, v1);
+            const float v2 = prism::to_float(p4[it * (d_b * (8 * (4 * (128 * 1LL)))) + g0_0 * (8 * (4 * (128 * 1LL))) + g0_1 * (4 * (128 * 1LL)) + (g0_2 + l3) * (128 * 1LL) + l4 * 1LL]);
+            const float v3 = (v1 - acc2);
+            const float v4 = prism::op::exp(v3);
+            const float v5 = (v2 * v4);
+            acc9 = acc9 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v5;
+            const float v6 = prism::to_float(p6[it * (d_b * (8 * (4 * (1 * 1LL)))) + g0_0 * (8 * (4 * (1 * 1LL))) + g0_1 * (4 * (1 * 1LL)) + (g0_2 + l3) * (1 * 1LL)]);
+            const float v7 = (v6 * v4);
+            acc13 = acc13 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v7;
+        }
+        const float v8 = (acc9 / acc13);
+        p3[g0_0 * (8 * (4 * (128 * 1LL))) + g0_1 * (4 * (128 * 1LL)) + (g0_2 + l3) * (128 * 1LL) + l4 * 1LL] = prism::from_float<__half>(v8);
     }
 }

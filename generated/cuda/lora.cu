@@ -3,6 +3,7 @@
 #include "prism/math.cuh"
 #include "prism/reduce.cuh"
 #include "prism/gemm.cuh"
+#include "prism/attention.cuh"
 
 extern "C" __global__ void __launch_bounds__(128) lora_k0_matmul(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;

@@ -3,6 +3,7 @@
 #include "prism/math.cuh"
 #include "prism/reduce.cuh"
 #include "prism/gemm.cuh"
+#include "prism/attention.cuh"
 
 extern "C" __global__ void __launch_bounds__(256) ntrans_k0_rsqrt_fused(const __half* __restrict__ p0, __half* __restrict__ p3, long long d_n) {
     long long b_x = (long long)blockIdx.x;

@@ -3,145 +3,112 @@
 #include "prism/math.cuh"
 #include "prism/reduce.cuh"
 #include "prism/gemm.cuh"
+#include "prism/attention.cuh"
 
-extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k0_matmul(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k0_rsqrt_fused(const __half* __restrict__ p0, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % (((d_h * d_kv) + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= (((d_h * d_kv) + 64LL - 1) / 64LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % (((d_h * d_s) + 64LL - 1) / 64LL)) * 64LL;
-    b_y /= (((d_h * d_s) + 64LL - 1) / 64LL);
-    long long b_z = (long long)blockIdx.z;
-    const long long g2_0 = b_z % d_b;
-    b_z /= d_b;
-    using Gemm = prism::TileGemm<__half, 64, 64, 32, 2, 2, 3>;
-    __shared__ __align__(16) char smem[Gemm::SMEM_BYTES];
-    __shared__ float rowstat6[64];
-    const int m_valid = (int)min((long long)64, (d_h * d_s) - g1_0);
-    const int n_valid = (int)min((long long)64, (d_h * d_kv) - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + g1_0 * (d_dh * 1LL) + 0 * 1LL, d_dh, m_valid, p1 + g2_0 * (d_dh * ((d_h * d_kv) * 1LL)) + 0 * ((d_h * d_kv) * 1LL) + g0_0 * 1LL, (d_h * d_kv), n_valid, 0LL, d_dh, smem);
-    {
-        const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-        for (int row = warp; row < 64; row += 4) {
-            float st6 = 0.0f;
-            if (row < m_valid) for (long long kk = lane; kk < d_dh; kk += 32) {
-                const float v1 = prism::to_float(p0[g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + kk * 1LL]);
-                const float v2 = prism::op::square(v1);
-                st6 += v2;
-            }
-            st6 = prism::warp_reduce<prism::SumOp>(st6);
-            if (lane == 0) rowstat6[row] = st6 * (float)(1.0 / (double)(d_dh));
-        }
+    const long long g0_1 = b_x % (d_h * d_s);
+    b_x /= (d_h * d_s);
+    const long long g0_0 = b_x % d_b;
+    b_x /= d_b;
+    __shared__ float scratch[32];
+    float acc3 = 0.0f;
+    for (long long kk = threadIdx.x; kk < d_dh; kk += blockDim.x) {
+        const float v1 = prism::to_float(p0[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + kk * 1LL]);
+        const float v2 = prism::op::square(v1);
+        acc3 += v2;
     }
-    __syncthreads();
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
+    acc3 = prism::block_reduce<prism::SumOp, 256>(acc3, scratch);
+    acc3 *= (float)(1.0 / (double)(d_dh));
+    if (threadIdx.x == 0) {
         const float v3 = ((float)(1e-6));
-        const float v4 = (rowstat6[row] + v3);
+        const float v4 = (acc3 + v3);
         const float v5 = prism::op::rsqrt(v4);
-        const float v6 = (acc * v5);
-        p3[g2_0 * ((d_h * d_s) * ((d_h * d_kv) * 1LL)) + (g1_0 + row) * ((d_h * d_kv) * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v6);
-    });
+        p3[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)] = prism::from_float<__half>(v5);
+    }
 }
 
-extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k1_max(const __half* __restrict__ p3, __half* __restrict__ p4, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k1_mul(const __half* __restrict__ p0, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
+    const long long g0_2 = (b_x % ((d_dh + 256LL - 1) / 256LL)) * 256LL;
+    b_x /= ((d_dh + 256LL - 1) / 256LL);
     const long long g0_1 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
     const long long g0_0 = b_x % d_b;
     b_x /= d_b;
-    __shared__ float scratch[32];
-    float acc2 = -INFINITY;
-    for (long long kk = threadIdx.x; kk < (d_h * d_kv); kk += blockDim.x) {
-        const float v1 = prism::to_float(p3[g0_0 * ((d_h * d_s) * ((d_h * d_kv) * 1LL)) + g0_1 * ((d_h * d_kv) * 1LL) + kk * 1LL]);
-        acc2 = fmaxf(acc2, v1);
-    }
-    acc2 = prism::block_reduce<prism::MaxOp, 256>(acc2, scratch);
-    if (threadIdx.x == 0) {
-        p4[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)] = prism::from_float<__half>(acc2);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k2_exp_fused(const __half* __restrict__ p3, const __half* __restrict__ p4, __half* __restrict__ p5, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_2 = (b_x % (((d_h * d_kv) + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= (((d_h * d_kv) + 256LL - 1) / 256LL);
-    const long long g0_1 = b_x % (d_h * d_s);
-    b_x /= (d_h * d_s);
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
-    const long long tile_elems = 1 * 1 * min(256LL, (d_h * d_kv) - g0_2);
+    const long long tile_elems = 1 * 1 * min(256LL, d_dh - g0_2);
     for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
         long long rest = li;
-        const long long l2 = rest % (min(256LL, (d_h * d_kv) - g0_2)); rest /= (min(256LL, (d_h * d_kv) - g0_2));
+        const long long l2 = rest % (min(256LL, d_dh - g0_2)); rest /= (min(256LL, d_dh - g0_2));
         (void)rest;
-        const float v1 = prism::to_float(p3[g0_0 * ((d_h * d_s) * ((d_h * d_kv) * 1LL)) + g0_1 * ((d_h * d_kv) * 1LL) + (g0_2 + l2) * 1LL]);
-        const float v2 = prism::to_float(p4[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
-        const float v3 = (v1 - v2);
-        const float v4 = prism::op::exp(v3);
-        p5[g0_0 * ((d_h * d_s) * ((d_h * d_kv) * 1LL)) + g0_1 * ((d_h * d_kv) * 1LL) + (g0_2 + l2) * 1LL] = prism::from_float<__half>(v4);
+        const float v1 = prism::to_float(p0[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + (g0_2 + l2) * 1LL]);
+        const float v2 = prism::to_float(p3[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+        const float v3 = (v1 * v2);
+        p4[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + (g0_2 + l2) * 1LL] = prism::from_float<__half>(v3);
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k3_sum(const __half* __restrict__ p5, __half* __restrict__ p6, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p6, float* __restrict__ p7, float* __restrict__ p8, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = b_x % (d_h * d_s);
-    b_x /= (d_h * d_s);
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
-    __shared__ float scratch[32];
-    float acc2 = 0.0f;
-    for (long long kk = threadIdx.x; kk < (d_h * d_kv); kk += blockDim.x) {
-        const float v1 = prism::to_float(p5[g0_0 * ((d_h * d_s) * ((d_h * d_kv) * 1LL)) + g0_1 * ((d_h * d_kv) * 1LL) + kk * 1LL]);
-        acc2 += v1;
-    }
-    acc2 = prism::block_reduce<prism::SumOp, 256>(acc2, scratch);
-    if (threadIdx.x == 0) {
-        p6[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)] = prism::from_float<__half>(acc2);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k4_div(const __half* __restrict__ p5, const __half* __restrict__ p6, __half* __restrict__ p7, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_2 = (b_x % (((d_h * d_kv) + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= (((d_h * d_kv) + 256LL - 1) / 256LL);
-    const long long g0_1 = b_x % (d_h * d_s);
-    b_x /= (d_h * d_s);
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
-    const long long tile_elems = 1 * 1 * min(256LL, (d_h * d_kv) - g0_2);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l2 = rest % (min(256LL, (d_h * d_kv) - g0_2)); rest /= (min(256LL, (d_h * d_kv) - g0_2));
-        (void)rest;
-        const float v1 = prism::to_float(p5[g0_0 * ((d_h * d_s) * ((d_h * d_kv) * 1LL)) + g0_1 * ((d_h * d_kv) * 1LL) + (g0_2 + l2) * 1LL]);
-        const float v2 = prism::to_float(p6[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
-        const float v3 = (v1 / v2);
-        p7[g0_0 * ((d_h * d_s) * ((d_h * d_kv) * 1LL)) + g0_1 * ((d_h * d_kv) * 1LL) + (g0_2 + l2) * 1LL] = prism::from_float<__half>(v3);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k5_matmul(const __half* __restrict__ p7, const __half* __restrict__ p2, __half* __restrict__ p8, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((d_dh + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((d_dh + 64LL - 1) / 64LL);
+    const long long g0_0 = b_x % 64;
+    b_x /= 64;
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % (((d_h * d_s) + 64LL - 1) / 64LL)) * 64LL;
     b_y /= (((d_h * d_s) + 64LL - 1) / 64LL);
     long long b_z = (long long)blockIdx.z;
     const long long g2_0 = b_z % d_b;
     b_z /= d_b;
-    using Gemm = prism::TileGemm<__half, 64, 64, 32, 2, 2, 3>;
-    __shared__ __align__(16) char smem[Gemm::SMEM_BYTES];
+    if (d_dh != 128LL) __trap();
+    if (d_dh != 128LL) __trap();
+    using F = prism::FlashPartial<__half, 64, 64, 128, 128, 4, 1, false>;
+    __shared__ __align__(16) char smem[F::SMEM_BYTES];
+    const long long iters = ((d_h * d_kv) + 64LL - 1) / 64LL;
+    const long long per = (iters + 64LL - 1) / 64LL;
+    const long long it_begin = min(g0_0 * per, iters);
+    const long long it_end = min(it_begin + per, iters);
     const int m_valid = (int)min((long long)64, (d_h * d_s) - g1_0);
-    const int n_valid = (int)min((long long)64, d_dh - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p7 + g2_0 * ((d_h * d_s) * ((d_h * d_kv) * 1LL)) + g1_0 * ((d_h * d_kv) * 1LL) + 0 * 1LL, (d_h * d_kv), m_valid, p2 + g2_0 * ((d_h * d_kv) * (d_dh * 1LL)) + 0 * (d_dh * 1LL) + g0_0 * 1LL, d_dh, n_valid, 0LL, (d_h * d_kv), smem);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p8[g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+    F f;
+    f.run(smem, p4 + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + g1_0 * (d_dh * 1LL) + 0 * 1LL, 128LL, m_valid, p1 + g2_0 * (d_dh * ((d_h * d_kv) * 1LL)) + 0 * ((d_h * d_kv) * 1LL) + 0 * 1LL, (d_h * d_kv), p2 + g2_0 * ((d_h * d_kv) * (d_dh * 1LL)) + 0 * (d_dh * 1LL) + 0 * 1LL, 128LL, (d_h * d_kv), it_begin, it_end,
+    [&](float raw) {
+        return raw;
+    },
+    [&](int row, int col, float o) {
+        p6[g0_0 * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + col * 1LL] = prism::from_float<float>(o);
+    },
+    [&](int row, float m, float l) {
+        p7[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
+        p8[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
     });
+}
+
+extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k3_combine(const float* __restrict__ p7, const float* __restrict__ p6, const float* __restrict__ p8, __half* __restrict__ p5, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_1 = (b_x % (((d_h * d_s) + 16LL - 1) / 16LL)) * 16LL;
+    b_x /= (((d_h * d_s) + 16LL - 1) / 16LL);
+    const long long g0_0 = b_x % d_b;
+    b_x /= d_b;
+    const long long tile_elems = 1 * 1 * min(16LL, (d_h * d_s) - g0_1) * d_dh;
+    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
+        long long rest = li;
+        const long long l3 = rest % (d_dh); rest /= (d_dh);
+        const long long l2 = rest % (min(16LL, (d_h * d_s) - g0_1)); rest /= (min(16LL, (d_h * d_s) - g0_1));
+        (void)rest;
+        float acc2 = -INFINITY, prev2 = -INFINITY;
+        float acc9 = 0.0f;
+        float acc13 = 0.0f;
+        for (long long it = 0; it < 64; ++it) {
+            const float v1 = prism::to_float(p7[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + (g0_1 + l2) * (1 * 1LL)]);
+            prev2 = acc2; acc2 = fmaxf(acc2, v1);
+            const float v2 = prism::to_float(p6[it * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g0_1 + l2) * (d_dh * 1LL) + l3 * 1LL]);
+            const float v3 = (v1 - acc2);
+            const float v4 = prism::op::exp(v3);
+            const float v5 = (v2 * v4);
+            acc9 = acc9 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v5;
+            const float v6 = prism::to_float(p8[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + (g0_1 + l2) * (1 * 1LL)]);
+            const float v7 = (v6 * v4);
+            acc13 = acc13 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v7;
+        }
+        const float v8 = (acc9 / acc13);
+        p5[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g0_1 + l2) * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v8);
+    }
 }

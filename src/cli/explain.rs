@@ -16,7 +16,7 @@ pub fn reasons(w: &Workload, report: &SearchReport) -> Vec<String> {
     let mut out = Vec::new();
     let Some(chosen) = report.chosen.map(|i| &report.candidates[i]) else {
         out.push(
-            "no candidate passed the cross-check: the direct lowering (one kernel per operator)"
+            "no candidate was both proven and cross-checked: the direct lowering (one kernel per operator)"
                 .to_string(),
         );
         return out;
@@ -37,7 +37,7 @@ pub fn reasons(w: &Workload, report: &SearchReport) -> Vec<String> {
         .collect();
     let micros = chosen.cost.as_ref().map_or(0.0, |k| k.micros);
     out.push(format!(
-        "the search chose `{}`: the cheapest candidate that passed the cross-check (~{micros:.1} µs estimated; {})",
+        "the search chose `{}`: the cheapest candidate proven equivalent and cross-checked (~{micros:.1} µs estimated; {})",
         chosen.strategy.name(),
         others.join(", ")
     ));

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::dim::DimBindings;
+use super::dim::{DimBindings, DimExpr};
 use super::dtype::DType;
 use super::graph::Graph;
 use super::scalar::ScalarExpr;
@@ -72,6 +72,14 @@ pub enum DimValues {
 }
 
 impl DimValues {
+    /// The only value, when exactly one is declared (`[128]`, `"7..=7"`).
+    pub fn single(&self) -> Option<i64> {
+        match self {
+            DimValues::Range { lo, hi } if lo == hi => Some(*lo),
+            DimValues::List(l) if l.len() == 1 => l.first().copied(),
+            _ => None,
+        }
+    }
     pub fn contains(&self, v: i64) -> bool {
         match self {
             DimValues::Range { lo, hi } => (*lo..=*hi).contains(&v),
@@ -133,6 +141,19 @@ pub struct Workload {
 impl Workload {
     pub fn dim(&self, name: &str) -> Option<&DimDecl> {
         self.dims.iter().find(|d| d.name == name)
+    }
+
+    /// Dims declared with exactly one value, bound to it.
+    pub fn fixed_dims(&self) -> DimBindings {
+        self.dims
+            .iter()
+            .filter_map(|d| d.values.single().map(|v| (d.name.clone(), v)))
+            .collect()
+    }
+
+    /// The value of `e` when every dim it uses has one declared value.
+    pub fn fixed_value(&self, e: &DimExpr) -> Option<i64> {
+        e.eval(&self.fixed_dims()).ok()
     }
 
     /// Whether `dims` binds every declared dim to an allowed value.

@@ -8,20 +8,189 @@
 //! accumulator is the full reduction. Grid and loop maps are not modelled:
 //! the proof covers the algebra of a candidate (e.g. the norm moved after
 //! the matmul), the numeric cross-check covers its maps. A block graph whose
-//! meaning needs more (online softmax, accumulating a value that still
-//! spans the loop axis) is reported as not expressible.
+//! meaning needs more (accumulating a value that still spans the loop axis)
+//! is reported as not expressible.
+//!
+//! **Online softmax.** In one iteration over everything, a running max is
+//! the final max and a rescaled sum is a plain sum. That reading is exact
+//! for any number of iterations when every value that depends on the
+//! running max `r` is *shift-covariant*, `x(r) = x(r0) * exp(r0 - r)` with
+//! a per-row factor, and reaches only rescaled sums over that max
+//! ([`covariance`] checks it): then `sum_i x_i(r_i) * exp(r_i - r_final) =
+//! sum_i x_i(r_final)`. Anything else is not expressible.
+//!
+//! **Split loops.** A kernel whose loop is split over a grid dim writes one
+//! partial result per split; it is read with one split (the split axis of
+//! the partial tensors, and of the views that read them, is 1), as grid
+//! maps are; the cross-check runs the real split counts.
 
+use crate::ir::{BinaryOp, DimExpr, UnaryOp};
 use crate::ir::{DType, Graph, GraphBuilder, NodeId, ReduceOp, Workload};
-use crate::ugraph::{AccumKind, BlockOp, KernelBody, KernelGraph, Predefined, TensorRole};
+use crate::ugraph::validate::TileExtent;
+use crate::ugraph::{
+    AccumKind, BlockGraph, BlockOp, KernelBody, KernelGraph, Predefined, TensorRole, TileMap,
+    ValueId,
+};
+
+/// How a block value depends on the running value of one max accumulator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dep {
+    /// Not at all.
+    Indep,
+    /// It is the running max `r`.
+    Shift,
+    /// `h - r`, `h` independent.
+    Diff,
+    /// Shift-covariant: `x(r) = x(r0) * exp(r0 - r)`, per row.
+    Cov,
+}
+
+/// Check that the running values of `bg` are only used in shift-covariant
+/// values feeding rescaled sums over the same max (see the module docs).
+/// `shapes` are the block's tile shapes ([`crate::ugraph::validate::BlockInfo`]):
+/// a per-row factor commutes with a reduction or a matmul contraction along
+/// an axis where the running max's tile has one element.
+pub(crate) fn covariance(bg: &BlockGraph, shapes: &[Vec<TileExtent>]) -> Result<(), String> {
+    let single_along = |v: ValueId, axis: usize| {
+        shapes
+            .get(v.0)
+            .and_then(|s| s.get(axis))
+            .is_some_and(TileExtent::is_single)
+    };
+    let runs: Vec<ValueId> = bg
+        .ops
+        .iter()
+        .filter_map(|op| match op {
+            BlockOp::Running(a) => Some(*a),
+            _ => None,
+        })
+        .collect();
+    let bad = |why: &str| Err(format!("online softmax: {why}"));
+    for max in runs {
+        let mut dep: Vec<Dep> = Vec::with_capacity(bg.ops.len());
+        let mut run_value = None;
+        for (k, op) in bg.ops.iter().enumerate() {
+            let d = |v: &ValueId| dep[v.0];
+            let all_indep = op.operands().iter().all(|o| d(o) == Dep::Indep);
+            let this = match op {
+                BlockOp::Running(a) if *a == max => {
+                    run_value = Some(ValueId(k));
+                    Dep::Shift
+                }
+                _ if all_indep => Dep::Indep,
+                BlockOp::Binary(BinaryOp::Sub, x, y)
+                    if d(x) == Dep::Indep && d(y) == Dep::Shift =>
+                {
+                    Dep::Diff
+                }
+                BlockOp::Unary(UnaryOp::Exp, x) if d(x) == Dep::Diff => Dep::Cov,
+                BlockOp::Binary(BinaryOp::Mul, x, y)
+                    if matches!(
+                        (d(x), d(y)),
+                        (Dep::Cov, Dep::Indep) | (Dep::Indep, Dep::Cov)
+                    ) =>
+                {
+                    Dep::Cov
+                }
+                BlockOp::Binary(BinaryOp::Div, x, y) if d(x) == Dep::Cov && d(y) == Dep::Indep => {
+                    Dep::Cov
+                }
+                BlockOp::Binary(BinaryOp::Add | BinaryOp::Sub, x, y)
+                    if d(x) == Dep::Cov && d(y) == Dep::Cov =>
+                {
+                    Dep::Cov
+                }
+                BlockOp::Matmul(x, y) if d(x) == Dep::Cov && d(y) == Dep::Indep => {
+                    // The factor is per row of x: constant along its last axis.
+                    let r = run_value.ok_or("online softmax: no running value")?;
+                    let rank = shapes.get(r.0).map_or(0, Vec::len);
+                    if !single_along(r, rank.saturating_sub(1)) {
+                        return bad("a matmul of a value scaled along its contraction axis");
+                    }
+                    Dep::Cov
+                }
+                BlockOp::Reduce {
+                    op: crate::ir::ReduceOp::Sum,
+                    input,
+                    axis,
+                    ..
+                } if d(input) == Dep::Cov => {
+                    let r = run_value.ok_or("online softmax: no running value")?;
+                    if !single_along(r, *axis) {
+                        return bad("a sum along an axis the running max varies on");
+                    }
+                    Dep::Cov
+                }
+                BlockOp::Accum {
+                    kind: AccumKind::RescaledSum { max: m },
+                    input,
+                } if *m == max && d(input) == Dep::Cov => Dep::Indep,
+                BlockOp::Accum { .. } => {
+                    return bad(
+                        "an accumulator of a value that depends on a running max, other than a rescaled sum over that max of a shift-covariant value",
+                    );
+                }
+                _ => return bad("a running max used other than as exp(x - max) factors"),
+            };
+            dep.push(this);
+        }
+        for (k, op) in bg.ops.iter().enumerate() {
+            if let BlockOp::Accum {
+                kind: AccumKind::RescaledSum { max: m },
+                input,
+            } = op
+                && *m == max
+                && dep[input.0] != Dep::Cov
+            {
+                return bad(&format!(
+                    "op {k}: a rescaled sum of a value that is not shift-covariant"
+                ));
+            }
+        }
+        if bg.outputs.iter().any(|o| dep[o.value.0] != Dep::Indep) {
+            return bad("an output depends on a running max");
+        }
+    }
+    // Rescaled sums over a max without running uses: sum x_i exp(m_i - m).
+    for op in &bg.ops {
+        if let BlockOp::Accum {
+            kind: AccumKind::RescaledSum { max },
+            ..
+        } = op
+            && !bg.ops.contains(&BlockOp::Running(*max))
+        {
+            return bad("a rescaled sum of values that do not use the running max");
+        }
+    }
+    Ok(())
+}
 
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
+}
+
+/// `shape` with its first axis equal to the split count `splits` set to 1.
+fn one_split_shape(shape: &[DimExpr], splits: Option<&DimExpr>) -> Vec<DimExpr> {
+    let mut out = shape.to_vec();
+    if let Some(s) = splits
+        && let Some(a) = out.iter().position(|d| d == s)
+    {
+        out[a] = DimExpr::constant(1);
+    }
+    out
+}
+
+/// A map's view, read with one split when its tensor is a split partial.
+fn one_split(m: &TileMap, split_axis: &[Option<DimExpr>]) -> Vec<DimExpr> {
+    one_split_shape(&m.view, split_axis[m.tensor.0].as_ref())
 }
 
 /// The tensor program a μGraph computes, with `w`'s input names.
 pub fn unpartitioned(w: &Workload, g: &KernelGraph) -> Result<Graph, String> {
     let mut b = GraphBuilder::new();
     let mut node_of: Vec<Option<NodeId>> = vec![None; g.tensors.len()];
+    // Per partial tensor of a split loop: its split count.
+    let mut split_axis: Vec<Option<DimExpr>> = vec![None; g.tensors.len()];
     // Inputs in argument order, so names and order match the program.
     let mut inputs: Vec<(usize, usize)> = g
         .tensors
@@ -46,22 +215,48 @@ pub fn unpartitioned(w: &Workload, g: &KernelGraph) -> Result<Graph, String> {
                 node_of[output.0] = Some(s);
             }
             KernelBody::Block(bg) => {
+                let info = crate::ugraph::validate::check_block(bg, &g.tensors).map_err(err)?;
+                covariance(bg, &info.shapes)?;
+                // Split loops: the split axis of partial tensors reads as 1.
+                if let Some(split) = bg.forloop.as_ref().and_then(|f| f.split) {
+                    for o in &bg.outputs {
+                        if let Some(Some(axes)) = o.map.imap.get(split)
+                            && let Some(&a) = axes.first()
+                        {
+                            split_axis[o.map.tensor.0] = Some(o.map.view[a].clone());
+                        }
+                    }
+                }
                 // Per block op: its node and the loop axis it still spans
                 // (counted from the last axis).
                 let mut vals: Vec<(NodeId, Option<usize>)> = Vec::with_capacity(bg.ops.len());
+                // Constants take the type of what the block reads.
                 let dtype: DType = bg
-                    .outputs
+                    .inputs
                     .first()
-                    .map(|o| g.tensors[o.map.tensor.0].dtype)
+                    .or(bg.outputs.first().map(|o| &o.map))
+                    .map(|m| g.tensors[m.tensor.0].dtype)
                     .unwrap_or(DType::F32);
+                // A leading size-1 axis on every view (the split axis of
+                // flash kernels) is dropped: the tiles are the same data.
+                let maps = || bg.inputs.iter().chain(bg.outputs.iter().map(|o| &o.map));
+                let drop = maps().all(|m| {
+                    let v = one_split(m, &split_axis);
+                    v.len() >= 2 && v[0].is_one()
+                });
+                let view = |m: &TileMap| {
+                    let v = one_split(m, &split_axis);
+                    if drop { v[1..].to_vec() } else { v }
+                };
                 for op in &bg.ops {
                     let v = match op {
                         BlockOp::Input(i) => {
                             let m = &bg.inputs[*i];
                             let t = node_of[m.tensor.0]
                                 .ok_or("a kernel reads a tensor before it is written")?;
-                            let n = b.reshape(t, m.view.clone()).map_err(err)?;
-                            (n, m.fmap.map(|a| m.view.len() - 1 - a))
+                            let n = b.reshape(t, view(m)).map_err(err)?;
+                            let l = m.fmap.filter(|a| !(drop && *a == 0));
+                            (n, l.map(|a| m.view.len() - 1 - a))
                         }
                         BlockOp::Const(c) => (b.constant(c.clone(), dtype), None),
                         BlockOp::Unary(u, a) => (b.unary(*u, vals[a.0].0), vals[a.0].1),
@@ -74,20 +269,45 @@ pub fn unpartitioned(w: &Workload, g: &KernelGraph) -> Result<Graph, String> {
                             (n, lx.or(ly))
                         }
                         BlockOp::Permute(a, perm) => {
-                            if vals[a.0].1.is_some() {
-                                return Err("a permute of a loop-variant tile".into());
-                            }
-                            let p: Vec<i64> = perm.iter().map(|x| *x as i64).collect();
-                            (b.permute(vals[a.0].0, &p).map_err(err)?, None)
+                            // The loop axis moves with the permute.
+                            let rank = perm.len();
+                            let l = match vals[a.0].1 {
+                                Some(l) => {
+                                    let old = rank - 1 - l;
+                                    let new = perm
+                                        .iter()
+                                        .position(|&p| p == old)
+                                        .ok_or("a permute that drops the loop axis")?;
+                                    Some(rank - 1 - new)
+                                }
+                                None => None,
+                            };
+                            let p: Vec<i64> = if drop {
+                                if perm.first() != Some(&0) {
+                                    return Err("a permute that moves the split axis".into());
+                                }
+                                perm[1..].iter().map(|x| *x as i64 - 1).collect()
+                            } else {
+                                perm.iter().map(|x| *x as i64).collect()
+                            };
+                            (b.permute(vals[a.0].0, &p).map_err(err)?, l)
                         }
                         BlockOp::Matmul(x, y) => {
                             let (lx, ly) = (vals[x.0].1, vals[y.0].1);
-                            // Either both operands walk k with the loop (the
-                            // accumulated matmul is the full one) or neither does.
-                            if !matches!((lx, ly), (Some(0), Some(1)) | (None, None)) {
-                                return Err("a tile matmul not contracting the loop axis".into());
-                            }
-                            (b.matmul(vals[x.0].0, vals[y.0].0).map_err(err)?, None)
+                            // Both operands walk k with the loop (the accumulated
+                            // matmul is the full one), or one operand walks its
+                            // rows or columns (so does the product), or neither.
+                            let l = match (lx, ly) {
+                                (Some(0), Some(1)) | (None, None) => None,
+                                (None, Some(0)) => Some(0),
+                                (Some(1), None) => Some(1),
+                                _ => {
+                                    return Err(
+                                        "a tile matmul that mixes the loop axis with others".into(),
+                                    );
+                                }
+                            };
+                            (b.matmul(vals[x.0].0, vals[y.0].0).map_err(err)?, l)
                         }
                         BlockOp::Reduce {
                             op,
@@ -96,8 +316,20 @@ pub fn unpartitioned(w: &Workload, g: &KernelGraph) -> Result<Graph, String> {
                             count,
                         } => {
                             let (x, l) = vals[input.0];
+                            let tile_rank = info.shapes[input.0].len();
+                            let from_end = tile_rank
+                                .checked_sub(1 + axis)
+                                .ok_or("a reduction axis out of range")?;
                             let rank = b.shape(x).len();
-                            let from_end = rank - 1 - axis;
+                            if drop && from_end + 1 == tile_rank {
+                                // Over the dropped size-1 axis: the value itself.
+                                vals.push((x, l.filter(|a| *a != from_end)));
+                                continue;
+                            }
+                            let Some(axis) = rank.checked_sub(1 + from_end) else {
+                                return Err("a reduction axis out of range".into());
+                            };
+                            let axis = &axis;
                             let full = b.shape(x)[*axis].clone();
                             let n = match op {
                                 ReduceOp::Mean => {
@@ -118,24 +350,20 @@ pub fn unpartitioned(w: &Workload, g: &KernelGraph) -> Result<Graph, String> {
                                     "an accumulator of a value spanning the loop axis".into()
                                 );
                             }
-                            match kind {
-                                AccumKind::Sum | AccumKind::Max => (x, None),
-                                AccumKind::RescaledSum { .. } => {
-                                    return Err(
-                                        "online-softmax accumulators are not modelled yet".into()
-                                    );
-                                }
-                            }
+                            // A rescaled sum of shift-covariant values is the
+                            // plain sum (checked by `covariance` above).
+                            let _ = kind;
+                            (x, None)
                         }
-                        BlockOp::Running(_) => {
-                            return Err("running accumulator values are not modelled yet".into());
-                        }
+                        // One iteration over everything: the final value.
+                        BlockOp::Running(a) => (vals[a.0].0, None),
                     };
                     vals.push(v);
                 }
                 for o in &bg.outputs {
                     let t = &g.tensors[o.map.tensor.0];
-                    let n = b.reshape(vals[o.value.0].0, t.shape.clone()).map_err(err)?;
+                    let shape = one_split_shape(&t.shape, split_axis[o.map.tensor.0].as_ref());
+                    let n = b.reshape(vals[o.value.0].0, shape).map_err(err)?;
                     node_of[o.map.tensor.0] = Some(n);
                 }
             }

@@ -16,7 +16,7 @@ use crate::ir::Workload;
 use super::strategies::Strategy;
 
 /// Bumped when the entry format or the meaning of a strategy changes.
-pub const CACHE_VERSION: u32 = 1;
+pub const CACHE_VERSION: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct Entry {

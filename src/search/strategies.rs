@@ -24,16 +24,25 @@ pub enum Strategy {
     /// Fusion regions (elementwise, reductions, matmul epilogues, paired
     /// matmuls) plus the rms fusion.
     Regions,
+    /// Regions plus flash-decoding attention (split online softmax and a
+    /// combine).
+    Flash,
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 3] = [Strategy::Direct, Strategy::RmsMatmul, Strategy::Regions];
+    pub const ALL: [Strategy; 4] = [
+        Strategy::Direct,
+        Strategy::RmsMatmul,
+        Strategy::Regions,
+        Strategy::Flash,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Strategy::Direct => "direct",
             Strategy::RmsMatmul => "rms-matmul",
             Strategy::Regions => "regions",
+            Strategy::Flash => "flash",
         }
     }
 
@@ -43,8 +52,13 @@ impl Strategy {
             Strategy::RmsMatmul => LowerOptions {
                 fuse_rms_matmul: true,
                 fuse_regions: false,
+                flash_attention: false,
             },
-            Strategy::Regions => LowerOptions::default(),
+            Strategy::Regions => LowerOptions {
+                flash_attention: false,
+                ..LowerOptions::default()
+            },
+            Strategy::Flash => LowerOptions::default(),
         }
     }
 }
@@ -108,8 +122,8 @@ pub struct CandidateReport {
     pub cross_check: Result<usize, String>,
     /// The algebraic proof that the candidate's unpartitioned meaning equals
     /// the program: `Ok(rewrites)`, or why there is none (unknown within
-    /// the limits, or not expressible yet). Informational until the
-    /// partition rules exist; the cross-check decides.
+    /// the limits, or not expressible). A candidate is chosen only when both
+    /// this and the cross-check pass.
     pub proof: Result<usize, String>,
 }
 
@@ -140,7 +154,7 @@ pub struct SearchReport {
     /// point, or its largest dims).
     pub point: DimBindings,
     pub candidates: Vec<CandidateReport>,
-    /// Index into `candidates` of the cheapest cross-checked one.
+    /// Index into `candidates` of the cheapest proven and cross-checked one.
     pub chosen: Option<usize>,
     pub seconds: f64,
 }
@@ -155,8 +169,8 @@ pub fn cost_point(w: &Workload) -> DimBindings {
     })
 }
 
-/// Lower `w` with every strategy, cross-check each, and pick the cheapest
-/// verified one.
+/// Lower `w` with every strategy, prove and cross-check each, and pick the
+/// cheapest one that passed both.
 pub fn search(w: &Workload, check: &CrossCheckOptions) -> (SearchReport, Option<KernelGraph>) {
     let start = Instant::now();
     let point = cost_point(w);
@@ -197,10 +211,12 @@ pub fn search(w: &Workload, check: &CrossCheckOptions) -> (SearchReport, Option<
             }
         }
     }
+    // Both verifications must pass: the proof of the algebra and the
+    // numeric cross-check.
     let chosen = candidates
         .iter()
         .enumerate()
-        .filter(|(_, c)| c.cross_check.is_ok())
+        .filter(|(_, c)| c.cross_check.is_ok() && c.proof.is_ok())
         .filter_map(|(i, c)| c.cost.as_ref().map(|k| (i, k.micros)))
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(i, _)| i);
@@ -216,7 +232,7 @@ pub fn search(w: &Workload, check: &CrossCheckOptions) -> (SearchReport, Option<
 }
 
 /// The graph the build uses for `w`: the search's choice, or the direct
-/// lowering when no candidate passed the cross-check (`report.chosen` is
+/// lowering when no candidate passed both checks (`report.chosen` is
 /// then `None`).
 pub fn choose(
     w: &Workload,

@@ -121,7 +121,18 @@ fn describe_block(s: &mut String, name: &str, b: &BlockGraph, graph: &KernelGrap
     };
     let _ = writeln!(s, "  grid   {grid}");
     if let Some(l) = &b.forloop {
-        let _ = writeln!(s, "  loop   over {} in tiles of {}", l.extent, l.tile);
+        let split = match l.split {
+            Some(g) => format!(
+                ", split over grid {}",
+                ["x", "y", "z"].get(g).copied().unwrap_or("?")
+            ),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            s,
+            "  loop   over {} in tiles of {}{split}",
+            l.extent, l.tile
+        );
     }
     for (i, m) in b.inputs.iter().enumerate() {
         let t = graph.tensor(m.tensor);

@@ -140,12 +140,14 @@ pub fn classify(
 /// Greedy regions: region id per node (`None` for inputs, dead nodes and
 /// inlined constants). `consumers[n]` lists the live nodes that read `n`
 /// from global memory; `pinned` nodes (graph outputs) are never merged into
-/// their consumers.
+/// their consumers; `barriers` (kernels built elsewhere, e.g. flash
+/// attention) are merged with nothing.
 pub fn form_regions(
     g: &Graph,
     live: &[bool],
     consumers: &[Vec<NodeId>],
     pinned: &BTreeSet<NodeId>,
+    barriers: &BTreeSet<NodeId>,
     rms: &HashMap<NodeId, RmsMatmul>,
 ) -> Vec<Option<usize>> {
     let n = g.nodes.len();
@@ -168,7 +170,11 @@ pub fn form_regions(
             let (Some(rp), [c]) = (region[p], &consumers[p][..]) else {
                 continue;
             };
-            if pinned.contains(&NodeId(p)) || matches!(g.nodes[p].op, Op::Const(_)) {
+            if pinned.contains(&NodeId(p))
+                || barriers.contains(&NodeId(p))
+                || barriers.contains(c)
+                || matches!(g.nodes[p].op, Op::Const(_))
+            {
                 continue;
             }
             let Some(rc) = region[c.0] else { continue };

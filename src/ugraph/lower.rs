@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::ir::{DType, DimExpr, Graph, NodeId, Op, ReduceOp, Workload};
 
 use super::types::*;
-use super::{fused, fusion};
+use super::{flash, fused, fusion};
 
 /// Elements per block along the last axis of elementwise kernels.
 pub const ELEMENTWISE_TILE: u32 = 256;
@@ -32,6 +32,9 @@ pub struct LowerOptions {
     /// Grow fusion regions (elementwise chains, reduction prologues and
     /// epilogues, matmul epilogues; see [`super::fusion`]).
     pub fuse_regions: bool,
+    /// Lower `softmax(f(a @ b)) @ v` to flash-decoding kernels (a split
+    /// online-softmax kernel and a combine; see [`super::flash`]).
+    pub flash_attention: bool,
 }
 
 impl Default for LowerOptions {
@@ -40,6 +43,7 @@ impl Default for LowerOptions {
         LowerOptions {
             fuse_rms_matmul: true,
             fuse_regions: true,
+            flash_attention: true,
         }
     }
 }
@@ -50,6 +54,7 @@ impl LowerOptions {
         LowerOptions {
             fuse_rms_matmul: false,
             fuse_regions: false,
+            flash_attention: false,
         }
     }
 }
@@ -132,6 +137,8 @@ struct Lowering<'a> {
     tensor_of: HashMap<NodeId, TensorId>,
     /// Fused rms_norm → matmul matches, by matmul node.
     fused: HashMap<NodeId, fused::RmsMatmul>,
+    /// Flash attention matches, by root node.
+    flash: BTreeMap<NodeId, flash::Attention>,
 }
 
 impl<'a> Lowering<'a> {
@@ -144,6 +151,7 @@ impl<'a> Lowering<'a> {
             kernels: Vec::new(),
             tensor_of: HashMap::new(),
             fused: HashMap::new(),
+            flash: BTreeMap::new(),
         }
     }
 
@@ -156,6 +164,10 @@ impl<'a> Lowering<'a> {
             Op::Input(_) | Op::Const(_) => vec![],
             Op::Unary(_, a) => vec![*a].into_iter().filter(not_const).collect(),
             Op::Binary(_, a, b) => vec![*a, *b].into_iter().filter(not_const).collect(),
+            _ if self.flash.contains_key(&id) => {
+                let m = &self.flash[&id];
+                vec![m.a.0, m.b.0, m.v.0]
+            }
             Op::Matmul(a, b) => match self.fused.get(&id) {
                 Some(f) => vec![f.x, *b],
                 None => vec![*a, *b],
@@ -172,8 +184,31 @@ impl<'a> Lowering<'a> {
                 workload: self.workload.name.clone(),
             });
         }
+        let mut covered: BTreeSet<NodeId> = BTreeSet::new();
+        if self.options.flash_attention {
+            let mut uses = vec![0usize; g.nodes.len()];
+            for n in &g.nodes {
+                for o in n.op.operands() {
+                    uses[o.0] += 1;
+                }
+            }
+            let outputs: BTreeSet<NodeId> = g.outputs.iter().map(|o| o.node).collect();
+            let single_use = |n: NodeId| uses[n.0] == 1 && !outputs.contains(&n);
+            for i in 0..g.nodes.len() {
+                if let Some(m) = flash::match_attention(g, NodeId(i), &single_use)
+                    && flash::head_dims_fixed(&m, self.workload)
+                    && m.covered.iter().all(|c| !covered.contains(c))
+                {
+                    covered.extend(m.covered.iter().copied());
+                    self.flash.insert(m.root, m);
+                }
+            }
+        }
         if self.options.fuse_rms_matmul {
             for (i, n) in g.nodes.iter().enumerate() {
+                if covered.contains(&NodeId(i)) {
+                    continue;
+                }
                 if let Op::Matmul(a, b) = &n.op
                     && let Some(m) = fused::match_rms_norm(g, *a, *b)
                 {
@@ -225,7 +260,8 @@ impl<'a> Lowering<'a> {
         }
         let pinned: BTreeSet<NodeId> = g.outputs.iter().map(|o| o.node).collect();
         let region = if self.options.fuse_regions {
-            fusion::form_regions(g, &live, &consumers, &pinned, &self.fused)
+            let barriers: BTreeSet<NodeId> = self.flash.keys().copied().collect();
+            fusion::form_regions(g, &live, &consumers, &pinned, &barriers, &self.fused)
         } else {
             (0..g.nodes.len()).map(Some).collect()
         };
@@ -256,6 +292,10 @@ impl<'a> Lowering<'a> {
             };
             let t = self.add_tensor(&name, node.shape.clone(), node.dtype, role);
             self.tensor_of.insert(id, t);
+            if let Some(m) = self.flash.get(&id).cloned() {
+                self.flash_kernels(&m, &name, t);
+                continue;
+            }
             let kind = fusion::classify(g, &group, id, &self.fused);
             let body = match kind {
                 Some(kind) => {
@@ -325,6 +365,48 @@ impl<'a> Lowering<'a> {
             role,
         });
         TensorId(self.tensors.len() - 1)
+    }
+
+    /// The partial and combine kernels of a flash attention match writing `out`.
+    fn flash_kernels(&mut self, m: &flash::Attention, name: &str, out: TensorId) {
+        let tiles = flash::flash_tiles(m, self.workload);
+        let [o_shape, stat_shape] = flash::partial_shapes(m, tiles);
+        let f32 = DType::F32;
+        let o_part = self.add_tensor(
+            &format!("{name}_o_part"),
+            o_shape,
+            f32,
+            TensorRole::Intermediate,
+        );
+        let m_part = self.add_tensor(
+            &format!("{name}_m_part"),
+            stat_shape.clone(),
+            f32,
+            TensorRole::Intermediate,
+        );
+        let l_part = self.add_tensor(
+            &format!("{name}_l_part"),
+            stat_shape,
+            f32,
+            TensorRole::Intermediate,
+        );
+        let x = flash::FlashTensors {
+            a: self.tensor_of[&m.a.0],
+            b: self.tensor_of[&m.b.0],
+            v: self.tensor_of[&m.v.0],
+            o_part,
+            m_part,
+            l_part,
+            out,
+        };
+        let (partial, combine) = flash::flash_kernels(self.graph, m, tiles, &x);
+        for (body, what) in [(partial, "flash"), (combine, "combine")] {
+            let kname = format!("{}_k{}_{what}", self.workload.name, self.kernels.len());
+            self.kernels.push(Kernel {
+                name: kname,
+                body: KernelBody::Block(body),
+            });
+        }
     }
 
     fn node_kernel(&self, id: NodeId, out: TensorId) -> BlockGraph {
@@ -560,10 +642,7 @@ pub fn reduce_block(
     out_view[axis] = DimExpr::constant(1);
     BlockGraph {
         grid,
-        forloop: Some(ForLoop {
-            extent: shape[axis].clone(),
-            tile: REDUCE_TILE,
-        }),
+        forloop: Some(ForLoop::new(shape[axis].clone(), REDUCE_TILE)),
         inputs,
         ops,
         outputs: vec![BlockOutput {
@@ -662,10 +741,7 @@ pub fn matmul_maps(
     };
     MatmulMaps {
         grid,
-        forloop: ForLoop {
-            extent: k,
-            tile: tiles.bk,
-        },
+        forloop: ForLoop::new(k, tiles.bk),
         a: TileMap {
             tensor: a.0,
             view: padded(a.1, r),

@@ -14,6 +14,7 @@
 //!   finds them.
 
 pub mod display;
+pub mod flash;
 pub mod fused;
 pub mod fusion;
 pub mod interp;

@@ -87,10 +87,39 @@ pub struct GridDim {
 }
 
 /// The block's for-loop: iteration `i` covers `[i*tile, min((i+1)*tile, extent))`.
+///
+/// With `split = Some(g)` the iterations are shared out among the blocks of
+/// grid dim `g` (split-K, split-KV): that grid dim has one constant extent
+/// `S` and tile 1, and its block `j` runs iterations
+/// `[j*per, min((j+1)*per, iters))` with `iters = ceil(extent / tile)` and
+/// `per = ceil(iters / S)`. A block whose range is empty leaves its
+/// accumulators at their identities (0 for sums, -inf for maxima). Inputs
+/// are not partitioned by grid dim `g`; outputs are (one partial result per
+/// split), and a later kernel combines them.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ForLoop {
     pub extent: DimExpr,
     pub tile: u32,
+    pub split: Option<usize>,
+}
+
+impl ForLoop {
+    /// An unsplit loop.
+    pub fn new(extent: DimExpr, tile: u32) -> Self {
+        ForLoop {
+            extent,
+            tile,
+            split: None,
+        }
+    }
+}
+
+/// Iterations `[begin, end)` of a loop of `iters` iterations that block
+/// `j` of `splits` runs (the whole loop when `splits` is 1).
+pub fn split_range(iters: u64, splits: u64, j: u64) -> (u64, u64) {
+    let per = iters.div_ceil(splits.max(1));
+    let begin = j.saturating_mul(per).min(iters);
+    (begin, begin.saturating_add(per).min(iters))
 }
 
 /// How a global tensor is cut into the tiles a block sees.

@@ -339,6 +339,12 @@ pub enum UGraphError {
         op: usize,
         operand: usize,
     },
+    #[error("kernel `{kernel}`: the for-loop is split over grid dim {grid_dim}, which {why}")]
+    LoopSplit {
+        kernel: String,
+        grid_dim: usize,
+        why: &'static str,
+    },
     #[error(
         "kernel `{kernel}`: split-combine partials have shape {partials}, the output {output}; partials must be [splits, ..output]"
     )]
@@ -461,6 +467,23 @@ impl Checker<'_> {
                 at: "the for-loop".into(),
             });
         }
+        if let Some(g) = b.forloop.as_ref().and_then(|f| f.split) {
+            let split = |why| UGraphError::LoopSplit {
+                kernel: self.k(),
+                grid_dim: g,
+                why,
+            };
+            let gd = b.grid.get(g).ok_or(split("does not exist"))?;
+            let constant = match gd.extents.as_slice() {
+                [e] => e.as_constant().is_some_and(|c| c >= 1),
+                _ => false,
+            };
+            if !constant || gd.tile != 1 {
+                return Err(split(
+                    "must have one constant extent (the number of splits) and tile 1",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -576,9 +599,17 @@ impl Checker<'_> {
                     gd.extents.len()
                 )));
             }
+            let split = self.block.forloop.as_ref().and_then(|f| f.split);
             for (j, (&a, e)) in axes.iter().zip(&gd.extents).enumerate() {
                 claim(a, &mut used)?;
                 let v = &map.view[a];
+                if output.is_none() && split == Some(g) && !v.is_one() {
+                    return Err(UGraphError::LoopSplit {
+                        kernel: self.k(),
+                        grid_dim: g,
+                        why: "splits the loop, so it cannot also partition an input",
+                    });
+                }
                 if v == e {
                     roles[a] = AxisRole::Grid {
                         dim: g,

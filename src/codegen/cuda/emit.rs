@@ -91,6 +91,9 @@ pub struct Emitter<'a> {
     pub params: Vec<(TensorId, bool)>,
     /// `grid_start[g][j]`: C variable holding the start of component `j` of grid dim `g`.
     pub grid_start: Vec<Vec<String>>,
+    /// Dims with one declared value (templates that need compile-time
+    /// sizes may specialize on them).
+    pub fixed: crate::ir::DimBindings,
     pub code: String,
     tmp: usize,
     depth: usize,
@@ -116,6 +119,7 @@ impl<'a> Emitter<'a> {
             dims,
             params,
             grid_start: Vec::new(),
+            fixed: crate::ir::DimBindings::new(),
             code: String::new(),
             tmp: 0,
             depth: 0,

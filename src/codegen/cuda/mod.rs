@@ -6,6 +6,7 @@
 //! - [`templates`]: the kernel shapes recognized from a block graph
 //!   (elementwise, loop reduction, tensor-core matmul with epilogue).
 
+pub mod attention;
 pub mod emit;
 pub mod templates;
 
@@ -29,10 +30,11 @@ const INCLUDES: &[&str] = &[
     "prism/math.cuh",
     "prism/reduce.cuh",
     "prism/gemm.cuh",
+    "prism/attention.cuh",
 ];
 
 /// Generate the search's choice for `workload` (the cheapest candidate that
-/// passed the numeric cross-check), or the direct lowering when no candidate
+/// was proven and passed the numeric cross-check), or the direct lowering when no candidate
 /// passed.
 pub fn generate(workload: &Workload, target: &Target) -> Result<WorkloadKernels, CodegenError> {
     generate_cached(workload, target, None)
@@ -71,6 +73,7 @@ pub fn generate_graph(
     };
     validate(graph).map_err(|e| fail(format!("invalid μGraph: {e}")))?;
     let dims: Vec<String> = workload.dims.iter().map(|d| d.name.clone()).collect();
+    let fixed = workload.fixed_dims();
     let mut source = String::new();
     let _ = writeln!(
         source,
@@ -84,7 +87,7 @@ pub fn generate_graph(
     let mut launches = Vec::new();
     for kernel in &graph.kernels {
         let (text, launch) = match &kernel.body {
-            KernelBody::Block(b) => block_kernel(&kernel.name, b, graph, &dims)
+            KernelBody::Block(b) => block_kernel(&kernel.name, b, graph, &dims, &fixed)
                 .map_err(|m| fail(format!("kernel `{}`: {m}", kernel.name)))?,
             KernelBody::Predefined(p) => predefined_kernel(&kernel.name, p, graph, &dims),
         };
@@ -123,17 +126,21 @@ fn block_kernel(
     block: &BlockGraph,
     graph: &KernelGraph,
     dims: &[String],
+    fixed: &crate::ir::DimBindings,
 ) -> Result<(String, Launch), String> {
     let info = check_block(block, &graph.tensors).map_err(|e| e.to_string())?;
     let mut reasons = Vec::new();
     type Template = fn(&mut Emitter, &crate::ugraph::validate::BlockInfo) -> Result<(), String>;
-    let candidates: [(&str, Template); 3] = [
+    let candidates: [(&str, Template); 5] = [
         ("elementwise", templates::elementwise),
         ("loop reduction", templates::loop_reduce),
         ("matmul", templates::matmul),
+        ("serial loop", attention::serial_loop),
+        ("flash attention", attention::flash_partial),
     ];
     for (label, template) in candidates {
         let mut em = Emitter::new(block, &graph.tensors, dims);
+        em.fixed = fixed.clone();
         em.decompose_grid();
         match template(&mut em, &info) {
             Ok(()) => {

@@ -18,7 +18,7 @@ use super::emit::{Emitter, Evaluator, c_type, dim};
 
 type Result<T> = std::result::Result<T, String>;
 
-fn elementwise_op(op: &BlockOp) -> bool {
+pub(super) fn elementwise_op(op: &BlockOp) -> bool {
     matches!(
         op,
         BlockOp::Input(_)
@@ -29,7 +29,11 @@ fn elementwise_op(op: &BlockOp) -> bool {
     )
 }
 
-fn input_tiles(em: &Emitter, loop_start: &str, loop_size: &str) -> Vec<Vec<super::emit::AxisTile>> {
+pub(super) fn input_tiles(
+    em: &Emitter,
+    loop_start: &str,
+    loop_size: &str,
+) -> Vec<Vec<super::emit::AxisTile>> {
     em.block
         .inputs
         .iter()
@@ -37,7 +41,7 @@ fn input_tiles(em: &Emitter, loop_start: &str, loop_size: &str) -> Vec<Vec<super
         .collect()
 }
 
-fn store(
+pub(super) fn store(
     em: &mut Emitter,
     out: usize,
     value: &str,
@@ -158,6 +162,9 @@ pub fn loop_reduce(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     let Some(fl) = &b.forloop else {
         return Err("no for-loop".into());
     };
+    if fl.split.is_some() {
+        return Err("a split for-loop".into());
+    }
     for (i, op) in b.ops.iter().enumerate() {
         let ok = match info.phases[i] {
             Phase::Loop => elementwise_op(op) || matches!(op, BlockOp::Reduce { .. }),
@@ -244,6 +251,9 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     let Some(fl) = &b.forloop else {
         return Err("no for-loop".into());
     };
+    if fl.split.is_some() {
+        return Err("a split for-loop".into());
+    }
     let mms: Vec<usize> = (0..b.ops.len())
         .filter(|i| matches!(b.ops[*i], BlockOp::Matmul(..)))
         .collect();

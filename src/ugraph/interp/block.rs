@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use super::{InterpError, MAX_ELEMENTS, shape_at, size};
 use crate::ir::{DimBindings, ReduceOp};
 use crate::reference::{Tensor, kernels};
-use crate::ugraph::types::{AccumKind, BlockGraph, BlockOp, TileMap, ValueId};
+use crate::ugraph::types::{AccumKind, BlockGraph, BlockOp, TileMap, ValueId, split_range};
 use crate::ugraph::validate::{AxisRole, BlockInfo, Phase};
 
 /// Values one block writes into one tensor.
@@ -41,6 +41,8 @@ struct Kernel<'a> {
     grid: Vec<GridAt>,
     iters: usize,
     loop_tile: usize,
+    /// The grid dim the loop is split over, and its number of splits.
+    split: Option<(usize, usize)>,
     inputs: Vec<MapAt>,
     outputs: Vec<MapAt>,
     /// Per op: a `Const`'s value or a `Mean`'s count (0 otherwise).
@@ -159,6 +161,11 @@ pub(super) fn run_block(
         }
         None => (1, 1),
     };
+    let split = block
+        .forloop
+        .as_ref()
+        .and_then(|f| f.split)
+        .and_then(|g| grid.get(g).map(|gd| (g, gd.blocks)));
     let map_at = |m: &TileMap, roles: &[AxisRole], what: String| -> Result<MapAt, InterpError> {
         let view = shape_at(&m.view, dims, &what)?;
         Ok(MapAt {
@@ -202,6 +209,7 @@ pub(super) fn run_block(
         grid,
         iters,
         loop_tile,
+        split,
         inputs,
         outputs,
         scalars,
@@ -293,7 +301,15 @@ impl Kernel<'_> {
         let mut env: Vec<Option<Tensor>> = vec![None; ops.len()];
         let mut acc: Vec<Option<Tensor>> = vec![None; ops.len()];
         let mut prev: Vec<Option<Tensor>> = vec![None; ops.len()];
-        for it in 0..self.iters {
+        let (begin, end) = match self.split {
+            Some((g, splits)) => {
+                let j = coords[g].first().copied().unwrap_or(0);
+                let (b, e) = split_range(self.iters as u64, splits as u64, j as u64);
+                (b as usize, e as usize)
+            }
+            None => (0, self.iters),
+        };
+        for it in begin..end {
             for (k, op) in ops.iter().enumerate() {
                 if phases[k] == Phase::Post {
                     if let BlockOp::Accum { kind, input } = op {
@@ -301,10 +317,33 @@ impl Kernel<'_> {
                     }
                     continue;
                 }
-                if it > 0 && !variant[k] {
+                if it > begin && !variant[k] {
                     continue;
                 }
                 env[k] = Some(self.eval(k, op, &env, &acc, &coords, it)?);
+            }
+        }
+        if begin == end && self.block.forloop.is_some() {
+            // An empty split: evaluate the body once for the tile shapes and
+            // leave every accumulator at its identity.
+            for (k, op) in ops.iter().enumerate() {
+                if phases[k] == Phase::Post {
+                    if let BlockOp::Accum { kind, input } = op {
+                        let x = env[input.0].as_ref().ok_or_else(|| {
+                            self.err(format!("op {k}: input %{} has no value", input.0))
+                        })?;
+                        let identity = match kind {
+                            AccumKind::Max => f64::NEG_INFINITY,
+                            _ => 0.0,
+                        };
+                        acc[k] = Some(Tensor {
+                            shape: x.shape.clone(),
+                            data: vec![identity; x.data.len()],
+                        });
+                    }
+                    continue;
+                }
+                env[k] = Some(self.eval(k, op, &env, &acc, &coords, 0)?);
             }
         }
         for (k, op) in ops.iter().enumerate() {

@@ -1,0 +1,260 @@
+// prism device library: one split of flash-decoding attention.
+//
+//   using F = prism::FlashPartial<__half, 16, 64, 128, 128, 1, 4, true>;
+//   __shared__ __align__(16) char smem[F::SMEM_BYTES];   // launched with 128 threads
+//   F f;
+//   f.run(smem, q, ldq, m_valid, k, ldk, v, ldv, n, it_begin, it_end, score, store_o, store_ml);
+//
+// A block owns BM query rows (q: row-major, row stride ldq, D columns) and
+// walks key tiles [it_begin, it_end) of BN keys each (n keys in all). Per
+// tile it computes the scores s = score(q_row . k_key) on tensor cores, the
+// online softmax (running row max m, p = exp(s - m), rescaled row sum l)
+// and the rescaled sum o of p . v_tile. At the end it calls
+// store_o(row, col, o) for every valid row and col < DV and
+// store_ml(row, m, l) once per valid row (o and l unnormalized, relative to
+// m; with no key tiles: o = l = 0, m = -inf).
+//
+// K_ROWS: k is [n, D] row-major (row stride ldk, the usual K layout, read
+// transposed); otherwise k is [D, n] row-major (stride ldk, K already
+// transposed). v is [n, DV] row-major (stride ldv).
+//
+// The 4 warps form a WM x WN grid: warp (wm, wn) owns rows wm*16..wm*16+15
+// and, of every key tile, keys wn*BN/WN .. (wn+1)*BN/WN - 1; each warp runs
+// its own online softmax over its keys, in registers (the score fragments
+// become the A fragments of the second product, as in FlashAttention-2),
+// and the WN warps of a row group are merged through shared memory at the
+// end. Tiles are loaded with 16-byte loads when the pointers and strides
+// allow, element by element otherwise; rows and keys past the edges are
+// zero-filled and masked.
+#pragma once
+
+#include "prism/common.cuh"
+#include "prism/memory.cuh"
+#include "prism/mma.cuh"
+
+namespace prism {
+
+namespace detail {
+// Two floats as one 32-bit register of two 16-bit values (lo in the low half).
+template <typename T> __device__ __forceinline__ uint32_t pack2(float lo, float hi);
+template <> __device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
+  __half2 h = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&h);
+}
+template <> __device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
+  __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&h);
+}
+
+// ROWS x COLS elements of g (row stride ld) into s (row stride LDS); zeros
+// outside rows_valid x cols_valid. All THREADS threads call it.
+template <typename T, int ROWS, int COLS, int LDS, int THREADS>
+__device__ __forceinline__ void load_tile(T* s, const T* g, long long ld, int rows_valid, int cols_valid) {
+  constexpr int VEC = vec16<T>::elems;
+  constexpr int CHUNKS = COLS / VEC;
+  const bool vector = is_aligned(g, 16) && ld % VEC == 0;
+  for (int c = threadIdx.x; c < ROWS * CHUNKS; c += THREADS) {
+    const int r = c / CHUNKS, col = (c % CHUNKS) * VEC;
+    T v[VEC];
+    const T* src = g + (long long)r * ld + col;
+    if (vector && r < rows_valid && col + VEC <= cols_valid) {
+      load_vec16(src, v);
+    } else {
+#pragma unroll
+      for (int e = 0; e < VEC; ++e) v[e] = (r < rows_valid && col + e < cols_valid) ? src[e] : from_float<T>(0.0f);
+    }
+    store_vec16(s + r * LDS + col, v);
+  }
+}
+}  // namespace detail
+
+template <typename T, int BM, int BN, int D, int DV, int WM, int WN, bool K_ROWS>
+struct FlashPartial {
+  static constexpr int THREADS = 128;
+  static_assert(WM * WN == 4, "FlashPartial: 4 warps");
+  static_assert(BM == 16 * WM, "FlashPartial: 16 rows per warp row");
+  static_assert(BN % (16 * WN) == 0, "FlashPartial: keys per warp must be a multiple of 16");
+  static_assert(D % 16 == 0 && DV % 16 == 0, "FlashPartial: D and DV must be multiples of 16");
+  static constexpr int KW = BN / WN;  // keys per warp per tile
+  static constexpr int SNI = KW / 8;  // score n8 fragments per warp
+  static constexpr int ONI = DV / 8;  // output n8 fragments per warp
+  static constexpr int KS = D / 16;   // k16 steps of q . k
+  static constexpr int VEC = vec16<T>::elems;
+  static constexpr int LDQ = D + VEC;
+  static constexpr int LDK = K_ROWS ? D + VEC : BN + VEC;
+  static constexpr int LDV = DV + VEC;
+  static constexpr int Q_BYTES = BM * LDQ * (int)sizeof(T);
+  static constexpr int K_BYTES = (K_ROWS ? BN : D) * LDK * (int)sizeof(T);
+  static constexpr int V_BYTES = BN * LDV * (int)sizeof(T);
+  static constexpr int TILE_BYTES = (Q_BYTES > K_BYTES ? Q_BYTES : K_BYTES) + V_BYTES;
+  // The merge: per warp column, o (BM x DV), m and l (BM).
+  static constexpr int MERGE_BYTES = WN * BM * (DV + 2) * 4;
+  static constexpr int SMEM_BYTES = TILE_BYTES > MERGE_BYTES ? TILE_BYTES : MERGE_BYTES;
+
+  template <class Score, class StoreO, class StoreML>
+  __device__ __forceinline__ void run(char* smem, const T* q, long long ldq, int m_valid, const T* k, long long ldk,
+                                      const T* v, long long ldv, long long n, long long it_begin, long long it_end,
+                                      Score&& score, StoreO&& store_o, StoreML&& store_ml) {
+#if PRISM_HAS_MMA_SM80
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int wm = warp / WN, wn = warp % WN;
+    const int g = lane / 4, t = lane % 4;
+    T* sK = reinterpret_cast<T*>(smem);  // also stages q
+    T* sV = reinterpret_cast<T*>(smem + (Q_BYTES > K_BYTES ? Q_BYTES : K_BYTES));
+
+    // q fragments, once.
+    detail::load_tile<T, BM, D, LDQ, THREADS>(sK, q, ldq, m_valid, D);
+    __syncthreads();
+    uint32_t qf[KS][4];
+#pragma unroll
+    for (int ks = 0; ks < KS; ++ks)
+      ldmatrix_x4(qf[ks], sK + (wm * 16 + lane % 16) * LDQ + ks * 16 + (lane / 16) * 8);
+    __syncthreads();
+
+    float o[ONI][4];
+#pragma unroll
+    for (int j = 0; j < ONI; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) o[j][e] = 0.0f;
+    float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
+
+    for (long long it = it_begin; it < it_end; ++it) {
+      const long long key0 = it * BN;
+      const int keys_valid = (int)min((long long)BN, n - key0);
+      if (K_ROWS)
+        detail::load_tile<T, BN, D, LDK, THREADS>(sK, k + key0 * ldk, ldk, keys_valid, D);
+      else
+        detail::load_tile<T, D, BN, LDK, THREADS>(sK, k + key0, ldk, D, keys_valid);
+      detail::load_tile<T, BN, DV, LDV, THREADS>(sV, v + key0 * ldv, ldv, keys_valid, DV);
+      __syncthreads();
+
+      // Scores of this warp's keys.
+      float s[SNI][4];
+#pragma unroll
+      for (int j = 0; j < SNI; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[j][e] = 0.0f;
+#pragma unroll
+      for (int ks = 0; ks < KS; ++ks) {
+#pragma unroll
+        for (int j = 0; j < SNI; j += 2) {
+          const int n0 = wn * KW + j * 8;
+          uint32_t r[4];
+          if (K_ROWS) {
+            const int q4 = lane / 8, i = lane % 8;
+            ldmatrix_x4(r, sK + (n0 + (q4 / 2) * 8 + i) * LDK + ks * 16 + (q4 % 2) * 8);
+          } else {
+            ldmatrix_x4_trans(r, sK + (ks * 16 + lane % 16) * LDK + n0 + (lane / 16) * 8);
+          }
+          const uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
+          mma_m16n8k16<T>(s[j], qf[ks], b0);
+          mma_m16n8k16<T>(s[j + 1], qf[ks], b1);
+        }
+      }
+      // Online softmax for rows g (h = 0) and g + 8 (h = 1).
+      float tile_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+      for (int j = 0; j < SNI; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int key = wn * KW + j * 8 + 2 * t + (e % 2);
+          const float x = key < keys_valid ? score(s[j][e]) : -INFINITY;
+          s[j][e] = x;
+          tile_max[e / 2] = fmaxf(tile_max[e / 2], x);
+        }
+      float alpha[2];
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        tile_max[h] = fmaxf(tile_max[h], __shfl_xor_sync(0xffffffffu, tile_max[h], 1));
+        tile_max[h] = fmaxf(tile_max[h], __shfl_xor_sync(0xffffffffu, tile_max[h], 2));
+        const float m_new = fmaxf(m_run[h], tile_max[h]);
+        alpha[h] = m_run[h] == m_new ? 1.0f : __expf(m_run[h] - m_new);
+        m_run[h] = m_new;
+      }
+      float row_sum[2] = {0.0f, 0.0f};
+#pragma unroll
+      for (int j = 0; j < SNI; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const float m = m_run[e / 2];
+          const float p = m == -INFINITY ? 0.0f : __expf(s[j][e] - m);
+          s[j][e] = p;
+          row_sum[e / 2] += p;
+        }
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        row_sum[h] += __shfl_xor_sync(0xffffffffu, row_sum[h], 1);
+        row_sum[h] += __shfl_xor_sync(0xffffffffu, row_sum[h], 2);
+        l_run[h] = l_run[h] * alpha[h] + row_sum[h];
+      }
+#pragma unroll
+      for (int j = 0; j < ONI; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) o[j][e] *= alpha[e / 2];
+      // o += p . v over this warp's keys; p's fragments are the A operand.
+#pragma unroll
+      for (int kk = 0; kk < KW / 16; ++kk) {
+        uint32_t a[4];
+        a[0] = detail::pack2<T>(s[2 * kk][0], s[2 * kk][1]);
+        a[1] = detail::pack2<T>(s[2 * kk][2], s[2 * kk][3]);
+        a[2] = detail::pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+        a[3] = detail::pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+        const T* vrow = sV + (wn * KW + kk * 16 + lane % 16) * LDV + (lane / 16) * 8;
+#pragma unroll
+        for (int j = 0; j < ONI; j += 2) {
+          uint32_t r[4];
+          ldmatrix_x4_trans(r, vrow + j * 8);
+          const uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
+          mma_m16n8k16<T>(o[j], a, b0);
+          mma_m16n8k16<T>(o[j + 1], a, b1);
+        }
+      }
+      __syncthreads();  // the next tile overwrites sK and sV
+    }
+
+    // Merge the WN warps of each row group through shared memory.
+    float* sO = reinterpret_cast<float*>(smem);  // [WN][BM][DV]
+    float* sM = sO + WN * BM * DV;               // [WN][BM]
+    float* sL = sM + WN * BM;                    // [WN][BM]
+#pragma unroll
+    for (int j = 0; j < ONI; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int row = wm * 16 + g + (e / 2) * 8, col = j * 8 + 2 * t + (e % 2);
+        sO[(wn * BM + row) * DV + col] = o[j][e];
+      }
+    if (t == 0) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int row = wm * 16 + g + h * 8;
+        sM[wn * BM + row] = m_run[h];
+        sL[wn * BM + row] = l_run[h];
+      }
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < BM * DV; i += THREADS) {
+      const int row = i / DV, col = i % DV;
+      if (row >= m_valid) continue;
+      float m = -INFINITY;
+#pragma unroll
+      for (int w = 0; w < WN; ++w) m = fmaxf(m, sM[w * BM + row]);
+      float acc = 0.0f, l = 0.0f;
+#pragma unroll
+      for (int w = 0; w < WN; ++w) {
+        const float mw = sM[w * BM + row];
+        const float f = mw == -INFINITY ? 0.0f : __expf(mw - m);
+        acc += sO[(w * BM + row) * DV + col] * f;
+        l += sL[w * BM + row] * f;
+      }
+      store_o(row, col, acc);
+      if (col == 0) store_ml(row, m, l);
+    }
+#else
+    (void)smem, (void)q, (void)ldq, (void)m_valid, (void)k, (void)ldk, (void)v, (void)ldv, (void)n;
+    (void)it_begin, (void)it_end, (void)score, (void)store_o, (void)store_ml;
+    __trap();
+#endif
+  }
+};
+
+}  // namespace prism

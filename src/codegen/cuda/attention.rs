@@ -1,0 +1,384 @@
+//! The two kernel shapes of flash-decoding attention
+//! ([`crate::ugraph::flash`]):
+//!
+//! - [`flash_partial`]: a split for-loop over key tiles with two tile
+//!   matmuls and an online softmax between them, emitted as a call to
+//!   `prism::FlashPartial` (`cuda/prism/attention.cuh`).
+//! - [`serial_loop`]: a for-loop of tile 1 whose accumulators (sum, max,
+//!   rescaled sum, running values) are updated per element: threads stride
+//!   over the output tile and each walks the whole loop (the combine of the
+//!   splits).
+
+use crate::ir::{ReduceOp, UnaryOp};
+use crate::ugraph::validate::{BlockInfo, Phase, TileExtent};
+use crate::ugraph::{AccumKind, BlockOp, ValueId};
+
+use super::emit::{Emitter, Evaluator, c_type, dim};
+use super::templates::{elementwise_op, input_tiles, store};
+
+type Result<T> = std::result::Result<T, String>;
+
+/// Output tile elements, strided over the threads: opens the loop and
+/// returns the local index names (close with `}`).
+fn stride_output_tile(em: &mut Emitter) -> Vec<String> {
+    let out_tiles = em.axis_tiles(&em.block.outputs[0].map, "0", "0");
+    let rank = out_tiles.len();
+    let sizes: Vec<String> = out_tiles
+        .iter()
+        .map(|t| {
+            if t.single {
+                "1".to_string()
+            } else {
+                t.size.clone()
+            }
+        })
+        .collect();
+    let count = if rank == 0 {
+        "1LL".to_string()
+    } else {
+        sizes.join(" * ")
+    };
+    em.line(&format!("const long long tile_elems = {count};"));
+    em.line("for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {");
+    em.line("long long rest = li;");
+    let mut local = vec!["0".to_string(); rank];
+    for a in (0..rank).rev() {
+        if !out_tiles[a].single {
+            em.line(&format!(
+                "const long long l{a} = rest % ({}); rest /= ({});",
+                sizes[a], sizes[a]
+            ));
+            local[a] = format!("l{a}");
+        }
+    }
+    em.line("(void)rest;");
+    local
+}
+
+/// A for-loop of tile 1 walked by every thread for its output elements.
+pub fn serial_loop(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
+    let b = em.block;
+    let Some(fl) = &b.forloop else {
+        return Err("no for-loop".into());
+    };
+    if fl.tile != 1 || fl.split.is_some() {
+        return Err("not an unsplit for-loop of tile 1".into());
+    }
+    let shape0 = &info.shapes[b.outputs[0].value.0];
+    if b.outputs.iter().any(|o| &info.shapes[o.value.0] != shape0) {
+        return Err("outputs of different tile shapes".into());
+    }
+    for (i, op) in b.ops.iter().enumerate() {
+        let ok = match info.phases[i] {
+            Phase::Loop => {
+                elementwise_op(op)
+                    || matches!(op, BlockOp::Running(_))
+                    || matches!(op, BlockOp::Reduce { input, axis, .. }
+                        if info.shapes[input.0].get(*axis).is_some_and(TileExtent::is_single))
+            }
+            Phase::Post => elementwise_op(op) || matches!(op, BlockOp::Accum { .. }),
+        };
+        if !ok {
+            return Err(format!("operator {op:?} in a serial loop"));
+        }
+    }
+    let local = stride_output_tile(em);
+    let accums: Vec<(usize, AccumKind, ValueId)> = b
+        .ops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, op)| match op {
+            BlockOp::Accum { kind, input } => Some((i, *kind, *input)),
+            _ => None,
+        })
+        .collect();
+    for (i, kind, _) in &accums {
+        if *kind == AccumKind::Max {
+            em.line(&format!("float acc{i} = -INFINITY, prev{i} = -INFINITY;"));
+        } else {
+            em.line(&format!("float acc{i} = 0.0f;"));
+        }
+    }
+    let k = dim(&fl.extent);
+    em.line(&format!("for (long long it = 0; it < {k}; ++it) {{"));
+    let mut ev = Evaluator::new(&info.shapes, input_tiles(em, "it", "1"));
+    for (i, op) in b.ops.iter().enumerate() {
+        match op {
+            BlockOp::Reduce { input, .. } if info.phases[i] == Phase::Loop => {
+                let x = ev.value(em, *input, &local)?;
+                ev.bound
+                    .insert(ValueId(i), Box::new(move |_: &[String]| x.clone()));
+            }
+            BlockOp::Running(a) => {
+                let name = format!("acc{}", a.0);
+                ev.bound
+                    .insert(ValueId(i), Box::new(move |_: &[String]| name.clone()));
+            }
+            BlockOp::Accum { kind, input } => {
+                let x = ev.value(em, *input, &local)?;
+                match kind {
+                    AccumKind::Sum => em.line(&format!("acc{i} += {x};")),
+                    AccumKind::Max => {
+                        em.line(&format!("prev{i} = acc{i}; acc{i} = fmaxf(acc{i}, {x});"))
+                    }
+                    AccumKind::RescaledSum { max } => em.line(&format!(
+                        "acc{i} = acc{i} * (prev{m} == acc{m} ? 1.0f : __expf(prev{m} - acc{m})) + {x};",
+                        m = max.0
+                    )),
+                }
+            }
+            _ => {}
+        }
+    }
+    em.line("}");
+    ev.clear_memo();
+    for (i, _, _) in &accums {
+        let name = format!("acc{i}");
+        ev.bound
+            .insert(ValueId(*i), Box::new(move |_: &[String]| name.clone()));
+    }
+    for (o, out) in b.outputs.iter().enumerate() {
+        let tiles = em.axis_tiles(&out.map, "0", "0");
+        let v = ev.value(em, out.value, &local)?;
+        store(em, o, &v, &local, &tiles);
+    }
+    em.line("}");
+    Ok(())
+}
+
+/// The pieces of a flash partial block graph.
+struct Flash {
+    q: usize,
+    k: usize,
+    v: usize,
+    /// `k` is read as `[keys, d]` and transposed in the block.
+    k_rows: bool,
+    scores: ValueId,
+    raw: ValueId,
+    o: ValueId,
+    m: ValueId,
+    l: ValueId,
+}
+
+fn recognize(em: &Emitter, info: &BlockInfo) -> Result<Flash> {
+    let b = em.block;
+    let ops = &b.ops;
+    let input = |v: ValueId| match ops[v.0] {
+        BlockOp::Input(i) => Some(i),
+        _ => None,
+    };
+    let mms: Vec<usize> = (0..ops.len())
+        .filter(|i| matches!(ops[*i], BlockOp::Matmul(..)))
+        .collect();
+    let [first, second] = mms[..] else {
+        return Err("not two tile matmuls".into());
+    };
+    let BlockOp::Matmul(qv, kv) = ops[first] else {
+        return Err("no score matmul".into());
+    };
+    let q = input(qv).ok_or("the score matmul's left operand is computed")?;
+    let (k, k_rows) = match &ops[kv.0] {
+        BlockOp::Input(i) => (*i, false),
+        BlockOp::Permute(x, perm) => {
+            let r = perm.len();
+            let swap: Vec<usize> = (0..r - 2).chain([r - 1, r - 2]).collect();
+            match (input(*x), *perm == swap) {
+                (Some(i), true) => (i, true),
+                _ => return Err("the key operand is not a transposed input".into()),
+            }
+        }
+        _ => return Err("the key operand is computed".into()),
+    };
+    let BlockOp::Matmul(p, vv) = ops[second] else {
+        return Err("no value matmul".into());
+    };
+    let v = input(vv).ok_or("the value operand is computed")?;
+    // p = exp(s - running(max)), max = Accum Max(Reduce Max(s, last)).
+    let BlockOp::Unary(UnaryOp::Exp, sh) = ops[p.0] else {
+        return Err("p is not exp(s - m)".into());
+    };
+    let BlockOp::Binary(crate::ir::BinaryOp::Sub, s, run) = ops[sh.0] else {
+        return Err("p is not exp(s - m)".into());
+    };
+    let BlockOp::Running(mx) = ops[run.0] else {
+        return Err("p is not shifted by a running max".into());
+    };
+    let rank = info.shapes[s.0].len();
+    let max_of_s = matches!(&ops[mx.0], BlockOp::Accum { kind: AccumKind::Max, input }
+        if matches!(&ops[input.0], BlockOp::Reduce { op: ReduceOp::Max, input, axis, .. }
+            if *input == s && *axis + 1 == rank));
+    if !max_of_s {
+        return Err("the running max is not the row max of the scores".into());
+    }
+    // s: elementwise with constants from the raw scores.
+    let mut stack = vec![s];
+    while let Some(x) = stack.pop() {
+        match &ops[x.0] {
+            BlockOp::Matmul(..) if x.0 == first => {}
+            BlockOp::Const(_) => {}
+            BlockOp::Unary(_, a) => stack.push(*a),
+            BlockOp::Binary(_, a, c) => stack.extend([*a, *c]),
+            _ => return Err("the scores are not elementwise in the raw scores".into()),
+        }
+    }
+    let rescaled = |x: ValueId| {
+        ops.iter().position(|op| {
+            *op == BlockOp::Accum {
+                kind: AccumKind::RescaledSum { max: mx },
+                input: x,
+            }
+        })
+    };
+    let o = rescaled(ValueId(second)).ok_or("p . v is not a rescaled sum")?;
+    let l = ops
+        .iter()
+        .enumerate()
+        .find_map(|(i, op)| match op {
+            BlockOp::Reduce {
+                op: ReduceOp::Sum,
+                input,
+                axis,
+                ..
+            } if *input == p && *axis + 1 == rank => rescaled(ValueId(i)),
+            _ => None,
+        })
+        .ok_or("the row sum of p is not a rescaled sum")?;
+    Ok(Flash {
+        q,
+        k,
+        v,
+        k_rows,
+        scores: s,
+        raw: ValueId(first),
+        o: ValueId(o),
+        m: mx,
+        l: ValueId(l),
+    })
+}
+
+/// One split of flash attention on tensor cores.
+pub fn flash_partial(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
+    let b = em.block;
+    let Some(fl) = &b.forloop else {
+        return Err("no for-loop".into());
+    };
+    if fl.split != Some(0) || b.grid.len() < 2 {
+        return Err("not a loop split over grid x".into());
+    }
+    let f = recognize(em, info)?;
+    let (mq, mk, mv) = (&b.inputs[f.q], &b.inputs[f.k], &b.inputs[f.v]);
+    let ty = c_type(em.tensors[mq.tensor.0].dtype);
+    if ty == "float"
+        || [mk, mv]
+            .iter()
+            .any(|m| c_type(em.tensors[m.tensor.0].dtype) != ty)
+    {
+        return Err("flash attention needs 16-bit q, k and v of one type".into());
+    }
+    let r = mq.view.len();
+    // Head dims are compile-time sizes: constants, or dims declared with
+    // one value (checked again at run time).
+    let mut guards = Vec::new();
+    let mut constant = |e: &crate::ir::DimExpr| {
+        let c = e
+            .as_constant()
+            .or_else(|| e.eval(&em.fixed).ok())
+            .filter(|c| *c > 0 && c % 16 == 0 && *c <= 256)?;
+        if e.as_constant().is_none() {
+            guards.push(format!("if ({} != {c}LL) __trap();", dim(e)));
+        }
+        Some(c)
+    };
+    let d = constant(&mq.view[r - 1])
+        .ok_or("the head dim is not fixed to a multiple of 16 up to 256")?;
+    let dv = constant(&mv.view[r - 1])
+        .ok_or("the value dim is not fixed to a multiple of 16 up to 256")?;
+    for g in guards {
+        em.line(&g);
+    }
+    let bm = b.grid[1].tile;
+    let bn = fl.tile;
+    let wm = bm / 16;
+    if !(bm == 16 || bm == 32 || bm == 64) || bn % (16 * (4 / wm)) != 0 {
+        return Err(format!("rows {bm} / keys {bn} per block not supported"));
+    }
+    let wn = 4 / wm;
+    let splits = b.grid[0]
+        .extents
+        .first()
+        .and_then(|e| e.as_constant())
+        .ok_or("the split count is not constant")?;
+    let n = dim(&fl.extent);
+    let rows = dim(&b.grid[1].extents[0]);
+    em.line(&format!(
+        "using F = prism::FlashPartial<{ty}, {bm}, {bn}, {d}, {dv}, {wm}, {wn}, {}>;",
+        f.k_rows
+    ));
+    em.line("__shared__ __align__(16) char smem[F::SMEM_BYTES];");
+    em.line(&format!(
+        "const long long iters = ({n} + {bn}LL - 1) / {bn}LL;"
+    ));
+    em.line(&format!(
+        "const long long per = (iters + {splits}LL - 1) / {splits}LL;"
+    ));
+    em.line("const long long it_begin = min(g0_0 * per, iters);");
+    em.line("const long long it_end = min(it_begin + per, iters);");
+    em.line(&format!(
+        "const int m_valid = (int)min((long long){bm}, {rows} - g1_0);"
+    ));
+    let tiles = input_tiles(em, "0", &n);
+    let zero = vec!["0".to_string(); r];
+    let ptr = |em: &Emitter, i: usize| {
+        let m = &b.inputs[i];
+        format!(
+            "{} + {}",
+            em.pointer(m.tensor),
+            em.offset(m, &tiles[i], &zero)
+        )
+    };
+    let (pq, pk, pv) = (ptr(em, f.q), ptr(em, f.k), ptr(em, f.v));
+    let ldk = if f.k_rows {
+        d.to_string()
+    } else {
+        dim(&mk.view[r - 1])
+    };
+    em.line("F f;");
+    em.line(&format!(
+        "f.run(smem, {pq}, {d}LL, m_valid, {pk}, {ldk}, {pv}, {dv}LL, {n}, it_begin, it_end,"
+    ));
+    // The score chain, as a function of the raw score.
+    let mut ev = Evaluator::new(&info.shapes, tiles.clone());
+    ev.bound
+        .insert(f.raw, Box::new(|_: &[String]| "raw".to_string()));
+    em.line("[&](float raw) {");
+    let local = vec!["0".to_string(); r];
+    let s = ev.value(em, f.scores, &local)?;
+    em.line(&format!("return {s};"));
+    em.line("},");
+    ev.clear_memo();
+    let mut local = vec!["0".to_string(); r];
+    local[r - 2] = "row".into();
+    local[r - 1] = "col".into();
+    let out = |v: ValueId| b.outputs.iter().position(|o| o.value == v);
+    let (oo, om, ol) = (
+        out(f.o).ok_or("o is not written")?,
+        out(f.m).ok_or("the row max is not written")?,
+        out(f.l).ok_or("the row sum is not written")?,
+    );
+    if b.outputs.len() != 3 {
+        return Err("flash partials write exactly o, m and l".into());
+    }
+    em.line("[&](int row, int col, float o) {");
+    let t = em.axis_tiles(&b.outputs[oo].map, "0", "0");
+    store(em, oo, "o", &local, &t);
+    em.line("},");
+    em.line("[&](int row, float m, float l) {");
+    let mut local1 = local.clone();
+    local1[r - 1] = "0".into();
+    let t = em.axis_tiles(&b.outputs[om].map, "0", "0");
+    store(em, om, "m", &local1, &t);
+    let t = em.axis_tiles(&b.outputs[ol].map, "0", "0");
+    store(em, ol, "l", &local1, &t);
+    em.line("});");
+    Ok(())
+}
