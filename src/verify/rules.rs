@@ -724,6 +724,32 @@ fn layout_rules(out: &mut Vec<Result<Rule, String>>) {
             &format!("(reshape ?s ({n} ?b ?a))"),
             move |cx| cx.rank(b) == Some(0),
         ));
+        // Numpy broadcasting aligns operands at their last axis, so leading
+        // size-1 axes on one operand change nothing while the other operand
+        // has at least as many axes: op(a, reshape([1, .., 1] ++ shape(b), b))
+        // = op(a, b), and the mirror.
+        let lead_ones = move |cx: &Ctx<'_>, reshaped: Var, other: Var| {
+            let (Some(t), Some(sb), Some(ra)) = (cx.target_shape(s), cx.shape(reshaped), cx.rank(other))
+            else {
+                return false;
+            };
+            t.len() >= sb.len()
+                && ra >= t.len()
+                && t[t.len() - sb.len()..] == sb[..]
+                && t[..t.len() - sb.len()].iter().all(DimExpr::is_one)
+        };
+        out.push(rule_if(
+            format!("{n}-lead-ones-r"),
+            &format!("({n} ?a (reshape ?s ?b))"),
+            &format!("({n} ?a ?b)"),
+            move |cx| lead_ones(cx, b, a),
+        ));
+        out.push(rule_if(
+            format!("{n}-lead-ones-l"),
+            &format!("({n} (reshape ?s ?b) ?a)"),
+            &format!("({n} ?b ?a)"),
+            move |cx| lead_ones(cx, b, a),
+        ));
     }
 }
 
