@@ -206,3 +206,142 @@ fn proofs_reject_algebraic_mutants_and_the_cross_check_rejects_map_mutants() {
     assert!(why.contains("tile"), "{why}");
     assert!(cross_check(w, &g, &CrossCheckOptions::default()).is_err());
 }
+
+/// Flash-decoding candidates: the search picks them for the attention
+/// workloads, and every planted bug in the partial kernel or the combine is
+/// rejected by the proof *and* by the cross-check.
+#[test]
+fn flash_attention_is_chosen_and_its_mutants_are_rejected() {
+    use prism::ir::{BinaryOp, ReduceOp, UnaryOp};
+    use prism::search::crosscheck::cross_check;
+    use prism::search::strategies::prove;
+    use prism::ugraph::lower::lower;
+    use prism::ugraph::{AccumKind, BlockOp, ValueId};
+    let bundled = frontend::embedded().expect("bundled prism.toml");
+    for name in ["attention", "gqa_decode"] {
+        let w = bundled.workload(name).expect("workload");
+        let (report, _) = search(w, &CrossCheckOptions::default());
+        let chosen = report.chosen.map(|i| report.candidates[i].strategy);
+        assert_eq!(chosen, Some(Strategy::Flash), "{name}: {report:?}");
+    }
+    const fn v(i: usize) -> ValueId {
+        ValueId(i)
+    }
+    fn acc(kind: AccumKind, input: ValueId) -> BlockOp {
+        BlockOp::Accum { kind, input }
+    }
+    fn rescaled(input: ValueId) -> BlockOp {
+        acc(AccumKind::RescaledSum { max: v(2) }, input)
+    }
+    type Mutation = Box<dyn Fn(&mut prism::ugraph::KernelGraph)>;
+    let partial = |f: Box<dyn Fn(&mut prism::ugraph::BlockGraph)>| -> Mutation {
+        Box::new(move |g| f(block_mut(g, 0)))
+    };
+    let combine = |f: Box<dyn Fn(&mut prism::ugraph::BlockGraph)>| -> Mutation {
+        Box::new(move |g| f(block_mut(g, 1)))
+    };
+    // attention's partial kernel: 0 q, 1 kt, 2 s = q@kt, 3 rowmax, 4 max acc,
+    // 5 running, 6 s - m, 7 p = exp, 8 rowsum, 9 l, 10 v, 11 p@v, 12 o.
+    // The combine: 0 m_j, 1 max over the split, 2 max acc, 3 running,
+    // 4 m_j - M, 5 weight, 6 o_j, 7, 8 o_j * w, 9 O, 10 l_j, 11, 12, 13 L, 14 O / L.
+    let mutants: Vec<(&str, Mutation)> = vec![
+        (
+            "o summed without rescaling",
+            partial(Box::new(move |b| b.ops[12] = acc(AccumKind::Sum, v(11)))),
+        ),
+        (
+            "l summed without rescaling",
+            partial(Box::new(move |b| b.ops[9] = acc(AccumKind::Sum, v(8)))),
+        ),
+        (
+            "p = exp(s), no max subtracted",
+            partial(Box::new(move |b| {
+                b.ops[7] = BlockOp::Unary(UnaryOp::Exp, v(2))
+            })),
+        ),
+        (
+            "shifted by the tile's max, not the running max",
+            partial(Box::new(move |b| {
+                b.ops[6] = BlockOp::Binary(BinaryOp::Sub, v(2), v(3))
+            })),
+        ),
+        (
+            "p . k instead of p . v",
+            partial(Box::new(move |b| b.inputs[2].tensor = b.inputs[1].tensor)),
+        ),
+        (
+            "row sum over the rows",
+            partial(Box::new(move |b| {
+                b.ops[8] = BlockOp::Reduce {
+                    op: ReduceOp::Sum,
+                    input: v(7),
+                    axis: 2,
+                    count: None,
+                }
+            })),
+        ),
+        (
+            "scores squared",
+            partial(Box::new(move |b| {
+                b.ops[6] = BlockOp::Binary(BinaryOp::Mul, v(2), v(5))
+            })),
+        ),
+        (
+            "combine: unweighted partial outputs",
+            combine(Box::new(move |b| b.ops[9] = rescaled(v(7)))),
+        ),
+        (
+            "combine: sum for the max accumulator",
+            combine(Box::new(move |b| b.ops[2] = acc(AccumKind::Sum, v(1)))),
+        ),
+        (
+            "combine: no division by L",
+            combine(Box::new(move |b| b.outputs[0].value = v(9))),
+        ),
+        (
+            "combine: o weighted twice",
+            combine(Box::new(move |b| {
+                b.ops[12] = BlockOp::Binary(BinaryOp::Mul, v(11), v(11))
+            })),
+        ),
+    ];
+    let w = bundled.workload("attention").expect("attention");
+    let fresh = || lower(w, &Strategy::Flash.options()).expect("lowers");
+    let g = fresh();
+    assert_eq!(g.kernels.len(), 2);
+    assert!(prove(w, &g).is_ok());
+    assert!(cross_check(w, &g, &CrossCheckOptions::default()).is_ok());
+    for (label, mutate) in &mutants {
+        let mut g = fresh();
+        mutate(&mut g);
+        assert!(prove(w, &g).is_err(), "`{label}` was proven equivalent");
+        assert!(
+            cross_check(w, &g, &CrossCheckOptions::default()).is_err(),
+            "`{label}` passed the cross-check"
+        );
+    }
+    // The proof reads the partials with one split, where every combine
+    // weight is exp(m - m) = 1: bugs in the weights' maxima are the
+    // cross-check's to catch (its split trial gives every split several
+    // key tiles).
+    let blind: Vec<(&str, Mutation)> = vec![
+        (
+            "combine: maxima read from l",
+            combine(Box::new(move |b| b.inputs[0].tensor = b.inputs[2].tensor)),
+        ),
+        (
+            "combine: weights exp(M - m) (sign flipped)",
+            combine(Box::new(move |b| {
+                b.ops[4] = BlockOp::Binary(BinaryOp::Sub, v(3), v(1))
+            })),
+        ),
+    ];
+    for (label, mutate) in &blind {
+        let mut g = fresh();
+        mutate(&mut g);
+        assert!(
+            cross_check(w, &g, &CrossCheckOptions::default()).is_err(),
+            "`{label}` passed the cross-check"
+        );
+    }
+}

@@ -1180,3 +1180,141 @@ fn permute_transposes_a_tile() {
         dims: dims(&[("n", 10), ("d", 19)]),
     });
 }
+
+// ------------------------------------------------------------- split loops
+
+/// `a @ b` with the loop over k split 4 ways (grid x, extent 4, tile 1):
+/// split j runs k tiles `[j*per, (j+1)*per)`; partials `[4, m, n]`, summed
+/// by a combine. Splits past the last k tile stay at 0.
+fn split_loop_matmul() -> Case {
+    let (m, k, n) = (sym("m"), sym("k"), sym("n"));
+    let splits = DimExpr::constant(4);
+    let mut t = Tensors::default();
+    let a = t.input("a", vec![m.clone(), k.clone()]);
+    let bt = t.input("b", vec![k.clone(), n.clone()]);
+    let part = t.inter("partials", vec![splits.clone(), m.clone(), n.clone()]);
+    let c = t.output("c", vec![m.clone(), n.clone()]);
+    let grid = vec![
+        gd(vec![splits.clone()], 1),
+        gd(vec![m.clone()], 1),
+        gd(vec![n.clone()], 16),
+    ];
+    let mut b = Block::new(grid, Some((k.clone(), 8)));
+    b.0.forloop.as_mut().expect("a loop").split = Some(0);
+    let one = DimExpr::constant(1);
+    let av = b.load(tmap(
+        a,
+        &[one.clone(), m.clone(), k.clone()],
+        &[Some(&[0]), Some(&[1]), None],
+        Some(2),
+    ));
+    let bv = b.load(tmap(
+        bt,
+        &[one.clone(), k.clone(), n.clone()],
+        &[Some(&[0]), None, Some(&[2])],
+        Some(1),
+    ));
+    let prod = b.mm(av, bv);
+    let acc = b.acc(AccumKind::Sum, prod);
+    let imap: [Option<&[usize]>; 3] = [Some(&[0]), Some(&[1]), Some(&[2])];
+    b.store(
+        acc,
+        tmap(part, &[splits, m.clone(), n.clone()], &imap, None),
+    );
+    let combine = Kernel {
+        name: "combine".into(),
+        body: KernelBody::Predefined(Predefined::SplitCombine {
+            partials: part,
+            output: c,
+        }),
+    };
+    let ugraph = t.graph(vec![b.kernel("split_loop"), combine]);
+    let mut g = GraphBuilder::new();
+    let ga = f32_input(&mut g, "a", &[m.clone(), k.clone()]);
+    let gb = f32_input(&mut g, "b", &[k.clone(), n.clone()]);
+    let o = g.matmul(ga, gb).unwrap();
+    g.output("c", o);
+    Case {
+        ugraph,
+        program: g.finish(),
+        dims: dims(&[("m", 3), ("k", 100), ("n", 40)]),
+    }
+}
+
+#[test]
+fn split_loop_shares_iterations_and_leaves_empty_splits_at_identity() {
+    // k = 100: 13 tiles, 4 per split (the last split gets 1); k = 9: 2
+    // tiles, splits 2 and 3 run nothing; k = 1: one element.
+    for k in [100, 9, 1] {
+        let mut case = split_loop_matmul();
+        case.dims.insert("k".into(), k);
+        assert_matches(&case);
+    }
+    // The ranges themselves.
+    use prism::ugraph::split_range;
+    assert_eq!(split_range(13, 4, 0), (0, 4));
+    assert_eq!(split_range(13, 4, 3), (12, 13));
+    assert_eq!(split_range(2, 4, 2), (2, 2));
+    assert_eq!(split_range(5, 1, 0), (0, 5));
+}
+
+#[test]
+fn split_loop_partials_hold_each_splits_share() {
+    // With one split reading nothing (k = 9: tiles 0..2 go to splits 0 and
+    // 1), the partials of splits 2 and 3 are exactly zero.
+    let mut case = split_loop_matmul();
+    case.dims.insert("k".into(), 9);
+    let inputs = inputs_for(&case.program, &case.dims, 3);
+    // Run the first kernel alone: make the partials an output.
+    let mut g = case.ugraph.clone();
+    g.kernels.truncate(1);
+    g.tensors[2].role = TensorRole::Output(0);
+    g.tensors[3].role = TensorRole::Intermediate;
+    let out = interp::run(&g, &case.dims, &inputs).expect("runs");
+    let (m, n) = (3, 40);
+    let part = &out[0].data;
+    assert_eq!(part.len(), 4 * m * n);
+    assert!(part[2 * m * n..].iter().all(|v| *v == 0.0));
+    assert!(part[..m * n].iter().any(|v| *v != 0.0));
+}
+
+#[test]
+fn error_loop_split_grid_dim_missing() {
+    let mut g = split_loop_matmul().ugraph;
+    block_mut(&mut g, 0).forloop.as_mut().expect("a loop").split = Some(5);
+    assert!(matches!(
+        err(&g),
+        UGraphError::LoopSplit { grid_dim: 5, .. }
+    ));
+}
+
+#[test]
+fn error_loop_split_needs_a_constant_extent_and_tile_1() {
+    let mut g = split_loop_matmul().ugraph;
+    block_mut(&mut g, 0).forloop.as_mut().expect("a loop").split = Some(1);
+    assert!(matches!(
+        err(&g),
+        UGraphError::LoopSplit { grid_dim: 1, .. }
+    ));
+    let mut g = split_loop_matmul().ugraph;
+    block_mut(&mut g, 0).grid[0].tile = 2;
+    assert!(matches!(
+        err(&g),
+        UGraphError::LoopSplit { grid_dim: 0, .. }
+    ));
+}
+
+#[test]
+fn error_loop_split_dim_partitions_an_input() {
+    // Input a's rows mapped to the split grid dim: the splits would read
+    // different data, which a split loop does not allow.
+    let mut g = split_loop_matmul().ugraph;
+    let b = block_mut(&mut g, 0);
+    b.inputs[0].view = vec![sym("m"), sym("k")];
+    b.inputs[0].imap = vec![Some(vec![0]), None, None];
+    b.inputs[0].fmap = Some(1);
+    assert!(matches!(
+        err(&g),
+        UGraphError::LoopSplit { grid_dim: 0, .. }
+    ));
+}

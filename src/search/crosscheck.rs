@@ -1,7 +1,8 @@
 //! The numeric cross-check: a μGraph run by the μGraph interpreter against the
 //! tensor program run by the reference interpreter, both in f64, on seeded
 //! random inputs at small concrete dims — including dims that do not divide
-//! the μGraph's tiles and dims that need several for-loop iterations.
+//! the μGraph's tiles, dims that need several for-loop iterations, and for
+//! split loops dims that give every split several iterations.
 //!
 //! It catches what a proof cannot: an unsound rewrite rule, a wrong map, a
 //! code path the proof did not model. A disagreement is an error that names
@@ -118,6 +119,60 @@ pub fn trial_dims(w: &Workload, g: &KernelGraph, t: usize) -> DimBindings {
     w.dims.iter().map(|d| (d.name.clone(), 2)).collect()
 }
 
+/// Extra trials for split loops: each split must run several iterations,
+/// so the loop extent must exceed splits × tile. Per split loop: every dim
+/// 2 except one symbol of the extent (the one fewest tensor axes use), set
+/// to `2 · splits · tile + 3`; dropped when a tensor would get too large.
+fn split_trials(w: &Workload, graphs: &[&KernelGraph]) -> Vec<DimBindings> {
+    let mut out: Vec<DimBindings> = Vec::new();
+    for g in graphs {
+        for k in &g.kernels {
+            let KernelBody::Block(b) = &k.body else {
+                continue;
+            };
+            let Some(fl) = &b.forloop else { continue };
+            let Some(splits) = fl
+                .split
+                .and_then(|s| b.grid.get(s))
+                .and_then(|gd| gd.extents.first())
+                .and_then(|e| e.as_constant())
+            else {
+                continue;
+            };
+            let uses = |sym: &str| {
+                g.tensors
+                    .iter()
+                    .flat_map(|t| &t.shape)
+                    .filter(|d| d.symbols().iter().any(|s| s == sym))
+                    .count()
+            };
+            let declared: Vec<String> = w.dims.iter().map(|d| d.name.clone()).collect();
+            let Some(sym) = fl
+                .extent
+                .symbols()
+                .into_iter()
+                .filter(|s| declared.contains(s))
+                .min_by_key(|s| (uses(s), s.clone()))
+            else {
+                continue;
+            };
+            let mut dims: DimBindings = w.dims.iter().map(|d| (d.name.clone(), 2)).collect();
+            dims.insert(sym, 2 * splits * i64::from(fl.tile) + 3);
+            let fits = reference::shapes_at(&w.graph, &dims)
+                .map(|shapes| {
+                    shapes
+                        .iter()
+                        .all(|s| s.iter().product::<usize>() <= MAX_ELEMENTS)
+                })
+                .unwrap_or(false);
+            if fits && !out.contains(&dims) {
+                out.push(dims);
+            }
+        }
+    }
+    out
+}
+
 /// Input elements above which only one trial runs (model-sized constant
 /// dims, e.g. a 4096 × 14336 weight, make each trial cost seconds).
 const HUGE_INPUTS: usize = 1 << 25;
@@ -171,8 +226,14 @@ pub fn cross_check_all(
     let Some(widest) = widest else {
         return results;
     };
-    for t in trial_ids(w, &widest, options.trials) {
-        let dims = trial_dims(w, &widest, t);
+    let regular = trial_ids(w, &widest, options.trials)
+        .into_iter()
+        .map(|t| (t, trial_dims(w, &widest, t)));
+    let split = split_trials(w, graphs)
+        .into_iter()
+        .enumerate()
+        .map(|(j, d)| (options.trials + j, d));
+    for (t, dims) in regular.chain(split) {
         let seed = options.seed.wrapping_add(t as u64);
         let reference = reference::random_inputs(w, &dims, seed).and_then(|inputs| {
             let want = reference::eval(&w.graph, &dims, &inputs, Precision::F64)?;

@@ -729,7 +729,8 @@ fn layout_rules(out: &mut Vec<Result<Rule, String>>) {
         // has at least as many axes: op(a, reshape([1, .., 1] ++ shape(b), b))
         // = op(a, b), and the mirror.
         let lead_ones = move |cx: &Ctx<'_>, reshaped: Var, other: Var| {
-            let (Some(t), Some(sb), Some(ra)) = (cx.target_shape(s), cx.shape(reshaped), cx.rank(other))
+            let (Some(t), Some(sb), Some(ra)) =
+                (cx.target_shape(s), cx.shape(reshaped), cx.rank(other))
             else {
                 return false;
             };
