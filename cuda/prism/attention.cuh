@@ -25,7 +25,8 @@
 // and the WN warps of a row group are merged through shared memory at the
 // end. Tiles are loaded with 16-byte loads when the pointers and strides
 // allow, element by element otherwise; rows and keys past the edges are
-// zero-filled and masked.
+// zero-filled and masked. K and V tiles arrive through cp.async, each
+// overlapping the other's math.
 #pragma once
 
 #include "prism/common.cuh"
@@ -64,6 +65,31 @@ __device__ __forceinline__ void load_tile(T* s, const T* g, long long ld, int ro
       for (int e = 0; e < VEC; ++e) v[e] = (r < rows_valid && col + e < cols_valid) ? src[e] : from_float<T>(0.0f);
     }
     store_vec16(s + r * LDS + col, v);
+  }
+}
+
+// load_tile through cp.async where a 16-byte chunk is entirely inside or
+// entirely outside the valid region (zero-filled) and the pointers allow
+// it; other chunks are copied synchronously. The caller commits the group
+// and waits for it (cp_async_wait + __syncthreads) before reading `s`.
+template <typename T, int ROWS, int COLS, int LDS, int THREADS>
+__device__ __forceinline__ void load_tile_async(T* s, const T* g, long long ld, int rows_valid, int cols_valid) {
+  constexpr int VEC = vec16<T>::elems;
+  constexpr int CHUNKS = COLS / VEC;
+  const bool vector = is_aligned(g, 16) && ld % VEC == 0;
+  for (int c = threadIdx.x; c < ROWS * CHUNKS; c += THREADS) {
+    const int r = c / CHUNKS, col = (c % CHUNKS) * VEC;
+    const T* src = g + (long long)r * ld + col;
+    const bool inside = r < rows_valid && col + VEC <= cols_valid;
+    const bool outside = r >= rows_valid || col >= cols_valid;
+    if (vector && (inside || outside)) {
+      cp_async16(s + r * LDS + col, inside ? src : g, inside);
+    } else {
+      T v[VEC];
+#pragma unroll
+      for (int e = 0; e < VEC; ++e) v[e] = (r < rows_valid && col + e < cols_valid) ? src[e] : from_float<T>(0.0f);
+      store_vec16(s + r * LDS + col, v);
+    }
   }
 }
 }  // namespace detail
@@ -118,14 +144,24 @@ struct FlashPartial {
       for (int e = 0; e < 4; ++e) o[j][e] = 0.0f;
     float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
 
-    for (long long it = it_begin; it < it_end; ++it) {
+    // Pipeline: the K tile of iteration i+1 loads during p . v of iteration
+    // i, and the V tile of iteration i during its scores and softmax.
+    auto load_k = [&](long long it) {
       const long long key0 = it * BN;
       const int keys_valid = (int)min((long long)BN, n - key0);
       if (K_ROWS)
-        detail::load_tile<T, BN, D, LDK, THREADS>(sK, k + key0 * ldk, ldk, keys_valid, D);
+        detail::load_tile_async<T, BN, D, LDK, THREADS>(sK, k + key0 * ldk, ldk, keys_valid, D);
       else
-        detail::load_tile<T, D, BN, LDK, THREADS>(sK, k + key0, ldk, D, keys_valid);
-      detail::load_tile<T, BN, DV, LDV, THREADS>(sV, v + key0 * ldv, ldv, keys_valid, DV);
+        detail::load_tile_async<T, D, BN, LDK, THREADS>(sK, k + key0, ldk, D, keys_valid);
+      cp_async_commit();
+    };
+    if (it_begin < it_end) load_k(it_begin);
+    for (long long it = it_begin; it < it_end; ++it) {
+      const long long key0 = it * BN;
+      const int keys_valid = (int)min((long long)BN, n - key0);
+      detail::load_tile_async<T, BN, DV, LDV, THREADS>(sV, v + key0 * ldv, ldv, keys_valid, DV);
+      cp_async_commit();
+      cp_async_wait<1>();  // this iteration's K tile
       __syncthreads();
 
       // Scores of this warp's keys.
@@ -191,6 +227,9 @@ struct FlashPartial {
       for (int j = 0; j < ONI; ++j)
 #pragma unroll
         for (int e = 0; e < 4; ++e) o[j][e] *= alpha[e / 2];
+      cp_async_wait<0>();  // this iteration's V tile
+      __syncthreads();     // ... visible to all, and every warp is done with sK
+      if (it + 1 < it_end) load_k(it + 1);
       // o += p . v over this warp's keys; p's fragments are the A operand.
 #pragma unroll
       for (int kk = 0; kk < KW / 16; ++kk) {
@@ -209,8 +248,10 @@ struct FlashPartial {
           mma_m16n8k16<T>(o[j + 1], a, b1);
         }
       }
-      __syncthreads();  // the next tile overwrites sK and sV
+      __syncthreads();  // the next V tile overwrites sV
     }
+    cp_async_wait<0>();
+    __syncthreads();
 
     // Merge the WN warps of each row group through shared memory.
     float* sO = reinterpret_cast<float*>(smem);  // [WN][BM][DV]

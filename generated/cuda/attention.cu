@@ -40,32 +40,32 @@ extern "C" __global__ void __launch_bounds__(128) attention_k0_flash(const __hal
 
 extern "C" __global__ void __launch_bounds__(128) attention_k1_combine(const float* __restrict__ p5, const float* __restrict__ p4, const float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = (b_x % (((d_h * d_s) + 16LL - 1) / 16LL)) * 16LL;
-    b_x /= (((d_h * d_s) + 16LL - 1) / 16LL);
+    const long long g0_1 = b_x % (d_h * d_s);
+    b_x /= (d_h * d_s);
     const long long g0_0 = b_x % d_b;
     b_x /= d_b;
-    const long long tile_elems = 1 * 1 * min(16LL, (d_h * d_s) - g0_1) * d_dh;
+    const long long tile_elems = 1 * 1 * 1 * d_dh;
     for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
         long long rest = li;
         const long long l3 = rest % (d_dh); rest /= (d_dh);
-        const long long l2 = rest % (min(16LL, (d_h * d_s) - g0_1)); rest /= (min(16LL, (d_h * d_s) - g0_1));
         (void)rest;
         float acc2 = -INFINITY, prev2 = -INFINITY;
         float acc9 = 0.0f;
         float acc13 = 0.0f;
+        #pragma unroll 8
         for (long long it = 0; it < 64; ++it) {
-            const float v1 = prism::to_float(p5[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + (g0_1 + l2) * (1 * 1LL)]);
+            const float v1 = prism::to_float(p5[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
             prev2 = acc2; acc2 = fmaxf(acc2, v1);
-            const float v2 = prism::to_float(p4[it * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g0_1 + l2) * (d_dh * 1LL) + l3 * 1LL]);
+            const float v2 = prism::to_float(p4[it * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL]);
             const float v3 = (v1 - acc2);
             const float v4 = prism::op::exp(v3);
             const float v5 = (v2 * v4);
             acc9 = acc9 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v5;
-            const float v6 = prism::to_float(p6[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + (g0_1 + l2) * (1 * 1LL)]);
+            const float v6 = prism::to_float(p6[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
             const float v7 = (v6 * v4);
             acc13 = acc13 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v7;
         }
         const float v8 = (acc9 / acc13);
-        p3[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g0_1 + l2) * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v8);
+        p3[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v8);
     }
 }

@@ -42,34 +42,34 @@ extern "C" __global__ void __launch_bounds__(128) gqa_decode_k0_flash(const __ha
 
 extern "C" __global__ void __launch_bounds__(128) gqa_decode_k1_combine(const float* __restrict__ p5, const float* __restrict__ p4, const float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_kv) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_2 = (b_x % ((4 + 16LL - 1) / 16LL)) * 16LL;
-    b_x /= ((4 + 16LL - 1) / 16LL);
+    const long long g0_2 = b_x % 4;
+    b_x /= 4;
     const long long g0_1 = b_x % 8;
     b_x /= 8;
     const long long g0_0 = b_x % d_b;
     b_x /= d_b;
-    const long long tile_elems = 1 * 1 * 1 * min(16LL, 4 - g0_2) * 128;
+    const long long tile_elems = 1 * 1 * 1 * 1 * 128;
     for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
         long long rest = li;
         const long long l4 = rest % (128); rest /= (128);
-        const long long l3 = rest % (min(16LL, 4 - g0_2)); rest /= (min(16LL, 4 - g0_2));
         (void)rest;
         float acc2 = -INFINITY, prev2 = -INFINITY;
         float acc9 = 0.0f;
         float acc13 = 0.0f;
+        #pragma unroll 8
         for (long long it = 0; it < 64; ++it) {
-            const float v1 = prism::to_float(p5[it * (d_b * (8 * (4 * (1 * 1LL)))) + g0_0 * (8 * (4 * (1 * 1LL))) + g0_1 * (4 * (1 * 1LL)) + (g0_2 + l3) * (1 * 1LL)]);
+            const float v1 = prism::to_float(p5[it * (d_b * (8 * (4 * (1 * 1LL)))) + g0_0 * (8 * (4 * (1 * 1LL))) + g0_1 * (4 * (1 * 1LL)) + g0_2 * (1 * 1LL)]);
             prev2 = acc2; acc2 = fmaxf(acc2, v1);
-            const float v2 = prism::to_float(p4[it * (d_b * (8 * (4 * (128 * 1LL)))) + g0_0 * (8 * (4 * (128 * 1LL))) + g0_1 * (4 * (128 * 1LL)) + (g0_2 + l3) * (128 * 1LL) + l4 * 1LL]);
+            const float v2 = prism::to_float(p4[it * (d_b * (8 * (4 * (128 * 1LL)))) + g0_0 * (8 * (4 * (128 * 1LL))) + g0_1 * (4 * (128 * 1LL)) + g0_2 * (128 * 1LL) + l4 * 1LL]);
             const float v3 = (v1 - acc2);
             const float v4 = prism::op::exp(v3);
             const float v5 = (v2 * v4);
             acc9 = acc9 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v5;
-            const float v6 = prism::to_float(p6[it * (d_b * (8 * (4 * (1 * 1LL)))) + g0_0 * (8 * (4 * (1 * 1LL))) + g0_1 * (4 * (1 * 1LL)) + (g0_2 + l3) * (1 * 1LL)]);
+            const float v6 = prism::to_float(p6[it * (d_b * (8 * (4 * (1 * 1LL)))) + g0_0 * (8 * (4 * (1 * 1LL))) + g0_1 * (4 * (1 * 1LL)) + g0_2 * (1 * 1LL)]);
             const float v7 = (v6 * v4);
             acc13 = acc13 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v7;
         }
         const float v8 = (acc9 / acc13);
-        p3[g0_0 * (8 * (4 * (128 * 1LL))) + g0_1 * (4 * (128 * 1LL)) + (g0_2 + l3) * (128 * 1LL) + l4 * 1LL] = prism::from_float<__half>(v8);
+        p3[g0_0 * (8 * (4 * (128 * 1LL))) + g0_1 * (4 * (128 * 1LL)) + g0_2 * (128 * 1LL) + l4 * 1LL] = prism::from_float<__half>(v8);
     }
 }

@@ -237,13 +237,17 @@ pub fn unpartitioned(w: &Workload, g: &KernelGraph) -> Result<Graph, String> {
                     .or(bg.outputs.first().map(|o| &o.map))
                     .map(|m| g.tensors[m.tensor.0].dtype)
                     .unwrap_or(DType::F32);
-                // A leading size-1 axis on every view (the split axis of
-                // flash kernels) is dropped: the tiles are the same data.
+                // In kernels of a split (the split loop and its combine), a
+                // leading size-1 axis on every view (the split axis) is
+                // dropped: the tiles are the same data.
                 let maps = || bg.inputs.iter().chain(bg.outputs.iter().map(|o| &o.map));
-                let drop = maps().all(|m| {
-                    let v = one_split(m, &split_axis);
-                    v.len() >= 2 && v[0].is_one()
-                });
+                let in_split = bg.forloop.as_ref().is_some_and(|f| f.split.is_some())
+                    || bg.inputs.iter().any(|m| split_axis[m.tensor.0].is_some());
+                let drop = in_split
+                    && maps().all(|m| {
+                        let v = one_split(m, &split_axis);
+                        v.len() >= 2 && v[0].is_one()
+                    });
                 let view = |m: &TileMap| {
                     let v = one_split(m, &split_axis);
                     if drop { v[1..].to_vec() } else { v }

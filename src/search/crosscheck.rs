@@ -19,6 +19,9 @@ pub const THRESHOLD: f64 = 1e-9;
 
 /// Largest intermediate the cross-check evaluates, in elements.
 const MAX_ELEMENTS: usize = 1 << 21;
+/// The same for the split trial, whose loop axis alone must exceed
+/// splits × tile (e.g. 64 splits of 64 keys of 128-wide heads).
+const MAX_SPLIT_ELEMENTS: usize = 1 << 24;
 
 #[derive(Clone, Debug)]
 pub struct CrossCheckOptions {
@@ -122,7 +125,8 @@ pub fn trial_dims(w: &Workload, g: &KernelGraph, t: usize) -> DimBindings {
 /// Extra trials for split loops: each split must run several iterations,
 /// so the loop extent must exceed splits × tile. Per split loop: every dim
 /// 2 except one symbol of the extent (the one fewest tensor axes use), set
-/// to `2 · splits · tile + 3`; dropped when a tensor would get too large.
+/// to `(splits + 1) · tile + 3` (two or more tiles per split, a clipped last
+/// tile); dropped when a tensor would get too large.
 fn split_trials(w: &Workload, graphs: &[&KernelGraph]) -> Vec<DimBindings> {
     let mut out: Vec<DimBindings> = Vec::new();
     for g in graphs {
@@ -157,12 +161,13 @@ fn split_trials(w: &Workload, graphs: &[&KernelGraph]) -> Vec<DimBindings> {
                 continue;
             };
             let mut dims: DimBindings = w.dims.iter().map(|d| (d.name.clone(), 2)).collect();
-            dims.insert(sym, 2 * splits * i64::from(fl.tile) + 3);
+            let tile = i64::from(fl.tile);
+            dims.insert(sym, splits * tile + tile + 3);
             let fits = reference::shapes_at(&w.graph, &dims)
                 .map(|shapes| {
                     shapes
                         .iter()
-                        .all(|s| s.iter().product::<usize>() <= MAX_ELEMENTS)
+                        .all(|s| s.iter().product::<usize>() <= MAX_SPLIT_ELEMENTS)
                 })
                 .unwrap_or(false);
             if fits && !out.contains(&dims) {

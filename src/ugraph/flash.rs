@@ -34,7 +34,7 @@ const TARGET_BLOCKS: i64 = 264;
 /// Most splits.
 const MAX_SPLITS: i64 = 64;
 /// Rows per block of the combine kernel.
-const COMBINE_ROWS: u32 = 16;
+const COMBINE_ROWS: u32 = 1;
 
 /// One elementwise step from the scores to the softmax input.
 #[derive(Clone, Debug, PartialEq)]

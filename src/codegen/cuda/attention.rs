@@ -100,6 +100,9 @@ pub fn serial_loop(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         }
     }
     let k = dim(&fl.extent);
+    // Unrolled so the loads of several iterations are in flight at once
+    // (only the accumulator arithmetic is serial).
+    em.line("#pragma unroll 8");
     em.line(&format!("for (long long it = 0; it < {k}; ++it) {{"));
     let mut ev = Evaluator::new(&info.shapes, input_tiles(em, "it", "1"));
     for (i, op) in b.ops.iter().enumerate() {
