@@ -47,30 +47,11 @@ template <> __device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, f
   return *reinterpret_cast<uint32_t*>(&h);
 }
 
-// ROWS x COLS elements of g (row stride ld) into s (row stride LDS); zeros
-// outside rows_valid x cols_valid. All THREADS threads call it.
-template <typename T, int ROWS, int COLS, int LDS, int THREADS>
-__device__ __forceinline__ void load_tile(T* s, const T* g, long long ld, int rows_valid, int cols_valid) {
-  constexpr int VEC = vec16<T>::elems;
-  constexpr int CHUNKS = COLS / VEC;
-  const bool vector = is_aligned(g, 16) && ld % VEC == 0;
-  for (int c = threadIdx.x; c < ROWS * CHUNKS; c += THREADS) {
-    const int r = c / CHUNKS, col = (c % CHUNKS) * VEC;
-    T v[VEC];
-    const T* src = g + (long long)r * ld + col;
-    if (vector && r < rows_valid && col + VEC <= cols_valid) {
-      load_vec16(src, v);
-    } else {
-#pragma unroll
-      for (int e = 0; e < VEC; ++e) v[e] = (r < rows_valid && col + e < cols_valid) ? src[e] : from_float<T>(0.0f);
-    }
-    store_vec16(s + r * LDS + col, v);
-  }
-}
-
-// load_tile through cp.async where a 16-byte chunk is entirely inside or
-// entirely outside the valid region (zero-filled) and the pointers allow
-// it; other chunks are copied synchronously. The caller commits the group
+// ROWS x COLS elements of g (row stride ld) into s (row stride LDS), zeros
+// outside rows_valid x cols_valid; all THREADS threads call it. Through
+// cp.async where a 16-byte chunk is entirely inside or entirely outside the
+// valid region (zero-filled) and the pointers allow it; other chunks are
+// copied synchronously. The caller commits the group
 // and waits for it (cp_async_wait + __syncthreads) before reading `s`.
 template <typename T, int ROWS, int COLS, int LDS, int THREADS>
 __device__ __forceinline__ void load_tile_async(T* s, const T* g, long long ld, int rows_valid, int cols_valid) {
@@ -129,7 +110,9 @@ struct FlashPartial {
     T* sV = reinterpret_cast<T*>(smem + (Q_BYTES > K_BYTES ? Q_BYTES : K_BYTES));
 
     // q fragments, once.
-    detail::load_tile<T, BM, D, LDQ, THREADS>(sK, q, ldq, m_valid, D);
+    detail::load_tile_async<T, BM, D, LDQ, THREADS>(sK, q, ldq, m_valid, D);
+    cp_async_commit();
+    cp_async_wait<0>();
     __syncthreads();
     uint32_t qf[KS][4];
 #pragma unroll

@@ -85,6 +85,13 @@ fn largest_tile(g: &KernelGraph) -> i64 {
     t
 }
 
+/// Whether every tensor of the program has at most `cap` elements at `dims`.
+fn fits(w: &Workload, dims: &DimBindings, cap: usize) -> bool {
+    reference::shapes_at(&w.graph, dims)
+        .map(|shapes| shapes.iter().all(|s| s.iter().product::<usize>() <= cap))
+        .unwrap_or(false)
+}
+
 /// Dims of trial `t`: small, mostly odd values; from the second trial on,
 /// one dim in turn is large and does not divide any tile (`2·tile + 3`).
 /// Falls back to smaller values when a tensor would get too large.
@@ -108,14 +115,7 @@ pub fn trial_dims(w: &Workload, g: &KernelGraph, t: usize) -> DimBindings {
                 (d.name.clone(), v)
             })
             .collect();
-        let fits = reference::shapes_at(&w.graph, &dims)
-            .map(|shapes| {
-                shapes
-                    .iter()
-                    .all(|s| s.iter().product::<usize>() <= MAX_ELEMENTS)
-            })
-            .unwrap_or(false);
-        if fits {
+        if fits(w, &dims, MAX_ELEMENTS) {
             return dims;
         }
     }
@@ -163,14 +163,7 @@ fn split_trials(w: &Workload, graphs: &[&KernelGraph]) -> Vec<DimBindings> {
             let mut dims: DimBindings = w.dims.iter().map(|d| (d.name.clone(), 2)).collect();
             let tile = i64::from(fl.tile);
             dims.insert(sym, splits * tile + tile + 3);
-            let fits = reference::shapes_at(&w.graph, &dims)
-                .map(|shapes| {
-                    shapes
-                        .iter()
-                        .all(|s| s.iter().product::<usize>() <= MAX_SPLIT_ELEMENTS)
-                })
-                .unwrap_or(false);
-            if fits && !out.contains(&dims) {
+            if fits(w, &dims, MAX_SPLIT_ELEMENTS) && !out.contains(&dims) {
                 out.push(dims);
             }
         }

@@ -14,46 +14,9 @@ use crate::ugraph::validate::{BlockInfo, Phase, TileExtent};
 use crate::ugraph::{AccumKind, BlockOp, ValueId};
 
 use super::emit::{Emitter, Evaluator, c_type, dim};
-use super::templates::{elementwise_op, input_tiles, store};
+use super::templates::{elementwise_op, input_tiles, store, stride_output_tile};
 
 type Result<T> = std::result::Result<T, String>;
-
-/// Output tile elements, strided over the threads: opens the loop and
-/// returns the local index names (close with `}`).
-fn stride_output_tile(em: &mut Emitter) -> Vec<String> {
-    let out_tiles = em.axis_tiles(&em.block.outputs[0].map, "0", "0");
-    let rank = out_tiles.len();
-    let sizes: Vec<String> = out_tiles
-        .iter()
-        .map(|t| {
-            if t.single {
-                "1".to_string()
-            } else {
-                t.size.clone()
-            }
-        })
-        .collect();
-    let count = if rank == 0 {
-        "1LL".to_string()
-    } else {
-        sizes.join(" * ")
-    };
-    em.line(&format!("const long long tile_elems = {count};"));
-    em.line("for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {");
-    em.line("long long rest = li;");
-    let mut local = vec!["0".to_string(); rank];
-    for a in (0..rank).rev() {
-        if !out_tiles[a].single {
-            em.line(&format!(
-                "const long long l{a} = rest % ({}); rest /= ({});",
-                sizes[a], sizes[a]
-            ));
-            local[a] = format!("l{a}");
-        }
-    }
-    em.line("(void)rest;");
-    local
-}
 
 /// A for-loop of tile 1 walked by every thread for its output elements.
 pub fn serial_loop(em: &mut Emitter, info: &BlockInfo) -> Result<()> {

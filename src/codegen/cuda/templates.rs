@@ -57,24 +57,19 @@ pub(super) fn store(
     ));
 }
 
-/// Threads stride over the elements of the output tile.
-pub fn elementwise(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
-    let b = em.block;
-    if b.forloop.is_some() || !b.ops.iter().all(elementwise_op) {
-        return Err("not an elementwise block graph".into());
-    }
-    let out_tiles = em.axis_tiles(&b.outputs[0].map, "0", "0");
-    let shape0 = &info.shapes[b.outputs[0].value.0];
-    if b.outputs.iter().any(|o| &info.shapes[o.value.0] != shape0) {
-        return Err("elementwise outputs of different tile shapes".into());
-    }
+/// Open a loop of the threads striding over the elements of the first
+/// output's tile; returns the local index (one C expression per axis).
+/// Close it with `}`.
+pub(super) fn stride_output_tile(em: &mut Emitter) -> Vec<String> {
+    let out_tiles = em.axis_tiles(&em.block.outputs[0].map, "0", "0");
     let rank = out_tiles.len();
-    let sizes: Vec<String> = (0..rank)
-        .map(|a| {
-            if out_tiles[a].single {
+    let sizes: Vec<String> = out_tiles
+        .iter()
+        .map(|t| {
+            if t.single {
                 "1".to_string()
             } else {
-                out_tiles[a].size.clone()
+                t.size.clone()
             }
         })
         .collect();
@@ -97,6 +92,20 @@ pub fn elementwise(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         }
     }
     em.line("(void)rest;");
+    local
+}
+
+/// Threads stride over the elements of the output tile.
+pub fn elementwise(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
+    let b = em.block;
+    if b.forloop.is_some() || !b.ops.iter().all(elementwise_op) {
+        return Err("not an elementwise block graph".into());
+    }
+    let shape0 = &info.shapes[b.outputs[0].value.0];
+    if b.outputs.iter().any(|o| &info.shapes[o.value.0] != shape0) {
+        return Err("elementwise outputs of different tile shapes".into());
+    }
+    let local = stride_output_tile(em);
     let mut ev = Evaluator::new(&info.shapes, input_tiles(em, "0", "0"));
     for (o, out) in b.outputs.iter().enumerate() {
         let out_tiles_o = em.axis_tiles(&out.map, "0", "0");
