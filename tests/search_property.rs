@@ -8,8 +8,8 @@
 //! - the direct lowering always works (so at least one candidate lowers);
 //! - the chosen candidate, if any, passed both the cross-check and the
 //!   proof, and the graph the search returns is that candidate's lowering;
-//!   no candidate is chosen only when none passed both (at most a third of
-//!   the programs: the proof is incomplete);
+//!   no candidate is chosen only when none passed both (at most 5% of the
+//!   programs: the proof is incomplete);
 //! - every candidate that passed the cross-check (in particular every one
 //!   that is also proven, i.e. verified) agrees with the reference
 //!   interpreter on fresh seeded inputs at dims the cross-check did not use
@@ -951,19 +951,19 @@ fn verified_candidates_agree_with_the_reference_at_fresh_dims() {
         panic!("{e}");
     }
     assert_eq!(st.cases, CASES as usize, "{st:?}");
-    // The property is not vacuous: many candidates are verified (cross-checked
-    // and proven). Not all: the proof is still incomplete, e.g. it cannot
-    // prove the direct lowering of `x + y` with y: [d] against x: [n, d].
+    // The property is not vacuous: most candidates are verified
+    // (cross-checked and proven; 768 of 800 at the time of writing). Not
+    // all: the proof is still incomplete.
     assert!(
-        st.verified * 4 >= st.lowered,
+        st.verified * 10 >= st.lowered * 9,
         "too few verified candidates: {st:?}"
     );
     // Programs whose candidates all pass the cross-check but none is proven
-    // fall back to the direct lowering (the proof is incomplete: sums of
-    // sums broadcast back over a matrix are the common gap). Bound them so a
-    // regression of the verifier shows.
+    // fall back to the direct lowering (the proof is incomplete; 4 of 200
+    // at the time of writing). Bound them at 5% so a regression of the
+    // verifier shows.
     assert!(
-        st.none_chosen.len() * 3 <= st.cases,
+        st.none_chosen.len() * 20 <= st.cases,
         "too many programs with no proven candidate:\n{}",
         st.none_chosen.join("\n\n")
     );
