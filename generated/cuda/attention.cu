@@ -38,33 +38,49 @@ extern "C" __global__ void __launch_bounds__(128) attention_k0_flash(const __hal
     });
 }
 
-extern "C" __global__ void __launch_bounds__(128) attention_k1_combine(const float* __restrict__ p5, const float* __restrict__ p4, const float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(512) attention_k1_combine(const float* __restrict__ p5, const float* __restrict__ p4, const float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_1 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
     const long long g0_0 = b_x % d_b;
     b_x /= d_b;
-    const long long tile_elems = 1 * 1 * 1 * d_dh;
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l3 = rest % (d_dh); rest /= (d_dh);
-        (void)rest;
-        float acc2 = -INFINITY, prev2 = -INFINITY;
-        float acc9 = 0.0f;
-        float acc13 = 0.0f;
-        #pragma unroll 8
-        for (long long it = 0; it < 64; ++it) {
-            const float v1 = prism::to_float(p5[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
-            prev2 = acc2; acc2 = fmaxf(acc2, v1);
-            const float v2 = prism::to_float(p4[it * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL]);
-            const float v3 = (v1 - acc2);
-            const float v4 = prism::op::exp(v3);
-            const float v5 = (v2 * v4);
-            acc9 = acc9 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v5;
-            const float v6 = prism::to_float(p6[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
-            const float v7 = (v6 * v4);
-            acc13 = acc13 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v7;
-        }
+    if (d_dh != 128LL) __trap();
+    const long long grp = threadIdx.x / 128LL;
+    long long rest = threadIdx.x % 128LL;
+    const long long l3 = rest % (d_dh); rest /= (d_dh);
+    (void)rest;
+    float acc2 = -INFINITY, prev2 = -INFINITY;
+    float acc9 = 0.0f;
+    float acc13 = 0.0f;
+    const long long per = (64 + 4LL - 1) / 4LL;
+    const long long it_begin = min(grp * per, (long long)64);
+    const long long it_end = min(it_begin + per, (long long)64);
+    #pragma unroll 8
+    for (long long it = it_begin; it < it_end; ++it) {
+        const float v1 = prism::to_float(p5[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+        prev2 = acc2; acc2 = fmaxf(acc2, v1);
+        const float v2 = prism::to_float(p4[it * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL]);
+        const float v3 = (v1 - acc2);
+        const float v4 = prism::op::exp(v3);
+        const float v5 = (v2 * v4);
+        acc9 = acc9 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v5;
+        const float v6 = prism::to_float(p6[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+        const float v7 = (v6 * v4);
+        acc13 = acc13 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v7;
+    }
+    __shared__ float red[3][512];
+    red[0][threadIdx.x] = acc2;
+    red[1][threadIdx.x] = acc9;
+    red[2][threadIdx.x] = acc13;
+    __syncthreads();
+    if (grp == 0) {
+        for (int g = 1; g < 4; ++g) acc2 = fmaxf(acc2, red[0][g * 128 + threadIdx.x]);
+        { float s = 0.0f;
+        for (int g = 0; g < 4; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; s += red[1][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
+        acc9 = s; }
+        { float s = 0.0f;
+        for (int g = 0; g < 4; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; s += red[2][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
+        acc13 = s; }
         const float v8 = (acc9 / acc13);
         p3[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v8);
     }

@@ -574,8 +574,9 @@ fn combine_kernel(m: &Attention, t: FlashTiles, x: &FlashTensors) -> BlockGraph 
                 fmap: None,
             },
         }],
+        // Up to 4 thread groups per row (128-wide rows) share the splits.
         params: LaunchParams {
-            threads: 128,
+            threads: 512,
             ..LaunchParams::default()
         },
     }

@@ -19,6 +19,7 @@ pub mod fused;
 pub mod fusion;
 pub mod interp;
 pub mod lower;
+pub mod online;
 pub mod types;
 pub mod validate;
 

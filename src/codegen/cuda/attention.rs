@@ -45,7 +45,48 @@ pub fn serial_loop(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
             return Err(format!("operator {op:?} in a serial loop"));
         }
     }
-    let local = stride_output_tile(em);
+    // Thread groups: when the output tile has a fixed size E dividing the
+    // threads and the running values are shift-covariant (so partial
+    // accumulations merge exactly), G = threads / E groups each walk a
+    // share of the loop and group 0 merges them; else one group strides
+    // over the tile.
+    let elems: Option<i64> = shape0
+        .iter()
+        .map(|t| match t {
+            TileExtent::One => Some(1),
+            TileExtent::Full(d) => d.as_constant().or_else(|| d.eval(&em.fixed).ok()),
+            TileExtent::Part { tile, .. } => (*tile == 1).then_some(1),
+        })
+        .product();
+    let threads = i64::from(b.params.threads);
+    let groups = match (elems, fl.extent.as_constant()) {
+        (Some(e), Some(n))
+            if e > 0
+                && threads % e == 0
+                && threads / e >= 2
+                && n >= 2
+                && crate::ugraph::online::covariance(b, &info.shapes).is_ok() =>
+        {
+            (threads / e).min(n)
+        }
+        _ => 1,
+    };
+    if groups > 1 {
+        // Sizes taken from dims with one declared value, checked at run time.
+        for t in shape0 {
+            if let TileExtent::Full(d) = t
+                && d.as_constant().is_none()
+                && let Ok(v) = d.eval(&em.fixed)
+            {
+                em.line(&format!("if ({} != {v}LL) __trap();", dim(d)));
+            }
+        }
+    }
+    let local = if groups > 1 {
+        group_local(em, elems.unwrap_or(1))
+    } else {
+        stride_output_tile(em)
+    };
     let accums: Vec<(usize, AccumKind, ValueId)> = b
         .ops
         .iter()
@@ -63,10 +104,24 @@ pub fn serial_loop(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         }
     }
     let k = dim(&fl.extent);
+    if groups > 1 {
+        em.line(&format!(
+            "const long long per = ({k} + {groups}LL - 1) / {groups}LL;"
+        ));
+        em.line(&format!(
+            "const long long it_begin = min(grp * per, (long long){k});"
+        ));
+        em.line(&format!(
+            "const long long it_end = min(it_begin + per, (long long){k});"
+        ));
+    } else {
+        em.line("const long long it_begin = 0;");
+        em.line(&format!("const long long it_end = {k};"));
+    }
     // Unrolled so the loads of several iterations are in flight at once
     // (only the accumulator arithmetic is serial).
     em.line("#pragma unroll 8");
-    em.line(&format!("for (long long it = 0; it < {k}; ++it) {{"));
+    em.line("for (long long it = it_begin; it < it_end; ++it) {");
     let mut ev = Evaluator::new(&info.shapes, input_tiles(em, "it", "1"));
     for (i, op) in b.ops.iter().enumerate() {
         match op {
@@ -97,6 +152,9 @@ pub fn serial_loop(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         }
     }
     em.line("}");
+    if groups > 1 {
+        merge_groups(em, &accums, groups, elems.unwrap_or(1));
+    }
     ev.clear_memo();
     for (i, _, _) in &accums {
         let name = format!("acc{i}");
@@ -110,6 +168,66 @@ pub fn serial_loop(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     }
     em.line("}");
     Ok(())
+}
+
+/// Group `grp` of this thread and its output element (`threadIdx.x % e`),
+/// for `e` elements per group. Returns the local index.
+fn group_local(em: &mut Emitter, e: i64) -> Vec<String> {
+    let out_tiles = em.axis_tiles(&em.block.outputs[0].map, "0", "0");
+    em.line(&format!("const long long grp = threadIdx.x / {e}LL;"));
+    em.line(&format!("long long rest = threadIdx.x % {e}LL;"));
+    let mut local = vec!["0".to_string(); out_tiles.len()];
+    for a in (0..out_tiles.len()).rev() {
+        if !out_tiles[a].single {
+            let size = &out_tiles[a].size;
+            em.line(&format!(
+                "const long long l{a} = rest % ({size}); rest /= ({size});"
+            ));
+            local[a] = format!("l{a}");
+        }
+    }
+    em.line("(void)rest;");
+    local
+}
+
+/// Merge the accumulators of the thread groups into group 0's (each thread
+/// of group 0 owns the same element in every group): maxima by max, sums
+/// by sum, rescaled sums by `exp(m_g - M)` over their max. Then only group
+/// 0 goes on (`if (grp == 0) {`, closed by the caller's `}`).
+fn merge_groups(em: &mut Emitter, accums: &[(usize, AccumKind, ValueId)], groups: i64, e: i64) {
+    let threads = em.block.params.threads;
+    em.line(&format!(
+        "__shared__ float red[{}][{threads}];",
+        accums.len().max(1)
+    ));
+    for (slot, (i, _, _)) in accums.iter().enumerate() {
+        em.line(&format!("red[{slot}][threadIdx.x] = acc{i};"));
+    }
+    em.line("__syncthreads();");
+    em.line("if (grp == 0) {");
+    let slot_of = |acc: usize| accums.iter().position(|(i, _, _)| *i == acc).unwrap_or(0);
+    // Maxima first: the rescaled sums need the merged max.
+    for (slot, (i, kind, _)) in accums.iter().enumerate() {
+        match kind {
+            AccumKind::Max => em.line(&format!(
+                "for (int g = 1; g < {groups}; ++g) acc{i} = fmaxf(acc{i}, red[{slot}][g * {e} + threadIdx.x]);"
+            )),
+            AccumKind::Sum => em.line(&format!(
+                "for (int g = 1; g < {groups}; ++g) acc{i} += red[{slot}][g * {e} + threadIdx.x];"
+            )),
+            AccumKind::RescaledSum { .. } => {}
+        }
+    }
+    for (slot, (i, kind, _)) in accums.iter().enumerate() {
+        if let AccumKind::RescaledSum { max } = kind {
+            let (m, ms) = (max.0, slot_of(max.0));
+            em.line("{ float s = 0.0f;");
+            em.line(&format!(
+                "for (int g = 0; g < {groups}; ++g) {{ const float mg = red[{ms}][g * {e} + threadIdx.x]; s += red[{slot}][g * {e} + threadIdx.x] * (mg == acc{m} ? 1.0f : __expf(mg - acc{m})); }}"
+            ));
+            em.line(&format!("acc{i} = s; }}"));
+        }
+    }
 }
 
 /// The pieces of a flash partial block graph.
