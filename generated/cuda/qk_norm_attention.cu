@@ -119,10 +119,10 @@ extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_combine(c
     if (grp == 0) {
         for (int g = 1; g < 4; ++g) acc2 = fmaxf(acc2, red[0][g * 128 + threadIdx.x]);
         { float s = 0.0f;
-        for (int g = 0; g < 4; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; s += red[1][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
+        for (int g = 0; g < 4; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[1][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
         acc9 = s; }
         { float s = 0.0f;
-        for (int g = 0; g < 4; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; s += red[2][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
+        for (int g = 0; g < 4; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[2][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
         acc13 = s; }
         const float v8 = (acc9 / acc13);
         p5[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v8);

@@ -192,8 +192,12 @@ fn group_local(em: &mut Emitter, e: i64) -> Vec<String> {
 
 /// Merge the accumulators of the thread groups into group 0's (each thread
 /// of group 0 owns the same element in every group): maxima by max, sums
-/// by sum, rescaled sums by `exp(m_g - M)` over their max. Then only group
-/// 0 goes on (`if (grp == 0) {`, closed by the caller's `}`).
+/// by sum, rescaled sums by `exp(m_g - M)` over their max. A group whose
+/// max stayed -inf saw only -inf maxima (e.g. empty splits, which come
+/// last): its rescaled sums are skipped, as the serial loop weighs those
+/// iterations by exp(-inf) = 0 (its own values may be NaN from
+/// -inf - -inf). Then only group 0 goes on (`if (grp == 0) {`, closed by
+/// the caller's `}`).
 fn merge_groups(em: &mut Emitter, accums: &[(usize, AccumKind, ValueId)], groups: i64, e: i64) {
     let threads = em.block.params.threads;
     em.line(&format!(
@@ -223,7 +227,7 @@ fn merge_groups(em: &mut Emitter, accums: &[(usize, AccumKind, ValueId)], groups
             let (m, ms) = (max.0, slot_of(max.0));
             em.line("{ float s = 0.0f;");
             em.line(&format!(
-                "for (int g = 0; g < {groups}; ++g) {{ const float mg = red[{ms}][g * {e} + threadIdx.x]; s += red[{slot}][g * {e} + threadIdx.x] * (mg == acc{m} ? 1.0f : __expf(mg - acc{m})); }}"
+                "for (int g = 0; g < {groups}; ++g) {{ const float mg = red[{ms}][g * {e} + threadIdx.x]; if (mg != -INFINITY) s += red[{slot}][g * {e} + threadIdx.x] * (mg == acc{m} ? 1.0f : __expf(mg - acc{m})); }}"
             ));
             em.line(&format!("acc{i} = s; }}"));
         }
