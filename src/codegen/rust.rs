@@ -1602,65 +1602,36 @@ pub trait OutputBuffer<T: Element>: sealed::Sealed {
     fn buffer_ptr_mut<'a>(&'a mut self, stream: &'a CudaStream) -> (u64, SyncOnDrop<'a>);
 }
 
-impl<T: Element> InputBuffer<T> for CudaSlice<T> {
-    fn buffer_len(&self) -> usize {
-        DeviceSlice::len(self)
-    }
-    fn buffer_context(&self) -> &Arc<CudaContext> {
-        DeviceSlice::stream(self).context()
-    }
-    fn buffer_ptr<'a>(&'a self, stream: &'a CudaStream) -> (u64, SyncOnDrop<'a>) {
-        DevicePtr::device_ptr(self, stream)
-    }
+/// The buffer impls: every cudarc buffer type delegates to the same cudarc
+/// traits.
+macro_rules! buffer_impls {
+    (@common) => {
+        fn buffer_len(&self) -> usize {
+            DeviceSlice::len(self)
+        }
+        fn buffer_context(&self) -> &Arc<CudaContext> {
+            DeviceSlice::stream(self).context()
+        }
+    };
+    (input: $($ty:ty),+) => {
+        $(impl<T: Element> InputBuffer<T> for $ty {
+            buffer_impls!(@common);
+            fn buffer_ptr<'a>(&'a self, stream: &'a CudaStream) -> (u64, SyncOnDrop<'a>) {
+                DevicePtr::device_ptr(self, stream)
+            }
+        })+
+    };
+    (output: $($ty:ty),+) => {
+        $(impl<T: Element> OutputBuffer<T> for $ty {
+            buffer_impls!(@common);
+            fn buffer_ptr_mut<'a>(&'a mut self, stream: &'a CudaStream) -> (u64, SyncOnDrop<'a>) {
+                DevicePtrMut::device_ptr_mut(self, stream)
+            }
+        })+
+    };
 }
-
-impl<T: Element> InputBuffer<T> for CudaView<'_, T> {
-    fn buffer_len(&self) -> usize {
-        DeviceSlice::len(self)
-    }
-    fn buffer_context(&self) -> &Arc<CudaContext> {
-        DeviceSlice::stream(self).context()
-    }
-    fn buffer_ptr<'a>(&'a self, stream: &'a CudaStream) -> (u64, SyncOnDrop<'a>) {
-        DevicePtr::device_ptr(self, stream)
-    }
-}
-
-impl<T: Element> InputBuffer<T> for CudaViewMut<'_, T> {
-    fn buffer_len(&self) -> usize {
-        DeviceSlice::len(self)
-    }
-    fn buffer_context(&self) -> &Arc<CudaContext> {
-        DeviceSlice::stream(self).context()
-    }
-    fn buffer_ptr<'a>(&'a self, stream: &'a CudaStream) -> (u64, SyncOnDrop<'a>) {
-        DevicePtr::device_ptr(self, stream)
-    }
-}
-
-impl<T: Element> OutputBuffer<T> for CudaSlice<T> {
-    fn buffer_len(&self) -> usize {
-        DeviceSlice::len(self)
-    }
-    fn buffer_context(&self) -> &Arc<CudaContext> {
-        DeviceSlice::stream(self).context()
-    }
-    fn buffer_ptr_mut<'a>(&'a mut self, stream: &'a CudaStream) -> (u64, SyncOnDrop<'a>) {
-        DevicePtrMut::device_ptr_mut(self, stream)
-    }
-}
-
-impl<T: Element> OutputBuffer<T> for CudaViewMut<'_, T> {
-    fn buffer_len(&self) -> usize {
-        DeviceSlice::len(self)
-    }
-    fn buffer_context(&self) -> &Arc<CudaContext> {
-        DeviceSlice::stream(self).context()
-    }
-    fn buffer_ptr_mut<'a>(&'a mut self, stream: &'a CudaStream) -> (u64, SyncOnDrop<'a>) {
-        DevicePtrMut::device_ptr_mut(self, stream)
-    }
-}
+buffer_impls!(input: CudaSlice<T>, CudaView<'_, T>, CudaViewMut<'_, T>);
+buffer_impls!(output: CudaSlice<T>, CudaViewMut<'_, T>);
 
 /// An input of [`DynWorkload::launch_dyn`]: a buffer of one element type.
 pub enum TensorRef<'a> {
