@@ -14,7 +14,7 @@ use crate::ugraph::validate::{BlockInfo, Phase, TileExtent};
 use crate::ugraph::{AccumKind, BlockOp, ValueId};
 
 use super::emit::{Emitter, Evaluator, c_type, dim};
-use super::templates::{elementwise_op, input_tiles, store, stride_output_tile};
+use super::templates::{elementwise_op, input_tiles, output_tile_index, store, stride_output_tile};
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -173,21 +173,8 @@ pub fn serial_loop(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
 /// Group `grp` of this thread and its output element (`threadIdx.x % e`),
 /// for `e` elements per group. Returns the local index.
 fn group_local(em: &mut Emitter, e: i64) -> Vec<String> {
-    let out_tiles = em.axis_tiles(&em.block.outputs[0].map, "0", "0");
     em.line(&format!("const long long grp = threadIdx.x / {e}LL;"));
-    em.line(&format!("long long rest = threadIdx.x % {e}LL;"));
-    let mut local = vec!["0".to_string(); out_tiles.len()];
-    for a in (0..out_tiles.len()).rev() {
-        if !out_tiles[a].single {
-            let size = &out_tiles[a].size;
-            em.line(&format!(
-                "const long long l{a} = rest % ({size}); rest /= ({size});"
-            ));
-            local[a] = format!("l{a}");
-        }
-    }
-    em.line("(void)rest;");
-    local
+    output_tile_index(em, &format!("threadIdx.x % {e}LL"))
 }
 
 /// Merge the accumulators of the thread groups into group 0's (each thread

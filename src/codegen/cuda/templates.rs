@@ -80,13 +80,20 @@ pub(super) fn stride_output_tile(em: &mut Emitter) -> Vec<String> {
     };
     em.line(&format!("const long long tile_elems = {count};"));
     em.line("for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {");
-    em.line("long long rest = li;");
-    let mut local = vec!["0".to_string(); rank];
-    for a in (0..rank).rev() {
+    output_tile_index(em, "li")
+}
+
+/// Decompose the flat index `flat` (a C expression) over the first output's
+/// tile, row-major; returns the local index (one C expression per axis).
+pub(super) fn output_tile_index(em: &mut Emitter, flat: &str) -> Vec<String> {
+    let out_tiles = em.axis_tiles(&em.block.outputs[0].map, "0", "0");
+    em.line(&format!("long long rest = {flat};"));
+    let mut local = vec!["0".to_string(); out_tiles.len()];
+    for a in (0..out_tiles.len()).rev() {
         if !out_tiles[a].single {
+            let size = &out_tiles[a].size;
             em.line(&format!(
-                "const long long l{a} = rest % ({}); rest /= ({});",
-                sizes[a], sizes[a]
+                "const long long l{a} = rest % ({size}); rest /= ({size});"
             ));
             local[a] = format!("l{a}");
         }
