@@ -32,6 +32,22 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
+/// `(position, tensor index)` of the tensors whose role `pick` numbers
+/// (argument position of an input or an output), by position.
+fn in_role_order(
+    g: &KernelGraph,
+    pick: impl Fn(TensorRole) -> Option<usize>,
+) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = g
+        .tensors
+        .iter()
+        .enumerate()
+        .filter_map(|(t, x)| pick(x.role).map(|p| (p, t)))
+        .collect();
+    out.sort();
+    out
+}
+
 /// `shape` with its first axis equal to the split count `splits` set to 1.
 fn one_split_shape(shape: &[DimExpr], splits: Option<&DimExpr>) -> Vec<DimExpr> {
     let mut out = shape.to_vec();
@@ -55,16 +71,10 @@ pub fn unpartitioned(w: &Workload, g: &KernelGraph) -> Result<Graph, String> {
     // Per partial tensor of a split loop: its split count.
     let mut split_axis: Vec<Option<DimExpr>> = vec![None; g.tensors.len()];
     // Inputs in argument order, so names and order match the program.
-    let mut inputs: Vec<(usize, usize)> = g
-        .tensors
-        .iter()
-        .enumerate()
-        .filter_map(|(t, x)| match x.role {
-            TensorRole::Input(i) => Some((i, t)),
-            _ => None,
-        })
-        .collect();
-    inputs.sort();
+    let inputs = in_role_order(g, |r| match r {
+        TensorRole::Input(i) => Some(i),
+        _ => None,
+    });
     for (_, t) in inputs {
         let x = &g.tensors[t];
         node_of[t] = Some(b.input(&x.name, x.dtype, x.shape.clone()));
@@ -236,16 +246,10 @@ pub fn unpartitioned(w: &Workload, g: &KernelGraph) -> Result<Graph, String> {
             }
         }
     }
-    let mut outputs: Vec<(usize, usize)> = g
-        .tensors
-        .iter()
-        .enumerate()
-        .filter_map(|(t, x)| match x.role {
-            TensorRole::Output(j) => Some((j, t)),
-            _ => None,
-        })
-        .collect();
-    outputs.sort();
+    let outputs = in_role_order(g, |r| match r {
+        TensorRole::Output(j) => Some(j),
+        _ => None,
+    });
     for (j, t) in outputs {
         let n = node_of[t].ok_or("an output is never written")?;
         let name = w
