@@ -560,9 +560,9 @@ fn combine_kernel(m: &Attention, t: FlashTiles, x: &FlashTensors) -> BlockGraph 
         grid,
         forloop: Some(ForLoop::new(DimExpr::constant(i64::from(t.splits)), 1)),
         inputs: vec![
-            part(x.m_part, stat_shape),
+            part(x.m_part, stat_shape.clone()),
             part(x.o_part, o_shape),
-            part(x.l_part, partial_shapes(m, t)[1].clone()),
+            part(x.l_part, stat_shape),
         ],
         ops,
         outputs: vec![BlockOutput {
