@@ -37,7 +37,7 @@ use prism::frontend;
 use prism::ir::{BinaryOp, DimBindings, ScalarExpr, Workload};
 use prism::reference::{self, Precision, compare};
 use prism::search::crosscheck::{CrossCheckOptions, trial_dims};
-use prism::search::strategies::{Strategy, search};
+use prism::search::strategies::{Strategy, rebuild, search};
 use prism::ugraph::lower::{LowerOptions, lower};
 use prism::ugraph::{BlockOp, KernelBody, KernelGraph, interp};
 use proptest::collection::vec;
@@ -801,15 +801,27 @@ fn parse(p: &Program) -> Result<Workload, TestCaseError> {
         .ok_or_else(|| TestCaseError::fail("no workload"))
 }
 
+/// A candidate's graph again: its lowering, or the enumeration's candidate
+/// of its rank.
+fn rebuilt(w: &Workload, s: Strategy, prog: &str) -> Result<KernelGraph, TestCaseError> {
+    rebuild(w, s, &|g: &KernelGraph| prism::codegen::cuda::fits(w, g))
+        .map_err(|e| TestCaseError::fail(format!("{e}\n{prog}")))
+}
+
 fn check_search(choices: &[u32], mix: &[u32], stats: &Mutex<Stats>) -> Result<(), TestCaseError> {
     let p = generate(choices);
     let w = parse(&p)?;
     let options = CrossCheckOptions::default();
     let (report, chosen_graph) = search(&w, &options);
     let prog = &p.toml;
-    proptest::prop_assert_eq!(report.candidates.len(), Strategy::ALL.len());
+    let searched = report
+        .candidates
+        .iter()
+        .filter(|c| matches!(c.strategy, Strategy::Searched(_)))
+        .count();
+    proptest::prop_assert_eq!(report.candidates.len(), Strategy::ALL.len() + searched);
     // The direct lowering works on every well-typed program.
-    let direct = &report.candidates[0];
+    let direct = &report.candidates[searched];
     proptest::prop_assert_eq!(direct.strategy, Strategy::Direct);
     proptest::prop_assert!(
         direct.cost.is_some(),
@@ -825,9 +837,8 @@ fn check_search(choices: &[u32], mix: &[u32], stats: &Mutex<Stats>) -> Result<()
                 c.cross_check.is_ok() && c.proof.is_ok(),
                 "chosen {c:?}\n{prog}"
             );
-            let again = lower(&w, &c.strategy.options())
-                .map_err(|e| TestCaseError::fail(format!("{e}\n{prog}")))?;
-            proptest::prop_assert!(&again == g, "the chosen graph is not its lowering\n{prog}");
+            let again = rebuilt(&w, c.strategy, prog)?;
+            proptest::prop_assert!(&again == g, "the chosen graph is not its rebuild\n{prog}");
             proptest::prop_assert_eq!(c.kernels, g.kernels.len());
         }
         (None, None) => proptest::prop_assert!(
@@ -848,15 +859,12 @@ fn check_search(choices: &[u32], mix: &[u32], stats: &Mutex<Stats>) -> Result<()
         .candidates
         .iter()
         .filter(|c| c.cross_check.is_ok())
-        .map(|c| {
-            lower(&w, &c.strategy.options())
-                .map(|g| (c.strategy, c.proof.is_ok(), g))
-                .map_err(|e| TestCaseError::fail(format!("{e}\n{prog}")))
-        })
+        .map(|c| rebuilt(&w, c.strategy, prog).map(|g| (c.strategy, c.proof.is_ok(), g)))
         .collect::<Result<_, _>>()?;
-    let lowered: Vec<KernelGraph> = Strategy::ALL
+    let lowered: Vec<KernelGraph> = report
+        .candidates
         .iter()
-        .filter_map(|s| lower(&w, &s.options()).ok())
+        .filter_map(|c| rebuilt(&w, c.strategy, prog).ok())
         .collect();
     let lowered_refs: Vec<&KernelGraph> = lowered.iter().collect();
     let fresh = fresh_dims(&p, &w, &lowered_refs, mix);

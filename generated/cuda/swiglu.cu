@@ -5,7 +5,7 @@
 #include "prism/gemm.cuh"
 #include "prism/attention.cuh"
 
-extern "C" __global__ void __launch_bounds__(128) swiglu_k0_mul_fused(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n, long long d_d) {
+extern "C" __global__ void __launch_bounds__(128) swiglu_k0_sgraph(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n, long long d_d) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((d_d + 64LL - 1) / 64LL)) * 64LL;
     b_x /= ((d_d + 64LL - 1) / 64LL);

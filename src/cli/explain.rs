@@ -41,7 +41,7 @@ pub fn reasons(w: &Workload, report: &SearchReport) -> Vec<String> {
         chosen.strategy.name(),
         others.join(", ")
     ));
-    if chosen.strategy.options().fuse_rms_matmul {
+    if chosen.strategy.options().is_some_and(|o| o.fuse_rms_matmul) {
         let g = &w.graph;
         for (i, n) in g.nodes.iter().enumerate() {
             if let Op::Matmul(a, b) = &n.op

@@ -24,6 +24,32 @@ pub fn render(r: &SearchReport) -> String {
         "    {:<12} {:>7} {:>12} {:>10}  {:<16} proof",
         "strategy", "kernels", "bytes", "est. µs", "cross-check"
     );
+    match &r.sgraph {
+        Ok(e) => {
+            let _ = writeln!(
+                s,
+                "    sgraph ({:.2} s): e-graph {} nodes / {} classes; {} loop maps; {} terms → {} instances → {} valid{}",
+                e.seconds,
+                e.egraph_nodes,
+                e.egraph_classes,
+                e.loop_maps,
+                e.terms,
+                e.instances,
+                e.valid,
+                if e.walks_at_bound > 0 {
+                    format!(" ({} walks at their bound)", e.walks_at_bound)
+                } else {
+                    String::new()
+                }
+            );
+            for (why, n) in &e.pruned {
+                let _ = writeln!(s, "      pruned {n:>7}  {why}");
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(s, "    sgraph: failed: {e}");
+        }
+    }
     for (i, c) in r.candidates.iter().enumerate() {
         let mark = if r.chosen == Some(i) { "→" } else { " " };
         let (bytes, micros) = match &c.cost {
@@ -42,14 +68,20 @@ pub fn render(r: &SearchReport) -> String {
                 short
             }
         };
+        let name = match c.strategy {
+            crate::search::strategies::Strategy::Searched(k) => format!("sgraph #{k}"),
+            other => other.name().to_string(),
+        };
         let _ = writeln!(
             s,
             "  {mark} {:<12} {:>7} {:>12} {:>10}  {check:<16} {proof}",
-            c.strategy.name(),
-            c.kernels,
-            bytes,
-            micros
+            name, c.kernels, bytes, micros
         );
+        if let Some((terms, loops)) = &c.term {
+            for t in terms {
+                let _ = writeln!(s, "        {t}   [{loops}]");
+            }
+        }
     }
     s
 }

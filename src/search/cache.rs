@@ -2,10 +2,12 @@
 //! so every build profile, `cargo check` and the IDE reuse them.
 //!
 //! An entry maps a content key of (workload program and dims, prism version,
-//! device library) to the chosen strategy. A cached choice only selects
-//! which semantics-preserving lowering to use, so a stale or corrupt entry
-//! can cost speed, never correctness: unreadable, malformed or
-//! other-version entries are misses and are overwritten.
+//! device library) to the chosen strategy and its graph's fingerprint. A
+//! cached choice only selects which verified candidate to rebuild (a
+//! lowering, or a rank in the deterministic enumeration), and the rebuilt
+//! graph must match the fingerprint, so a stale or corrupt entry can cost
+//! time, never correctness: unreadable, malformed, other-version or
+//! mismatching entries are misses and are overwritten.
 
 use std::path::{Path, PathBuf};
 
@@ -16,7 +18,7 @@ use crate::ir::Workload;
 use super::strategies::Strategy;
 
 /// Bumped when the entry format or the meaning of a strategy changes.
-pub const CACHE_VERSION: u32 = 2;
+pub const CACHE_VERSION: u32 = 3;
 
 #[derive(Serialize, Deserialize)]
 struct Entry {
@@ -24,6 +26,10 @@ struct Entry {
     prism: String,
     workload: String,
     strategy: Strategy,
+    /// Fingerprint of the chosen graph: a rebuilt graph that differs (a
+    /// searched candidate's rank can move when the enumeration changes)
+    /// is a miss.
+    graph: String,
 }
 
 /// 128-bit FNV-1a (two 64-bit lanes with different offsets), hex.
@@ -38,6 +44,11 @@ fn fingerprint(text: &str) -> String {
         lane(0xcbf2_9ce4_8422_2325),
         lane(0x6c62_272e_07bb_0142)
     )
+}
+
+/// The fingerprint of a kernel graph (of its full debug form).
+pub fn graph_fingerprint(g: &crate::ugraph::KernelGraph) -> String {
+    fingerprint(&format!("{g:?}"))
 }
 
 /// The content key of a workload's search.
@@ -80,23 +91,30 @@ impl Cache {
         self.dir.join(format!("{}-{}.json", w.name, key(w)))
     }
 
-    /// The cached choice for `w`, if a valid entry exists.
-    pub fn get(&self, w: &Workload) -> Option<Strategy> {
+    /// The cached choice for `w` and its graph's fingerprint, if a valid
+    /// entry exists.
+    pub fn get(&self, w: &Workload) -> Option<(Strategy, String)> {
         let text = std::fs::read_to_string(self.path(w)).ok()?;
         let e: Entry = serde_json::from_str(&text).ok()?;
         (e.version == CACHE_VERSION && e.prism == env!("CARGO_PKG_VERSION") && e.workload == w.name)
-            .then_some(e.strategy)
+            .then_some((e.strategy, e.graph))
     }
 
     /// Record the choice for `w` (written to a temporary file and renamed,
     /// so a reader never sees half an entry).
-    pub fn put(&self, w: &Workload, strategy: Strategy) -> std::io::Result<()> {
+    pub fn put(
+        &self,
+        w: &Workload,
+        strategy: Strategy,
+        graph: &crate::ugraph::KernelGraph,
+    ) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
         let entry = Entry {
             version: CACHE_VERSION,
             prism: env!("CARGO_PKG_VERSION").to_string(),
             workload: w.name.clone(),
             strategy,
+            graph: graph_fingerprint(graph),
         };
         let text = serde_json::to_string_pretty(&entry).map_err(std::io::Error::other)?;
         let path = self.path(w);

@@ -11,4 +11,5 @@
 pub mod abstract_graph;
 pub mod cache;
 pub mod crosscheck;
+pub mod sgraph;
 pub mod strategies;

@@ -1,8 +1,10 @@
-//! The candidates the search compares today: lowering strategies, from the
-//! direct lowering (one kernel per operator) to full fusion regions. Each is
-//! cross-checked numerically and ranked by a simple analytic cost; the
-//! cheapest verified candidate wins. (The sGraph enumeration replaces the
-//! fixed strategy list; the verification and ranking stay.)
+//! The candidates the search compares: the best single-kernel μGraphs of
+//! the sGraph enumeration ([`super::sgraph`]), and lowering strategies, from
+//! the direct lowering (one kernel per operator) to fusion regions and
+//! flash-decoding attention (multi-kernel graphs the enumeration does not
+//! build). Each is proven and cross-checked numerically and ranked by a
+//! simple analytic cost; the cheapest verified candidate wins, the
+//! enumeration's on ties.
 
 use std::time::Instant;
 
@@ -13,6 +15,7 @@ use crate::ugraph::lower::{LowerOptions, lower};
 use crate::ugraph::{KernelBody, KernelGraph};
 
 use super::crosscheck::{CrossCheckOptions, cross_check_all};
+use super::sgraph::{EnumOptions, EnumStats, enumerate};
 
 /// A lowering strategy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +30,8 @@ pub enum Strategy {
     /// Regions plus flash-decoding attention (split online softmax and a
     /// combine).
     Flash,
+    /// The enumeration's candidate of this rank (0: the cheapest).
+    Searched(u32),
 }
 
 impl Strategy {
@@ -43,11 +48,14 @@ impl Strategy {
             Strategy::RmsMatmul => "rms-matmul",
             Strategy::Regions => "regions",
             Strategy::Flash => "flash",
+            Strategy::Searched(_) => "sgraph",
         }
     }
 
-    pub fn options(self) -> LowerOptions {
-        match self {
+    /// The lowering options of a lowering strategy (`None` for a searched
+    /// candidate, which [`rebuild`] enumerates again).
+    pub fn options(self) -> Option<LowerOptions> {
+        Some(match self {
             Strategy::Direct => LowerOptions::direct(),
             Strategy::RmsMatmul => LowerOptions {
                 fuse_rms_matmul: true,
@@ -59,9 +67,31 @@ impl Strategy {
                 ..LowerOptions::default()
             },
             Strategy::Flash => LowerOptions::default(),
-        }
+            Strategy::Searched(_) => return None,
+        })
     }
 }
+
+/// The graph of a strategy: its lowering, or the enumeration's candidate
+/// of that rank (the enumeration is deterministic).
+pub fn rebuild(w: &Workload, s: Strategy, fits: &Fits<'_>) -> Result<KernelGraph, String> {
+    match (s, s.options()) {
+        (_, Some(o)) => lower(w, &o).map_err(|e| e.to_string()),
+        (Strategy::Searched(rank), None) => {
+            let (_, found) = enumerate(w, &cost_point(w), &EnumOptions::default(), fits)?;
+            found
+                .into_iter()
+                .nth(rank as usize)
+                .map(|f| f.graph)
+                .ok_or_else(|| format!("the enumeration has no candidate of rank {rank}"))
+        }
+        (_, None) => Err("no lowering".into()),
+    }
+}
+
+/// Whether the code generator can emit a graph (see
+/// [`crate::codegen::cuda::fits`]).
+pub type Fits<'a> = dyn Fn(&KernelGraph) -> Result<(), String> + Sync + 'a;
 
 /// Analytic cost at one shape point: global-memory bytes every kernel reads
 /// and writes, over a bandwidth, plus a fixed cost per launch. A ranking
@@ -115,6 +145,10 @@ pub fn cost(g: &KernelGraph, dims: &DimBindings) -> Cost {
 #[derive(Clone, Debug, Serialize)]
 pub struct CandidateReport {
     pub strategy: Strategy,
+    /// For a searched candidate: its term (one s-expression per output)
+    /// and loop map.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub term: Option<(Vec<String>, String)>,
     pub kernels: usize,
     /// `None` when lowering failed.
     pub cost: Option<Cost>,
@@ -154,6 +188,8 @@ pub struct SearchReport {
     /// point, or its largest dims).
     pub point: DimBindings,
     pub candidates: Vec<CandidateReport>,
+    /// The enumeration's counts, or why it failed.
+    pub sgraph: Result<EnumStats, String>,
     /// Index into `candidates` of the cheapest proven and cross-checked one.
     pub chosen: Option<usize>,
     pub seconds: f64,
@@ -169,20 +205,54 @@ pub fn cost_point(w: &Workload) -> DimBindings {
     })
 }
 
-/// Lower `w` with every strategy, prove and cross-check each, and pick the
-/// cheapest one that passed both.
+/// A candidate before verification: its origin, its term (searched ones)
+/// and its graph or why there is none.
+type Entry = (
+    Strategy,
+    Option<(Vec<String>, String)>,
+    Result<KernelGraph, String>,
+);
+
+/// [`search_with`] with the code generator's templates.
 pub fn search(w: &Workload, check: &CrossCheckOptions) -> (SearchReport, Option<KernelGraph>) {
+    search_with(w, check, &|g: &KernelGraph| {
+        crate::codegen::cuda::fits(w, g)
+    })
+}
+
+/// Enumerate sGraph candidates and lower `w` with every strategy, prove
+/// and cross-check each, and pick the cheapest one that passed both.
+pub fn search_with(
+    w: &Workload,
+    check: &CrossCheckOptions,
+    fits: &Fits<'_>,
+) -> (SearchReport, Option<KernelGraph>) {
     let start = Instant::now();
     let point = cost_point(w);
-    let lowered: Vec<_> = Strategy::ALL
-        .iter()
-        .map(|s| lower(w, &s.options()))
-        .collect();
-    let ok: Vec<&KernelGraph> = lowered.iter().filter_map(|g| g.as_ref().ok()).collect();
+    let (sgraph, found) = match enumerate(w, &point, &EnumOptions::default(), fits) {
+        Ok((stats, found)) => (Ok(stats), found),
+        Err(e) => (Err(e), Vec::new()),
+    };
+    let mut entries: Vec<Entry> = Vec::new();
+    for (rank, f) in found.into_iter().enumerate() {
+        entries.push((
+            Strategy::Searched(rank as u32),
+            Some((f.term, f.loops)),
+            Ok(f.graph),
+        ));
+    }
+    for s in Strategy::ALL {
+        let g = s
+            .options()
+            .ok_or_else(|| "no lowering".to_string())
+            .and_then(|o| lower(w, &o).map_err(|e| e.to_string()));
+        entries.push((s, None, g));
+    }
+    let ok: Vec<&KernelGraph> = entries.iter().filter_map(|e| e.2.as_ref().ok()).collect();
     let mut checks = cross_check_all(w, &ok, check).into_iter();
     let mut candidates = Vec::new();
     let mut graphs = Vec::new();
-    for (s, g) in Strategy::ALL.into_iter().zip(lowered) {
+    for (s, term, g) in entries {
         match g {
             Ok(g) => {
                 let verdict = match checks.next() {
@@ -192,6 +262,7 @@ pub fn search(w: &Workload, check: &CrossCheckOptions) -> (SearchReport, Option<
                 };
                 candidates.push(CandidateReport {
                     strategy: s,
+                    term,
                     kernels: g.kernels.len(),
                     cost: Some(cost(&g, &point)),
                     cross_check: verdict,
@@ -202,9 +273,10 @@ pub fn search(w: &Workload, check: &CrossCheckOptions) -> (SearchReport, Option<
             Err(e) => {
                 candidates.push(CandidateReport {
                     strategy: s,
+                    term,
                     kernels: 0,
                     cost: None,
-                    cross_check: Err(e.to_string()),
+                    cross_check: Err(e),
                     proof: Err("not lowered".into()),
                 });
                 graphs.push(None);
@@ -212,19 +284,21 @@ pub fn search(w: &Workload, check: &CrossCheckOptions) -> (SearchReport, Option<
         }
     }
     // Both verifications must pass: the proof of the algebra and the
-    // numeric cross-check.
+    // numeric cross-check. The first of equal costs wins (searched
+    // candidates come first).
     let chosen = candidates
         .iter()
         .enumerate()
         .filter(|(_, c)| c.cross_check.is_ok() && c.proof.is_ok())
         .filter_map(|(i, c)| c.cost.as_ref().map(|k| (i, k.micros)))
-        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
         .map(|(i, _)| i);
     let graph = chosen.and_then(|i| graphs[i].take());
     let report = SearchReport {
         workload: w.name.clone(),
         point,
         candidates,
+        sgraph,
         chosen,
         seconds: start.elapsed().as_secs_f64(),
     };
@@ -238,7 +312,18 @@ pub fn choose(
     w: &Workload,
     check: &CrossCheckOptions,
 ) -> Result<(SearchReport, KernelGraph), crate::ugraph::lower::LowerError> {
-    let (report, chosen) = search(w, check);
+    choose_with(w, check, &|g: &KernelGraph| {
+        crate::codegen::cuda::fits(w, g)
+    })
+}
+
+/// [`choose`] with another template predicate.
+pub fn choose_with(
+    w: &Workload,
+    check: &CrossCheckOptions,
+    fits: &Fits<'_>,
+) -> Result<(SearchReport, KernelGraph), crate::ugraph::lower::LowerError> {
+    let (report, chosen) = search_with(w, check, fits);
     let graph = match chosen {
         Some(g) => g,
         None => lower(w, &LowerOptions::direct())?,

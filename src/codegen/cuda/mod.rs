@@ -15,10 +15,9 @@ use std::fmt::Write;
 use super::CodegenError;
 use super::plan::{GridFactor, Launch, WorkloadKernels};
 use crate::ir::{Target, Workload};
-use crate::search::cache::Cache;
+use crate::search::cache::{Cache, graph_fingerprint};
 use crate::search::crosscheck::CrossCheckOptions;
-use crate::search::strategies::choose;
-use crate::ugraph::lower::lower;
+use crate::search::strategies::{choose, rebuild};
 use crate::ugraph::validate::{check_block, validate};
 use crate::ugraph::{BlockGraph, GridDim, KernelBody, KernelGraph, Predefined};
 
@@ -50,16 +49,27 @@ pub fn generate_cached(
         workload: workload.name.clone(),
         message: e.to_string(),
     };
-    if let Some(strategy) = cache.and_then(|c| c.get(workload)) {
-        let graph = lower(workload, &strategy.options()).map_err(fail)?;
+    let fits = |g: &KernelGraph| fits(workload, g);
+    if let Some((strategy, print)) = cache.and_then(|c| c.get(workload))
+        && let Ok(graph) = rebuild(workload, strategy, &fits)
+        && graph_fingerprint(&graph) == print
+    {
         return generate_graph(workload, &graph);
     }
     let (report, graph) = choose(workload, &CrossCheckOptions::default()).map_err(fail)?;
     if let (Some(c), Some(i)) = (cache, report.chosen) {
         // A failed write only costs the next build a search.
-        let _ = c.put(workload, report.candidates[i].strategy);
+        let _ = c.put(workload, report.candidates[i].strategy, &graph);
     }
     generate_graph(workload, &graph)
+}
+
+/// Whether [`generate_graph`] can emit `graph` (a template fits every
+/// kernel): the search's code-generation limit.
+pub fn fits(workload: &Workload, graph: &KernelGraph) -> Result<(), String> {
+    generate_graph(workload, graph)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Generate the `.cu` and launch plan of any valid kernel graph of `workload`.
