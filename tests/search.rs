@@ -67,13 +67,27 @@ fn prism_search_prints_the_comparison() {
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("workload swiglu"), "{stdout}");
-    assert!(stdout.contains("→ regions"), "{stdout}");
+    assert!(stdout.contains("→ sgraph #0"), "{stdout}");
     assert!(stdout.contains("ok (4 trials)"), "{stdout}");
+    // The enumeration's counts and the winning term.
+    assert!(stdout.contains("terms →"), "{stdout}");
+    assert!(stdout.contains("pruned"), "{stdout}");
+    assert!(
+        stdout.contains("(mul (silu (matmul x w_gate)) (matmul x w_up))"),
+        "{stdout}"
+    );
     let json = prism(&["search", "prism.toml", "--workload", "swiglu", "--json"]);
     assert_eq!(json.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
     assert_eq!(v[0]["workload"], "swiglu");
-    assert_eq!(v[0]["candidates"].as_array().map(|a| a.len()), Some(4));
+    // Three searched candidates, then the four lowering strategies.
+    assert_eq!(v[0]["candidates"].as_array().map(|a| a.len()), Some(7));
+    assert!(
+        v[0]["sgraph"]["Ok"]["terms"]
+            .as_u64()
+            .is_some_and(|t| t > 0),
+        "{v}"
+    );
 }
 
 #[test]

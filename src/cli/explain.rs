@@ -10,6 +10,13 @@ use crate::search::crosscheck::CrossCheckOptions;
 use crate::search::strategies::{SearchReport, choose};
 use crate::ugraph::{display, fused};
 
+fn label(c: &crate::search::strategies::CandidateReport) -> String {
+    match c.strategy {
+        crate::search::strategies::Strategy::Searched(k) => format!("sgraph #{k}"),
+        s => s.name().to_string(),
+    }
+}
+
 /// Why the chosen μGraph looks the way it does: the search's choice among
 /// its candidates, and the hand-built fusions that choice applied.
 pub fn reasons(w: &Workload, report: &SearchReport) -> Vec<String> {
@@ -26,21 +33,24 @@ pub fn reasons(w: &Workload, report: &SearchReport) -> Vec<String> {
         .iter()
         .filter(|c| c.strategy != chosen.strategy)
         .map(|c| match &c.cost {
-            Some(k) => format!(
-                "{} {} kernel(s) ~{:.1} µs",
-                c.strategy.name(),
-                k.kernels,
-                k.micros
-            ),
-            None => format!("{} (not lowered)", c.strategy.name()),
+            Some(k) => format!("{} {} kernel(s) ~{:.1} µs", label(c), k.kernels, k.micros),
+            None => format!("{} (not lowered)", label(c)),
         })
         .collect();
     let micros = chosen.cost.as_ref().map_or(0.0, |k| k.micros);
     out.push(format!(
         "the search chose `{}`: the cheapest candidate proven equivalent and cross-checked (~{micros:.1} µs estimated; {})",
-        chosen.strategy.name(),
+        label(chosen),
         others.join(", ")
     ));
+    if let Some((terms, loops)) = &chosen.term {
+        let rewrites = chosen.proof.as_ref().map_or(0, |r| *r);
+        for t in terms {
+            out.push(format!(
+                "the sGraph enumeration fused the program into one kernel: it computes {t} with its for-loop walking {loops} (found in the program's saturated e-graph; proven equal to the program in {rewrites} rewrites)"
+            ));
+        }
+    }
     if chosen.strategy.options().is_some_and(|o| o.fuse_rms_matmul) {
         let g = &w.graph;
         for (i, n) in g.nodes.iter().enumerate() {

@@ -154,15 +154,14 @@ fn describe(m: &LoopMap) -> String {
     }
 }
 
-/// Enumerate single-kernel candidates for `w`, ranked by cost at `point`;
-/// `fits` says whether the code generator can emit a graph.
-pub fn enumerate(
-    w: &Workload,
-    point: &DimBindings,
-    opts: &EnumOptions,
-    fits: &(dyn Fn(&KernelGraph) -> Result<(), String> + Sync),
-) -> Result<(EnumStats, Vec<Found>), String> {
-    let start = std::time::Instant::now();
+/// The terms of every loop map, in a fixed order, with the counts so far.
+pub struct Walked {
+    pub stats: EnumStats,
+    pub terms: Vec<(LoopMap, terms::Term)>,
+}
+
+/// Saturate the program and walk every loop map (steps 1–3).
+pub fn walk_all(w: &Workload, opts: &EnumOptions) -> Result<Walked, String> {
     let exprs: Vec<RecExpr<Node>> = w
         .graph
         .outputs
@@ -231,19 +230,30 @@ pub fn enumerate(
             (lm, terms, pruned, at_bound)
         })
         .collect();
-    // Instantiate every term (in parallel, collected in order).
-    let jobs: Vec<(&LoopMap, &terms::Term)> = walks
-        .iter()
-        .flat_map(|(lm, ts, _, _)| ts.iter().map(move |t| (lm, t)))
-        .collect();
-    stats.terms = jobs.len();
-    for (_, _, pruned, at_bound) in &walks {
+    let mut out = Vec::new();
+    for (lm, ts, pruned, at_bound) in walks {
         for (k, v) in pruned {
-            *stats.pruned.entry((*k).to_string()).or_default() += v;
+            *stats.pruned.entry(k.to_string()).or_default() += v;
         }
         stats.walks_at_bound += at_bound;
+        out.extend(ts.into_iter().map(|t| (lm.clone(), t)));
     }
-    let built: Vec<Vec<Result<Found, String>>> = jobs
+    stats.terms = out.len();
+    Ok(Walked { stats, terms: out })
+}
+
+/// Enumerate single-kernel candidates for `w`, ranked by cost at `point`;
+/// `fits` says whether the code generator can emit a graph.
+pub fn enumerate(
+    w: &Workload,
+    point: &DimBindings,
+    opts: &EnumOptions,
+    fits: &(dyn Fn(&KernelGraph) -> Result<(), String> + Sync),
+) -> Result<(EnumStats, Vec<Found>), String> {
+    let start = std::time::Instant::now();
+    let Walked { mut stats, terms } = walk_all(w, opts)?;
+    // Instantiate every term (in parallel, collected in order).
+    let built: Vec<Vec<Result<Found, String>>> = terms
         .par_iter()
         .map(|(lm, t)| {
             instantiate::instances(w, t, lm)

@@ -41,6 +41,17 @@ pub struct Term {
 }
 
 impl Term {
+    /// The term as one expression of the verifier's language (every root
+    /// is a node of it), e.g. for [`crate::verify::to_graph`].
+    pub fn expr(&self) -> RecExpr<Node> {
+        RecExpr::from(
+            self.nodes
+                .iter()
+                .map(|n| n.node.clone())
+                .collect::<Vec<_>>(),
+        )
+    }
+
     /// The s-expression of root `j` (for reports and tests).
     pub fn sexpr(&self, j: usize) -> String {
         fn go(t: &Term, i: usize, out: &mut String) {
