@@ -127,6 +127,14 @@ pub fn trial_dims(w: &Workload, g: &KernelGraph, t: usize) -> DimBindings {
 /// 2 except one symbol of the extent (the one fewest tensor axes use), set
 /// to `(splits + 1) · tile + 3` (two or more tiles per split, a clipped last
 /// tile); dropped when a tensor would get too large.
+/// Whether some kernel of `g` splits its for-loop over a grid dim.
+fn has_split_loop(g: &KernelGraph) -> bool {
+    g.kernels.iter().any(|k| match &k.body {
+        KernelBody::Block(b) => b.forloop.as_ref().is_some_and(|f| f.split.is_some()),
+        KernelBody::Predefined(_) => false,
+    })
+}
+
 fn split_trials(w: &Workload, graphs: &[&KernelGraph]) -> Vec<DimBindings> {
     let mut out: Vec<DimBindings> = Vec::new();
     for g in graphs {
@@ -206,33 +214,56 @@ pub fn cross_check(
     cross_check_all(w, &[g], options).remove(0)
 }
 
-/// Cross-check several candidates of one workload, sharing each trial's
-/// inputs and reference outputs between them (trial dims follow the largest
-/// tile of any candidate). One result per candidate, in order.
+/// Cross-check several candidates of one workload. Each candidate's trial
+/// dims go beyond its own largest tile (a candidate is not interpreted at
+/// the large dims another one's tiles need: split-loop kernels are slow to
+/// interpret there), and candidates with the same trial dims share the
+/// trial's inputs and reference outputs. One result per candidate, in
+/// order.
 pub fn cross_check_all(
     w: &Workload,
     graphs: &[&KernelGraph],
     options: &CrossCheckOptions,
 ) -> Vec<Result<Vec<Trial>, CrossCheckError>> {
-    let widest = graphs
+    // Per candidate: its trials (id, dims).
+    let plans: Vec<Vec<(usize, DimBindings)>> = graphs
         .iter()
-        .copied()
-        .max_by_key(|g| largest_tile(g))
-        .cloned();
+        .map(|g| {
+            let mut plan: Vec<(usize, DimBindings)> = trial_ids(w, g, options.trials)
+                .into_iter()
+                .map(|t| (t, trial_dims(w, g, t)))
+                .collect();
+            if has_split_loop(g) {
+                plan.extend(
+                    split_trials(w, &[g])
+                        .into_iter()
+                        .enumerate()
+                        .map(|(j, d)| (options.trials + j, d)),
+                );
+            }
+            plan
+        })
+        .collect();
     let mut results: Vec<Result<Vec<Trial>, CrossCheckError>> =
         graphs.iter().map(|_| Ok(Vec::new())).collect();
-    let Some(widest) = widest else {
-        return results;
-    };
-    let regular = trial_ids(w, &widest, options.trials)
-        .into_iter()
-        .map(|t| (t, trial_dims(w, &widest, t)));
-    let split = split_trials(w, graphs)
-        .into_iter()
-        .enumerate()
-        .map(|(j, d)| (options.trials + j, d));
-    for (t, dims) in regular.chain(split) {
+    // Distinct trials in first-use order, each evaluated once.
+    let mut distinct: Vec<(usize, DimBindings)> = Vec::new();
+    for plan in &plans {
+        for t in plan {
+            if !distinct.contains(t) {
+                distinct.push(t.clone());
+            }
+        }
+    }
+    for (t, dims) in distinct {
         let seed = options.seed.wrapping_add(t as u64);
+        let users: Vec<usize> = (0..graphs.len())
+            .filter(|&i| plans[i].iter().any(|p| p.0 == t && p.1 == dims))
+            .filter(|&i| results[i].is_ok())
+            .collect();
+        if users.is_empty() {
+            continue;
+        }
         let reference = reference::random_inputs(w, &dims, seed).and_then(|inputs| {
             let want = reference::eval(&w.graph, &dims, &inputs, Precision::F64)?;
             Ok((inputs, want))
@@ -240,26 +271,26 @@ pub fn cross_check_all(
         let (inputs, want) = match reference {
             Ok(r) => r,
             Err(source) => {
-                for r in results.iter_mut().filter(|r| r.is_ok()) {
-                    *r = Err(CrossCheckError::Reference {
+                let mut source = Some(source);
+                for &i in &users {
+                    let e = source
+                        .take()
+                        .unwrap_or(EvalError::Malformed("see the first candidate's failure"));
+                    results[i] = Err(CrossCheckError::Reference {
                         dims: dims.clone(),
-                        source: Box::new(EvalError::Malformed("see the first failure")),
+                        source: Box::new(e),
                     });
                 }
-                if let Some(first) = results.first_mut() {
-                    *first = Err(CrossCheckError::Reference {
-                        dims: dims.clone(),
-                        source: Box::new(source),
-                    });
-                }
-                return results;
+                continue;
             }
         };
-        for (g, result) in graphs.iter().zip(results.iter_mut()) {
-            let Ok(trials) = result else { continue };
-            match one_trial(w, g, &dims, seed, &inputs, &want) {
+        for i in users {
+            let Ok(trials) = &mut results[i] else {
+                continue;
+            };
+            match one_trial(w, graphs[i], &dims, seed, &inputs, &want) {
                 Ok(trial) => trials.push(trial),
-                Err(e) => *result = Err(e),
+                Err(e) => results[i] = Err(e),
             }
         }
     }

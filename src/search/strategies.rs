@@ -248,35 +248,55 @@ pub fn search_with(
             .and_then(|o| lower(w, &o).map_err(|e| e.to_string()));
         entries.push((s, None, g));
     }
-    let ok: Vec<&KernelGraph> = entries.iter().filter_map(|e| e.2.as_ref().ok()).collect();
-    let mut checks = cross_check_all(w, &ok, check).into_iter();
+    // Identical graphs (e.g. two strategies that change nothing for this
+    // program) are verified once.
+    let mut distinct: Vec<&KernelGraph> = Vec::new();
+    let slot: Vec<Option<usize>> = entries
+        .iter()
+        .map(|e| {
+            let g = e.2.as_ref().ok()?;
+            Some(match distinct.iter().position(|d| *d == g) {
+                Some(i) => i,
+                None => {
+                    distinct.push(g);
+                    distinct.len() - 1
+                }
+            })
+        })
+        .collect();
+    let checks: Vec<Result<usize, String>> = cross_check_all(w, &distinct, check)
+        .into_iter()
+        .map(|r| r.map(|t| t.len()).map_err(|e| e.to_string()))
+        .collect();
+    let proofs: Vec<Result<usize, String>> = distinct.iter().map(|g| prove(w, g)).collect();
     let mut candidates = Vec::new();
     let mut graphs = Vec::new();
-    for (s, term, g) in entries {
-        match g {
-            Ok(g) => {
-                let verdict = match checks.next() {
-                    Some(Ok(trials)) => Ok(trials.len()),
-                    Some(Err(e)) => Err(e.to_string()),
-                    None => Err("not cross-checked".into()),
-                };
+    for ((s, term, g), slot) in entries.into_iter().zip(slot) {
+        match (g, slot) {
+            (Ok(g), Some(i)) => {
                 candidates.push(CandidateReport {
                     strategy: s,
                     term,
                     kernels: g.kernels.len(),
                     cost: Some(cost(&g, &point)),
-                    cross_check: verdict,
-                    proof: prove(w, &g),
+                    cross_check: checks
+                        .get(i)
+                        .cloned()
+                        .unwrap_or_else(|| Err("not cross-checked".into())),
+                    proof: proofs
+                        .get(i)
+                        .cloned()
+                        .unwrap_or_else(|| Err("not proven".into())),
                 });
                 graphs.push(Some(g));
             }
-            Err(e) => {
+            (g, _) => {
                 candidates.push(CandidateReport {
                     strategy: s,
                     term,
                     kernels: 0,
                     cost: None,
-                    cross_check: Err(e),
+                    cross_check: Err(g.err().unwrap_or_default()),
                     proof: Err("not lowered".into()),
                 });
                 graphs.push(None);
