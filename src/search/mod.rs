@@ -1,12 +1,14 @@
-//! The search stage (being built): μGraph candidates for a workload,
+//! The search stage: μGraph candidates for a workload,
 //! verified before they are used.
 //!
 //! - [`abstract_graph`]: a μGraph's unpartitioned meaning as a tensor
 //!   program, for the algebraic proof.
 //! - [`cache`]: the choices, cached under `<target>/prism/search/`.
 //! - [`crosscheck`]: the numeric cross-check every candidate must pass.
-//! - [`strategies`]: today's candidates (lowering strategies), their
-//!   analytic cost and the choice.
+//! - [`sgraph`]: the sGraph enumeration: single-kernel μGraphs generated
+//!   from the program's saturated e-graph, instantiated and ranked.
+//! - [`strategies`]: the candidates (the enumeration's best, lowering
+//!   strategies), their verification, analytic cost and the choice.
 
 pub mod abstract_graph;
 pub mod cache;
