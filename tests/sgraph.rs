@@ -176,3 +176,73 @@ fn a_missing_rank_is_an_error_and_a_limit_stops_the_walk() {
         "{stats:?}"
     );
 }
+
+#[test]
+fn mutants_of_a_searched_kernel_are_rejected() {
+    use prism::ir::{ReduceOp, UnaryOp};
+    use prism::ugraph::AccumKind;
+    let w = bundled("rms_norm");
+    let (_, found) =
+        enumerate(&w, &cost_point(&w), &EnumOptions::default(), &fits(&w)).expect("enumerates");
+    let good = found[0].graph.clone();
+    type Mutation = Box<dyn Fn(&mut Vec<BlockOp>)>;
+    let mutants: Vec<(&str, Mutation)> = vec![
+        (
+            "sqrt for rsqrt",
+            Box::new(|ops| {
+                for o in ops.iter_mut() {
+                    if let BlockOp::Unary(u @ UnaryOp::Rsqrt, _) = o {
+                        *u = UnaryOp::Sqrt;
+                    }
+                }
+            }),
+        ),
+        (
+            "max accumulator for a sum",
+            Box::new(|ops| {
+                if let Some(BlockOp::Accum { kind, .. }) =
+                    ops.iter_mut().find(|o| matches!(o, BlockOp::Accum { .. }))
+                {
+                    *kind = AccumKind::Max;
+                }
+            }),
+        ),
+        (
+            "max reduction for the sum of squares",
+            Box::new(|ops| {
+                for o in ops.iter_mut() {
+                    if let BlockOp::Reduce { op, .. } = o {
+                        *op = ReduceOp::Max;
+                    }
+                }
+            }),
+        ),
+        (
+            "squares dropped",
+            Box::new(|ops| {
+                for o in ops.iter_mut() {
+                    if let BlockOp::Unary(u @ UnaryOp::Square, _) = o {
+                        *u = UnaryOp::Relu;
+                    }
+                }
+            }),
+        ),
+    ];
+    assert!(
+        prove(&w, &good).is_ok() && cross_check(&w, &good, &CrossCheckOptions::default()).is_ok()
+    );
+    for (label, m) in mutants {
+        let mut g = good.clone();
+        let KernelBody::Block(b) = &mut g.kernels[0].body else {
+            panic!("a block kernel");
+        };
+        let before = b.ops.clone();
+        m(&mut b.ops);
+        assert_ne!(before, b.ops, "{label}: the mutation changed nothing");
+        assert!(prove(&w, &g).is_err(), "{label}: proven");
+        assert!(
+            cross_check(&w, &g, &CrossCheckOptions::default()).is_err(),
+            "{label}: cross-checked"
+        );
+    }
+}

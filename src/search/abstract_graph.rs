@@ -64,6 +64,106 @@ fn one_split(m: &TileMap, split_axis: &[Option<DimExpr>]) -> Vec<DimExpr> {
     one_split_shape(&m.view, split_axis[m.tensor.0].as_ref())
 }
 
+/// How a block value relates to the for-loop, for the accumulators'
+/// reading: a sum accumulator over the iterations equals the one-iteration
+/// reading only for a value that is a partial sum over the loop axis
+/// (linear in the iteration's slice), a max accumulator only for a partial
+/// max or a loop-invariant value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Lin {
+    /// The same in every iteration.
+    Invariant,
+    /// Spans the loop axis (this iteration's slice).
+    Spanning,
+    /// A sum (or a linear map of sums) over this iteration's slice.
+    PartialSum,
+    /// A max over this iteration's slice.
+    PartialMax,
+    /// Anything else (e.g. a square of a partial sum).
+    Other,
+}
+
+/// Check every accumulator reads a partial reduction of its own kind over
+/// the loop axis (`loop_axes`: the loop axis each value still spans).
+fn check_accumulators(
+    bg: &crate::ugraph::BlockGraph,
+    loop_axes: &[Option<usize>],
+) -> Result<(), String> {
+    use crate::ir::{BinaryOp, UnaryOp};
+    use crate::ugraph::AccumKind;
+    let mut lin: Vec<Lin> = Vec::with_capacity(bg.ops.len());
+    for (k, op) in bg.ops.iter().enumerate() {
+        let l = |v: &crate::ugraph::ValueId| lin[v.0];
+        let spans = loop_axes[k].is_some();
+        let this = match op {
+            BlockOp::Input(_) => {
+                if spans {
+                    Lin::Spanning
+                } else {
+                    Lin::Invariant
+                }
+            }
+            BlockOp::Const(_) | BlockOp::Running(_) => Lin::Invariant,
+            BlockOp::Accum { kind, input } => {
+                let ok = match kind {
+                    AccumKind::Sum | AccumKind::RescaledSum { .. } => l(input) == Lin::PartialSum,
+                    AccumKind::Max => matches!(l(input), Lin::PartialMax | Lin::Invariant),
+                };
+                if !ok {
+                    return Err(format!(
+                        "not expressible: accumulator {k} ({kind:?}) reads a value that is not a partial reduction of its kind over the loop axis ({:?})",
+                        l(input)
+                    ));
+                }
+                Lin::Invariant
+            }
+            BlockOp::Permute(a, _) => l(a),
+            BlockOp::Unary(u, a) => match (u, l(a)) {
+                (_, Lin::Invariant) => Lin::Invariant,
+                (_, Lin::Spanning) => Lin::Spanning,
+                (UnaryOp::Neg, Lin::PartialSum) => Lin::PartialSum,
+                _ => Lin::Other,
+            },
+            BlockOp::Binary(op, x, y) => match (op, l(x), l(y)) {
+                (_, Lin::Invariant, Lin::Invariant) => Lin::Invariant,
+                (_, Lin::Spanning, Lin::Spanning | Lin::Invariant)
+                | (_, Lin::Invariant, Lin::Spanning) => Lin::Spanning,
+                (BinaryOp::Mul, Lin::PartialSum, Lin::Invariant)
+                | (BinaryOp::Mul, Lin::Invariant, Lin::PartialSum)
+                | (BinaryOp::Div, Lin::PartialSum, Lin::Invariant)
+                | (BinaryOp::Add | BinaryOp::Sub, Lin::PartialSum, Lin::PartialSum) => {
+                    Lin::PartialSum
+                }
+                _ => Lin::Other,
+            },
+            BlockOp::Matmul(x, y) => match (l(x), l(y)) {
+                (Lin::Spanning, Lin::Spanning) if !spans => Lin::PartialSum,
+                (Lin::Spanning, Lin::Spanning | Lin::Invariant)
+                | (Lin::Invariant, Lin::Spanning) => Lin::Spanning,
+                (Lin::Invariant, Lin::Invariant) => Lin::Invariant,
+                (Lin::PartialSum, Lin::Invariant) | (Lin::Invariant, Lin::PartialSum) => {
+                    Lin::PartialSum
+                }
+                _ => Lin::Other,
+            },
+            BlockOp::Reduce { op, input, .. } => {
+                let over_loop = loop_axes[input.0].is_some() && !spans;
+                match (l(input), op) {
+                    (Lin::Spanning, ReduceOp::Sum | ReduceOp::Mean) if over_loop => Lin::PartialSum,
+                    (Lin::Spanning, ReduceOp::Max) if over_loop => Lin::PartialMax,
+                    (Lin::Spanning, _) if !over_loop => Lin::Spanning,
+                    (Lin::Invariant, _) => Lin::Invariant,
+                    (Lin::PartialSum, ReduceOp::Sum | ReduceOp::Mean) => Lin::PartialSum,
+                    (Lin::PartialMax, ReduceOp::Max) => Lin::PartialMax,
+                    _ => Lin::Other,
+                }
+            }
+        };
+        lin.push(this);
+    }
+    Ok(())
+}
+
 /// The tensor program a μGraph computes, with `w`'s input names.
 pub fn unpartitioned(w: &Workload, g: &KernelGraph) -> Result<Graph, String> {
     let mut b = GraphBuilder::new();
@@ -236,6 +336,15 @@ pub fn unpartitioned(w: &Workload, g: &KernelGraph) -> Result<Graph, String> {
                         BlockOp::Running(a) => (vals[a.0].0, None),
                     };
                     vals.push(v);
+                }
+                // A loop over the split axis (a combine) reads as one
+                // iteration: every accumulator is its input.
+                let one_iteration = drop
+                    && bg.inputs.iter().any(|m| m.fmap == Some(0))
+                    && bg.inputs.iter().all(|m| matches!(m.fmap, None | Some(0)));
+                if !one_iteration {
+                    let loop_axes: Vec<Option<usize>> = vals.iter().map(|v| v.1).collect();
+                    check_accumulators(bg, &loop_axes)?;
                 }
                 for o in &bg.outputs {
                     let t = &g.tensors[o.map.tensor.0];
