@@ -92,13 +92,46 @@ fn fits(w: &Workload, dims: &DimBindings, cap: usize) -> bool {
         .unwrap_or(false)
 }
 
+/// The largest tile or loop step over an extent that mentions dim `sym`
+/// (at least 1): a value beyond it clips edge tiles and runs several loop
+/// iterations wherever `sym` is cut.
+fn tile_of(graphs: &[&KernelGraph], sym: &str) -> i64 {
+    let mentions = |e: &crate::ir::DimExpr| e.symbols().iter().any(|s| s == sym);
+    let mut t = 1;
+    for k in graphs.iter().flat_map(|g| &g.kernels) {
+        if let KernelBody::Block(b) = &k.body {
+            for gd in &b.grid {
+                if gd.extents.last().is_some_and(mentions) {
+                    t = t.max(i64::from(gd.tile));
+                }
+            }
+            if let Some(l) = b.forloop.as_ref().filter(|l| mentions(&l.extent)) {
+                t = t.max(i64::from(l.tile));
+            }
+        }
+    }
+    t
+}
+
 /// Dims of trial `t`: small, mostly odd values; from the second trial on,
-/// one dim in turn is large and does not divide any tile (`2·tile + 3`).
-/// Falls back to smaller values when a tensor would get too large.
+/// one dim in turn is large: beyond every tile that cuts it, not dividing
+/// it (`2·tile + 3`, and at least 17). Dims no kernel cuts stay small (a
+/// large value there would only slow the interpreter). Falls back to
+/// smaller values when a tensor would get too large.
 pub fn trial_dims(w: &Workload, g: &KernelGraph, t: usize) -> DimBindings {
+    shared_trial_dims(w, &[g], t)
+}
+
+/// [`trial_dims`] for several candidates at once: each dim beyond every
+/// tile that cuts it in any of them.
+fn shared_trial_dims(w: &Workload, graphs: &[&KernelGraph], t: usize) -> DimBindings {
     const SMALL: [i64; 6] = [3, 5, 7, 2, 11, 13];
     let n = w.dims.len();
-    let tile = largest_tile(g);
+    let tile = if t > 0 && n > 0 {
+        tile_of(graphs, &w.dims[(t - 1) % n].name).max(7)
+    } else {
+        graphs.iter().map(|g| largest_tile(g)).max().unwrap_or(1)
+    };
     let mut candidates = vec![2 * tile + 3, tile + 3, 17, 7];
     candidates.dedup();
     for big in candidates {
@@ -185,8 +218,8 @@ const HUGE_INPUTS: usize = 1 << 25;
 
 /// The trials to run: all of them, or for huge inputs only trial 1 (a dim
 /// beyond the largest tile, not dividing it).
-fn trial_ids(w: &Workload, g: &KernelGraph, trials: usize) -> Vec<usize> {
-    let dims = trial_dims(w, g, 0);
+fn trial_ids(w: &Workload, graphs: &[&KernelGraph], trials: usize) -> Vec<usize> {
+    let dims = shared_trial_dims(w, graphs, 0);
     let elements: usize = reference::shapes_at(&w.graph, &dims)
         .map(|shapes| {
             w.graph
@@ -214,25 +247,26 @@ pub fn cross_check(
     cross_check_all(w, &[g], options).remove(0)
 }
 
-/// Cross-check several candidates of one workload. Each candidate's trial
-/// dims go beyond its own largest tile (a candidate is not interpreted at
-/// the large dims another one's tiles need: split-loop kernels are slow to
-/// interpret there), and candidates with the same trial dims share the
-/// trial's inputs and reference outputs. One result per candidate, in
-/// order.
+/// Cross-check several candidates of one workload on shared trials (each
+/// dim in turn beyond every tile that cuts it in any candidate; dims no
+/// kernel cuts stay small), each trial's inputs and reference outputs
+/// computed once; split-loop candidates also run their split trials. One
+/// result per candidate, in order.
 pub fn cross_check_all(
     w: &Workload,
     graphs: &[&KernelGraph],
     options: &CrossCheckOptions,
 ) -> Vec<Result<Vec<Trial>, CrossCheckError>> {
-    // Per candidate: its trials (id, dims).
+    // The regular trials, shared; then per split-loop candidate its split
+    // trials.
+    let shared: Vec<(usize, DimBindings)> = trial_ids(w, graphs, options.trials)
+        .into_iter()
+        .map(|t| (t, shared_trial_dims(w, graphs, t)))
+        .collect();
     let plans: Vec<Vec<(usize, DimBindings)>> = graphs
         .iter()
         .map(|g| {
-            let mut plan: Vec<(usize, DimBindings)> = trial_ids(w, g, options.trials)
-                .into_iter()
-                .map(|t| (t, trial_dims(w, g, t)))
-                .collect();
+            let mut plan = shared.clone();
             if has_split_loop(g) {
                 plan.extend(
                     split_trials(w, &[g])
