@@ -162,6 +162,30 @@ fn a_missing_rank_is_an_error_and_a_limit_stops_the_walk() {
     opts.walk.terms = 1;
     let walked = walk_all(&w, &opts).expect("walks");
     assert!(walked.stats.walks_at_bound > 0, "{:?}", walked.stats);
+    // One accumulator per kernel: rms_norm's fold needs two (x·w and the
+    // sum of squares), so no term has both.
+    let rms = bundled("rms_norm");
+    let mut one = EnumOptions::default();
+    one.walk.accumulators = 1;
+    let walked = walk_all(&rms, &one).expect("walks");
+    assert!(
+        walked.stats.pruned.contains_key("accumulator limit"),
+        "{:?}",
+        walked.stats
+    );
+    for (_, t) in &walked.terms {
+        let partials = t
+            .nodes
+            .iter()
+            .filter(|n| {
+                matches!(
+                    n.state,
+                    Some(prism::search::sgraph::states::State::Partial(_))
+                )
+            })
+            .count();
+        assert!(partials <= 1, "{}", t.sexpr(0));
+    }
     // No template: every instance is pruned for it, nothing is kept.
     let (stats, found) = enumerate(
         &w,

@@ -62,6 +62,7 @@ impl Default for EnumOptions {
                 terms: 48,
                 steps: 20_000,
                 ops: 24,
+                accumulators: 4,
             },
             keep: 3,
         }

@@ -86,6 +86,9 @@ pub struct WalkLimits {
     pub steps: usize,
     /// Distinct goals (block operators, roughly) in a term.
     pub ops: usize,
+    /// For-loop accumulators (partial reductions) in a term: each holds a
+    /// tile in registers or shared memory across the loop.
+    pub accumulators: usize,
 }
 
 struct Choice {
@@ -102,6 +105,8 @@ pub struct Walk<'a> {
     limits: WalkLimits,
     choices: HashMap<Goal, std::rc::Rc<Vec<Choice>>>,
     steps: usize,
+    /// Accumulators in the current selection.
+    accumulators: usize,
     pub terms: Vec<Term>,
     pub pruned: BTreeMap<&'static str, usize>,
     pub stopped: bool,
@@ -123,6 +128,7 @@ impl<'a> Walk<'a> {
             limits,
             choices: HashMap::new(),
             steps: 0,
+            accumulators: 0,
             terms: Vec::new(),
             pruned: BTreeMap::new(),
             stopped: false,
@@ -261,6 +267,13 @@ impl<'a> Walk<'a> {
             return;
         }
         let choices = self.choices_of(g);
+        let accumulates = matches!(g.1, State::Partial(_));
+        if accumulates && self.accumulators >= self.limits.accumulators {
+            self.prune("accumulator limit", choices.len());
+            pending.push(g);
+            return;
+        }
+        self.accumulators += usize::from(accumulates);
         for i in 0..choices.len() {
             self.steps += 1;
             if sel.len() >= self.limits.ops {
@@ -285,6 +298,7 @@ impl<'a> Walk<'a> {
                 break;
             }
         }
+        self.accumulators -= usize::from(accumulates);
         pending.push(g);
     }
 
