@@ -84,27 +84,7 @@ fn elementwise_codegen(w: &Workload, _t: &Target) -> Result<WorkloadKernels, Cod
     let shape = w.graph.inputs[0].shape.clone();
     let dims: Vec<String> = w.dims.iter().map(|d| d.name.clone()).collect();
     let len = shape.iter().fold(DimExpr::constant(1), |a, d| a.mul(d));
-    let mut tensors: Vec<GlobalTensor> = w
-        .graph
-        .inputs
-        .iter()
-        .enumerate()
-        .map(|(i, x)| GlobalTensor {
-            name: x.name.clone(),
-            shape: x.shape.clone(),
-            dtype: x.dtype,
-            role: TensorRole::Input(i),
-        })
-        .collect();
-    for (i, o) in w.graph.outputs.iter().enumerate() {
-        let node = w.graph.node(o.node);
-        tensors.push(GlobalTensor {
-            name: o.name.clone(),
-            shape: node.shape.clone(),
-            dtype: node.dtype,
-            role: TensorRole::Output(i),
-        });
-    }
+    let mut tensors = prism::ugraph::workload_tensors(w);
     tensors.push(GlobalTensor {
         name: "acc".into(),
         shape: shape.clone(),

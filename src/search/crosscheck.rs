@@ -160,14 +160,6 @@ fn shared_trial_dims(w: &Workload, graphs: &[&KernelGraph], t: usize) -> DimBind
 /// 2 except one symbol of the extent (the one fewest tensor axes use), set
 /// to `(splits + 1) · tile + 3` (two or more tiles per split, a clipped last
 /// tile); dropped when a tensor would get too large.
-/// Whether some kernel of `g` splits its for-loop over a grid dim.
-fn has_split_loop(g: &KernelGraph) -> bool {
-    g.kernels.iter().any(|k| match &k.body {
-        KernelBody::Block(b) => b.forloop.as_ref().is_some_and(|f| f.split.is_some()),
-        KernelBody::Predefined(_) => false,
-    })
-}
-
 fn split_trials(w: &Workload, graphs: &[&KernelGraph]) -> Vec<DimBindings> {
     let mut out: Vec<DimBindings> = Vec::new();
     for g in graphs {
@@ -266,15 +258,15 @@ pub fn cross_check_all(
     let plans: Vec<Vec<(usize, DimBindings)>> = graphs
         .iter()
         .map(|g| {
+            // Empty for a graph without a split loop.
+            let split = split_trials(w, &[g]);
             let mut plan = shared.clone();
-            if has_split_loop(g) {
-                plan.extend(
-                    split_trials(w, &[g])
-                        .into_iter()
-                        .enumerate()
-                        .map(|(j, d)| (options.trials + j, d)),
-                );
-            }
+            plan.extend(
+                split
+                    .into_iter()
+                    .enumerate()
+                    .map(|(j, d)| (options.trials + j, d)),
+            );
             plan
         })
         .collect();

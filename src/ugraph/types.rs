@@ -50,6 +50,32 @@ impl KernelGraph {
     }
 }
 
+/// A workload's inputs (in argument order), then its outputs, as global
+/// tensors: the tensors of a kernel graph with no intermediates.
+pub fn workload_tensors(w: &crate::ir::Workload) -> Vec<GlobalTensor> {
+    let inputs = w
+        .graph
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, x)| GlobalTensor {
+            name: x.name.clone(),
+            shape: x.shape.clone(),
+            dtype: x.dtype,
+            role: TensorRole::Input(i),
+        });
+    let outputs = w.graph.outputs.iter().enumerate().map(|(j, o)| {
+        let n = w.graph.node(o.node);
+        GlobalTensor {
+            name: o.name.clone(),
+            shape: n.shape.clone(),
+            dtype: n.dtype,
+            role: TensorRole::Output(j),
+        }
+    });
+    inputs.chain(outputs).collect()
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Kernel {
     /// A C identifier, unique in its kernel graph.

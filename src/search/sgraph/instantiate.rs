@@ -16,7 +16,7 @@ use crate::ugraph::lower::{ELEMENTWISE_TILE, REDUCE_TILE, matmul_params, matmul_
 use crate::ugraph::validate::{TileExtent, check_block};
 use crate::ugraph::{
     AccumKind, BlockGraph, BlockOp, BlockOutput, ForLoop, GlobalTensor, GridDim, Kernel,
-    KernelBody, KernelGraph, LaunchParams, TensorId, TensorRole, TileMap, ValueId,
+    KernelBody, KernelGraph, LaunchParams, TensorId, TileMap, ValueId, workload_tensors,
 };
 use crate::verify::lang::{Red, Un, dim_scalar};
 use crate::verify::shape::infer;
@@ -108,6 +108,35 @@ fn scalar(t: &Term, i: usize) -> Option<ScalarExpr> {
     })
 }
 
+/// The block input reading workload input `name` through `view` with
+/// these maps (shared when an identical one exists).
+fn block_input(
+    w: &Workload,
+    inputs: &mut Vec<TileMap>,
+    name: &str,
+    view: Vec<DimExpr>,
+    imap: Vec<Option<Vec<usize>>>,
+    fmap: Option<usize>,
+) -> Result<BlockOp, Prune> {
+    let t = w
+        .graph
+        .inputs
+        .iter()
+        .position(|x| x.name == name)
+        .ok_or("unknown input")?;
+    let map = TileMap {
+        tensor: TensorId(t),
+        view,
+        imap,
+        fmap,
+    };
+    let k = inputs.iter().position(|m| *m == map).unwrap_or_else(|| {
+        inputs.push(map);
+        inputs.len() - 1
+    });
+    Ok(BlockOp::Input(k))
+}
+
 /// Why an instance was not built (the key of the search's pruning counts).
 pub type Prune = String;
 
@@ -129,6 +158,8 @@ struct Builder<'a> {
     uf: Axes,
     /// Per output: (term node of the value, its view).
     outputs: Vec<(usize, Vec<DimExpr>)>,
+    /// The kernel graph's tensors: the workload's inputs and outputs.
+    tensors: Vec<GlobalTensor>,
 }
 
 impl<'a> Builder<'a> {
@@ -216,6 +247,7 @@ impl<'a> Builder<'a> {
             axes,
             uf,
             outputs,
+            tensors: workload_tensors(w),
         })
     }
 
@@ -342,28 +374,7 @@ impl<'a> Builder<'a> {
                 }
             })
             .collect();
-        // Tensors: the workload's inputs, then its outputs.
-        let mut tensors: Vec<GlobalTensor> = w
-            .graph
-            .inputs
-            .iter()
-            .enumerate()
-            .map(|(i, x)| GlobalTensor {
-                name: x.name.clone(),
-                shape: x.shape.clone(),
-                dtype: x.dtype,
-                role: TensorRole::Input(i),
-            })
-            .collect();
-        for (j, o) in w.graph.outputs.iter().enumerate() {
-            let n = w.graph.node(o.node);
-            tensors.push(GlobalTensor {
-                name: o.name.clone(),
-                shape: n.shape.clone(),
-                dtype: n.dtype,
-                role: TensorRole::Output(j),
-            });
-        }
+        let tensors = self.tensors.clone();
         // The loop.
         let mut forloop: Option<ForLoop> = None;
         for (name, axis) in self.loops {
@@ -404,25 +415,9 @@ impl<'a> Builder<'a> {
             };
             let op = match node {
                 Node::Input(leaf) => {
-                    let t = w
-                        .graph
-                        .inputs
-                        .iter()
-                        .position(|x| x.name == leaf.name)
-                        .ok_or("unknown input")?;
                     let fmap = self.loops.get(&leaf.name).copied().flatten();
                     let imap = self.imap(i, &grid_classes)?;
-                    let map = TileMap {
-                        tensor: TensorId(t),
-                        view: leaf.shape.clone(),
-                        imap,
-                        fmap,
-                    };
-                    let k = inputs.iter().position(|m| *m == map).unwrap_or_else(|| {
-                        inputs.push(map);
-                        inputs.len() - 1
-                    });
-                    BlockOp::Input(k)
+                    block_input(w, &mut inputs, &leaf.name, leaf.shape.clone(), imap, fmap)?
                 }
                 Node::Reshape([_, x]) => {
                     let x = usize::from(*x);
@@ -438,24 +433,9 @@ impl<'a> Builder<'a> {
                     if self.loops.get(&leaf.name).copied().flatten().is_some() {
                         return Err("reshape of a loop-walked input".into());
                     }
-                    let t = w
-                        .graph
-                        .inputs
-                        .iter()
-                        .position(|x| x.name == leaf.name)
-                        .ok_or("unknown input")?;
                     let imap = self.imap(i, &grid_classes)?;
-                    let map = TileMap {
-                        tensor: TensorId(t),
-                        view: shape(&self.data[i]).to_vec(),
-                        imap,
-                        fmap: None,
-                    };
-                    let k = inputs.iter().position(|m| *m == map).unwrap_or_else(|| {
-                        inputs.push(map);
-                        inputs.len() - 1
-                    });
-                    BlockOp::Input(k)
+                    let view = shape(&self.data[i]).to_vec();
+                    block_input(w, &mut inputs, &leaf.name, view, imap, None)?
                 }
                 Node::Unary(Un::Recip, _) => {
                     let a = operand(0, &mut ops)?;

@@ -178,6 +178,39 @@ pub fn achievable(eg: &TensorEGraph, loops: &LoopMap) -> BTreeMap<(Id, State), u
     }
 }
 
+/// Every way `node` can be computed from its tensor children in their
+/// achievable states: the children's states, the resulting state and the
+/// cost (1 + the children's cheapest costs), in combination order.
+pub fn operand_fits<'a>(
+    eg: &TensorEGraph,
+    node: &Node,
+    best: &BTreeMap<(Id, State), u32>,
+    loops: &LoopMap,
+    data: &impl Fn(Id) -> &'a Data,
+) -> Vec<(Vec<State>, State, u32)> {
+    let options: Vec<Vec<(State, u32)>> = tensor_children(node)
+        .iter()
+        .map(|k| {
+            let k = eg.find(*k);
+            best.range((k, State::Loop(None))..=(k, State::Post))
+                .map(|((_, s), c)| (*s, *c))
+                .collect()
+        })
+        .collect();
+    combinations(&options)
+        .into_iter()
+        .filter_map(|combo| {
+            let states: Vec<State> = combo.iter().map(|(s, _)| *s).collect();
+            let s = transition(node, data, &states, loops)?;
+            let cost = 1 + combo
+                .iter()
+                .map(|(_, c)| *c)
+                .fold(0u32, u32::saturating_add);
+            Some((states, s, cost))
+        })
+        .collect()
+}
+
 /// The states `node` can have with its children in any of their current
 /// states, with the cheapest cost of each.
 fn node_states<'a>(
@@ -187,27 +220,10 @@ fn node_states<'a>(
     loops: &LoopMap,
     data: &impl Fn(Id) -> &'a Data,
 ) -> Vec<(State, u32)> {
-    let kids = tensor_children(node);
-    let options: Vec<Vec<(State, u32)>> = kids
-        .iter()
-        .map(|k| {
-            let k = eg.find(*k);
-            best.range((k, State::Loop(None))..=(k, State::Post))
-                .map(|((_, s), c)| (*s, *c))
-                .collect()
-        })
-        .collect();
     let mut out: BTreeMap<State, u32> = BTreeMap::new();
-    for combo in combinations(&options) {
-        let states: Vec<State> = combo.iter().map(|(s, _)| *s).collect();
-        if let Some(s) = transition(node, data, &states, loops) {
-            let cost = 1 + combo
-                .iter()
-                .map(|(_, c)| *c)
-                .fold(0u32, u32::saturating_add);
-            let slot = out.entry(s).or_insert(u32::MAX);
-            *slot = (*slot).min(cost);
-        }
+    for (_, s, cost) in operand_fits(eg, node, best, loops, data) {
+        let slot = out.entry(s).or_insert(u32::MAX);
+        *slot = (*slot).min(cost);
     }
     out.into_iter().collect()
 }

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use egg::{Id, Language, RecExpr};
 
-use super::states::{LoopMap, State, combinations, is_constant, tensor_children, transition};
+use super::states::{LoopMap, State, is_constant, operand_fits, tensor_children};
 use crate::ir::BinaryOp;
 use crate::verify::{Data, Node, TensorEGraph};
 
@@ -164,24 +164,9 @@ impl<'a> Walk<'a> {
                 continue;
             }
             let kids = tensor_children(node);
-            let options: Vec<Vec<(State, u32)>> = kids
-                .iter()
-                .map(|k| {
-                    let k = eg.find(*k);
-                    self.best
-                        .range((k, State::Loop(None))..=(k, State::Post))
-                        .map(|((_, s), c)| (*s, *c))
-                        .collect()
-                })
-                .collect();
             let before = found.len();
-            for combo in combinations(&options) {
-                let states: Vec<State> = combo.iter().map(|(s, _)| *s).collect();
-                if transition(node, data, &states, self.loops) == Some(want) {
-                    let cost = 1 + combo
-                        .iter()
-                        .map(|(_, c)| *c)
-                        .fold(0u32, u32::saturating_add);
+            for (states, s, cost) in operand_fits(eg, node, self.best, self.loops, &data) {
+                if s == want {
                     let goals = kids
                         .iter()
                         .zip(&states)
