@@ -270,3 +270,171 @@ fn mutants_of_a_searched_kernel_are_rejected() {
         );
     }
 }
+
+/// The enumeration finds flash decoding itself: online-softmax loop
+/// states give one kernel with a running maximum and rescaled sums, and its
+/// split form (a partial kernel per split, then a combine) fits the
+/// attention template. Proven and cross-checked.
+#[test]
+fn the_search_finds_flash_decoding_with_a_split_and_a_combine() {
+    use prism::ugraph::AccumKind;
+    for name in ["attention", "gqa_decode"] {
+        let w = bundled(name);
+        let (stats, found) =
+            enumerate(&w, &cost_point(&w), &EnumOptions::default(), &fits(&w)).expect("enumerates");
+        assert!(!found.is_empty(), "{name}: {stats:?}");
+        let mut proven = 0;
+        for f in &found {
+            assert_eq!(f.graph.kernels.len(), 2, "{name}");
+            assert!(f.term[0].contains("(exp (sub "), "{name}: {:?}", f.term);
+            let KernelBody::Block(partial) = &f.graph.kernels[0].body else {
+                panic!("a block kernel");
+            };
+            let KernelBody::Block(combine) = &f.graph.kernels[1].body else {
+                panic!("a block kernel");
+            };
+            let fl = partial.forloop.as_ref().expect("a loop");
+            assert_eq!(fl.split, Some(0), "{name}: split over grid x");
+            let rescaled = |b: &prism::ugraph::BlockGraph| {
+                b.ops
+                    .iter()
+                    .filter(|o| {
+                        matches!(
+                            o,
+                            BlockOp::Accum {
+                                kind: AccumKind::RescaledSum { .. },
+                                ..
+                            }
+                        )
+                    })
+                    .count()
+            };
+            // The output and the row sum, in both kernels.
+            assert_eq!(rescaled(partial), 2, "{name}");
+            assert_eq!(rescaled(combine), 2, "{name}");
+            cross_check(&w, &f.graph, &CrossCheckOptions::default())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            proven += usize::from(prove(&w, &f.graph).is_ok());
+        }
+        assert!(proven > 0, "{name}: none proven");
+    }
+}
+
+/// Rewrites like `exp(a - b) = exp(a) / exp(b)` are exact but overflow:
+/// no generated term exponentiates the raw scores or the row maximum.
+#[test]
+fn no_term_exponentiates_what_the_program_does_not() {
+    for name in ["attention", "qk_norm_attention", "swiglu"] {
+        let w = bundled(name);
+        let walked = walk_all(&w, &EnumOptions::default()).expect("walks");
+        for (_, t) in &walked.terms {
+            for j in 0..t.roots.len() {
+                let s = t.sexpr(j);
+                for bad in ["(exp (matmul", "(exp (max", "(exp (recip"] {
+                    assert!(!s.contains(bad), "{name}: {s}");
+                }
+            }
+        }
+        assert!(!walked.terms.is_empty(), "{name}");
+    }
+}
+
+/// The split form of any loop kernel (split-K for the norm-folded matmul)
+/// is a valid two-kernel μGraph with the same meaning: proven and
+/// cross-checked, though no code generation template takes split matmuls
+/// yet.
+#[test]
+fn split_forms_of_loop_kernels_are_proven_and_cross_checked() {
+    use prism::search::sgraph::instantiate::instances;
+    for name in ["rms_norm", "swiglu"] {
+        let w = bundled(name);
+        let walked = walk_all(&w, &EnumOptions::default()).expect("walks");
+        let split: Vec<KernelGraph> = walked
+            .terms
+            .iter()
+            .flat_map(|(lm, t)| instances(&w, t, lm))
+            .filter_map(Result::ok)
+            .filter(|g| g.kernels.len() == 2)
+            .take(3)
+            .collect();
+        assert!(!split.is_empty(), "{name}: no split forms");
+        for g in &split {
+            let KernelBody::Block(b) = &g.kernels[0].body else {
+                panic!("a block kernel");
+            };
+            assert_eq!(b.forloop.as_ref().and_then(|f| f.split), Some(0));
+            prove(&w, g).unwrap_or_else(|e| panic!("{name}: {e}"));
+            cross_check(&w, g, &CrossCheckOptions::default())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            // And the code generator refuses it rather than emit it wrong.
+            assert!(prism::codegen::cuda::fits(&w, g).is_err(), "{name}");
+        }
+    }
+}
+
+/// A planted bug in the searched split kernels is caught by both checks.
+#[test]
+fn mutants_of_the_searched_combine_are_rejected() {
+    use prism::ugraph::AccumKind;
+    let w = bundled("attention");
+    let (_, found) =
+        enumerate(&w, &cost_point(&w), &EnumOptions::default(), &fits(&w)).expect("enumerates");
+    let good = found[0].graph.clone();
+    assert!(prove(&w, &good).is_ok());
+    type Mutation = Box<dyn Fn(&mut prism::ugraph::BlockGraph)>;
+    let mutants: Vec<(&str, usize, Mutation)> = vec![
+        (
+            "combine sums without the split weights",
+            1,
+            Box::new(|b| {
+                for o in b.ops.iter_mut() {
+                    if let BlockOp::Accum { kind, .. } = o
+                        && matches!(kind, AccumKind::RescaledSum { .. })
+                    {
+                        *kind = AccumKind::Sum;
+                    }
+                }
+            }),
+        ),
+        (
+            "partial sums without rescaling",
+            0,
+            Box::new(|b| {
+                for o in b.ops.iter_mut() {
+                    if let BlockOp::Accum { kind, .. } = o
+                        && matches!(kind, AccumKind::RescaledSum { .. })
+                    {
+                        *kind = AccumKind::Sum;
+                    }
+                }
+            }),
+        ),
+        (
+            "combine takes the first split's maximum only",
+            1,
+            Box::new(|b| {
+                for o in b.ops.iter_mut() {
+                    if let BlockOp::Accum { kind, .. } = o
+                        && *kind == AccumKind::Max
+                    {
+                        *kind = AccumKind::Sum;
+                    }
+                }
+            }),
+        ),
+    ];
+    for (label, k, m) in mutants {
+        let mut g = good.clone();
+        let KernelBody::Block(b) = &mut g.kernels[k].body else {
+            panic!("a block kernel");
+        };
+        let before = b.clone();
+        m(b);
+        assert_ne!(&before, b, "{label}: the mutation changed nothing");
+        assert!(prove(&w, &g).is_err(), "{label}: proven");
+        assert!(
+            cross_check(&w, &g, &CrossCheckOptions::default()).is_err(),
+            "{label}: cross-checked"
+        );
+    }
+}

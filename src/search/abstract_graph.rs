@@ -203,13 +203,18 @@ pub fn unpartitioned(w: &Workload, g: &KernelGraph) -> Result<Graph, String> {
                 // Per block op: its node and the loop axis it still spans
                 // (counted from the last axis).
                 let mut vals: Vec<(NodeId, Option<usize>)> = Vec::with_capacity(bg.ops.len());
-                // Constants take the type of what the block reads.
-                let dtype: DType = bg
-                    .inputs
-                    .first()
-                    .or(bg.outputs.first().map(|o| &o.map))
-                    .map(|m| g.tensors[m.tensor.0].dtype)
-                    .unwrap_or(DType::F32);
+                // Constants take the type of what the block reads (as its
+                // meaning so far: a workspace written by a split's partial
+                // kernel holds values of the partial's type).
+                let dtype: DType = match bg.inputs.first() {
+                    Some(m) => {
+                        node_of[m.tensor.0].map_or(g.tensors[m.tensor.0].dtype, |n| b.dtype(n))
+                    }
+                    None => bg
+                        .outputs
+                        .first()
+                        .map_or(DType::F32, |o| g.tensors[o.map.tensor.0].dtype),
+                };
                 // In kernels of a split (the split loop and its combine), a
                 // leading size-1 axis on every view (the split axis) is
                 // dropped: the tiles are the same data.

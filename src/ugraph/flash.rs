@@ -30,11 +30,14 @@ use super::types::*;
 pub const KEY_TILE: u32 = 64;
 /// Blocks the split count aims for at the smallest declared point (two
 /// waves of a 132-SM GPU).
-const TARGET_BLOCKS: i64 = 264;
+pub const TARGET_BLOCKS: i64 = 264;
 /// Most splits.
-const MAX_SPLITS: i64 = 64;
+pub const MAX_SPLITS: i64 = 64;
 /// Rows per block of the combine kernel.
-const COMBINE_ROWS: u32 = 1;
+pub const COMBINE_ROWS: u32 = 1;
+/// Threads of the combine kernel: up to 4 thread groups per 128-wide row
+/// share the splits.
+pub const COMBINE_THREADS: u32 = 512;
 
 /// One elementwise step from the scores to the softmax input.
 #[derive(Clone, Debug, PartialEq)]
@@ -295,16 +298,24 @@ pub fn flash_tiles(m: &Attention, w: &Workload) -> FlashTiles {
         let n = n_dim.eval(p).unwrap_or(1).max(1);
         max_iters = max_iters.max((n + i64::from(KEY_TILE) - 1) / i64::from(KEY_TILE));
     }
+    FlashTiles {
+        rows,
+        keys: KEY_TILE,
+        splits: split_count(min_blocks, max_iters),
+    }
+}
+
+/// Splits of a loop for a kernel of `min_blocks` blocks at its smallest
+/// declared point and `max_iters` loop iterations at its largest: enough
+/// for [`TARGET_BLOCKS`] blocks, a power of two, at most [`MAX_SPLITS`] and
+/// at most one per iteration (rounded up to a power of two).
+pub fn split_count(min_blocks: i64, max_iters: i64) -> u32 {
     let want = (TARGET_BLOCKS + min_blocks - 1) / min_blocks.max(1);
     let splits = (want.max(1) as u64)
         .next_power_of_two()
         .min(MAX_SPLITS as u64)
         .min((max_iters.max(1) as u64).next_power_of_two()) as u32;
-    FlashTiles {
-        rows,
-        keys: KEY_TILE,
-        splits: splits.max(1),
-    }
+    splits.max(1)
 }
 
 /// The tensors the kernels read and write.
@@ -574,9 +585,8 @@ fn combine_kernel(m: &Attention, t: FlashTiles, x: &FlashTensors) -> BlockGraph 
                 fmap: None,
             },
         }],
-        // Up to 4 thread groups per row (128-wide rows) share the splits.
         params: LaunchParams {
-            threads: 512,
+            threads: COMBINE_THREADS,
             ..LaunchParams::default()
         },
     }

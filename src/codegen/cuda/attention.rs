@@ -373,6 +373,36 @@ pub fn flash_partial(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     }
     let bm = b.grid[1].tile;
     let bn = fl.tile;
+    // One block is one split of one row tile of one batch index: every
+    // leading (batch) axis of every tile is a single index, the rows of q
+    // and of the outputs are the grid's row tile, the head dims whole.
+    let shape_of = |i: usize| {
+        b.ops
+            .iter()
+            .position(|op| *op == BlockOp::Input(i))
+            .map(|k| &info.shapes[k])
+    };
+    let rows_tile = |s: &[TileExtent]| match s.get(r - 2) {
+        Some(TileExtent::Part { tile, .. }) => *tile == bm,
+        Some(TileExtent::Full(d)) => d.as_constant().is_some_and(|c| c <= i64::from(bm)),
+        Some(TileExtent::One) => true,
+        None => false,
+    };
+    let whole_last = |s: &[TileExtent]| matches!(s.get(r - 1), Some(TileExtent::Full(_)));
+    let lead_single = |s: &[TileExtent]| s.iter().take(r - 2).all(TileExtent::is_single);
+    let tiles_ok = [f.q, f.k, f.v]
+        .iter()
+        .all(|&i| shape_of(i).is_some_and(|s| lead_single(s)))
+        && shape_of(f.q).is_some_and(|s| rows_tile(s) && whole_last(s))
+        && [f.o, f.m, f.l]
+            .iter()
+            .all(|v| lead_single(&info.shapes[v.0]) && rows_tile(&info.shapes[v.0]))
+        && whole_last(&info.shapes[f.o.0]);
+    if !tiles_ok {
+        return Err(
+            "flash attention blocks own one batch index, a row tile and whole head dims".into(),
+        );
+    }
     let wm = bm / 16;
     if !(bm == 16 || bm == 32 || bm == 64) || bn % (16 * (4 / wm)) != 0 {
         return Err(format!("rows {bm} / keys {bn} per block not supported"));

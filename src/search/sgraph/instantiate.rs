@@ -12,7 +12,11 @@
 //! Tile sizes are the heuristics of the direct lowering until tuning lands.
 
 use crate::ir::{BinaryOp, DimExpr, ScalarExpr, Workload};
-use crate::ugraph::lower::{ELEMENTWISE_TILE, REDUCE_TILE, matmul_params, matmul_tiles, max_value};
+use std::collections::BTreeMap;
+
+use crate::ugraph::lower::{
+    ELEMENTWISE_TILE, MatmulTiles, REDUCE_TILE, matmul_params, matmul_tiles, max_value,
+};
 use crate::ugraph::validate::{TileExtent, check_block};
 use crate::ugraph::{
     AccumKind, BlockGraph, BlockOp, BlockOutput, ForLoop, GlobalTensor, GridDim, Kernel,
@@ -142,6 +146,7 @@ pub type Prune = String;
 
 /// The block graphs of `term` under `loops`, one per grid assignment, each
 /// checked structurally and against the shared-memory limit.
+/// A kernel with a for-loop also gives its split form ([`super::split`]).
 pub fn instances(w: &Workload, term: &Term, loops: &LoopMap) -> Vec<Result<KernelGraph, Prune>> {
     match Builder::new(w, term, loops) {
         Ok(b) => b.variants(),
@@ -149,17 +154,25 @@ pub fn instances(w: &Workload, term: &Term, loops: &LoopMap) -> Vec<Result<Kerne
     }
 }
 
-struct Builder<'a> {
-    w: &'a Workload,
+pub(super) struct Builder<'a> {
+    pub(super) w: &'a Workload,
     term: &'a Term,
     loops: &'a LoopMap,
-    data: Vec<Data>,
+    pub(super) data: Vec<Data>,
     axes: Vec<Vec<usize>>,
     uf: Axes,
     /// Per output: (term node of the value, its view).
-    outputs: Vec<(usize, Vec<DimExpr>)>,
+    pub(super) outputs: Vec<(usize, Vec<DimExpr>)>,
     /// The kernel graph's tensors: the workload's inputs and outputs.
-    tensors: Vec<GlobalTensor>,
+    pub(super) tensors: Vec<GlobalTensor>,
+}
+
+/// One built kernel and what its split form needs.
+pub(super) struct Built {
+    pub(super) block: BlockGraph,
+    pub(super) info: crate::ugraph::validate::BlockInfo,
+    /// Per `Accum` op (by op index): the term node it accumulates.
+    pub(super) accum_nodes: BTreeMap<usize, usize>,
 }
 
 impl<'a> Builder<'a> {
@@ -276,19 +289,41 @@ impl<'a> Builder<'a> {
                 .into_iter()
                 .map(|c| self.uf.find(c))
                 .collect();
-            out.push(self.build(&view, &chosen, &classes));
+            match self.build(&view, &chosen, &classes) {
+                Ok(built) => {
+                    let split = built.block.forloop.is_some().then(|| self.split(&built));
+                    out.push(Ok(self.single(built)));
+                    out.extend(split);
+                }
+                Err(e) => out.push(Err(e)),
+            }
         }
         out
     }
 
-    fn class(&mut self, node: usize, axis: usize) -> usize {
+    /// The kernel graph of one unsplit kernel.
+    fn single(&self, built: Built) -> KernelGraph {
+        KernelGraph {
+            tensors: self.tensors.clone(),
+            kernels: vec![Kernel {
+                name: format!("{}_k0_sgraph", self.w.name),
+                body: KernelBody::Block(built.block),
+            }],
+        }
+    }
+
+    pub(super) fn class(&mut self, node: usize, axis: usize) -> usize {
         let c = self.axes[node][axis];
         self.uf.find(c)
     }
 
     /// The imap of a value: per grid dim (its identities), the axes of the
     /// value with those identities, `None` when it has none of them.
-    fn imap(&mut self, node: usize, grid: &[Vec<usize>]) -> Result<Vec<Option<Vec<usize>>>, Prune> {
+    pub(super) fn imap(
+        &mut self,
+        node: usize,
+        grid: &[Vec<usize>],
+    ) -> Result<Vec<Option<Vec<usize>>>, Prune> {
         let rank = self.axes[node].len();
         let mut out = Vec::new();
         for g in grid {
@@ -314,32 +349,53 @@ impl<'a> Builder<'a> {
         view: &[DimExpr],
         chosen: &[usize],
         classes: &[usize],
-    ) -> Result<KernelGraph, Prune> {
+    ) -> Result<Built, Prune> {
         let w = self.w;
         let term = self.term;
         let r = view.len();
+        // Online softmax (a rescaled sum) runs on the flash-attention
+        // template's tiles: 16 or 64 rows, 64 keys per iteration.
+        let online = term.nodes.iter().any(|n| n.state == Some(State::Rescaled));
         // Grid dims from the innermost chosen axis: x, y, then z (the rest).
+        // An online-softmax kernel keeps a grid dim free for its split:
+        // x, then y over the rest.
+        let single = if online { 1 } else { 2 };
         let mut grid_axes: Vec<Vec<usize>> = Vec::new();
         let mut grid_classes: Vec<Vec<usize>> = Vec::new();
         for (k, (&a, &c)) in chosen.iter().zip(classes).rev().enumerate() {
-            if k < 2 {
+            if k < single {
                 grid_axes.push(vec![a]);
                 grid_classes.push(vec![c]);
             } else {
-                if grid_axes.len() < 3 {
+                if grid_axes.len() <= single {
                     grid_axes.push(vec![]);
                     grid_classes.push(vec![]);
                 }
-                grid_axes[2].insert(0, a);
-                grid_classes[2].insert(0, c);
+                grid_axes[single].insert(0, a);
+                grid_classes[single].insert(0, c);
             }
         }
         // Tiles: a matmul contracting the loop axis makes a tensor-core
         // kernel; otherwise elementwise tiles along the last axis.
         let mm = term.nodes.iter().enumerate().find(|(_, n)| {
-            matches!(n.node, Node::Matmul(_)) && matches!(n.state, Some(State::Partial(_)))
+            matches!(n.node, Node::Matmul(_)) && n.state.is_some_and(State::accumulates)
         });
         let (tiles, params) = match mm {
+            Some((i, _)) if online => {
+                let s = shape(&self.data[i]);
+                let rows = s.len().checked_sub(2).map_or(1, |k| max_value(&s[k], w));
+                let bm = if rows <= 16 { 16 } else { 64 };
+                let warps_m = (bm / 16).clamp(1, 4);
+                let t = MatmulTiles {
+                    bm,
+                    bn: 64,
+                    bk: crate::ugraph::flash::KEY_TILE,
+                    warps_m,
+                    warps_n: 4 / warps_m,
+                    stages: 2,
+                };
+                (Some(t), matmul_params(t))
+            }
             Some((i, _)) => {
                 let s = shape(&self.data[i]);
                 let m = s
@@ -363,6 +419,7 @@ impl<'a> Builder<'a> {
             .map(|(g, axes)| {
                 let last = axes.last().copied().unwrap_or(0);
                 let tile = match (g, tiles) {
+                    (_, Some(t)) if online && last + 2 == r => t.bm,
                     (0, Some(t)) if last + 1 == r => t.bn,
                     (1, Some(t)) if last + 2 == r => t.bm,
                     (0, None) if last + 1 == r => ELEMENTWISE_TILE,
@@ -395,6 +452,20 @@ impl<'a> Builder<'a> {
             ValueId(ops.len() - 1)
         }
         let output_nodes: Vec<usize> = self.outputs.iter().map(|(n, _)| *n).collect();
+        let mut accum_nodes: BTreeMap<usize, usize> = BTreeMap::new();
+        let mut only_reshaped = vec![true; term.nodes.len()];
+        for n in &term.nodes {
+            if !matches!(n.node, Node::Reshape(_)) {
+                for c in n.node.children() {
+                    only_reshaped[usize::from(*c)] = false;
+                }
+            }
+        }
+        for &r in &term.roots {
+            only_reshaped[r] = false;
+        }
+        // The `Max` accumulator whose running value the loop reads.
+        let mut running: Option<ValueId> = None;
         for i in 0..term.nodes.len() {
             let node = &term.nodes[i].node;
             let Some(state) = term.nodes[i].state else {
@@ -414,6 +485,8 @@ impl<'a> Builder<'a> {
                 value[c].ok_or_else(|| "reshape inside a block".to_string())
             };
             let op = match node {
+                // An input read only through reshapes is read as their views.
+                Node::Input(_) if only_reshaped[i] => continue,
                 Node::Input(leaf) => {
                     let fmap = self.loops.get(&leaf.name).copied().flatten();
                     let imap = self.imap(i, &grid_classes)?;
@@ -473,12 +546,25 @@ impl<'a> Builder<'a> {
                 _ => return Err("operator".into()),
             };
             let mut v = push(&mut ops, op);
-            if let State::Partial(red) = state {
-                let kind = match red {
-                    Red::Sum => AccumKind::Sum,
-                    Red::Max => AccumKind::Max,
-                };
+            let kind = match state {
+                State::Partial(Red::Sum) => Some(AccumKind::Sum),
+                State::Partial(Red::Max) => Some(AccumKind::Max),
+                State::Rescaled => Some(AccumKind::RescaledSum {
+                    max: running.ok_or("a rescaled sum without a running maximum")?,
+                }),
+                State::Running => Some(AccumKind::Max),
+                _ => None,
+            };
+            if let Some(kind) = kind {
                 v = push(&mut ops, BlockOp::Accum { kind, input: v });
+                accum_nodes.insert(v.0, i);
+                if state == State::Running {
+                    if running.is_some_and(|r| r != v) {
+                        return Err("more than one running maximum".into());
+                    }
+                    running = Some(v);
+                    v = push(&mut ops, BlockOp::Running(v));
+                }
             }
             value[i] = Some(v);
         }
@@ -553,12 +639,14 @@ impl<'a> Builder<'a> {
         if bytes.saturating_mul(u64::from(block.params.stages.max(1))) > SHARED_BYTES_PER_BLOCK {
             return Err("shared memory per block".into());
         }
-        Ok(KernelGraph {
-            tensors,
-            kernels: vec![Kernel {
-                name: format!("{}_k0_sgraph", w.name),
-                body: KernelBody::Block(block),
-            }],
+        if running.is_some() {
+            crate::ugraph::online::covariance(&block, &info.shapes)
+                .map_err(|_| "online softmax: not shift-covariant".to_string())?;
+        }
+        Ok(Built {
+            block,
+            info,
+            accum_nodes,
         })
     }
 }

@@ -24,6 +24,7 @@
 //! cost; [`super::strategies`] proves and cross-checks the best.
 
 pub mod instantiate;
+pub mod split;
 pub mod states;
 pub mod terms;
 
@@ -187,6 +188,7 @@ pub fn walk_all(w: &Workload, opts: &EnumOptions) -> Result<Walked, String> {
         .filter(|c| is_constant(&eg[**c].data))
         .map(|c| (*c, extractor.find_best(*c).1))
         .collect();
+    let exp_args = states::exp_args(eg, &refs);
     let maps = loop_maps(w);
     stats.loop_maps = maps.len();
     type WalkOut = (
@@ -198,7 +200,7 @@ pub fn walk_all(w: &Workload, opts: &EnumOptions) -> Result<Walked, String> {
     let walks: Vec<WalkOut> = maps
         .into_par_iter()
         .map(|lm| {
-            let best = achievable(eg, &lm);
+            let best = achievable(eg, &lm, &exp_args);
             let has_loop = lm.values().any(|a| a.is_some());
             let wanted = output_states(has_loop);
             let options: Vec<Vec<(Id, states::State)>> = roots
@@ -215,7 +217,7 @@ pub fn walk_all(w: &Workload, opts: &EnumOptions) -> Result<Walked, String> {
             let mut pruned = BTreeMap::new();
             let mut at_bound = 0;
             for goals in states::combinations(&options) {
-                let mut walk = Walk::new(eg, &lm, &best, &constants, opts.walk);
+                let mut walk = Walk::new(eg, &lm, &best, &constants, &exp_args, opts.walk);
                 walk.run(&goals);
                 terms.append(&mut walk.terms);
                 for (k, v) in walk.pruned {

@@ -12,9 +12,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use egg::Id;
+use egg::{Id, Language, RecExpr};
 
-use crate::verify::lang::Red;
+use crate::ir::BinaryOp;
+use crate::verify::lang::{Red, Un};
 use crate::verify::{Data, Node, TensorEGraph};
 
 /// Where and when a value is computed in a block.
@@ -24,10 +25,24 @@ pub enum State {
     /// axis, `a` counted from the last axis (the value changes between
     /// iterations); `None`: loop-invariant.
     Loop(Option<u8>),
+    /// Online softmax, in every iteration: the *running* value of a
+    /// maximum over the loop axis (it changes as the loop goes on).
+    Running,
+    /// `h - r`: a loop value minus the running maximum (axis as for
+    /// `Loop`).
+    Diff(Option<u8>),
+    /// Shift-covariant: `exp` of a `Diff`, scaled, summed or multiplied by
+    /// loop values: when the running maximum grows by `δ` the value scales
+    /// by `exp(-δ)`, which a rescaled sum undoes.
+    Cov(Option<u8>),
     /// A reduction over the loop axis of this iteration's tile: it is
     /// accumulated (`Sum`, or `Max`) and its readers see the total, after
     /// the loop.
     Partial(Red),
+    /// A sum over the loop axis of a `Cov` value: accumulated with
+    /// rescaling by the running maximum's change
+    /// ([`crate::ugraph::AccumKind::RescaledSum`]); read after the loop.
+    Rescaled,
     /// Once, after the loop.
     Post,
 }
@@ -36,9 +51,14 @@ impl State {
     /// What readers see: a partial result is read as its accumulated total.
     pub fn settled(self) -> State {
         match self {
-            State::Partial(_) => State::Post,
+            State::Partial(_) | State::Rescaled => State::Post,
             s => s,
         }
+    }
+
+    /// Whether the value is accumulated over the loop.
+    pub fn accumulates(self) -> bool {
+        matches!(self, State::Partial(_) | State::Rescaled)
     }
 }
 
@@ -63,6 +83,76 @@ fn rank(d: &Data) -> usize {
 /// [`tensor_children`] order), or `None` when no block computes it so.
 /// `data` gives any child's e-class data (attributes, shapes).
 pub fn transition<'a>(
+    node: &Node,
+    data: impl Fn(Id) -> &'a Data,
+    states: &[State],
+    loops: &LoopMap,
+) -> Option<State> {
+    // Online softmax: the lattice of `crate::ugraph::online` (running
+    // maximum r, `h - r`, shift-covariant values), so only kernels whose
+    // rescaled sums are exact are generated. Covariance is per row; the
+    // built block is checked again ([`crate::ugraph::online::covariance`]).
+    let online = |s: &State| matches!(s, State::Running | State::Diff(_) | State::Cov(_));
+    if !states.iter().any(online) {
+        return plain_transition(node, data, states, loops);
+    }
+    let plain = |s: &State| match s {
+        State::Diff(a) | State::Cov(a) => State::Loop(*a),
+        s => *s,
+    };
+    let data = &data;
+    let cov = |states: &[State]| {
+        let p: Vec<State> = states.iter().map(plain).collect();
+        match plain_transition(node, data, &p, loops)? {
+            State::Loop(a) => Some(State::Cov(a)),
+            State::Partial(Red::Sum) => Some(State::Rescaled),
+            _ => None,
+        }
+    };
+    let is_cov = |s: &State| matches!(s, State::Cov(_));
+    let is_loop = |s: &State| matches!(s, State::Loop(_));
+    match (node, states) {
+        (Node::Binary(BinaryOp::Sub, _), [h @ State::Loop(_), State::Running]) => {
+            match plain_transition(node, data, &[*h, State::Loop(None)], loops)? {
+                State::Loop(a) => Some(State::Diff(a)),
+                _ => None,
+            }
+        }
+        (Node::Unary(Un::Exp, _), [State::Diff(a)]) => Some(State::Cov(*a)),
+        (Node::Unary(Un::Neg, _), [State::Cov(_)]) => cov(states),
+        (Node::Binary(BinaryOp::Mul, _), [x, y])
+            if (is_cov(x) && is_loop(y)) || (is_loop(x) && is_cov(y)) =>
+        {
+            cov(states)
+        }
+        (Node::Binary(BinaryOp::Div, _), [x, y]) if is_cov(x) && is_loop(y) => cov(states),
+        (Node::Binary(BinaryOp::Add | BinaryOp::Sub, _), [x, y]) if is_cov(x) && is_cov(y) => {
+            cov(states)
+        }
+        (Node::Matmul(_), [x, y]) if (is_cov(x) && is_loop(y)) || (is_loop(x) && is_cov(y)) => {
+            cov(states)
+        }
+        (Node::Reduce(Red::Sum, _) | Node::Permute(_), [State::Cov(_)]) => cov(states),
+        _ => None,
+    }
+}
+
+/// The running maximum: a `max` over the loop axis of a plain loop value,
+/// read inside the loop. `Some` when `node` with its children in `states`
+/// can be one (it also settles to `Partial(Max)`).
+pub fn running_max<'a>(
+    node: &Node,
+    data: impl Fn(Id) -> &'a Data,
+    states: &[State],
+    loops: &LoopMap,
+) -> Option<State> {
+    match (node, plain_transition(node, data, states, loops)?) {
+        (Node::Reduce(Red::Max, _), State::Partial(Red::Max)) => Some(State::Running),
+        _ => None,
+    }
+}
+
+fn plain_transition<'a>(
     node: &Node,
     data: impl Fn(Id) -> &'a Data,
     states: &[State],
@@ -137,6 +227,44 @@ pub fn transition<'a>(
     }
 }
 
+/// The e-classes the program itself exponentiates. Rewrites such as
+/// `exp(a - b) = exp(a) / exp(b)` are exact but overflow in floating
+/// point (softmax subtracts the row maximum for that reason), so a
+/// candidate may only exponentiate these classes ([`stable`]).
+pub fn exp_args(eg: &TensorEGraph, exprs: &[&RecExpr<Node>]) -> BTreeSet<Id> {
+    let mut out = BTreeSet::new();
+    for e in exprs {
+        let mut ids: Vec<Option<Id>> = Vec::with_capacity(e.as_ref().len());
+        for n in e.as_ref() {
+            let mapped = n
+                .children()
+                .iter()
+                .map(|c| ids[usize::from(*c)])
+                .collect::<Option<Vec<Id>>>();
+            let id = mapped.and_then(|kids| {
+                let mut it = kids.into_iter();
+                eg.lookup(n.clone().map_children(|_| it.next().unwrap_or(Id::from(0))))
+            });
+            if let (Node::Unary(Un::Exp, [a]), Some(_)) = (n, id)
+                && let Some(a) = ids[usize::from(*a)]
+            {
+                out.insert(eg.find(a));
+            }
+            ids.push(id);
+        }
+    }
+    out
+}
+
+/// Whether a candidate may use `node`: not an exponential of something
+/// the program does not exponentiate (see [`exp_args`]).
+pub fn stable(eg: &TensorEGraph, node: &Node, exp_args: &BTreeSet<Id>) -> bool {
+    match node {
+        Node::Unary(Un::Exp, [a]) => exp_args.contains(&eg.find(*a)),
+        _ => true,
+    }
+}
+
 /// Whether a class holds a constant (a rank-0 value of the dims alone).
 pub fn is_constant(d: &Data) -> bool {
     d.tensor()
@@ -146,7 +274,12 @@ pub fn is_constant(d: &Data) -> bool {
 /// Every state each e-class can be computed in, with the least number of
 /// block operators that achieves it (a tree count: a lower bound with
 /// sharing), by a fixpoint over all e-nodes. Constants are one operator.
-pub fn achievable(eg: &TensorEGraph, loops: &LoopMap) -> BTreeMap<(Id, State), u32> {
+/// Only [`stable`] e-nodes count.
+pub fn achievable(
+    eg: &TensorEGraph,
+    loops: &LoopMap,
+    exp_args: &BTreeSet<Id>,
+) -> BTreeMap<(Id, State), u32> {
     let mut best: BTreeMap<(Id, State), u32> = BTreeMap::new();
     let mut classes: Vec<Id> = eg.classes().map(|c| c.id).collect();
     classes.sort();
@@ -162,7 +295,7 @@ pub fn achievable(eg: &TensorEGraph, loops: &LoopMap) -> BTreeMap<(Id, State), u
             if is_constant(&eg[c].data) {
                 continue;
             }
-            for node in &eg[c].nodes {
+            for node in eg[c].nodes.iter().filter(|n| stable(eg, n, exp_args)) {
                 for (state, cost) in node_states(eg, node, &best, loops, &data) {
                     let slot = best.entry((c, state)).or_insert(u32::MAX);
                     if cost < *slot {
@@ -197,18 +330,22 @@ pub fn operand_fits<'a>(
                 .collect()
         })
         .collect();
-    combinations(&options)
-        .into_iter()
-        .filter_map(|combo| {
-            let states: Vec<State> = combo.iter().map(|(s, _)| *s).collect();
-            let s = transition(node, data, &states, loops)?;
-            let cost = 1 + combo
-                .iter()
-                .map(|(_, c)| *c)
-                .fold(0u32, u32::saturating_add);
-            Some((states, s, cost))
-        })
-        .collect()
+    let mut out = Vec::new();
+    for combo in combinations(&options) {
+        let states: Vec<State> = combo.iter().map(|(s, _)| *s).collect();
+        let cost = 1 + combo
+            .iter()
+            .map(|(_, c)| *c)
+            .fold(0u32, u32::saturating_add);
+        if let Some(s) = transition(node, data, &states, loops) {
+            out.push((states.clone(), s, cost));
+        }
+        // The running maximum costs an accumulator and its running read.
+        if let Some(s) = running_max(node, data, &states, loops) {
+            out.push((states, s, cost.saturating_add(2)));
+        }
+    }
+    out
 }
 
 /// The states `node` can have with its children in any of their current
@@ -253,6 +390,7 @@ pub fn output_states(has_loop: bool) -> BTreeSet<State> {
             State::Post,
             State::Partial(Red::Sum),
             State::Partial(Red::Max),
+            State::Rescaled,
         ]
         .into_iter()
         .collect()

@@ -14,11 +14,11 @@
 //! are the smallest. The walk mutates one selection and undoes each step:
 //! forking a search state costs nothing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use egg::{Id, Language, RecExpr};
 
-use super::states::{LoopMap, State, is_constant, operand_fits, tensor_children};
+use super::states::{LoopMap, State, is_constant, operand_fits, stable, tensor_children};
 use crate::ir::BinaryOp;
 use crate::verify::{Data, Node, TensorEGraph};
 
@@ -102,6 +102,7 @@ pub struct Walk<'a> {
     loops: &'a LoopMap,
     best: &'a BTreeMap<Goal, u32>,
     constants: &'a BTreeMap<Id, RecExpr<Node>>,
+    exp_args: &'a BTreeSet<Id>,
     limits: WalkLimits,
     choices: HashMap<Goal, std::rc::Rc<Vec<Choice>>>,
     steps: usize,
@@ -118,6 +119,7 @@ impl<'a> Walk<'a> {
         loops: &'a LoopMap,
         best: &'a BTreeMap<Goal, u32>,
         constants: &'a BTreeMap<Id, RecExpr<Node>>,
+        exp_args: &'a BTreeSet<Id>,
         limits: WalkLimits,
     ) -> Self {
         Walk {
@@ -125,6 +127,7 @@ impl<'a> Walk<'a> {
             loops,
             best,
             constants,
+            exp_args,
             limits,
             choices: HashMap::new(),
             steps: 0,
@@ -154,8 +157,12 @@ impl<'a> Walk<'a> {
         let eg = self.eg;
         let data = |id: Id| &eg[id].data;
         let mut found: Vec<(u32, usize, Choice)> = Vec::new();
-        let (mut phase, mut symmetric) = (0, 0);
+        let (mut phase, mut symmetric, mut unstable) = (0, 0, 0);
         for (i, node) in eg[class].nodes.iter().enumerate() {
+            if !stable(eg, node, self.exp_args) {
+                unstable += 1;
+                continue;
+            }
             if let Node::Binary(op @ (BinaryOp::Add | BinaryOp::Mul), [a, b]) = node
                 && a > b
                 && eg[class].nodes.contains(&Node::Binary(*op, [*b, *a]))
@@ -187,6 +194,10 @@ impl<'a> Walk<'a> {
             }
         }
         self.prune("symmetric (commuted operands)", symmetric);
+        self.prune(
+            "numerical safety (exp of what the program does not exponentiate)",
+            unstable,
+        );
         self.prune("loop phase (no operand states fit)", phase);
         found.sort_by_key(|(cost, i, _)| (*cost, *i));
         let out = std::rc::Rc::new(found.into_iter().map(|(_, _, c)| c).collect::<Vec<_>>());
@@ -252,7 +263,7 @@ impl<'a> Walk<'a> {
             return;
         }
         let choices = self.choices_of(g);
-        let accumulates = matches!(g.1, State::Partial(_));
+        let accumulates = g.1.accumulates();
         if accumulates && self.accumulators >= self.limits.accumulators {
             self.prune("accumulator limit", choices.len());
             pending.push(g);
