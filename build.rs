@@ -6,20 +6,65 @@
 //! next to the generated .cu before nvcc runs), so it needs no prism checkout.
 //! The fingerprint goes into every cache key of compiled kernels: editing a
 //! header invalidates them. Adding a header needs no code change.
+//!
+//! It also fingerprints prism's own sources (`src/**/*.rs`): the search
+//! cache keys on it, so a prism whose search changed never reuses choices
+//! an older one made.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+fn collect(dir: &Path, exts: &[&str], out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.is_dir() {
-            collect(&path, out)?;
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("cuh" | "h")) {
+            collect(&path, exts, out)?;
+        } else if path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| exts.contains(&e))
+        {
             out.push(path);
         }
     }
     Ok(())
+}
+
+/// The fingerprint of prism's sources, written to `OUT_DIR/source_hash.rs`.
+fn source_hash(root: &Path) {
+    let src = root.join("src");
+    println!("cargo::rerun-if-changed=src");
+    let mut files = Vec::new();
+    if let Err(e) = collect(&src, &["rs"], &mut files) {
+        println!("cargo::error=cannot read {}: {e}", src.display());
+        return;
+    }
+    files.sort();
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for f in &files {
+        let rel = f
+            .strip_prefix(&src)
+            .unwrap_or(f)
+            .to_string_lossy()
+            .replace('\\', "/");
+        match std::fs::read(f) {
+            Ok(bytes) => {
+                hash = fnv1a(rel.as_bytes(), hash);
+                hash = fnv1a(&bytes, hash);
+            }
+            Err(e) => {
+                println!("cargo::error=cannot read {}: {e}", f.display());
+                return;
+            }
+        }
+    }
+    let text = format!(
+        "/// Fingerprint of prism's sources (paths and contents).\npub const SOURCE_HASH: u64 = {hash:#018x};\n"
+    );
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default()).join("source_hash.rs");
+    if let Err(e) = std::fs::write(&out, text) {
+        println!("cargo::error=cannot write {}: {e}", out.display());
+    }
 }
 
 /// FNV-1a, 64-bit: a stable content fingerprint with no dependency.
@@ -33,10 +78,11 @@ fn fnv1a(bytes: &[u8], mut h: u64) -> u64 {
 
 fn main() {
     let root = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    source_hash(&root);
     let cuda = root.join("cuda");
     println!("cargo::rerun-if-changed=cuda");
     let mut files = Vec::new();
-    if let Err(e) = collect(&cuda, &mut files) {
+    if let Err(e) = collect(&cuda, &["cuh", "h"], &mut files) {
         println!(
             "cargo::error=cannot read the device library in {}: {e}",
             cuda.display()

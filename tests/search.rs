@@ -378,3 +378,123 @@ fn flash_attention_is_chosen_and_its_mutants_are_rejected() {
         );
     }
 }
+
+/// The partition rules: a block that reads `y` through the transposed grid
+/// map computes `x[i, j] + y[j, i]`. Its tiles fit and its unpartitioned
+/// meaning is `x + y`, so only the partition check can refuse it in the
+/// proof; the cross-check refuses it too. A reduction over an axis the grid
+/// cuts is refused the same way.
+#[test]
+fn the_proof_checks_which_grid_dim_cuts_each_axis() {
+    use prism::search::crosscheck::cross_check;
+    use prism::search::strategies::prove;
+    use prism::ugraph::lower::{LowerOptions, lower};
+    let toml = r#"
+[workload.add]
+inputs = { x = "f32[n, n]", y = "f32[n, n]" }
+program = "x + y"
+dims = { n = [8, 24] }
+
+[workload.norm]
+inputs = { x = "f32[n, d]" }
+program = "rms_norm(x)"
+dims = { n = [8, 24], d = [16, 40] }
+"#;
+    let spec = frontend::parse("p.toml", toml).expect("parses");
+    let add = spec.workload("add").expect("add");
+    let mut g = lower(add, &LowerOptions::default()).expect("lowers");
+    {
+        let b = block_mut(&mut g, 0);
+        // One grid dim over both axes, one element per block, so the tile
+        // shapes match whichever way the maps go.
+        assert_eq!(b.grid.len(), 1, "{b:?}");
+        assert_eq!(b.grid[0].extents.len(), 2, "{b:?}");
+        b.grid[0].tile = 1;
+    }
+    assert!(prove(add, &g).is_ok(), "the unmutated graph is proven");
+    assert!(cross_check(add, &g, &CrossCheckOptions::default()).is_ok());
+    let mut t = g.clone();
+    {
+        let b = block_mut(&mut t, 0);
+        let y = b
+            .inputs
+            .iter()
+            .position(|m| m.tensor.0 == 1)
+            .expect("y is read");
+        b.inputs[y].imap[0] = Some(vec![1, 0]);
+    }
+    let why = prove(add, &t).expect_err("the transposed map is not proven");
+    assert!(why.starts_with("partition:"), "{why}");
+    assert!(cross_check(add, &t, &CrossCheckOptions::default()).is_err());
+    // A row norm in one kernel whose normalized axis a grid dim cuts: each
+    // block would normalize by the mean of its own part of the row. The
+    // same kernel with whole rows is proven.
+    use prism::ir::{BinaryOp, ReduceOp, ScalarExpr, UnaryOp};
+    use prism::ugraph::{
+        BlockGraph, BlockOp, BlockOutput, GridDim, Kernel, KernelBody, KernelGraph, LaunchParams,
+        TensorId, TileMap, ValueId, workload_tensors,
+    };
+    let norm = spec.workload("norm").expect("norm");
+    let shape = norm.graph.inputs[0].shape.clone();
+    let row_kernel = |cut: bool| {
+        let mut grid = vec![GridDim {
+            extents: vec![shape[0].clone()],
+            tile: 1,
+        }];
+        let mut imap = vec![Some(vec![0])];
+        if cut {
+            grid.push(GridDim {
+                extents: vec![shape[1].clone()],
+                tile: 16,
+            });
+            imap.push(Some(vec![1]));
+        }
+        let map = |tensor: usize| TileMap {
+            tensor: TensorId(tensor),
+            view: shape.clone(),
+            imap: imap.clone(),
+            fmap: None,
+        };
+        let v = ValueId;
+        KernelGraph {
+            tensors: workload_tensors(norm),
+            kernels: vec![Kernel {
+                name: "norm_k0".into(),
+                body: KernelBody::Block(BlockGraph {
+                    grid,
+                    forloop: None,
+                    inputs: vec![map(0)],
+                    ops: vec![
+                        BlockOp::Input(0),
+                        BlockOp::Unary(UnaryOp::Square, v(0)),
+                        BlockOp::Reduce {
+                            op: ReduceOp::Mean,
+                            input: v(1),
+                            axis: 1,
+                            count: Some(shape[1].clone()),
+                        },
+                        BlockOp::Const(ScalarExpr::lit(1e-6)),
+                        BlockOp::Binary(BinaryOp::Add, v(2), v(3)),
+                        BlockOp::Unary(UnaryOp::Rsqrt, v(4)),
+                        BlockOp::Binary(BinaryOp::Mul, v(0), v(5)),
+                    ],
+                    outputs: vec![BlockOutput {
+                        value: v(6),
+                        map: map(1),
+                    }],
+                    params: LaunchParams::default(),
+                }),
+            }],
+        }
+    };
+    let whole = row_kernel(false);
+    prove(norm, &whole).unwrap_or_else(|e| panic!("whole rows: {e}"));
+    assert!(cross_check(norm, &whole, &CrossCheckOptions::default()).is_ok());
+    let cut = row_kernel(true);
+    let why = prove(norm, &cut).expect_err("a norm over part of a row is not proven");
+    assert!(
+        why.contains("a reduction over an axis cut by grid y"),
+        "{why}"
+    );
+    assert!(cross_check(norm, &cut, &CrossCheckOptions::default()).is_err());
+}

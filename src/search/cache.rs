@@ -1,8 +1,8 @@
 //! The search's choices, cached outside OUT_DIR (`<target>/prism/search/`)
 //! so every build profile, `cargo check` and the IDE reuse them.
 //!
-//! An entry maps a content key of (workload program and dims, prism version,
-//! device library) to the chosen strategy and its graph's fingerprint. A
+//! An entry maps a content key of (workload program and dims, prism version
+//! and source fingerprint, device library) to the chosen strategy and its graph's fingerprint. A
 //! cached choice only selects which verified candidate to rebuild (a
 //! lowering, or a rank in the deterministic enumeration), and the rebuilt
 //! graph must match the fingerprint, so a stale or corrupt entry can cost
@@ -51,11 +51,16 @@ pub fn graph_fingerprint(g: &crate::ugraph::KernelGraph) -> String {
     fingerprint(&format!("{g:?}"))
 }
 
-/// The content key of a workload's search.
+include!(concat!(env!("OUT_DIR"), "/source_hash.rs"));
+
+/// The content key of a workload's search: the program and dims, and the
+/// prism that searched (version and a fingerprint of its sources, so a
+/// changed search never reuses an older one's choices).
 pub fn key(w: &Workload) -> String {
     let text = format!(
-        "prism {}\ndevice library {:x}\ncache {CACHE_VERSION}\n{:?}\n{:?}",
+        "prism {} ({:x})\ndevice library {:x}\ncache {CACHE_VERSION}\n{:?}\n{:?}",
         env!("CARGO_PKG_VERSION"),
+        SOURCE_HASH,
         crate::device_library::DEVICE_LIBRARY_HASH,
         w.graph,
         w.dims

@@ -5,6 +5,8 @@
 //!   program, for the algebraic proof.
 //! - [`cache`]: the choices, cached under `<target>/prism/search/`.
 //! - [`crosscheck`]: the numeric cross-check every candidate must pass.
+//! - [`partition`]: the partition rules of the proof: each block computes
+//!   the tiles its grid indices select.
 //! - [`sgraph`]: the sGraph enumeration: single-kernel μGraphs generated
 //!   from the program's saturated e-graph, instantiated and ranked.
 //! - [`strategies`]: the candidates (the enumeration's best, lowering
@@ -13,5 +15,6 @@
 pub mod abstract_graph;
 pub mod cache;
 pub mod crosscheck;
+pub mod partition;
 pub mod sgraph;
 pub mod strategies;

@@ -161,8 +161,11 @@ pub struct CandidateReport {
     pub proof: Result<usize, String>,
 }
 
-/// Prove every output of `g`'s unpartitioned meaning equal to the program's.
+/// Prove that every block computes the tiles its grid indices select
+/// ([`super::partition`]), and every output of `g`'s unpartitioned meaning
+/// equal to the program's.
 pub fn prove(w: &Workload, g: &KernelGraph) -> Result<usize, String> {
+    super::partition::check(g).map_err(|e| format!("partition: {e}"))?;
     let abstract_graph =
         super::abstract_graph::unpartitioned(w, g).map_err(|e| format!("not expressible: {e}"))?;
     let limits = crate::verify::Limits::default();
