@@ -135,7 +135,7 @@ fn each_term_is_generated_once_and_loop_values_never_leak_past_the_loop() {
 
 #[test]
 fn the_enumeration_is_deterministic() {
-    for name in ["rmsnorm_mlp", "gqa_decode"] {
+    for name in ["rmsnorm_mlp", "gqa_decode", "ntrans"] {
         let w = bundled(name);
         let run = || {
             let (mut stats, found) =
@@ -283,8 +283,11 @@ fn the_search_finds_flash_decoding_with_a_split_and_a_combine() {
         let (stats, found) =
             enumerate(&w, &cost_point(&w), &EnumOptions::default(), &fits(&w)).expect("enumerates");
         assert!(!found.is_empty(), "{name}: {stats:?}");
+        // The cheapest is one kernel's split form; kernel cuts (a separate
+        // softmax, ...) rank after it.
+        assert_eq!(found[0].graph.kernels.len(), 2, "{name}");
         let mut proven = 0;
-        for f in &found {
+        for f in found.iter().filter(|f| !f.loops.contains(" | ")) {
             assert_eq!(f.graph.kernels.len(), 2, "{name}");
             assert!(f.term[0].contains("(exp (sub "), "{name}: {:?}", f.term);
             let KernelBody::Block(partial) = &f.graph.kernels[0].body else {
@@ -437,4 +440,83 @@ fn mutants_of_the_searched_combine_are_rejected() {
             "{label}: cross-checked"
         );
     }
+}
+
+/// Kernel cuts: the programs no single kernel computes (a norm whose row
+/// factor every element needs, a LoRA product feeding another matmul, a
+/// normalized query feeding attention) are cut into pieces, each found by
+/// the enumeration; the stitched graphs are chosen by the search, proven
+/// and cross-checked. With cuts off, none of them has a searched graph.
+#[test]
+fn kernel_cuts_give_the_multi_kernel_programs_their_searched_graphs() {
+    for (name, kernels) in [("ntrans", 3), ("lora", 3), ("qk_norm_attention", 4)] {
+        let w = bundled(name);
+        let (stats, found) =
+            enumerate(&w, &cost_point(&w), &EnumOptions::default(), &fits(&w)).expect("enumerates");
+        assert!(
+            stats.cut_sets > 0 && stats.cut_graphs > 0,
+            "{name}: {stats:?}"
+        );
+        let best = &found[0];
+        assert!(best.loops.contains(" | "), "{name}: {}", best.loops);
+        assert_eq!(best.graph.kernels.len(), kernels, "{name}");
+        prove(&w, &best.graph).unwrap_or_else(|e| panic!("{name}: {e}"));
+        cross_check(&w, &best.graph, &CrossCheckOptions::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (report, _) = search(&w, &CrossCheckOptions::default());
+        let chosen = &report.candidates[report.chosen.expect("a choice")];
+        assert!(
+            matches!(chosen.strategy, Strategy::Searched(_)),
+            "{name}: {:?}",
+            chosen.strategy
+        );
+        // Without cuts the enumeration finds no graph for these.
+        let no_cuts = EnumOptions {
+            cuts: 0,
+            ..EnumOptions::default()
+        };
+        let (stats, found) =
+            enumerate(&w, &cost_point(&w), &no_cuts, &fits(&w)).expect("enumerates");
+        assert_eq!(stats.cut_sets, 0);
+        assert!(found.iter().all(|f| !f.loops.contains(" | ")), "{name}");
+        if name != "qk_norm_attention" {
+            assert!(
+                found.is_empty(),
+                "{name}: {:?}",
+                found.first().map(|f| &f.term)
+            );
+        }
+    }
+}
+
+/// Cut points: broadcast operands (row statistics), computed matmul
+/// operands and matmul products; never an input or an output.
+#[test]
+fn cut_candidates_are_the_places_a_kernel_cannot_go_on() {
+    use prism::search::sgraph::cuts::candidates;
+    let w = bundled("lora");
+    let g = &w.graph;
+    let names: Vec<String> = candidates(g).iter().map(|n| g.describe(*n)).collect();
+    // x @ a, (x @ a) @ b and x @ w; the output (their sum) is not a cut.
+    assert_eq!(names.len(), 3, "{names:?}");
+    let outputs: Vec<_> = g.outputs.iter().map(|o| o.node).collect();
+    for n in candidates(g) {
+        assert!(!outputs.contains(&n));
+        assert!(!matches!(g.node(n).op, prism::ir::Op::Input(_)));
+    }
+    let ntrans = bundled("ntrans");
+    let c = candidates(&ntrans.graph);
+    // The two norms' row factors (rsqrt of the mean square).
+    let factors = c
+        .iter()
+        .filter(|n| {
+            ntrans
+                .graph
+                .node(**n)
+                .shape
+                .last()
+                .is_some_and(|d| d.is_one())
+        })
+        .count();
+    assert_eq!(factors, 2, "{c:?}");
 }

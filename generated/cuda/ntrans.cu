@@ -5,7 +5,7 @@
 #include "prism/gemm.cuh"
 #include "prism/attention.cuh"
 
-extern "C" __global__ void __launch_bounds__(256) ntrans_k0_rsqrt_fused(const __half* __restrict__ p0, __half* __restrict__ p3, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) ntrans_k0_sgraph(const __half* __restrict__ p0, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % d_n;
     b_x /= d_n;
@@ -17,73 +17,64 @@ extern "C" __global__ void __launch_bounds__(256) ntrans_k0_rsqrt_fused(const __
         acc3 += v2;
     }
     acc3 = prism::block_reduce<prism::SumOp, 256>(acc3, scratch);
-    acc3 *= (float)(1.0 / (double)(4096));
     if (threadIdx.x == 0) {
-        const float v3 = ((float)(1e-6));
-        const float v4 = (acc3 + v3);
-        const float v5 = prism::op::rsqrt(v4);
-        p3[g0_0 * (1 * 1LL)] = prism::from_float<__half>(v5);
+        const float v3 = ((float)(2.44140625e-4));
+        const float v4 = (acc3 * v3);
+        const float v5 = ((float)(1e-6));
+        const float v6 = (v4 + v5);
+        const float v7 = prism::op::rsqrt(v6);
+        p4[g0_0 * (1 * 1LL)] = prism::from_float<__half>(v7);
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) ntrans_k1_add_fused(const __half* __restrict__ p0, const __half* __restrict__ p3, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p4, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = (b_x % ((4096 + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((4096 + 256LL - 1) / 256LL);
-    const long long g0_0 = b_x % d_n;
-    b_x /= d_n;
-    const long long tile_elems = 1 * min(256LL, 4096 - g0_1);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l1 = rest % (min(256LL, 4096 - g0_1)); rest /= (min(256LL, 4096 - g0_1));
-        (void)rest;
-        const float v1 = prism::to_float(p1[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
-        const float v2 = prism::to_float(p2[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
-        const float v3 = prism::to_float(p0[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
-        const float v4 = prism::to_float(p3[g0_0 * (1 * 1LL)]);
-        const float v5 = (v3 * v4);
-        const float v6 = (v5 + v1);
-        const float v7 = (v2 * v6);
-        const float v8 = (v1 + v7);
-        p4[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL] = prism::from_float<__half>(v8);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) ntrans_k2_rsqrt_fused(const __half* __restrict__ p4, __half* __restrict__ p5, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) ntrans_k1_sgraph(const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p0, const __half* __restrict__ p4, __half* __restrict__ p5, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % d_n;
     b_x /= d_n;
     __shared__ float scratch[32];
-    float acc3 = 0.0f;
+    float acc10 = 0.0f;
     for (long long kk = threadIdx.x; kk < 4096; kk += blockDim.x) {
-        const float v1 = prism::to_float(p4[g0_0 * (4096 * 1LL) + kk * 1LL]);
-        const float v2 = prism::op::square(v1);
-        acc3 += v2;
+        const float v1 = prism::to_float(p1[g0_0 * (4096 * 1LL) + kk * 1LL]);
+        const float v2 = prism::to_float(p2[g0_0 * (4096 * 1LL) + kk * 1LL]);
+        const float v3 = prism::to_float(p0[g0_0 * (4096 * 1LL) + kk * 1LL]);
+        const float v4 = prism::to_float(p4[g0_0 * (1 * 1LL)]);
+        const float v5 = (v3 * v4);
+        const float v6 = (v1 + v5);
+        const float v7 = (v2 * v6);
+        const float v8 = (v1 + v7);
+        const float v9 = prism::op::square(v8);
+        acc10 += v9;
     }
-    acc3 = prism::block_reduce<prism::SumOp, 256>(acc3, scratch);
-    acc3 *= (float)(1.0 / (double)(4096));
+    acc10 = prism::block_reduce<prism::SumOp, 256>(acc10, scratch);
     if (threadIdx.x == 0) {
-        const float v3 = ((float)(1e-6));
-        const float v4 = (acc3 + v3);
-        const float v5 = prism::op::rsqrt(v4);
-        p5[g0_0 * (1 * 1LL)] = prism::from_float<__half>(v5);
+        const float v10 = ((float)(1e-6));
+        const float v11 = ((float)(2.44140625e-4));
+        const float v12 = (acc10 * v11);
+        const float v13 = (v10 + v12);
+        const float v14 = prism::op::rsqrt(v13);
+        p5[g0_0 * (1 * 1LL)] = prism::from_float<__half>(v14);
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) ntrans_k3_mul(const __half* __restrict__ p4, const __half* __restrict__ p5, __half* __restrict__ p6, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) ntrans_k2_sgraph(const __half* __restrict__ p5, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p0, const __half* __restrict__ p4, __half* __restrict__ p3, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = (b_x % ((4096 + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((4096 + 256LL - 1) / 256LL);
     const long long g0_0 = b_x % d_n;
     b_x /= d_n;
-    const long long tile_elems = 1 * min(256LL, 4096 - g0_1);
+    const long long tile_elems = 1 * 4096;
     for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
         long long rest = li;
-        const long long l1 = rest % (min(256LL, 4096 - g0_1)); rest /= (min(256LL, 4096 - g0_1));
+        const long long l1 = rest % (4096); rest /= (4096);
         (void)rest;
-        const float v1 = prism::to_float(p4[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
-        const float v2 = prism::to_float(p5[g0_0 * (1 * 1LL)]);
-        const float v3 = (v1 * v2);
-        p6[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL] = prism::from_float<__half>(v3);
+        const float v1 = prism::to_float(p5[g0_0 * (1 * 1LL)]);
+        const float v2 = prism::to_float(p1[g0_0 * (4096 * 1LL) + l1 * 1LL]);
+        const float v3 = prism::to_float(p2[g0_0 * (4096 * 1LL) + l1 * 1LL]);
+        const float v4 = prism::to_float(p0[g0_0 * (4096 * 1LL) + l1 * 1LL]);
+        const float v5 = prism::to_float(p4[g0_0 * (1 * 1LL)]);
+        const float v6 = (v4 * v5);
+        const float v7 = (v2 + v6);
+        const float v8 = (v3 * v7);
+        const float v9 = (v2 + v8);
+        const float v10 = (v1 * v9);
+        p3[g0_0 * (4096 * 1LL) + l1 * 1LL] = prism::from_float<__half>(v10);
     }
 }

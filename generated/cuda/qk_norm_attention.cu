@@ -5,50 +5,49 @@
 #include "prism/gemm.cuh"
 #include "prism/attention.cuh"
 
-extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k0_rsqrt_fused(const __half* __restrict__ p0, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k0_sgraph(const __half* __restrict__ p0, __half* __restrict__ p4, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = b_x % (d_h * d_s);
+    const long long g0_0 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = b_y % d_b;
+    b_y /= d_b;
     __shared__ float scratch[32];
     float acc3 = 0.0f;
     for (long long kk = threadIdx.x; kk < d_dh; kk += blockDim.x) {
-        const float v1 = prism::to_float(p0[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + kk * 1LL]);
+        const float v1 = prism::to_float(p0[g1_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_0 * (d_dh * 1LL) + kk * 1LL]);
         const float v2 = prism::op::square(v1);
         acc3 += v2;
     }
     acc3 = prism::block_reduce<prism::SumOp, 256>(acc3, scratch);
-    acc3 *= (float)(1.0 / (double)(d_dh));
     if (threadIdx.x == 0) {
-        const float v3 = ((float)(1e-6));
-        const float v4 = (acc3 + v3);
-        const float v5 = prism::op::rsqrt(v4);
-        p3[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)] = prism::from_float<__half>(v5);
+        const float v3 = ((float)((1e0 / ((double)d_dh))));
+        const float v4 = (acc3 * v3);
+        const float v5 = ((float)(1e-6));
+        const float v6 = (v4 + v5);
+        const float v7 = prism::op::rsqrt(v6);
+        p4[g1_0 * ((d_h * d_s) * (1 * 1LL)) + g0_0 * (1 * 1LL)] = prism::from_float<__half>(v7);
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k1_mul(const __half* __restrict__ p0, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k1_sgraph(const __half* __restrict__ p0, const __half* __restrict__ p4, __half* __restrict__ p5, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_2 = (b_x % ((d_dh + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((d_dh + 256LL - 1) / 256LL);
-    const long long g0_1 = b_x % (d_h * d_s);
+    const long long g0_0 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
-    const long long tile_elems = 1 * 1 * min(256LL, d_dh - g0_2);
+    const long long tile_elems = d_b * 1 * d_dh;
     for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
         long long rest = li;
-        const long long l2 = rest % (min(256LL, d_dh - g0_2)); rest /= (min(256LL, d_dh - g0_2));
+        const long long l2 = rest % (d_dh); rest /= (d_dh);
+        const long long l0 = rest % (d_b); rest /= (d_b);
         (void)rest;
-        const float v1 = prism::to_float(p0[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + (g0_2 + l2) * 1LL]);
-        const float v2 = prism::to_float(p3[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+        const float v1 = prism::to_float(p0[l0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_0 * (d_dh * 1LL) + l2 * 1LL]);
+        const float v2 = prism::to_float(p4[l0 * ((d_h * d_s) * (1 * 1LL)) + g0_0 * (1 * 1LL)]);
         const float v3 = (v1 * v2);
-        p4[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + (g0_2 + l2) * 1LL] = prism::from_float<__half>(v3);
+        p5[l0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_0 * (d_dh * 1LL) + l2 * 1LL] = prism::from_float<__half>(v3);
     }
 }
 
-extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p6, float* __restrict__ p7, float* __restrict__ p8, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_sgraph(const __half* __restrict__ p5, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p6, float* __restrict__ p7, float* __restrict__ p8, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 64;
     b_x /= 64;
@@ -68,20 +67,20 @@ extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash(con
     const long long it_end = min(it_begin + per, iters);
     const int m_valid = (int)min((long long)64, (d_h * d_s) - g1_0);
     F f;
-    f.run(smem, p4 + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + g1_0 * (d_dh * 1LL) + 0 * 1LL, 128LL, m_valid, p1 + g2_0 * (d_dh * ((d_h * d_kv) * 1LL)) + 0 * ((d_h * d_kv) * 1LL) + 0 * 1LL, (d_h * d_kv), p2 + g2_0 * ((d_h * d_kv) * (d_dh * 1LL)) + 0 * (d_dh * 1LL) + 0 * 1LL, 128LL, (d_h * d_kv), it_begin, it_end,
+    f.run(smem, p5 + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + g1_0 * (d_dh * 1LL) + 0 * 1LL, 128LL, m_valid, p1 + g2_0 * (d_dh * ((d_h * d_kv) * 1LL)) + 0 * ((d_h * d_kv) * 1LL) + 0 * 1LL, (d_h * d_kv), p2 + g2_0 * ((d_h * d_kv) * (d_dh * 1LL)) + 0 * (d_dh * 1LL) + 0 * 1LL, 128LL, (d_h * d_kv), it_begin, it_end,
     [&](float raw) {
         return raw;
     },
     [&](int row, int col, float o) {
-        p6[g0_0 * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + col * 1LL] = prism::from_float<float>(o);
+        p8[g0_0 * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + col * 1LL] = prism::from_float<float>(o);
     },
     [&](int row, float m, float l) {
-        p7[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
-        p8[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
+        p6[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
+        p7[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_combine(const float* __restrict__ p7, const float* __restrict__ p6, const float* __restrict__ p8, __half* __restrict__ p5, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_sgraph(const float* __restrict__ p6, const float* __restrict__ p7, const float* __restrict__ p8, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_1 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
@@ -100,14 +99,14 @@ extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_combine(c
     const long long it_end = min(it_begin + per, (long long)64);
     #pragma unroll 8
     for (long long it = it_begin; it < it_end; ++it) {
-        const float v1 = prism::to_float(p7[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+        const float v1 = prism::to_float(p6[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
         prev2 = acc2; acc2 = fmaxf(acc2, v1);
-        const float v2 = prism::to_float(p6[it * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL]);
+        const float v2 = prism::to_float(p7[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
         const float v3 = (v1 - acc2);
         const float v4 = prism::op::exp(v3);
         const float v5 = (v2 * v4);
         acc9 = acc9 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v5;
-        const float v6 = prism::to_float(p8[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+        const float v6 = prism::to_float(p8[it * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL]);
         const float v7 = (v6 * v4);
         acc13 = acc13 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v7;
     }
@@ -124,7 +123,9 @@ extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_combine(c
         { float s = 0.0f;
         for (int g = 0; g < 4; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[2][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
         acc13 = s; }
-        const float v8 = (acc9 / acc13);
-        p5[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v8);
+        const float v8 = ((float)(1e0));
+        const float v9 = (v8 / acc9);
+        const float v10 = (v9 * acc13);
+        p3[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v10);
     }
 }

@@ -45,10 +45,35 @@ pub fn reasons(w: &Workload, report: &SearchReport) -> Vec<String> {
     ));
     if let Some((terms, loops)) = &chosen.term {
         let rewrites = chosen.proof.as_ref().map_or(0, |r| *r);
-        for t in terms {
+        let pieces: Vec<&str> = loops.split(" | ").collect();
+        let split = if chosen.kernels > pieces.len() {
+            " (a for-loop split over several blocks writes partial results that a combine kernel merges)"
+        } else {
+            ""
+        };
+        if pieces.len() == 1 {
             out.push(format!(
-                "the sGraph enumeration fused the program into one kernel: it computes {t} with its for-loop walking {loops} (found in the program's saturated e-graph; proven equal to the program in {rewrites} rewrites)"
+                "the sGraph enumeration fused the program into one kernel{split}, found in the program's saturated e-graph and proven equal to the program in {rewrites} rewrites"
             ));
+        } else {
+            out.push(format!(
+                "the sGraph enumeration cut the program into {} pieces, each a kernel found in its own saturated e-graph, the cut values going through global memory{split}; proven equal to the program in {rewrites} rewrites",
+                pieces.len()
+            ));
+        }
+        for (k, t) in terms.iter().enumerate() {
+            let piece = k.min(pieces.len() - 1);
+            let walk = pieces.get(piece).copied().unwrap_or("no loop");
+            let what = if pieces.len() == 1 {
+                "it computes".to_string()
+            } else {
+                format!("piece {piece} computes")
+            };
+            if walk == "no loop" {
+                out.push(format!("{what} {t} with no for-loop"));
+            } else {
+                out.push(format!("{what} {t} with its for-loop walking {walk}"));
+            }
         }
     }
     if chosen.strategy.options().is_some_and(|o| o.fuse_rms_matmul) {

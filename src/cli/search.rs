@@ -28,13 +28,15 @@ pub fn render(r: &SearchReport) -> String {
         Ok(e) => {
             let _ = writeln!(
                 s,
-                "    sgraph ({:.2} s): e-graph {} nodes / {} classes; {} loop maps; {} terms → {} instances → {} valid{}",
+                "    sgraph ({:.2} s): e-graph {} nodes / {} classes; {} loop maps; {} terms → {} instances; {} cut sets → {} multi-kernel graphs; {} valid{}",
                 e.seconds,
                 e.egraph_nodes,
                 e.egraph_classes,
                 e.loop_maps,
                 e.terms,
                 e.instances,
+                e.cut_sets,
+                e.cut_graphs,
                 e.valid,
                 if e.walks_at_bound > 0 {
                     format!(" ({} walks at their bound)", e.walks_at_bound)

@@ -23,6 +23,7 @@
 //! candidates, byte for byte. The survivors are ranked by the analytic
 //! cost; [`super::strategies`] proves and cross-checks the best.
 
+pub mod cuts;
 pub mod instantiate;
 pub mod split;
 pub mod states;
@@ -49,6 +50,9 @@ pub struct EnumOptions {
     pub walk: WalkLimits,
     /// Candidates handed on to the proof and the cross-check.
     pub keep: usize,
+    /// Most kernel cuts per candidate ([`cuts`]); 0: single kernels (and
+    /// their split forms) only.
+    pub cuts: usize,
 }
 
 impl Default for EnumOptions {
@@ -66,6 +70,7 @@ impl Default for EnumOptions {
                 accumulators: 4,
             },
             keep: 3,
+            cuts: 3,
         }
     }
 }
@@ -89,6 +94,9 @@ pub struct EnumStats {
     pub pruned: BTreeMap<String, usize>,
     /// Walks that stopped at their term or step bound.
     pub walks_at_bound: usize,
+    /// Kernel-cut sets tried, and the multi-kernel graphs they gave.
+    pub cut_sets: usize,
+    pub cut_graphs: usize,
     /// Wall time of the enumeration (everything else is deterministic).
     pub seconds: f64,
 }
@@ -290,10 +298,37 @@ pub fn enumerate(
             Err(why) => *stats.pruned.entry(why).or_default() += 1,
         }
     }
+    // Kernel cuts: pieces enumerated like workloads (without cuts), their
+    // best graphs stitched.
+    if opts.cuts > 0 {
+        let piece_opts = EnumOptions {
+            cuts: 0,
+            keep: 1,
+            ..opts.clone()
+        };
+        let (cut, sets) = cuts::cut_candidates(w, point, opts, &|pw: &Workload| {
+            enumerate(pw, point, &piece_opts, fits)
+                .ok()
+                .and_then(|(_, f)| f.into_iter().next())
+        });
+        stats.cut_sets = sets;
+        stats.cut_graphs = cut.len();
+        for f in cut {
+            if seen.insert(format!("{:?}", f.graph)) {
+                found.push(f);
+            }
+        }
+    }
     stats.valid = found.len();
-    let ops = |f: &Found| match &f.graph.kernels[0].body {
-        KernelBody::Block(b) => b.ops.len(),
-        KernelBody::Predefined(_) => 0,
+    let ops = |f: &Found| -> usize {
+        f.graph
+            .kernels
+            .iter()
+            .map(|k| match &k.body {
+                KernelBody::Block(b) => b.ops.len(),
+                KernelBody::Predefined(_) => 0,
+            })
+            .sum()
     };
     // Cheapest first; fewer operators break ties; then generation order.
     found.sort_by(|a, b| a.micros.total_cmp(&b.micros).then(ops(a).cmp(&ops(b))));
