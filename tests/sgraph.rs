@@ -372,6 +372,23 @@ fn split_forms_of_loop_kernels_are_proven_and_cross_checked() {
             // And the code generator refuses it rather than emit it wrong.
             assert!(prism::codegen::cuda::fits(&w, g).is_err(), "{name}");
         }
+        // The combine rules: with one split any combine is the identity, so
+        // the proof checks that partial sums are accumulated by sums; the
+        // mutant reads the same as the original with one split.
+        use prism::ugraph::AccumKind;
+        let g = &split[0];
+        let mut acc_max = g.clone();
+        let KernelBody::Block(c) = &mut acc_max.kernels[1].body else {
+            panic!("a block kernel");
+        };
+        for o in c.ops.iter_mut() {
+            if let BlockOp::Accum { kind, .. } = o {
+                *kind = AccumKind::Max;
+            }
+        }
+        let why = prove(&w, &acc_max).expect_err("partial sums accumulated by a max");
+        assert!(why.contains("not accumulated as Sum"), "{name}: {why}");
+        assert!(cross_check(&w, &acc_max, &CrossCheckOptions::default()).is_err());
     }
 }
 

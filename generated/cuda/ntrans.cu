@@ -58,23 +58,26 @@ extern "C" __global__ void __launch_bounds__(256) ntrans_k1_sgraph(const __half*
 
 extern "C" __global__ void __launch_bounds__(256) ntrans_k2_sgraph(const __half* __restrict__ p5, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p0, const __half* __restrict__ p4, __half* __restrict__ p3, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = b_x % d_n;
-    b_x /= d_n;
-    const long long tile_elems = 1 * 4096;
+    const long long g0_0 = (b_x % ((4096 + 256LL - 1) / 256LL)) * 256LL;
+    b_x /= ((4096 + 256LL - 1) / 256LL);
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = b_y % d_n;
+    b_y /= d_n;
+    const long long tile_elems = 1 * min(256LL, 4096 - g0_0);
     for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
         long long rest = li;
-        const long long l1 = rest % (4096); rest /= (4096);
+        const long long l1 = rest % (min(256LL, 4096 - g0_0)); rest /= (min(256LL, 4096 - g0_0));
         (void)rest;
-        const float v1 = prism::to_float(p5[g0_0 * (1 * 1LL)]);
-        const float v2 = prism::to_float(p1[g0_0 * (4096 * 1LL) + l1 * 1LL]);
-        const float v3 = prism::to_float(p2[g0_0 * (4096 * 1LL) + l1 * 1LL]);
-        const float v4 = prism::to_float(p0[g0_0 * (4096 * 1LL) + l1 * 1LL]);
-        const float v5 = prism::to_float(p4[g0_0 * (1 * 1LL)]);
+        const float v1 = prism::to_float(p5[g1_0 * (1 * 1LL)]);
+        const float v2 = prism::to_float(p1[g1_0 * (4096 * 1LL) + (g0_0 + l1) * 1LL]);
+        const float v3 = prism::to_float(p2[g1_0 * (4096 * 1LL) + (g0_0 + l1) * 1LL]);
+        const float v4 = prism::to_float(p0[g1_0 * (4096 * 1LL) + (g0_0 + l1) * 1LL]);
+        const float v5 = prism::to_float(p4[g1_0 * (1 * 1LL)]);
         const float v6 = (v4 * v5);
         const float v7 = (v2 + v6);
         const float v8 = (v3 * v7);
         const float v9 = (v2 + v8);
         const float v10 = (v1 * v9);
-        p3[g0_0 * (4096 * 1LL) + l1 * 1LL] = prism::from_float<__half>(v10);
+        p3[g1_0 * (4096 * 1LL) + (g0_0 + l1) * 1LL] = prism::from_float<__half>(v10);
     }
 }

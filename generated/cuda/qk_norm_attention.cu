@@ -34,16 +34,18 @@ extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k1_sgraph(co
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
-    const long long tile_elems = d_b * 1 * d_dh;
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = b_y % d_b;
+    b_y /= d_b;
+    const long long tile_elems = 1 * 1 * d_dh;
     for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
         long long rest = li;
         const long long l2 = rest % (d_dh); rest /= (d_dh);
-        const long long l0 = rest % (d_b); rest /= (d_b);
         (void)rest;
-        const float v1 = prism::to_float(p0[l0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_0 * (d_dh * 1LL) + l2 * 1LL]);
-        const float v2 = prism::to_float(p4[l0 * ((d_h * d_s) * (1 * 1LL)) + g0_0 * (1 * 1LL)]);
+        const float v1 = prism::to_float(p0[g1_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_0 * (d_dh * 1LL) + l2 * 1LL]);
+        const float v2 = prism::to_float(p4[g1_0 * ((d_h * d_s) * (1 * 1LL)) + g0_0 * (1 * 1LL)]);
         const float v3 = (v1 * v2);
-        p5[l0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_0 * (d_dh * 1LL) + l2 * 1LL] = prism::from_float<__half>(v3);
+        p5[g1_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_0 * (d_dh * 1LL) + l2 * 1LL] = prism::from_float<__half>(v3);
     }
 }
 

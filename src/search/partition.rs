@@ -21,13 +21,16 @@
 //! - **combine**: each output axis the output map cuts by a grid dim must
 //!   carry that grid dim's tag, except the split dim of a split loop
 //!   (one partial result per split, combined by a later kernel, which the
-//!   proof reads as one split).
+//!   proof reads as one split); and the partial results of a split are
+//!   combined by their own kind (sums summed, maxima maximized, rescaled
+//!   sums rescaled), which is what makes reading one split enough.
 //!
 //! A μGraph that passes this and whose unpartitioned meaning is proven
 //! equal to the program computes the program, block by block.
 
+use crate::ir::{BinaryOp, ReduceOp};
 use crate::ugraph::validate::{AxisRole, BlockInfo, TileExtent, check_block};
-use crate::ugraph::{BlockGraph, BlockOp, KernelBody, KernelGraph};
+use crate::ugraph::{AccumKind, BlockGraph, BlockOp, KernelBody, KernelGraph, Predefined, ValueId};
 
 /// What cuts one axis of a tile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,12 +61,117 @@ fn name(t: Option<Tag>) -> String {
     }
 }
 
-/// Check every block kernel of `g` (see the module docs).
+/// Check every block kernel of `g` (see the module docs), and that every
+/// split's partial results are combined by their own kind.
 pub fn check(g: &KernelGraph) -> Result<(), String> {
     for k in &g.kernels {
         if let KernelBody::Block(b) = &k.body {
             let info = check_block(b, &g.tensors).map_err(|e| e.to_string())?;
             check_block_tags(b, &info).map_err(|e| format!("kernel `{}`: {e}", k.name))?;
+        }
+    }
+    check_combines(g)
+}
+
+/// The combine rules. The proof reads a split loop as one split, where any
+/// combine of one partial result is the identity; with several splits only
+/// the matching combine is right: partial sums are summed, maxima maximized,
+/// and rescaled sums summed with a rescaled-sum accumulator (weighed by
+/// their maxima). So each workspace a split kernel writes must hold an
+/// accumulator, and each reader must reduce it over the split axis with the
+/// same kind.
+fn check_combines(g: &KernelGraph) -> Result<(), String> {
+    let mut partial: Vec<Option<AccumKind>> = vec![None; g.tensors.len()];
+    for k in &g.kernels {
+        let at = |e: String| format!("kernel `{}`: {e}", k.name);
+        match &k.body {
+            KernelBody::Block(b) => {
+                for (i, m) in b.inputs.iter().enumerate() {
+                    let Some(kind) = partial.get(m.tensor.0).copied().flatten() else {
+                        continue;
+                    };
+                    combined_as(b, i, kind).map_err(at)?;
+                }
+                if b.forloop.as_ref().is_some_and(|f| f.split.is_some()) {
+                    for (j, o) in b.outputs.iter().enumerate() {
+                        let BlockOp::Accum { kind, .. } = b.ops[o.value.0] else {
+                            return Err(at(format!(
+                                "output {j} of a split loop is not an accumulator"
+                            )));
+                        };
+                        if let Some(slot) = partial.get_mut(o.map.tensor.0) {
+                            *slot = Some(kind);
+                        }
+                    }
+                }
+            }
+            KernelBody::Predefined(Predefined::SplitCombine { partials, .. }) => {
+                match partial.get(partials.0).copied().flatten() {
+                    Some(AccumKind::Sum) | None => {}
+                    Some(other) => {
+                        return Err(at(format!("partial {other:?} results combined by a sum")));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether block input `i` (a workspace of `kind` partials) is reduced
+/// over the split axis by `kind` and accumulated the same way.
+fn combined_as(b: &BlockGraph, i: usize, kind: AccumKind) -> Result<(), String> {
+    if b.inputs[i].fmap != Some(0) {
+        return Err(format!(
+            "input {i} reads partial results without looping over the splits"
+        ));
+    }
+    let want = match kind {
+        AccumKind::Max => ReduceOp::Max,
+        _ => ReduceOp::Sum,
+    };
+    let users = |v: usize| {
+        b.ops
+            .iter()
+            .enumerate()
+            .filter(move |(_, op)| op.operands().contains(&ValueId(v)))
+            .map(|(k, _)| k)
+    };
+    for read in (0..b.ops.len()).filter(|&k| b.ops[k] == BlockOp::Input(i)) {
+        for r in users(read) {
+            let BlockOp::Reduce { op, axis: 0, .. } = b.ops[r] else {
+                return Err(format!(
+                    "input {i}'s partial results are not reduced over the splits"
+                ));
+            };
+            // Over a tile of one split the reduction is the identity; over
+            // several it must be the partials' own.
+            let one_split = b.forloop.as_ref().is_some_and(|f| f.tile == 1);
+            if op != want && !one_split {
+                return Err(format!("{kind:?} partials combined by a {op:?} reduction"));
+            }
+            // Accumulated by the same kind, directly or (rescaled sums)
+            // through their weight.
+            let accumulated = users(r).chain(
+                users(r)
+                    .filter(|&u| matches!(b.ops[u], BlockOp::Binary(BinaryOp::Mul, ..)))
+                    .flat_map(users)
+                    .collect::<Vec<_>>(),
+            );
+            let same = |k: usize| match (&b.ops[k], kind) {
+                (
+                    BlockOp::Accum {
+                        kind: AccumKind::RescaledSum { .. },
+                        ..
+                    },
+                    AccumKind::RescaledSum { .. },
+                ) => true,
+                (BlockOp::Accum { kind: a, .. }, k) => *a == k,
+                _ => false,
+            };
+            if !accumulated.into_iter().any(same) {
+                return Err(format!("{kind:?} partials are not accumulated as {kind:?}"));
+            }
         }
     }
     Ok(())

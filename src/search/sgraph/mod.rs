@@ -253,6 +253,34 @@ pub fn walk_all(w: &Workload, opts: &EnumOptions) -> Result<Walked, String> {
     Ok(Walked { stats, terms: out })
 }
 
+/// The fewest blocks any block kernel of `g` launches at `point`.
+pub fn min_blocks(g: &KernelGraph, point: &DimBindings) -> u64 {
+    g.kernels
+        .iter()
+        .filter_map(|k| match &k.body {
+            KernelBody::Block(b) => Some(b.grid.iter().fold(1u64, |acc, d| {
+                let n = d.extents.len();
+                let per: u64 = d
+                    .extents
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| {
+                        let x = e.eval(point).unwrap_or(1).max(1) as u64;
+                        if i + 1 == n {
+                            x.div_ceil(u64::from(d.tile.max(1)))
+                        } else {
+                            x
+                        }
+                    })
+                    .product();
+                acc.saturating_mul(per)
+            })),
+            KernelBody::Predefined(_) => None,
+        })
+        .min()
+        .unwrap_or(1)
+}
+
 /// Enumerate single-kernel candidates for `w`, ranked by cost at `point`;
 /// `fits` says whether the code generator can emit a graph.
 pub fn enumerate(
@@ -330,8 +358,16 @@ pub fn enumerate(
             })
             .sum()
     };
-    // Cheapest first; fewer operators break ties; then generation order.
-    found.sort_by(|a, b| a.micros.total_cmp(&b.micros).then(ops(a).cmp(&ops(b))));
+    // Cheapest first; then more parallelism (the analytic cost has no
+    // occupancy term yet: of equal traffic, the graph whose smallest kernel
+    // has more blocks fills more SMs); fewer operators; generation order.
+    let parallel = |f: &Found| std::cmp::Reverse(min_blocks(&f.graph, point));
+    found.sort_by(|a, b| {
+        a.micros
+            .total_cmp(&b.micros)
+            .then(parallel(a).cmp(&parallel(b)))
+            .then(ops(a).cmp(&ops(b)))
+    });
     found.truncate(opts.keep);
     stats.seconds = start.elapsed().as_secs_f64();
     Ok((stats, found))
