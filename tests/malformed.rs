@@ -317,6 +317,49 @@ fn cases() -> Vec<Case> {
             "arch must be a list of architectures, found a string",
         ),
         case(
+            "unknown hardware field",
+            b().target("hardware", "{ sm_90a = { smss = 100 } }"),
+            "unknown-key",
+            (4, 25),
+            "smss",
+            "unknown key `smss` in [target.hardware.sm_90a]",
+        )
+        .hint("did you mean `sms`?"),
+        case(
+            "hardware field of the wrong type",
+            b().target("hardware", r#"{ sm_90a = { sms = "many" } }"#),
+            "wrong-type",
+            (4, 31),
+            r#""many""#,
+            "sms must be a positive number, found a string",
+        ),
+        case(
+            "hardware rate not positive",
+            b().target("hardware", "{ sm_90a = { dram_gbps = -1.0 } }"),
+            "wrong-type",
+            (4, 37),
+            "-1.0",
+            "dram_gbps must be a positive number, found a float",
+        ),
+        case(
+            "hardware for an architecture not targeted",
+            b().target("hardware", "{ sm_80 = { sms = 100 } }"),
+            "unused-hardware",
+            (4, 22),
+            "{ sms = 100 }",
+            "a hardware description for sm_80, which is not a target architecture",
+        )
+        .hint("add \"sm_80\" to arch"),
+        case(
+            "an architecture nothing describes",
+            b().target("arch", r#"["sm_75"]"#),
+            "bad-hardware",
+            (2, 8),
+            r#"["sm_75"]"#,
+            "prism has no description of sm_75 or an older architecture",
+        )
+        .hint("[target.hardware.ARCH]"),
+        case(
             "unknown dtype in [target]",
             b().target("dtype", r#""fp16""#),
             "unknown-dtype",

@@ -199,6 +199,8 @@ fn parse_dtype(v: &Spanned<DeValue<'_>>) -> Result<DType, Diagnostic> {
 
 fn parse_target(v: &Spanned<DeValue<'_>>) -> Result<Target, Diagnostic> {
     let mut t = Target::default();
+    let mut hardware: Vec<(Arch, toml::Table, Span)> = Vec::new();
+    let mut arch_span = sp(v);
     for (k, v) in table(v, "target")?.iter() {
         match k.get_ref().as_ref() {
             "arch" => {
@@ -235,12 +237,101 @@ fn parse_target(v: &Spanned<DeValue<'_>>) -> Result<Target, Diagnostic> {
                     archs.push(a);
                 }
                 t.archs = archs;
+                arch_span = sp(v);
             }
             "dtype" => t.dtype = parse_dtype(v)?,
-            other => return Err(unknown_key(other, sp(k), "[target]", &["arch", "dtype"])),
+            "hardware" => hardware = parse_hardware(v)?,
+            other => {
+                return Err(unknown_key(
+                    other,
+                    sp(k),
+                    "[target]",
+                    &["arch", "dtype", "hardware"],
+                ));
+            }
         }
     }
+    let mut resolved = Vec::new();
+    for a in &t.archs {
+        let fields = hardware.iter().find(|(h, _, _)| h == a);
+        match crate::ir::hardware::describe(a, fields.map(|(_, f, _)| f)) {
+            Ok(h) => resolved.push(h),
+            Err(why) => {
+                let span = fields.map_or(arch_span, |(_, _, s)| *s);
+                return Err(Diagnostic::new("bad-hardware", span, why)
+                    .label(format!("{a} undescribed"))
+                    .hint("describe the GPU under [target.hardware.ARCH]; the README lists the fields"));
+            }
+        }
+    }
+    if let Some((a, _, span)) = hardware.iter().find(|(h, _, _)| !t.archs.contains(h)) {
+        return Err(Diagnostic::new(
+            "unused-hardware",
+            *span,
+            format!("a hardware description for {a}, which is not a target architecture"),
+        )
+        .label("not in `arch`")
+        .hint(format!("add \"{a}\" to arch, or remove this table")));
+    }
+    t.hardware = resolved;
     Ok(t)
+}
+
+/// `[target.hardware.ARCH]` tables: known fields with values of their type.
+fn parse_hardware(v: &Spanned<DeValue<'_>>) -> Result<Vec<(Arch, toml::Table, Span)>, Diagnostic> {
+    use crate::ir::hardware::FIELDS;
+    let mut out: Vec<(Arch, toml::Table, Span)> = Vec::new();
+    for (k, desc) in table(v, "target.hardware")?.iter() {
+        let arch = parse_arch(k.get_ref(), sp(k))?;
+        let mut fields = toml::Table::new();
+        for (f, x) in table(desc, &format!("target.hardware.{arch}"))?.iter() {
+            let name = f.get_ref().as_ref();
+            let example = match name {
+                "name" => "\"NVIDIA H200\"",
+                "dram_gbps" => "4800.0",
+                "tensor_tflops" => "989.0",
+                "launch_us" => "4.0",
+                _ => "132",
+            };
+            let wrong_type = |what: &str, expected: &str, x: &Spanned<DeValue<'_>>| {
+                wrong_type(what, expected, x).hint(format!("for example {what} = {example}"))
+            };
+            if !FIELDS.contains(&name) {
+                return Err(unknown_key(
+                    name,
+                    sp(f),
+                    &format!("[target.hardware.{arch}]"),
+                    FIELDS,
+                ));
+            }
+            let value = match (name, x.get_ref()) {
+                ("name", DeValue::String(s)) => toml::Value::String(s.to_string()),
+                ("dram_gbps" | "tensor_tflops" | "launch_us", DeValue::Float(n)) => n
+                    .as_str()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite() && *x > 0.0)
+                    .map(toml::Value::Float)
+                    .ok_or_else(|| wrong_type(name, "a positive number", x))?,
+                (_, DeValue::Integer(i)) if name != "name" => {
+                    let n = i64::from_str_radix(i.as_str(), i.radix())
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| wrong_type(name, "a positive number", x))?;
+                    if matches!(name, "dram_gbps" | "tensor_tflops" | "launch_us") {
+                        toml::Value::Float(n as f64)
+                    } else {
+                        toml::Value::Integer(n)
+                    }
+                }
+                ("name", _) => return Err(wrong_type(name, "a string", x)),
+                _ => return Err(wrong_type(name, "a positive number", x)),
+            };
+            fields.insert(name.to_string(), value);
+        }
+        out.push((arch, fields, sp(desc)));
+    }
+    Ok(out)
 }
 
 const WORKLOAD_KEYS: &[&str] = &[

@@ -4,6 +4,7 @@
 pub mod dim;
 pub mod dtype;
 pub mod graph;
+pub mod hardware;
 pub mod op;
 pub mod scalar;
 pub mod workload;

@@ -41,12 +41,32 @@ impl fmt::Display for Arch {
 pub struct Target {
     pub archs: Vec<Arch>,
     pub dtype: DType,
+    /// One description per arch, in `archs` order
+    /// ([`super::hardware::describe`]).
+    pub hardware: Vec<super::hardware::TargetHardware>,
+}
+
+impl Target {
+    /// A target for `archs` with prism's own hardware descriptions (the
+    /// nearest older one for an architecture prism does not know; none
+    /// when there is no older one either).
+    pub fn with_archs(archs: Vec<Arch>, dtype: DType) -> Self {
+        let hardware = archs
+            .iter()
+            .filter_map(|a| super::hardware::describe(a, None).ok())
+            .collect();
+        Target {
+            archs,
+            dtype,
+            hardware,
+        }
+    }
 }
 
 impl Default for Target {
     fn default() -> Self {
-        Target {
-            archs: vec![
+        Target::with_archs(
+            vec![
                 Arch {
                     capability: 90,
                     suffix: "a".into(),
@@ -56,8 +76,8 @@ impl Default for Target {
                     suffix: String::new(),
                 },
             ],
-            dtype: DType::F16,
-        }
+            DType::F16,
+        )
     }
 }
 
