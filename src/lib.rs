@@ -16,6 +16,7 @@ pub mod ir;
 pub mod nvcc;
 pub mod reference;
 pub mod search;
+pub mod tune;
 pub mod ugraph;
 pub mod verify;
 
