@@ -171,6 +171,23 @@ impl Workload {
             .collect()
     }
 
+    /// Every dim at its largest declared value.
+    pub fn max_point(&self) -> DimBindings {
+        self.dims
+            .iter()
+            .map(|d| (d.name.clone(), d.values.max()))
+            .collect()
+    }
+
+    /// The declared points, or the largest one when none are declared.
+    pub fn points_or_max(&self) -> Vec<DimBindings> {
+        if self.points.is_empty() {
+            vec![self.max_point()]
+        } else {
+            self.points.clone()
+        }
+    }
+
     /// The value of `e` when every dim it uses has one declared value.
     pub fn fixed_value(&self, e: &DimExpr) -> Option<i64> {
         e.eval(&self.fixed_dims()).ok()

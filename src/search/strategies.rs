@@ -200,12 +200,7 @@ pub struct SearchReport {
 
 /// The point costs are compared at.
 pub fn cost_point(w: &Workload) -> DimBindings {
-    w.points.last().cloned().unwrap_or_else(|| {
-        w.dims
-            .iter()
-            .map(|d| (d.name.clone(), d.values.max()))
-            .collect()
-    })
+    w.points.last().cloned().unwrap_or_else(|| w.max_point())
 }
 
 /// A candidate before verification: its origin, its term (searched ones)

@@ -20,9 +20,7 @@
 //! (`transpose(k, -2, -1)`, read through a tile permute). Reshapes around
 //! the operands and the result are free views.
 
-use crate::ir::{
-    BinaryOp, DType, DimBindings, DimExpr, Graph, NodeId, Op, ReduceOp, UnaryOp, Workload,
-};
+use crate::ir::{BinaryOp, DType, DimExpr, Graph, NodeId, Op, ReduceOp, UnaryOp, Workload};
 
 use super::types::*;
 
@@ -277,18 +275,9 @@ pub fn flash_tiles(m: &Attention, w: &Workload) -> FlashTiles {
     let batch = &m.out_shape[..r - 2];
     let max_rows = super::lower::max_value(rows_dim, w);
     let rows: u32 = if max_rows <= 16 { 16 } else { 64 };
-    let mut points: Vec<DimBindings> = w.points.clone();
-    if points.is_empty() {
-        points.push(
-            w.dims
-                .iter()
-                .map(|d| (d.name.clone(), d.values.max()))
-                .collect(),
-        );
-    }
     let mut min_blocks = i64::MAX;
     let mut max_iters = 1;
-    for p in &points {
+    for p in &w.points_or_max() {
         let rows_at = rows_dim.eval(p).unwrap_or(1).max(1);
         let b: i64 = batch
             .iter()

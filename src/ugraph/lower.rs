@@ -115,12 +115,7 @@ pub fn matmul_tiles(max_m: i64, dtype: DType) -> MatmulTiles {
 /// The largest value `expr` takes over the workload's declared dims (dims
 /// are positive and the polynomials the front end builds are monotone).
 pub fn max_value(expr: &DimExpr, workload: &Workload) -> i64 {
-    let dims = workload
-        .dims
-        .iter()
-        .map(|d| (d.name.clone(), d.values.max()))
-        .collect();
-    expr.eval(&dims).unwrap_or(i64::MAX)
+    expr.eval(&workload.max_point()).unwrap_or(i64::MAX)
 }
 
 pub fn lower(workload: &Workload, options: &LowerOptions) -> Result<KernelGraph, LowerError> {

@@ -605,11 +605,7 @@ impl<'a> Builder<'a> {
         // its left operand and one right operand at a time through one
         // staged buffer (the matmul template runs one main loop per right
         // operand); other kernels stage every input tile they read.
-        let dims: crate::ir::DimBindings = w
-            .dims
-            .iter()
-            .map(|d| (d.name.clone(), d.values.max()))
-            .collect();
+        let dims = w.max_point();
         let bytes: u64 = match tiles {
             Some(t) => {
                 let size = tensors.first().map_or(2, |x| x.dtype.size() as u64);

@@ -23,7 +23,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::ir::{BinaryOp, DType, DimBindings, DimExpr, ReduceOp, UnaryOp};
+use crate::ir::{BinaryOp, DType, DimExpr, ReduceOp, UnaryOp};
 use crate::ugraph::flash::{COMBINE_ROWS, COMBINE_THREADS, split_count};
 use crate::ugraph::validate::{Phase, validate};
 use crate::ugraph::{
@@ -228,17 +228,8 @@ impl Builder<'_> {
     /// The split count: enough blocks at the smallest declared point.
     fn splits(&self, b: &BlockGraph, fl: &ForLoop) -> Result<u32, Prune> {
         let w = self.w;
-        let mut points: Vec<DimBindings> = w.points.clone();
-        if points.is_empty() {
-            points.push(
-                w.dims
-                    .iter()
-                    .map(|d| (d.name.clone(), d.values.max()))
-                    .collect(),
-            );
-        }
         let (mut min_blocks, mut max_iters) = (i64::MAX, 1i64);
-        for p in &points {
+        for p in &w.points_or_max() {
             let ev = |e: &DimExpr| e.eval(p).map_err(|_| "split: a dim without a value");
             let mut blocks: i64 = 1;
             for g in &b.grid {
