@@ -30,34 +30,39 @@ fn collect(dir: &Path, exts: &[&str], out: &mut Vec<PathBuf>) -> std::io::Result
     Ok(())
 }
 
-/// The fingerprint of prism's sources, written to `OUT_DIR/source_hash.rs`.
-fn source_hash(root: &Path) {
-    let src = root.join("src");
-    println!("cargo::rerun-if-changed=src");
+/// The files under `dir` with one of `exts` (sorted, with their paths
+/// relative to `dir`, `/`-separated) and a fingerprint of paths and
+/// contents; `Err` is the `cargo::error` to print.
+fn fingerprint(dir: &Path, exts: &[&str]) -> Result<(u64, Vec<(String, PathBuf)>), String> {
     let mut files = Vec::new();
-    if let Err(e) = collect(&src, &["rs"], &mut files) {
-        println!("cargo::error=cannot read {}: {e}", src.display());
-        return;
-    }
+    collect(dir, exts, &mut files).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
     files.sort();
     let mut hash = 0xcbf2_9ce4_8422_2325u64;
-    for f in &files {
+    let mut out = Vec::with_capacity(files.len());
+    for f in files {
         let rel = f
-            .strip_prefix(&src)
-            .unwrap_or(f)
+            .strip_prefix(dir)
+            .unwrap_or(&f)
             .to_string_lossy()
             .replace('\\', "/");
-        match std::fs::read(f) {
-            Ok(bytes) => {
-                hash = fnv1a(rel.as_bytes(), hash);
-                hash = fnv1a(&bytes, hash);
-            }
-            Err(e) => {
-                println!("cargo::error=cannot read {}: {e}", f.display());
-                return;
-            }
-        }
+        let bytes = std::fs::read(&f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+        hash = fnv1a(rel.as_bytes(), hash);
+        hash = fnv1a(&bytes, hash);
+        out.push((rel, f));
     }
+    Ok((hash, out))
+}
+
+/// The fingerprint of prism's sources, written to `OUT_DIR/source_hash.rs`.
+fn source_hash(root: &Path) {
+    println!("cargo::rerun-if-changed=src");
+    let hash = match fingerprint(&root.join("src"), &["rs"]) {
+        Ok((hash, _)) => hash,
+        Err(e) => {
+            println!("cargo::error={e}");
+            return;
+        }
+    };
     let text = format!(
         "/// Fingerprint of prism's sources (paths and contents).\npub const SOURCE_HASH: u64 = {hash:#018x};\n"
     );
@@ -81,34 +86,17 @@ fn main() {
     source_hash(&root);
     let cuda = root.join("cuda");
     println!("cargo::rerun-if-changed=cuda");
-    let mut files = Vec::new();
-    if let Err(e) = collect(&cuda, &["cuh", "h"], &mut files) {
-        println!(
-            "cargo::error=cannot read the device library in {}: {e}",
-            cuda.display()
-        );
-        return;
-    }
-    files.sort();
-    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    let (hash, files) = match fingerprint(&cuda, &["cuh", "h"]) {
+        Ok(x) => x,
+        Err(e) => {
+            println!("cargo::error=the device library: {e}");
+            return;
+        }
+    };
     let mut src =
         String::from("/// The device library: (path under cuda/, contents), sorted by path.\n");
     src.push_str("pub const DEVICE_LIBRARY: &[(&str, &str)] = &[\n");
-    for f in &files {
-        let rel = f
-            .strip_prefix(&cuda)
-            .unwrap_or(f)
-            .to_string_lossy()
-            .replace('\\', "/");
-        let bytes = match std::fs::read(f) {
-            Ok(b) => b,
-            Err(e) => {
-                println!("cargo::error=cannot read {}: {e}", f.display());
-                return;
-            }
-        };
-        hash = fnv1a(rel.as_bytes(), hash);
-        hash = fnv1a(&bytes, hash);
+    for (rel, f) in &files {
         let _ = writeln!(
             src,
             "    ({rel:?}, include_str!({:?})),",
