@@ -271,3 +271,27 @@ pub struct BlockGraph {
     pub outputs: Vec<BlockOutput>,
     pub params: LaunchParams,
 }
+
+impl BlockGraph {
+    /// The blocks its grid launches at `dims` (a dim without a value
+    /// counts as 1).
+    pub fn blocks(&self, dims: &crate::ir::DimBindings) -> u64 {
+        self.grid.iter().fold(1u64, |acc, d| {
+            let n = d.extents.len();
+            let per: u64 = d
+                .extents
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    let x = e.eval(dims).unwrap_or(1).max(1) as u64;
+                    if i + 1 == n {
+                        x.div_ceil(u64::from(d.tile.max(1)))
+                    } else {
+                        x
+                    }
+                })
+                .fold(1u64, u64::saturating_mul);
+            acc.saturating_mul(per)
+        })
+    }
+}

@@ -258,23 +258,7 @@ pub fn min_blocks(g: &KernelGraph, point: &DimBindings) -> u64 {
     g.kernels
         .iter()
         .filter_map(|k| match &k.body {
-            KernelBody::Block(b) => Some(b.grid.iter().fold(1u64, |acc, d| {
-                let n = d.extents.len();
-                let per: u64 = d
-                    .extents
-                    .iter()
-                    .enumerate()
-                    .map(|(i, e)| {
-                        let x = e.eval(point).unwrap_or(1).max(1) as u64;
-                        if i + 1 == n {
-                            x.div_ceil(u64::from(d.tile.max(1)))
-                        } else {
-                            x
-                        }
-                    })
-                    .product();
-                acc.saturating_mul(per)
-            })),
+            KernelBody::Block(b) => Some(b.blocks(point)),
             KernelBody::Predefined(_) => None,
         })
         .min()

@@ -231,18 +231,7 @@ impl Builder<'_> {
         let (mut min_blocks, mut max_iters) = (i64::MAX, 1i64);
         for p in &w.points_or_max() {
             let ev = |e: &DimExpr| e.eval(p).map_err(|_| "split: a dim without a value");
-            let mut blocks: i64 = 1;
-            for g in &b.grid {
-                for (i, e) in g.extents.iter().enumerate() {
-                    let x = ev(e)?.max(1);
-                    let per = if i + 1 == g.extents.len() {
-                        (x + i64::from(g.tile.max(1)) - 1) / i64::from(g.tile.max(1))
-                    } else {
-                        x
-                    };
-                    blocks = blocks.saturating_mul(per);
-                }
-            }
+            let blocks = i64::try_from(b.blocks(p)).unwrap_or(i64::MAX);
             min_blocks = min_blocks.min(blocks);
             let t = i64::from(fl.tile.max(1));
             max_iters = max_iters.max((ev(&fl.extent)?.max(1) + t - 1) / t);

@@ -1,0 +1,153 @@
+//! The analytic cost model: a μGraph's time at a shape point on a described
+//! GPU, kernel by kernel.
+//!
+//! Per kernel, from its block graph at the point:
+//! - **bytes**: every global tensor it reads or writes, once (the DRAM
+//!   traffic floor; re-reads served by L2 are not counted);
+//! - **flops**: `2·m·n·k` of every tile matmul, over every block and loop
+//!   iteration (tensor-core work);
+//! - **blocks** and **waves**: a grid smaller than the SM count leaves SMs
+//!   idle, so the achievable bandwidth and tensor rate scale with
+//!   `min(1, blocks / SMs)`;
+//! - **time** = launch + max(bytes / usable bandwidth, flops / usable
+//!   tensor rate).
+//!
+//! It ranks candidates before anything is timed; the tuner measures how
+//! well it ranks (issue 5) and times the survivors.
+
+use serde::Serialize;
+
+use crate::ir::DimBindings;
+use crate::ir::hardware::Hardware;
+use crate::ugraph::validate::{Phase, TileExtent, check_block};
+use crate::ugraph::{BlockGraph, BlockOp, KernelBody, KernelGraph, Predefined};
+
+/// One kernel's estimate.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KernelEstimate {
+    pub name: String,
+    pub bytes: u64,
+    pub flops: u64,
+    pub blocks: u64,
+    /// `blocks / SMs` (fractional: 0.5 is half the SMs busy).
+    pub waves: f64,
+    pub micros: f64,
+}
+
+/// A graph's estimate: its kernels in launch order.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Estimate {
+    pub kernels: Vec<KernelEstimate>,
+    pub micros: f64,
+}
+
+fn elems(shape: &[crate::ir::DimExpr], p: &DimBindings) -> u64 {
+    shape
+        .iter()
+        .map(|d| d.eval(p).unwrap_or(0).max(0) as u64)
+        .fold(1u64, u64::saturating_mul)
+}
+
+/// The number of elements along one tile axis at `p` (a full tile; edge
+/// tiles are smaller, which the bytes and block counts already reflect).
+fn extent(t: &TileExtent, p: &DimBindings) -> u64 {
+    match t {
+        TileExtent::One => 1,
+        TileExtent::Full(d) => d.eval(p).unwrap_or(1).max(1) as u64,
+        TileExtent::Part { extent, tile } => {
+            let e = extent.eval(p).unwrap_or(1).max(1) as u64;
+            e.min(u64::from(*tile))
+        }
+    }
+}
+
+/// Tensor-core flops of a block kernel at `p`: per block and loop
+/// iteration `2·m·n·k` of each tile matmul, times the iterations a block
+/// runs, times the blocks.
+fn flops(b: &BlockGraph, g: &KernelGraph, p: &DimBindings) -> u64 {
+    let Ok(info) = check_block(b, &g.tensors) else {
+        return 0;
+    };
+    let nblocks = b.blocks(p);
+    let iters = b.forloop.as_ref().map_or(1, |f| {
+        let n = (f.extent.eval(p).unwrap_or(1).max(1) as u64).div_ceil(u64::from(f.tile.max(1)));
+        match f.split {
+            Some(s) => {
+                let splits = b
+                    .grid
+                    .get(s)
+                    .and_then(|d| d.extents.first())
+                    .map_or(1, |e| e.eval(p).unwrap_or(1).max(1) as u64);
+                n.div_ceil(splits)
+            }
+            None => n,
+        }
+    });
+    let mut total: u64 = 0;
+    for (k, op) in b.ops.iter().enumerate() {
+        let BlockOp::Matmul(x, _) = op else {
+            continue;
+        };
+        let out = &info.shapes[k];
+        let a = &info.shapes[x.0];
+        let mn: u64 = out
+            .iter()
+            .map(|t| extent(t, p))
+            .fold(1u64, u64::saturating_mul);
+        let kk = a.last().map_or(1, |t| extent(t, p));
+        let per = 2u64.saturating_mul(mn).saturating_mul(kk);
+        let reps = if info.phases[k] == Phase::Loop {
+            iters
+        } else {
+            1
+        };
+        total = total.saturating_add(per.saturating_mul(reps).saturating_mul(nblocks));
+    }
+    total
+}
+
+/// The estimate of `g` at `p` on `hw`.
+pub fn estimate(g: &KernelGraph, p: &DimBindings, hw: &Hardware) -> Estimate {
+    let mut kernels = Vec::with_capacity(g.kernels.len());
+    for k in &g.kernels {
+        let mut tensors: Vec<usize> = match &k.body {
+            KernelBody::Block(b) => b
+                .inputs
+                .iter()
+                .map(|m| m.tensor.0)
+                .chain(b.outputs.iter().map(|o| o.map.tensor.0))
+                .collect(),
+            KernelBody::Predefined(Predefined::SplitCombine { partials, output }) => {
+                vec![partials.0, output.0]
+            }
+        };
+        tensors.sort_unstable();
+        tensors.dedup();
+        let bytes: u64 = tensors
+            .iter()
+            .map(|&t| {
+                let t = &g.tensors[t];
+                elems(&t.shape, p).saturating_mul(t.dtype.size() as u64)
+            })
+            .fold(0u64, u64::saturating_add);
+        let (flops, nblocks) = match &k.body {
+            KernelBody::Block(b) => (flops(b, g, p), b.blocks(p)),
+            KernelBody::Predefined(_) => (0, u64::from(hw.sms)),
+        };
+        let waves = nblocks as f64 / f64::from(hw.sms.max(1));
+        let busy = waves.clamp(f64::MIN_POSITIVE, 1.0);
+        // GB/s = 1e3 bytes/µs; TFLOP/s = 1e6 flops/µs.
+        let memory = bytes as f64 / (hw.dram_gbps * 1e3 * busy);
+        let compute = flops as f64 / (hw.tensor_tflops * 1e6 * busy);
+        kernels.push(KernelEstimate {
+            name: k.name.clone(),
+            bytes,
+            flops,
+            blocks: nblocks,
+            waves,
+            micros: hw.launch_us + memory.max(compute),
+        });
+    }
+    let micros = kernels.iter().map(|k| k.micros).sum();
+    Estimate { kernels, micros }
+}

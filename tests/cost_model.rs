@@ -1,0 +1,93 @@
+//! The analytic cost model: exact traffic and tensor flops of known graphs,
+//! idle SMs when the grid is small, and hardware that scales the estimate.
+
+use prism::frontend;
+use prism::ir::DimBindings;
+use prism::ir::hardware::built_in;
+use prism::search::crosscheck::CrossCheckOptions;
+use prism::search::strategies::search;
+use prism::tune::cost::estimate;
+
+fn chosen(name: &str) -> (prism::Workload, prism::ugraph::KernelGraph) {
+    let spec = frontend::embedded().expect("bundled prism.toml");
+    let w = spec.workload(name).expect("workload").clone();
+    let (_, g) = search(&w, &CrossCheckOptions::default());
+    (w, g.expect("a graph"))
+}
+
+fn point(pairs: &[(&str, i64)]) -> DimBindings {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+fn h100() -> prism::ir::hardware::Hardware {
+    built_in()
+        .into_iter()
+        .find(|(n, _)| n == "sm_90a")
+        .expect("sm_90a")
+        .1
+}
+
+#[test]
+fn traffic_and_flops_of_known_graphs_are_exact() {
+    // rms_norm folded into x @ w: one kernel, 2·n·d·d tensor flops, and it
+    // moves x, w and the output once.
+    let (_, g) = chosen("rms_norm");
+    let (n, d) = (16u64, 4096u64);
+    let e = estimate(&g, &point(&[("n", 16), ("d", 4096)]), &h100());
+    assert_eq!(e.kernels.len(), 1);
+    assert_eq!(e.kernels[0].flops, 2 * n * d * d);
+    assert_eq!(e.kernels[0].bytes, 2 * (n * d + d * d + n * d));
+    // Flash decoding: q·kᵀ and p·v over every key, split or not (the
+    // bundled attention folds the heads into the sequences: b·h·s query
+    // rows, each over h·kv keys).
+    let (_, g) = chosen("attention");
+    let p = point(&[("b", 4), ("h", 8), ("s", 1), ("kv", 1024), ("dh", 128)]);
+    let e = estimate(&g, &p, &h100());
+    let (rows, keys) = (4 * 8, 8 * 1024);
+    let flops: u64 = e.kernels.iter().map(|k| k.flops).sum();
+    assert_eq!(flops, 2 * 2 * rows * keys * 128);
+    assert_eq!(e.kernels.len(), 2);
+    assert!(e.micros > 2.0 * h100().launch_us);
+}
+
+#[test]
+fn a_grid_smaller_than_the_gpu_leaves_bandwidth_unused() {
+    let (_, g) = chosen("rms_norm");
+    let p = point(&[("n", 1), ("d", 4096)]);
+    let hw = h100();
+    let e = estimate(&g, &p, &hw);
+    let k = &e.kernels[0];
+    assert!(k.blocks < u64::from(hw.sms), "{k:?}");
+    assert!(k.waves < 1.0);
+    // The same kernel on a GPU with as many SMs as it has blocks: faster.
+    let mut small = hw.clone();
+    small.sms = u32::try_from(k.blocks).expect("fits");
+    let f = estimate(&g, &p, &small);
+    assert!(f.micros < e.micros, "{} vs {}", f.micros, e.micros);
+    // Memory-bound: more bandwidth, less time; more tensor throughput alone
+    // changes nothing.
+    let mut h200 = hw.clone();
+    h200.dram_gbps = 4800.0;
+    assert!(estimate(&g, &p, &h200).micros < e.micros);
+    let mut faster_tc = hw.clone();
+    faster_tc.tensor_tflops *= 2.0;
+    assert_eq!(estimate(&g, &p, &faster_tc).micros, e.micros);
+}
+
+#[test]
+fn compute_bound_graphs_follow_the_tensor_rate() {
+    // gated_mlp at n = 2048: 2·3·n·d·f flops dominate its bytes.
+    let (w, g) = chosen("gated_mlp");
+    let p = w
+        .points
+        .iter()
+        .max_by_key(|p| p["n"])
+        .expect("points")
+        .clone();
+    let hw = h100();
+    let e = estimate(&g, &p, &hw);
+    let mut faster_tc = hw.clone();
+    faster_tc.tensor_tflops *= 2.0;
+    let f = estimate(&g, &p, &faster_tc);
+    assert!(f.micros < e.micros, "{} vs {}", f.micros, e.micros);
+}
