@@ -11,8 +11,8 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::ir::{DimBindings, Workload};
+use crate::ugraph::KernelGraph;
 use crate::ugraph::lower::{LowerOptions, lower};
-use crate::ugraph::{KernelBody, KernelGraph};
 
 use super::crosscheck::{CrossCheckOptions, cross_check_all};
 use super::sgraph::{EnumOptions, EnumStats, enumerate};
@@ -105,34 +105,11 @@ pub struct Cost {
 }
 
 pub fn cost(g: &KernelGraph, dims: &DimBindings) -> Cost {
-    let mut bytes: u64 = 0;
-    for k in &g.kernels {
-        let mut tensors: Vec<usize> = match &k.body {
-            KernelBody::Block(b) => b
-                .inputs
-                .iter()
-                .map(|m| m.tensor.0)
-                .chain(b.outputs.iter().map(|o| o.map.tensor.0))
-                .collect(),
-            KernelBody::Predefined(crate::ugraph::Predefined::SplitCombine {
-                partials,
-                output,
-            }) => {
-                vec![partials.0, output.0]
-            }
-        };
-        tensors.sort_unstable();
-        tensors.dedup();
-        for t in tensors {
-            let t = &g.tensors[t];
-            let n: u64 = t
-                .shape
-                .iter()
-                .map(|d| d.eval(dims).unwrap_or(0).max(0) as u64)
-                .product();
-            bytes = bytes.saturating_add(n.saturating_mul(t.dtype.size() as u64));
-        }
-    }
+    let bytes = g
+        .kernels
+        .iter()
+        .map(|k| g.kernel_bytes(k, dims))
+        .fold(0u64, u64::saturating_add);
     let kernels = g.kernels.len();
     Cost {
         kernels,

@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::ir::DimBindings;
 use crate::ir::hardware::Hardware;
 use crate::ugraph::validate::{Phase, TileExtent, check_block};
-use crate::ugraph::{BlockGraph, BlockOp, KernelBody, KernelGraph, Predefined};
+use crate::ugraph::{BlockGraph, BlockOp, KernelBody, KernelGraph};
 
 /// One kernel's estimate.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -39,13 +39,6 @@ pub struct KernelEstimate {
 pub struct Estimate {
     pub kernels: Vec<KernelEstimate>,
     pub micros: f64,
-}
-
-fn elems(shape: &[crate::ir::DimExpr], p: &DimBindings) -> u64 {
-    shape
-        .iter()
-        .map(|d| d.eval(p).unwrap_or(0).max(0) as u64)
-        .fold(1u64, u64::saturating_mul)
 }
 
 /// The number of elements along one tile axis at `p` (a full tile; edge
@@ -110,26 +103,7 @@ fn flops(b: &BlockGraph, g: &KernelGraph, p: &DimBindings) -> u64 {
 pub fn estimate(g: &KernelGraph, p: &DimBindings, hw: &Hardware) -> Estimate {
     let mut kernels = Vec::with_capacity(g.kernels.len());
     for k in &g.kernels {
-        let mut tensors: Vec<usize> = match &k.body {
-            KernelBody::Block(b) => b
-                .inputs
-                .iter()
-                .map(|m| m.tensor.0)
-                .chain(b.outputs.iter().map(|o| o.map.tensor.0))
-                .collect(),
-            KernelBody::Predefined(Predefined::SplitCombine { partials, output }) => {
-                vec![partials.0, output.0]
-            }
-        };
-        tensors.sort_unstable();
-        tensors.dedup();
-        let bytes: u64 = tensors
-            .iter()
-            .map(|&t| {
-                let t = &g.tensors[t];
-                elems(&t.shape, p).saturating_mul(t.dtype.size() as u64)
-            })
-            .fold(0u64, u64::saturating_add);
+        let bytes = g.kernel_bytes(k, p);
         let (flops, nblocks) = match &k.body {
             KernelBody::Block(b) => (flops(b, g, p), b.blocks(p)),
             KernelBody::Predefined(_) => (0, u64::from(hw.sms)),

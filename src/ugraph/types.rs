@@ -48,6 +48,36 @@ impl KernelGraph {
     pub fn tensor(&self, id: TensorId) -> &GlobalTensor {
         &self.tensors[id.0]
     }
+
+    /// The bytes of the distinct global tensors `kernel` reads or writes at
+    /// `dims` (each once: its DRAM traffic floor). A dim without a value
+    /// counts as 0.
+    pub fn kernel_bytes(&self, kernel: &Kernel, dims: &crate::ir::DimBindings) -> u64 {
+        let mut tensors: Vec<usize> = match &kernel.body {
+            KernelBody::Block(b) => b
+                .inputs
+                .iter()
+                .map(|m| m.tensor.0)
+                .chain(b.outputs.iter().map(|o| o.map.tensor.0))
+                .collect(),
+            KernelBody::Predefined(Predefined::SplitCombine { partials, output }) => {
+                vec![partials.0, output.0]
+            }
+        };
+        tensors.sort_unstable();
+        tensors.dedup();
+        tensors
+            .iter()
+            .map(|&t| {
+                let t = &self.tensors[t];
+                t.shape
+                    .iter()
+                    .map(|d| d.eval(dims).unwrap_or(0).max(0) as u64)
+                    .fold(1u64, u64::saturating_mul)
+                    .saturating_mul(t.dtype.size() as u64)
+            })
+            .fold(0u64, u64::saturating_add)
+    }
 }
 
 /// A workload's inputs (in argument order), then its outputs, as global

@@ -180,8 +180,8 @@ impl Builder<'_> {
             }
         }
         let mut outputs = Vec::new();
+        let grid = self.grid_classes(b)?;
         for (&k, &(tensor, node)) in accums.iter().zip(&parts) {
-            let grid = self.grid_classes(b)?;
             let imap = self.imap(node, &grid)?;
             outputs.push(BlockOutput {
                 value: to[&k],
