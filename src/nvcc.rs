@@ -89,6 +89,36 @@ pub fn gencode_args(archs: &[Arch]) -> Vec<String> {
     args
 }
 
+/// The optimization flags of every compilation; part of a tuned entry's
+/// key in prism.lock (other flags would make other kernels).
+pub const FLAGS: [&str; 3] = ["-O3", "-std=c++17", "-lineinfo"];
+
+/// nvcc's release, `13.0`, from `nvcc --version` (`... release 13.0, V13.0.88`).
+pub fn version(nvcc: &Path) -> Result<String, NvccError> {
+    let output = Command::new(nvcc)
+        .arg("--version")
+        .output()
+        .map_err(|e| NvccError::Spawn {
+            nvcc: nvcc.to_path_buf(),
+            source: e,
+        })?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    parse_version(&text).ok_or_else(|| NvccError::Failed {
+        file: nvcc.to_path_buf(),
+        stderr: format!("`nvcc --version` printed no release:\n{text}"),
+    })
+}
+
+/// The release in `nvcc --version`'s output.
+pub fn parse_version(text: &str) -> Option<String> {
+    let rest = &text[text.find("release ")? + "release ".len()..];
+    let v: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    (!v.is_empty()).then_some(v)
+}
+
 /// Compile `cu` into the fatbin `out`, with `include` on the include path.
 /// Never passes `-G`: device code is always optimized.
 pub fn compile_fatbin(
@@ -125,7 +155,7 @@ fn run_fatbin(
 ) -> Result<String, NvccError> {
     let output = Command::new(nvcc)
         .arg("-fatbin")
-        .args(["-O3", "-std=c++17", "-lineinfo"])
+        .args(FLAGS)
         .args(extra)
         .arg("-I")
         .arg(include)

@@ -15,6 +15,8 @@ pub const ENV_VARS: &[&str] = &[
     "CUDA_COMPUTE_CAP",
     "NUM_JOBS",
     "DOCS_RS",
+    "PRISM_OFFLINE",
+    "PRISM_UPDATE_LOCK",
     "OUT_DIR",
 ];
 

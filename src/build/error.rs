@@ -64,6 +64,22 @@ pub enum BuildError {
     },
     #[error("cannot start {threads} compiler threads: {message}")]
     ThreadPool { threads: usize, message: String },
+    /// prism.lock could not be read or is corrupt.
+    #[error(transparent)]
+    Lock(#[from] crate::tune::lock::LockError),
+    /// Offline with missing or stale lock entries, or no instance.
+    #[error("{}", resolve_message(.0))]
+    Resolve(Vec<crate::tune::resolve::ResolveError>),
+    /// Tuning on this machine's GPU failed.
+    #[error(
+        "tuning on this machine's GPU failed: {0}\nhint: set PRISM_OFFLINE=1 to build from prism.lock (or the cost model) without the GPU"
+    )]
+    Tune(#[from] crate::tune::tuner::TuneError),
+}
+
+fn resolve_message(errors: &[crate::tune::resolve::ResolveError]) -> String {
+    let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    lines.join("\n")
 }
 
 fn codegen_message(errors: &[CodegenError]) -> String {

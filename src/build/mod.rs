@@ -86,6 +86,9 @@ pub struct BuildOutput {
     /// The nvcc used (`None` in docs mode).
     pub nvcc: Option<PathBuf>,
     pub workloads: Vec<BuiltWorkload>,
+    /// What the build warned about (printed as `cargo::warning=` by a
+    /// build script): workloads built with untuned kernel choices.
+    pub warnings: Vec<String>,
 }
 
 /// One workload of a [`BuildOutput`].
@@ -178,6 +181,12 @@ impl Build {
     /// any environment variable the build reads changes.
     pub fn directives(&self) -> Vec<String> {
         let mut out = vec![format!("cargo::rerun-if-changed={}", self.toml.display())];
+        // Only an existing lock: cargo reruns a build script on every build
+        // while a watched path is missing.
+        let lock = crate::tune::lock::path_for(&self.toml);
+        if lock.is_file() {
+            out.push(format!("cargo::rerun-if-changed={}", lock.display()));
+        }
         out.extend(Env::rerun_vars().map(|v| format!("cargo::rerun-if-env-changed={v}")));
         out
     }
@@ -226,7 +235,19 @@ impl Build {
         let docs = self.env.get_nonempty("DOCS_RS").is_some();
 
         let cache = crate::search::cache::Cache::for_out_dir(&out_dir);
-        let kernels = self.generate(&spec, cache.as_ref())?;
+        let mut warnings = Vec::new();
+        let kernels = if docs || self.codegen.is_some() {
+            self.generate(&spec, cache.as_ref())?
+        } else {
+            let nvcc = toolchain::find_nvcc(&self.env)?;
+            let release = crate::nvcc::version(&nvcc)?;
+            self.generate_tuned(&spec, &out_dir, &nvcc, &release, &mut warnings)?
+        };
+        if self.emit_directives {
+            for w in &warnings {
+                println!("cargo::warning={w}");
+            }
+        }
 
         let root = out_dir.join("prism");
         let dir = root.join(&self.module_name);
@@ -276,7 +297,7 @@ impl Build {
                 type_name: rust_emit::type_name(&k.workload).unwrap_or_default(),
                 cu_path,
                 fatbin_path: (!docs).then_some(fatbin),
-                kernels: k.launches.len(),
+                kernels: k.max_launches(),
             })
             .collect();
         Ok(BuildOutput {
@@ -286,7 +307,164 @@ impl Build {
             docs_stub: docs,
             nvcc,
             workloads,
+            warnings,
         })
+    }
+
+    /// Whether `PRISM_OFFLINE` is set (to anything but `0`).
+    fn offline(&self) -> bool {
+        self.env
+            .get_nonempty("PRISM_OFFLINE")
+            .is_some_and(|v| v != "0")
+    }
+
+    /// The tuned kernels of every workload: prism.lock's entries, entries
+    /// tuned on this machine's GPU (cached under `target/prism/tune/`, not
+    /// offline), else the cost model's choice (a warning; offline, an
+    /// error).
+    fn generate_tuned(
+        &self,
+        spec: &Spec,
+        out_dir: &Path,
+        nvcc: &Path,
+        release: &str,
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<WorkloadKernels>, BuildError> {
+        use crate::tune::lock::{Lock, path_for};
+        use crate::tune::resolve::resolve;
+        use rayon::prelude::*;
+        let lock_path = path_for(&self.toml);
+        let lock = Lock::read(&lock_path)?;
+        let offline = self.offline();
+        let command = format!("prism tune {}", self.toml.display());
+        let mut lock = lock;
+        if !offline && crate::tune::gpu::device_count() > 0 {
+            lock = Some(self.tune_missing(spec, out_dir, nvcc, release, lock)?);
+        }
+        let lock_name = lock_path.display().to_string();
+        let results: Vec<_> = spec
+            .workloads
+            .par_iter()
+            .map(|w| resolve(spec, w, lock.as_ref(), release, offline, &lock_name, &command))
+            .collect();
+        let mut kernels = Vec::new();
+        let mut errors = Vec::new();
+        let mut codegen_errors = Vec::new();
+        for (w, r) in spec.workloads.iter().zip(results) {
+            match r {
+                Err(e) => errors.push(e),
+                Ok(res) => {
+                    let problems: Vec<_> = res.problems().collect();
+                    if let Some(first) = problems.first() {
+                        warnings.push(format!(
+                            "prism: workload `{}`: {} of {} kernel choices use the cost model, untuned ({}); run `{command}` on a machine with a GPU and commit {}",
+                            w.name,
+                            problems.len(),
+                            res.choices.len(),
+                            first.problem.as_deref().unwrap_or(""),
+                            lock_name
+                        ));
+                    }
+                    match crate::codegen::cuda::generate_variants(w, &res.variants, res.dispatch)
+                    {
+                        Ok(k) => kernels.push(k),
+                        Err(e) => codegen_errors.push(e),
+                    }
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(BuildError::Resolve(errors));
+        }
+        if !codegen_errors.is_empty() {
+            return Err(BuildError::Codegen(codegen_errors));
+        }
+        Ok(kernels)
+    }
+
+    /// Tune, on this machine's GPUs, the workloads that `lock` (and the
+    /// tuning cache under `target/prism/tune/`) lacks fresh entries for;
+    /// record them in the cache, and in prism.lock itself when
+    /// `PRISM_UPDATE_LOCK=1`. Returns the lock to build from.
+    fn tune_missing(
+        &self,
+        spec: &Spec,
+        out_dir: &Path,
+        nvcc: &Path,
+        release: &str,
+        lock: Option<crate::tune::lock::Lock>,
+    ) -> Result<crate::tune::lock::Lock, BuildError> {
+        use crate::tune::lock::{Lock, hash, path_for};
+        use crate::tune::resolve::{locked, measured_entries, merge, model_entries};
+        let target = out_dir
+            .ancestors()
+            .find(|a| a.join("CACHEDIR.TAG").is_file())
+            .map_or_else(|| out_dir.to_path_buf(), Path::to_path_buf);
+        let dir = target.join("prism").join("tune");
+        let toml_abs = std::path::absolute(&self.toml).unwrap_or_else(|_| self.toml.clone());
+        let cache_path = dir.join(format!("{}.lock", hash(&toml_abs.display().to_string())));
+        let cached = Lock::read(&cache_path).ok().flatten();
+        // The committed lock first, the cache for what it lacks.
+        let mut combined = merge(
+            spec,
+            release,
+            &lock.as_ref().map(|l| l.entries.clone()).unwrap_or_default(),
+            cached.as_ref(),
+        );
+        let missing: Vec<String> = spec
+            .workloads
+            .iter()
+            .filter(|w| {
+                locked(spec, w, Some(&combined), release)
+                    .iter()
+                    .any(|(_, _, r)| r.is_err())
+            })
+            .map(|w| w.name.clone())
+            .collect();
+        if !missing.is_empty() {
+            let opts = crate::tune::tuner::TuneOptions {
+                top_k: 6,
+                warmup: 3,
+                reps: 30,
+                seed: 7,
+                jobs: toolchain::jobs(&self.env)?,
+                nvcc: nvcc.to_path_buf(),
+                work_dir: dir.join("work"),
+                check: crate::search::crosscheck::CrossCheckOptions::default(),
+            };
+            let tuned = crate::tune::tuner::tune_spec(spec, &missing, &opts, &|_| {})?;
+            let mut fresh = Vec::new();
+            for (name, insts) in &tuned.instances {
+                let Some(w) = spec.workload(name) else {
+                    continue;
+                };
+                for arch in &spec.target.archs {
+                    if *arch == tuned.arch {
+                        let rs: Vec<_> = tuned.results.iter().filter(|r| r.workload == *name).collect();
+                        fresh.extend(measured_entries(w, arch, release, &rs));
+                    } else {
+                        fresh.extend(model_entries(spec, w, arch, release, insts));
+                    }
+                }
+            }
+            let cache = merge(spec, release, &fresh, cached.as_ref());
+            create_dir(&dir)?;
+            cache.write(&cache_path)?;
+            combined = merge(
+                spec,
+                release,
+                &lock.as_ref().map(|l| l.entries.clone()).unwrap_or_default(),
+                Some(&cache),
+            );
+        }
+        if self
+            .env
+            .get_nonempty("PRISM_UPDATE_LOCK")
+            .is_some_and(|v| v != "0")
+        {
+            combined.write(&path_for(&self.toml))?;
+        }
+        Ok(combined)
     }
 
     /// Architectures from [`Build::arch`], else `CUDA_COMPUTE_CAP`, else

@@ -35,6 +35,9 @@ pub fn run(path: Option<PathBuf>, out: Option<PathBuf>, archs: Vec<String>) -> i
     }
     match build.try_run() {
         Ok(o) => {
+            for w in &o.warnings {
+                eprintln!("warning: {w}");
+            }
             let archs: Vec<String> = o.archs.iter().map(|a| a.to_string()).collect();
             println!(
                 "{}: {} workloads for {}",

@@ -5,6 +5,7 @@ pub mod check;
 pub mod equiv;
 pub mod explain;
 pub mod search;
+pub mod tune;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -77,6 +78,42 @@ pub enum Command {
         /// `--arch sm_90a --arch 86`.
         #[arg(long = "arch")]
         archs: Vec<String>,
+    },
+    /// Tune the workloads of a prism.toml on this machine's GPUs and write
+    /// prism.lock next to it.
+    ///
+    /// Per workload and shape bucket, the cost model ranks the verified
+    /// instances (the search's candidates with their split factors set),
+    /// the best `--top-k` are compiled with nvcc, checked against the
+    /// reference on the GPU and timed (CUDA events, L2 flushed, median),
+    /// and the fastest correct one is recorded. Architectures of `[target]
+    /// arch` without a GPU here get the cost model's choice. Prints a table
+    /// (chosen kernel, time, the model's choice, % of the roofline floor).
+    ///
+    /// With --check: no GPU needed; exits 1 when the lock is missing,
+    /// incomplete or stale for this prism.toml, prism and nvcc (for CI).
+    Tune {
+        /// The prism.toml (default ./prism.toml).
+        path: Option<PathBuf>,
+        /// Only check the lock; tune nothing.
+        #[arg(long)]
+        check: bool,
+        /// No GPU: record the cost model's choice for every entry a GPU has
+        /// not measured (marked `source = "model"`).
+        #[arg(long, conflicts_with = "check")]
+        model: bool,
+        /// Only these workloads (repeatable); other entries are kept.
+        #[arg(long = "workload")]
+        workloads: Vec<String>,
+        /// Instances timed per bucket (the cost model's best).
+        #[arg(long, default_value_t = 6)]
+        top_k: usize,
+        /// Timed launches per instance (half for slow ones).
+        #[arg(long, default_value_t = 30)]
+        reps: usize,
+        /// Also write the full report (every timed instance) as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
     /// Decide whether two tensor programs are equal: `lhs` and `rhs` of an
     /// equivalence file. Exit codes: 0 equivalent, 1 not equivalent, 2
@@ -183,6 +220,26 @@ pub fn run(cli: Cli) -> i32 {
             };
             equiv::run(equiv::Options { path, json, limits }, color)
         }
+        Command::Tune {
+            path,
+            check,
+            model,
+            workloads,
+            top_k,
+            reps,
+            json,
+        } => tune::run(
+            tune::Options {
+                path,
+                check,
+                model,
+                workloads,
+                top_k,
+                reps,
+                json,
+            },
+            color,
+        ),
         Command::Explain { workload, path } => explain::run(workload, path, color),
         Command::Search {
             path,

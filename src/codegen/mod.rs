@@ -6,7 +6,9 @@ pub mod cuda;
 pub mod plan;
 pub mod rust;
 
-pub use plan::{GridError, GridFactor, Launch, WorkloadKernels};
+pub use plan::{
+    ArchDispatch, DispatchEntry, GridError, GridFactor, Launch, Variant, WorkloadKernels,
+};
 
 use crate::ir::{Target, Workload};
 

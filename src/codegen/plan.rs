@@ -34,19 +34,69 @@ pub struct Launch {
     pub tensors: Vec<TensorId>,
 }
 
+/// One concrete instance of a workload: a kernel graph with its
+/// parameters set, as the kernels it launches. A workload holds one per
+/// distinct tuned choice; the runtime picks one per launch
+/// ([`WorkloadKernels::dispatch`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Variant {
+    /// What it is, for humans and the lock (`sgraph#0 splits=16`).
+    pub label: String,
+    /// Global tensors: the workload's inputs and outputs (their roles give
+    /// the argument order; the same in every variant) and intermediates
+    /// the launcher allocates.
+    pub tensors: Vec<GlobalTensor>,
+    /// Kernels, in stream order. Their symbols are unique in the workload's
+    /// `.cu`.
+    pub launches: Vec<Launch>,
+}
+
+/// Which variant serves a box of dims: `ranges[i]` is the inclusive range
+/// of dim `i` ([`WorkloadKernels::dims`] order).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DispatchEntry {
+    pub ranges: Vec<(i64, i64)>,
+    pub variant: usize,
+}
+
+/// The dispatch table of one target architecture.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ArchDispatch {
+    /// `sm_90a`, as in `[target] arch`.
+    pub arch: String,
+    /// Compute capability times ten (90).
+    pub capability: u32,
+    /// Disjoint boxes; dims in none of them (never, for declared values)
+    /// use variant 0.
+    pub entries: Vec<DispatchEntry>,
+}
+
 /// Everything needed to build and launch one workload.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WorkloadKernels {
     pub workload: String,
     /// The workload's dims, in the order kernels take them.
     pub dims: Vec<String>,
-    /// Global tensors: the workload's inputs and outputs (their roles give the
-    /// argument order) and intermediates the launcher allocates.
-    pub tensors: Vec<GlobalTensor>,
-    pub launches: Vec<Launch>,
-    /// The complete `.cu` file; it includes `prism/*.cuh` from the device
-    /// library (`crate::device_library`).
+    /// At least one.
+    pub variants: Vec<Variant>,
+    /// Per target architecture, the variant of each shape bucket. The
+    /// runtime takes the table of the newest architecture the device runs
+    /// (the one whose SASS it loads); empty: variant 0 everywhere.
+    pub dispatch: Vec<ArchDispatch>,
+    /// The complete `.cu` file (every variant's kernels); it includes
+    /// `prism/*.cuh` from the device library (`crate::device_library`).
     pub source: String,
+}
+
+impl WorkloadKernels {
+    /// Kernels launched per call, at most (over the variants).
+    pub fn max_launches(&self) -> usize {
+        self.variants
+            .iter()
+            .map(|v| v.launches.len())
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 impl Launch {

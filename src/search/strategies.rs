@@ -18,7 +18,9 @@ use super::crosscheck::{CrossCheckOptions, cross_check_all};
 use super::sgraph::{EnumOptions, EnumStats, enumerate};
 
 /// A lowering strategy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub enum Strategy {
     /// One kernel per operator.
     Direct,
@@ -50,6 +52,22 @@ impl Strategy {
             Strategy::Flash => "flash",
             Strategy::Searched(_) => "sgraph",
         }
+    }
+
+    /// `sgraph#0` for a searched candidate, else [`Strategy::name`].
+    pub fn label(self) -> String {
+        match self {
+            Strategy::Searched(r) => format!("sgraph#{r}"),
+            s => s.name().to_string(),
+        }
+    }
+
+    /// The strategy a [`Strategy::label`] names.
+    pub fn from_label(label: &str) -> Option<Strategy> {
+        if let Some(r) = label.strip_prefix("sgraph#") {
+            return r.parse().ok().map(Strategy::Searched);
+        }
+        Strategy::ALL.into_iter().find(|s| s.name() == label)
     }
 
     /// The lowering options of a lowering strategy (`None` for a searched
@@ -202,6 +220,19 @@ pub fn search_with(
     check: &CrossCheckOptions,
     fits: &Fits<'_>,
 ) -> (SearchReport, Option<KernelGraph>) {
+    let (report, mut graphs) = search_all(w, check, fits);
+    let graph = report.chosen.and_then(|i| graphs[i].take());
+    (report, graph)
+}
+
+/// [`search_with`], returning every candidate's graph (`None` where it
+/// could not be lowered), aligned with `report.candidates`: the tuner
+/// instantiates all the verified ones.
+pub fn search_all(
+    w: &Workload,
+    check: &CrossCheckOptions,
+    fits: &Fits<'_>,
+) -> (SearchReport, Vec<Option<KernelGraph>>) {
     let start = Instant::now();
     let point = cost_point(w);
     let (sgraph, found) = match enumerate(w, &point, &EnumOptions::default(), fits) {
@@ -288,7 +319,6 @@ pub fn search_with(
         .filter_map(|(i, c)| c.cost.as_ref().map(|k| (i, k.micros)))
         .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
         .map(|(i, _)| i);
-    let graph = chosen.and_then(|i| graphs[i].take());
     let report = SearchReport {
         workload: w.name.clone(),
         point,
@@ -297,7 +327,7 @@ pub fn search_with(
         chosen,
         seconds: start.elapsed().as_secs_f64(),
     };
-    (report, graph)
+    (report, graphs)
 }
 
 /// The graph the build uses for `w`: the search's choice, or the direct

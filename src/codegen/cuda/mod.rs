@@ -13,7 +13,7 @@ pub mod templates;
 use std::fmt::Write;
 
 use super::CodegenError;
-use super::plan::{GridFactor, Launch, WorkloadKernels};
+use super::plan::{ArchDispatch, GridFactor, Launch, Variant, WorkloadKernels};
 use crate::ir::{Target, Workload};
 use crate::search::cache::{Cache, graph_fingerprint};
 use crate::search::crosscheck::CrossCheckOptions;
@@ -72,16 +72,31 @@ pub fn fits(workload: &Workload, graph: &KernelGraph) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// Generate the `.cu` and launch plan of any valid kernel graph of `workload`.
+/// Generate the `.cu` and launch plan of any valid kernel graph of `workload`
+/// (one variant, used for every shape).
 pub fn generate_graph(
     workload: &Workload,
     graph: &KernelGraph,
+) -> Result<WorkloadKernels, CodegenError> {
+    generate_variants(workload, &[(String::from("default"), graph.clone())], Vec::new())
+}
+
+/// One `.cu` holding the kernels of every variant (`(label, graph)`), and
+/// the launch plan with `dispatch` choosing among them. With more than one
+/// variant, kernel `k` of variant `j` is renamed `<k>_v<j>` so symbols stay
+/// unique.
+pub fn generate_variants(
+    workload: &Workload,
+    variants: &[(String, KernelGraph)],
+    dispatch: Vec<ArchDispatch>,
 ) -> Result<WorkloadKernels, CodegenError> {
     let fail = |message: String| CodegenError::Unsupported {
         workload: workload.name.clone(),
         message,
     };
-    validate(graph).map_err(|e| fail(format!("invalid μGraph: {e}")))?;
+    if variants.is_empty() {
+        return Err(fail("no variant to generate".into()));
+    }
     let dims: Vec<String> = workload.dims.iter().map(|d| d.name.clone()).collect();
     let fixed = workload.fixed_dims();
     let mut source = String::new();
@@ -94,22 +109,36 @@ pub fn generate_graph(
     for inc in INCLUDES {
         let _ = writeln!(source, "#include \"{inc}\"");
     }
-    let mut launches = Vec::new();
-    for kernel in &graph.kernels {
-        let (text, launch) = match &kernel.body {
-            KernelBody::Block(b) => block_kernel(&kernel.name, b, graph, &dims, &fixed)
-                .map_err(|m| fail(format!("kernel `{}`: {m}", kernel.name)))?,
-            KernelBody::Predefined(p) => predefined_kernel(&kernel.name, p, graph, &dims),
-        };
-        source.push('\n');
-        source.push_str(&text);
-        launches.push(launch);
+    let mut out = Vec::new();
+    for (j, (label, graph)) in variants.iter().enumerate() {
+        validate(graph).map_err(|e| fail(format!("invalid μGraph: {e}")))?;
+        let mut launches = Vec::new();
+        for kernel in &graph.kernels {
+            let name = if variants.len() > 1 {
+                format!("{}_v{j}", kernel.name)
+            } else {
+                kernel.name.clone()
+            };
+            let (text, launch) = match &kernel.body {
+                KernelBody::Block(b) => block_kernel(&name, b, graph, &dims, &fixed)
+                    .map_err(|m| fail(format!("kernel `{}`: {m}", kernel.name)))?,
+                KernelBody::Predefined(p) => predefined_kernel(&name, p, graph, &dims),
+            };
+            source.push('\n');
+            source.push_str(&text);
+            launches.push(launch);
+        }
+        out.push(Variant {
+            label: label.clone(),
+            tensors: graph.tensors.clone(),
+            launches,
+        });
     }
     Ok(WorkloadKernels {
         workload: workload.name.clone(),
         dims,
-        tensors: graph.tensors.clone(),
-        launches,
+        variants: out,
+        dispatch,
         source,
     })
 }

@@ -1,0 +1,295 @@
+//! The instance space of a workload: the search's verified candidate graphs
+//! with their parameters set.
+//!
+//! A candidate is a shape-independent kernel graph the search proved and
+//! cross-checked (an enumerated sGraph or a lowering strategy). Its
+//! parameters are instantiated here:
+//! - **split factors**: a graph whose for-loop is split over a grid dim
+//!   (split-K, flash decoding) gets one instance per power-of-two split
+//!   count up to [`crate::ugraph::flash::MAX_SPLITS`] and the declared
+//!   loop's iteration count. A small grid wants many splits, a large one
+//!   few; only the tuner can tell where the crossover lies.
+//!
+//! Tile shapes, threads and pipeline stages are set by the instantiation
+//! and the code templates per candidate; they are not varied yet.
+//!
+//! Every instance is verified again, as a graph of its own: the partition
+//! and algebraic proof ([`crate::search::strategies::prove`]) and the
+//! numeric cross-check. An instance that fails either is dropped, so the
+//! tuner only ever times verified graphs.
+
+use std::collections::BTreeSet;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::ir::{DimExpr, Workload};
+use crate::search::crosscheck::{CrossCheckOptions, cross_check_all};
+use crate::search::strategies::{Fits, Strategy, prove, rebuild, search_all};
+use crate::ugraph::flash::MAX_SPLITS;
+use crate::ugraph::{KernelBody, KernelGraph};
+
+/// What an instance is: which candidate, and its parameters. It is enough
+/// to rebuild the graph without a search ([`rebuild_instance`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct InstanceId {
+    pub strategy: Strategy,
+    /// The split count of a split loop (`None`: as instantiated).
+    pub splits: Option<u32>,
+}
+
+impl InstanceId {
+    /// `sgraph#0 splits=16`, `regions`.
+    pub fn label(&self) -> String {
+        match self.splits {
+            Some(s) => format!("{} splits={s}", self.strategy.label()),
+            None => self.strategy.label(),
+        }
+    }
+
+    /// The id a [`InstanceId::label`] names.
+    pub fn parse(label: &str) -> Option<InstanceId> {
+        let mut parts = label.split(' ');
+        let strategy = Strategy::from_label(parts.next()?)?;
+        let splits = match parts.next() {
+            None => None,
+            Some(p) => Some(p.strip_prefix("splits=")?.parse().ok()?),
+        };
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(InstanceId { strategy, splits })
+    }
+}
+
+impl std::fmt::Display for InstanceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.label())
+    }
+}
+
+/// One verified instance.
+#[derive(Clone, Debug)]
+pub struct Instance {
+    pub id: InstanceId,
+    pub graph: KernelGraph,
+}
+
+/// Why a workload has no instances.
+#[derive(Debug, thiserror::Error)]
+pub enum InstanceError {
+    #[error("workload `{0}`: no candidate passed both the proof and the cross-check")]
+    NoneVerified(String),
+}
+
+/// The split count of `g`'s split loops (they all share it), or `None`
+/// when no loop is split.
+pub fn split_count(g: &KernelGraph) -> Option<u32> {
+    g.kernels.iter().find_map(|k| match &k.body {
+        KernelBody::Block(b) => {
+            let gd = b.forloop.as_ref()?.split?;
+            let s = b.grid.get(gd)?.extents.first()?.as_constant()?;
+            u32::try_from(s).ok()
+        }
+        KernelBody::Predefined(_) => None,
+    })
+}
+
+/// `g` with every split loop split `s` ways: the split grid dims, the
+/// workspaces' leading axis (in the tensors and every view of them) and
+/// the combine loops over the splits. `None` when `g` has no split loop or
+/// does not have the shape a split form has.
+pub fn with_splits(g: &KernelGraph, s: u32) -> Option<KernelGraph> {
+    let old = split_count(g)?;
+    let (old_e, new_e) = (
+        DimExpr::constant(i64::from(old)),
+        DimExpr::constant(i64::from(s)),
+    );
+    let mut g = g.clone();
+    let mut workspaces = BTreeSet::new();
+    for k in &mut g.kernels {
+        let KernelBody::Block(b) = &mut k.body else {
+            continue;
+        };
+        let Some(gd) = b.forloop.as_ref().and_then(|f| f.split) else {
+            continue;
+        };
+        let dim = b.grid.get_mut(gd)?;
+        if dim.extents != [old_e.clone()] {
+            return None;
+        }
+        dim.extents = vec![new_e.clone()];
+        workspaces.extend(b.outputs.iter().map(|o| o.map.tensor.0));
+    }
+    for &t in &workspaces {
+        let shape = &mut g.tensors.get_mut(t)?.shape;
+        if shape.first() != Some(&old_e) {
+            return None;
+        }
+        shape[0] = new_e.clone();
+    }
+    for k in &mut g.kernels {
+        let KernelBody::Block(b) = &mut k.body else {
+            continue;
+        };
+        let mut loops_over_splits = false;
+        for m in b
+            .inputs
+            .iter_mut()
+            .chain(b.outputs.iter_mut().map(|o| &mut o.map))
+        {
+            if !workspaces.contains(&m.tensor.0) {
+                continue;
+            }
+            if m.view.first() != Some(&old_e) {
+                return None;
+            }
+            m.view[0] = new_e.clone();
+            loops_over_splits |= m.fmap == Some(0);
+        }
+        if loops_over_splits && let Some(f) = &mut b.forloop {
+            if f.extent != old_e || f.split.is_some() {
+                return None;
+            }
+            f.extent = new_e.clone();
+        }
+    }
+    Some(g)
+}
+
+/// The split counts worth trying for a graph whose loop runs at most
+/// `iters` iterations: powers of two up to both that and
+/// [`MAX_SPLITS`].
+fn split_choices(g: &KernelGraph, w: &Workload) -> Vec<u32> {
+    let mut iters: i64 = 1;
+    for k in &g.kernels {
+        let KernelBody::Block(b) = &k.body else {
+            continue;
+        };
+        let Some(f) = b.forloop.as_ref().filter(|f| f.split.is_some()) else {
+            continue;
+        };
+        for p in w.points_or_max() {
+            let n = f.extent.eval(&p).unwrap_or(1).max(1);
+            let t = i64::from(f.tile.max(1));
+            iters = iters.max((n + t - 1) / t);
+        }
+    }
+    let top = (iters as u64).next_power_of_two().min(MAX_SPLITS as u64) as u32;
+    (0..).map(|e| 1u32 << e).take_while(|&s| s <= top).collect()
+}
+
+/// The instances of `w` before the split variants are verified: every
+/// candidate that passed the proof and the cross-check (`verified`), and
+/// its split variants (not yet). Deterministic: candidates in id order,
+/// distinct graphs only.
+pub fn unverified(
+    w: &Workload,
+    check: &CrossCheckOptions,
+    fits: &Fits<'_>,
+) -> Result<Vec<(Instance, bool)>, InstanceError> {
+    let (report, graphs) = search_all(w, check, fits);
+    let mut base: Vec<(Strategy, KernelGraph)> = Vec::new();
+    for (c, g) in report.candidates.iter().zip(graphs) {
+        let Some(g) = g else { continue };
+        if c.proof.is_err() || c.cross_check.is_err() || base.iter().any(|(_, b)| *b == g) {
+            continue;
+        }
+        base.push((c.strategy, g));
+    }
+    if base.is_empty() {
+        return Err(InstanceError::NoneVerified(w.name.clone()));
+    }
+    let mut out = Vec::new();
+    for (strategy, g) in base {
+        match split_count(&g) {
+            None => out.push((
+                Instance {
+                    id: InstanceId {
+                        strategy,
+                        splits: None,
+                    },
+                    graph: g,
+                },
+                true,
+            )),
+            Some(_) => {
+                for s in split_choices(&g, w) {
+                    if let Some(v) = with_splits(&g, s).filter(|v| fits(v).is_ok()) {
+                        let same = v == g;
+                        out.push((
+                            Instance {
+                                id: InstanceId {
+                                    strategy,
+                                    splits: Some(s),
+                                },
+                                graph: v,
+                            },
+                            same,
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out.sort_by_key(|(i, _)| i.id);
+    let mut distinct: Vec<(Instance, bool)> = Vec::with_capacity(out.len());
+    for (i, ok) in out {
+        match distinct.iter_mut().find(|(d, _)| d.graph == i.graph) {
+            Some(d) => d.1 |= ok,
+            None => distinct.push((i, ok)),
+        }
+    }
+    Ok(distinct)
+}
+
+/// Whether `graphs` (new graphs of `w`) pass the proof and the numeric
+/// cross-check, each.
+pub fn verify(w: &Workload, graphs: &[&KernelGraph], check: &CrossCheckOptions) -> Vec<bool> {
+    if graphs.is_empty() {
+        return Vec::new();
+    }
+    let checks = cross_check_all(w, graphs, check);
+    let proofs: Vec<bool> = graphs.par_iter().map(|g| prove(w, g).is_ok()).collect();
+    checks
+        .into_iter()
+        .zip(proofs)
+        .map(|(c, p)| c.is_ok() && p)
+        .collect()
+}
+
+/// The verified instances of `w`: every candidate that passed the proof
+/// and the cross-check, and its split variants that pass both again.
+pub fn instances(
+    w: &Workload,
+    check: &CrossCheckOptions,
+    fits: &Fits<'_>,
+) -> Result<Vec<Instance>, InstanceError> {
+    let all = unverified(w, check, fits)?;
+    let todo: Vec<&KernelGraph> = all.iter().filter(|(_, ok)| !ok).map(|(i, _)| &i.graph).collect();
+    let mut results = verify(w, &todo, check).into_iter();
+    Ok(all
+        .into_iter()
+        .filter_map(|(i, ok)| (ok || results.next().unwrap_or(false)).then_some(i))
+        .collect())
+}
+
+/// The graph of `id` without a search: the candidate rebuilt
+/// ([`rebuild`]) and its split count set. The caller compares it with the
+/// fingerprint recorded when it was verified.
+pub fn rebuild_instance(
+    w: &Workload,
+    id: InstanceId,
+    fits: &Fits<'_>,
+) -> Result<KernelGraph, String> {
+    let g = rebuild(w, id.strategy, fits)?;
+    match id.splits {
+        None => Ok(g),
+        Some(s) => with_splits(&g, s).ok_or_else(|| {
+            format!(
+                "`{}` has no split loop to split {s} ways",
+                id.strategy.label()
+            )
+        }),
+    }
+}

@@ -1,0 +1,590 @@
+//! Autotuning: per workload and shape bucket, the cost model ranks the
+//! verified instances, the best `top_k` are compiled (in parallel) and
+//! timed on the GPU, each checked against the reference on the GPU first,
+//! and the fastest correct one is chosen.
+//!
+//! The reference on the GPU is the direct lowering (one kernel per
+//! operator), run on the same inputs; it is itself checked against the CPU
+//! interpreter at the workload's smallest bucket, so a wrong-but-fast
+//! kernel never wins. Every GPU of the machine tunes workloads in
+//! parallel (one thread per device).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::buckets::{ShapeBucket, buckets};
+use super::cost::estimate;
+use super::gpu::{Device, GpuError};
+use super::instances::{Instance, InstanceError, instances};
+use crate::codegen::cuda::generate_variants;
+use crate::ir::hardware::Hardware;
+use crate::ir::{Arch, DimBindings, Spec, Workload};
+use crate::reference::{Precision, Tensor, compare};
+use crate::search::crosscheck::CrossCheckOptions;
+use crate::ugraph::KernelGraph;
+use crate::ugraph::lower::{LowerOptions, lower};
+
+/// How to tune.
+#[derive(Clone, Debug)]
+pub struct TuneOptions {
+    /// Instances timed per bucket (the cost model's best).
+    pub top_k: usize,
+    pub warmup: usize,
+    /// Timed launches per instance (fewer for slow ones, see [`reps_for`]).
+    pub reps: usize,
+    pub seed: u64,
+    /// nvcc processes at a time.
+    pub jobs: usize,
+    pub nvcc: PathBuf,
+    /// Where `.cu` and fatbins go.
+    pub work_dir: PathBuf,
+    pub check: CrossCheckOptions,
+}
+
+/// One timed instance of a bucket.
+#[derive(Clone, Debug, Serialize)]
+pub struct Timed {
+    pub instance: String,
+    /// Fingerprint of its graph.
+    pub graph: String,
+    /// The cost model's estimate, µs.
+    pub model_micros: f64,
+    /// Median measured time, µs (`None` when it failed).
+    pub micros: Option<f64>,
+    /// Why it was rejected (wrong outputs, launch failure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The outcome of one (workload, bucket, arch).
+#[derive(Clone, Debug, Serialize)]
+pub struct BucketResult {
+    pub workload: String,
+    pub bucket: String,
+    pub arch: String,
+    pub device: String,
+    pub point: DimBindings,
+    /// Verified instances the model ranked.
+    pub instances: usize,
+    /// In the model's order.
+    pub timed: Vec<Timed>,
+    /// Index into `timed` of the fastest correct one.
+    pub chosen: Option<usize>,
+    /// Spearman's rank correlation between the model's estimates and the
+    /// measured times of the correct timed instances (`None` below 3).
+    pub spearman: Option<f64>,
+    /// The reference's (direct lowering) time, µs.
+    pub reference_micros: Option<f64>,
+    /// The workload's roofline floor at the point on this arch: its
+    /// program's input and output bytes over DRAM bandwidth, µs.
+    pub roofline_micros: f64,
+}
+
+impl BucketResult {
+    pub fn chosen(&self) -> Option<&Timed> {
+        self.chosen.and_then(|i| self.timed.get(i))
+    }
+
+    /// The model's first choice (what an untuned build runs).
+    pub fn model_choice(&self) -> Option<&Timed> {
+        self.timed.first()
+    }
+}
+
+/// Why tuning failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TuneError {
+    #[error(transparent)]
+    Instances(#[from] InstanceError),
+    #[error("workload `{workload}`: {message}")]
+    Workload { workload: String, message: String },
+    #[error("GPU {ordinal}: {source}")]
+    Gpu {
+        ordinal: usize,
+        #[source]
+        source: GpuError,
+    },
+    #[error("no GPU of a target architecture here: the GPUs are {found}, the targets {targets}")]
+    NoTargetGpu { found: String, targets: String },
+    #[error(transparent)]
+    Nvcc(#[from] crate::nvcc::NvccError),
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Spearman's ρ of two equally long samples (average ranks for ties);
+/// `None` below 3 points or when a sample is constant.
+pub fn spearman(a: &[f64], b: &[f64]) -> Option<f64> {
+    if a.len() != b.len() || a.len() < 3 {
+        return None;
+    }
+    let ranks = |v: &[f64]| {
+        let mut idx: Vec<usize> = (0..v.len()).collect();
+        idx.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
+        let mut r = vec![0.0; v.len()];
+        let mut i = 0;
+        while i < idx.len() {
+            let mut j = i;
+            while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
+                j += 1;
+            }
+            let avg = (i + j) as f64 / 2.0;
+            for &k in &idx[i..=j] {
+                r[k] = avg;
+            }
+            i = j + 1;
+        }
+        r
+    };
+    let (ra, rb) = (ranks(a), ranks(b));
+    let n = ra.len() as f64;
+    let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
+    let cov: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = ra.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = rb.iter().map(|y| (y - mb).powi(2)).sum();
+    (va > 0.0 && vb > 0.0).then(|| cov / (va * vb).sqrt())
+}
+
+/// Timed launches for an instance the model estimates at `micros`: `reps`,
+/// fewer for slow ones (at least 10).
+pub fn reps_for(reps: usize, micros: f64) -> usize {
+    if micros > 500.0 {
+        (reps / 2).max(10)
+    } else {
+        reps
+    }
+}
+
+/// The verified instances ranked by the model at `point` on `hw`: indices
+/// into `insts` and estimates, cheapest first (ties: the earlier one).
+pub fn rank(insts: &[Instance], point: &DimBindings, hw: &Hardware) -> Vec<(usize, f64)> {
+    let mut r: Vec<(usize, f64)> = insts
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (i, estimate(&x.graph, point, hw).micros))
+        .collect();
+    r.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    r
+}
+
+/// The hardware description of `arch` in `spec` (the first one when the
+/// arch has none).
+pub fn hardware_for<'a>(spec: &'a Spec, arch: &Arch) -> Option<&'a Hardware> {
+    spec.target
+        .hardware
+        .iter()
+        .find(|t| t.arch == *arch)
+        .or(spec.target.hardware.first())
+        .map(|t| &t.hardware)
+}
+
+/// The program's own input and output bytes at `p` over DRAM bandwidth:
+/// no schedule moves less.
+fn roofline(w: &Workload, p: &DimBindings, hw: &Hardware) -> f64 {
+    let bytes = |shape: &[crate::ir::DimExpr], dtype: crate::ir::DType| -> f64 {
+        let n: i64 = shape
+            .iter()
+            .map(|e| e.eval(p).unwrap_or(1).max(1))
+            .product();
+        n as f64 * dtype.size() as f64
+    };
+    let mut total: f64 = w.graph.inputs.iter().map(|i| bytes(&i.shape, i.dtype)).sum();
+    for o in &w.graph.outputs {
+        let n = w.graph.node(o.node);
+        total += bytes(&n.shape, n.dtype);
+    }
+    total / (hw.dram_gbps * 1e3)
+}
+
+/// The first `numel(shape at p)` elements of a tensor generated at a larger
+/// point: what a kernel reading the same buffer at `p` sees.
+fn prefix(t: &Tensor, shape: Vec<usize>) -> Tensor {
+    let n: usize = shape.iter().product();
+    Tensor {
+        data: t.data[..n.min(t.data.len())].to_vec(),
+        shape,
+    }
+}
+
+/// What one workload needs on the GPU: its instances, per bucket the
+/// model's ranking, and the compiled fatbin of the timed ones.
+pub struct Prepared {
+    pub workload: Workload,
+    pub instances: Vec<Instance>,
+    pub buckets: Vec<ShapeBucket>,
+    /// Per bucket: the ranked instances (indices into `instances`) to
+    /// time, with estimates.
+    pub ranked: Vec<Vec<(usize, f64)>>,
+    /// Variant index in the fatbin of every instance compiled (by instance
+    /// index), and the reference's.
+    pub variant_of: Vec<Option<usize>>,
+    pub reference_variant: usize,
+    pub kernels: crate::codegen::WorkloadKernels,
+    pub fatbin: PathBuf,
+}
+
+/// Instances, ranking and compilation of one workload for `arch` on `hw`.
+pub fn prepare(
+    w: &Workload,
+    arch: &Arch,
+    hw: &Hardware,
+    opts: &TuneOptions,
+) -> Result<Prepared, TuneError> {
+    let fits = |g: &KernelGraph| crate::codegen::cuda::fits(w, g);
+    let insts = instances(w, &opts.check, &fits)?;
+    let bs = buckets(w);
+    let ranked: Vec<Vec<(usize, f64)>> = bs
+        .iter()
+        .map(|b| {
+            let mut r = rank(&insts, &b.tuning_point(), hw);
+            r.truncate(opts.top_k.max(1));
+            r
+        })
+        .collect();
+    let mut variant_of = vec![None; insts.len()];
+    let mut variants: Vec<(String, KernelGraph)> = Vec::new();
+    for r in &ranked {
+        for &(i, _) in r {
+            if variant_of[i].is_none() {
+                variant_of[i] = Some(variants.len());
+                variants.push((insts[i].id.label(), insts[i].graph.clone()));
+            }
+        }
+    }
+    let reference = lower(w, &LowerOptions::direct()).map_err(|e| TuneError::Workload {
+        workload: w.name.clone(),
+        message: e.to_string(),
+    })?;
+    let reference_variant = variants.len();
+    variants.push(("reference".into(), reference));
+    let kernels =
+        generate_variants(w, &variants, Vec::new()).map_err(|e| TuneError::Workload {
+            workload: w.name.clone(),
+            message: e.to_string(),
+        })?;
+    let dir = opts.work_dir.join(arch.to_string());
+    let include = opts.work_dir.join("include");
+    for d in [&dir, &include] {
+        std::fs::create_dir_all(d).map_err(|source| TuneError::Io {
+            path: d.clone(),
+            source,
+        })?;
+    }
+    crate::device_library::write_to(&include).map_err(|source| TuneError::Io {
+        path: include.clone(),
+        source,
+    })?;
+    let cu = dir.join(format!("{}.cu", w.name));
+    let fatbin = dir.join(format!("{}.fatbin", w.name));
+    std::fs::write(&cu, &kernels.source).map_err(|source| TuneError::Io {
+        path: cu.clone(),
+        source,
+    })?;
+    crate::nvcc::compile_fatbin(
+        &opts.nvcc,
+        &cu,
+        &fatbin,
+        &include,
+        std::slice::from_ref(arch),
+    )?;
+    Ok(Prepared {
+        workload: w.clone(),
+        instances: insts,
+        buckets: bs,
+        ranked,
+        variant_of,
+        reference_variant,
+        kernels,
+        fatbin,
+    })
+}
+
+/// Time a prepared workload on `dev`; `progress` is called after each
+/// bucket.
+pub fn measure(
+    p: &Prepared,
+    dev: &Device,
+    arch: &Arch,
+    hw: &Hardware,
+    opts: &TuneOptions,
+    progress: &(dyn Fn(&BucketResult) + Sync),
+) -> Result<Vec<BucketResult>, TuneError> {
+    let w = &p.workload;
+    let gpu = |source| TuneError::Gpu {
+        ordinal: dev.ordinal,
+        source,
+    };
+    let wl = |message: String| TuneError::Workload {
+        workload: w.name.clone(),
+        message,
+    };
+    let module = dev.load(&p.fatbin, &p.kernels).map_err(gpu)?;
+    // Inputs generated once at the largest point; a smaller point reads a
+    // prefix of each buffer.
+    let top = w.max_point();
+    let host =
+        crate::reference::random_inputs(w, &top, opts.seed).map_err(|e| wl(e.to_string()))?;
+    let typed: Vec<(Tensor, crate::ir::DType)> = host
+        .iter()
+        .zip(&w.graph.inputs)
+        .map(|(t, i)| (t.clone(), i.dtype))
+        .collect();
+    let inputs = dev.upload(&typed).map_err(gpu)?;
+    let mut out = Vec::new();
+    for (k, (bucket, ranked)) in p.buckets.iter().zip(&p.ranked).enumerate() {
+        let point = bucket.tuning_point();
+        let reference = dev
+            .run(&module, p.reference_variant, &point, &inputs, 1, 5)
+            .map_err(gpu)?;
+        if k == 0 {
+            // The GPU reference itself against the CPU interpreter.
+            let mut at: Vec<Tensor> = Vec::new();
+            for (t, i) in host.iter().zip(&w.graph.inputs) {
+                let shape = i
+                    .shape
+                    .iter()
+                    .map(|e| e.eval(&point).map(|v| v.max(1) as usize))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| wl(e.to_string()))?;
+                at.push(prefix(t, shape));
+            }
+            let want = crate::reference::eval(&w.graph, &point, &at, Precision::Declared)
+                .map_err(|e| wl(e.to_string()))?;
+            for (j, (got, want)) in reference.outputs.iter().zip(&want).enumerate() {
+                let c = compare(got, want).ok_or_else(|| wl("reference shape mismatch".into()))?;
+                if !c.within(w.tolerance) {
+                    return Err(wl(format!(
+                        "the GPU reference disagrees with the CPU interpreter at {} (output {j}: rel L2 {:.2e} > {:.0e}); nothing was tuned",
+                        bucket.label(),
+                        c.rel_l2,
+                        w.tolerance
+                    )));
+                }
+            }
+        }
+        let mut timed = Vec::new();
+        for &(i, est) in ranked {
+            let label = p.instances[i].id.label();
+            let graph = crate::search::cache::graph_fingerprint(&p.instances[i].graph);
+            let Some(v) = p.variant_of[i] else { continue };
+            let reps = reps_for(opts.reps, est);
+            let t = match dev.run(&module, v, &point, &inputs, opts.warmup, reps) {
+                Err(e) => Timed {
+                    instance: label,
+                    graph,
+                    model_micros: est,
+                    micros: None,
+                    error: Some(e.to_string()),
+                },
+                Ok(run) => {
+                    let mut error = None;
+                    for (j, (got, want)) in run.outputs.iter().zip(&reference.outputs).enumerate()
+                    {
+                        match compare(got, want) {
+                            Some(c) if c.within(w.tolerance) => {}
+                            Some(c) => {
+                                error = Some(format!(
+                                    "output {j} differs from the reference: rel L2 {:.2e}, {} non-finite mismatches",
+                                    c.rel_l2, c.non_finite_mismatches
+                                ));
+                                break;
+                            }
+                            None => {
+                                error = Some(format!("output {j} has the wrong shape"));
+                                break;
+                            }
+                        }
+                    }
+                    Timed {
+                        instance: label,
+                        graph,
+                        model_micros: est,
+                        micros: error.is_none().then(|| run.median()),
+                        error,
+                    }
+                }
+            };
+            timed.push(t);
+        }
+        let chosen = timed
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.micros.map(|m| (i, m)))
+            .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
+            .map(|(i, _)| i);
+        let ok: Vec<&Timed> = timed.iter().filter(|t| t.micros.is_some()).collect();
+        let spearman = spearman(
+            &ok.iter().map(|t| t.model_micros).collect::<Vec<_>>(),
+            &ok.iter().filter_map(|t| t.micros).collect::<Vec<_>>(),
+        );
+        let r = BucketResult {
+            workload: w.name.clone(),
+            bucket: bucket.label(),
+            arch: arch.to_string(),
+            device: dev.name.clone(),
+            point: point.clone(),
+            instances: p.instances.len(),
+            timed,
+            chosen,
+            spearman,
+            reference_micros: Some(reference.median()),
+            roofline_micros: roofline(w, &point, hw),
+        };
+        progress(&r);
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// The target arch a device of `capability` loads SASS for: the newest
+/// target not newer than it (`sm_90a` only on 9.0 exactly).
+pub fn arch_for(archs: &[Arch], capability: u32) -> Option<Arch> {
+    archs
+        .iter()
+        .filter(|a| {
+            if a.suffix == "a" {
+                a.capability == capability
+            } else {
+                a.capability <= capability && a.capability / 10 == capability / 10
+                    || a.suffix.is_empty() && a.capability <= capability
+            }
+        })
+        .max_by_key(|a| a.capability)
+        .cloned()
+}
+
+/// Tune every workload of `spec` on every GPU here (workloads shared out
+/// among the GPUs). Returns the results in spec order, bucket order, with
+/// the arch tuned for and every tuned workload's instances.
+pub fn tune_spec(
+    spec: &Spec,
+    only: &[String],
+    opts: &TuneOptions,
+    progress: &(dyn Fn(&BucketResult) + Sync),
+) -> Result<Tuned, TuneError> {
+    let count = super::gpu::device_count();
+    let devices: Vec<Device> = (0..count)
+        .map(|i| Device::open(i).map_err(|source| TuneError::Gpu { ordinal: i, source }))
+        .collect::<Result<_, _>>()?;
+    // Devices of a target arch, with their arch and hardware (the SM count
+    // read off the device).
+    let usable: Vec<(&Device, Arch, Hardware)> = devices
+        .iter()
+        .filter_map(|d| {
+            let arch = arch_for(&spec.target.archs, d.capability)?;
+            let mut hw = hardware_for(spec, &arch)?.clone();
+            if let Some(sms) = d.sms {
+                hw.sms = sms;
+            }
+            Some((d, arch, hw))
+        })
+        .collect();
+    // Every device tunes for the first one's arch (the fatbins are built
+    // for it).
+    let usable: Vec<(&Device, Arch, Hardware)> = match usable.first() {
+        Some((_, first, _)) => {
+            let first = first.clone();
+            usable.into_iter().filter(|u| u.1 == first).collect()
+        }
+        None => usable,
+    };
+    let Some((_, arch, hw)) = usable.first().cloned() else {
+        return Err(TuneError::NoTargetGpu {
+            found: if devices.is_empty() {
+                "none".into()
+            } else {
+                devices
+                    .iter()
+                    .map(|d| format!("{} (sm_{})", d.name, d.capability))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            targets: spec
+                .target
+                .archs
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    };
+    let workloads: Vec<&Workload> = spec
+        .workloads
+        .iter()
+        .filter(|w| only.is_empty() || only.contains(&w.name))
+        .collect();
+    // CPU work first, in parallel: instances, ranking, nvcc.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.max(1))
+        .build()
+        .map_err(|e| TuneError::Workload {
+            workload: "*".into(),
+            message: format!("cannot start {} threads: {e}", opts.jobs),
+        })?;
+    let prepared: Vec<Result<Prepared, TuneError>> = pool.install(|| {
+        workloads
+            .par_iter()
+            .map(|w| prepare(w, &arch, &hw, opts))
+            .collect()
+    });
+    let prepared: Vec<Prepared> = prepared.into_iter().collect::<Result<_, _>>()?;
+    // GPU work: one thread per device, taking workloads in turn.
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, Result<Vec<BucketResult>, TuneError>)>> =
+        Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for (dev, arch, hw) in &usable {
+            let (next, results, prepared) = (&next, &results, &prepared);
+            s.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(p) = prepared.get(i) else { break };
+                    let r = measure(p, dev, arch, hw, opts, progress);
+                    if let Ok(mut v) = results.lock() {
+                        v.push((i, r));
+                    }
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_default();
+    results.sort_by_key(|(i, _)| *i);
+    let mut out = Vec::new();
+    for (_, r) in results {
+        out.extend(r?);
+    }
+    Ok(Tuned {
+        arch,
+        results: out,
+        instances: prepared
+            .into_iter()
+            .map(|p| (p.workload.name, p.instances))
+            .collect(),
+    })
+}
+
+/// What [`tune_spec`] measured.
+pub struct Tuned {
+    /// The arch the GPUs ran.
+    pub arch: Arch,
+    pub results: Vec<BucketResult>,
+    /// Per tuned workload (by name) its verified instances.
+    pub instances: Vec<(String, Vec<Instance>)>,
+}
+
+/// The work directory of `prism tune` for a prism.toml: `target/prism/tune`.
+pub fn default_work_dir(toml: &Path) -> PathBuf {
+    toml.parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join("target")
+        .join("prism")
+        .join("tune")
+}
