@@ -14,7 +14,9 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use prism::build::{Build, BuildError, cargo_error_lines};
-use prism::codegen::{CodegenError, GridFactor, Launch, WorkloadKernels};
+use prism::codegen::{
+    ArchDispatch, CodegenError, DispatchEntry, GridFactor, Launch, Variant, WorkloadKernels,
+};
 use prism::ir::{DType, DimExpr, Target, Workload};
 use prism::ugraph::{GlobalTensor, TensorId, TensorRole};
 
@@ -149,23 +151,27 @@ fn elementwise_codegen(w: &Workload, _t: &Target) -> Result<WorkloadKernels, Cod
     Ok(WorkloadKernels {
         workload: w.name.clone(),
         dims,
-        tensors,
-        launches: vec![
-            Launch {
-                symbol: format!("{}_sum", w.name),
-                grid: grid(256),
-                threads: 256,
-                shared_bytes: 0,
-                tensors: sum_tensors,
-            },
-            Launch {
-                symbol: format!("{}_copy", w.name),
-                grid: grid(128),
-                threads: 128,
-                shared_bytes: 0,
-                tensors: copy_tensors,
-            },
-        ],
+        variants: vec![Variant {
+            label: "elementwise".into(),
+            tensors,
+            launches: vec![
+                Launch {
+                    symbol: format!("{}_sum", w.name),
+                    grid: grid(256),
+                    threads: 256,
+                    shared_bytes: 0,
+                    tensors: sum_tensors,
+                },
+                Launch {
+                    symbol: format!("{}_copy", w.name),
+                    grid: grid(128),
+                    threads: 128,
+                    shared_bytes: 0,
+                    tensors: copy_tensors,
+                },
+            ],
+        }],
+        dispatch: Vec::new(),
         source: src,
     })
 }
@@ -501,13 +507,13 @@ fn emit_rejects_inconsistent_plans_and_bad_names() {
         Err(EmitError::ModuleName(_))
     ));
     let mut bad = good.clone();
-    bad[0].launches[1].tensors.retain(|t| t.0 != 2); // no kernel writes output 0
+    bad[0].variants[0].launches[1].tensors.retain(|t| t.0 != 2); // no kernel writes output 0
     assert!(matches!(
         emit(&spec, "k", &bad, &Fatbins::DocsStub),
         Err(EmitError::Plan { .. })
     ));
     let mut bad = good.clone();
-    bad[1].tensors[0].dtype = DType::F16; // input dtype differs from prism.toml
+    bad[1].variants[0].tensors[0].dtype = DType::F16; // input dtype differs from prism.toml
     let e = emit(&spec, "k", &bad, &Fatbins::DocsStub).expect_err("rejected");
     assert!(e.to_string().contains("input 0"), "{e}");
     let mut bad = good.clone();
@@ -650,4 +656,209 @@ fn builds_with_the_real_code_generator() {
             assert!(out.module_path.is_file());
         }
     }
+}
+
+/// The bundled spec reduced to `rms_norm`, and its plan with two variants
+/// (the direct lowering and the fused one) and a dispatch table per
+/// architecture.
+fn two_variants() -> (prism::ir::Spec, WorkloadKernels) {
+    use prism::ugraph::lower::{LowerOptions, lower};
+    let mut spec = prism::frontend::embedded().expect("bundled prism.toml");
+    spec.workloads.retain(|w| w.name == "rms_norm");
+    let w = &spec.workloads[0];
+    let direct = lower(w, &LowerOptions::direct()).expect("direct lowering");
+    let fused = lower(w, &LowerOptions::default()).expect("fused lowering");
+    // Dims in kernel order: n (8, 16), d (1024, 2048, 4096).
+    let dispatch = vec![
+        ArchDispatch {
+            arch: "sm_90a".into(),
+            capability: 90,
+            entries: vec![
+                DispatchEntry {
+                    ranges: vec![(8, 8), (1024, 2048)],
+                    variant: 1,
+                },
+                DispatchEntry {
+                    ranges: vec![(16, 16), (1024, 4096)],
+                    variant: 0,
+                },
+            ],
+        },
+        ArchDispatch {
+            arch: "sm_80".into(),
+            capability: 80,
+            entries: vec![DispatchEntry {
+                ranges: vec![(8, 16), (4096, 4096)],
+                variant: 1,
+            }],
+        },
+    ];
+    let k = prism::codegen::cuda::generate_variants(
+        w,
+        &[("direct".into(), direct), ("fused".into(), fused)],
+        dispatch,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    (spec, k)
+}
+
+#[test]
+fn emits_every_variant_and_the_dispatch_tables() {
+    use prism::codegen::rust::{Fatbins, emit};
+    let (spec, k) = two_variants();
+    assert_eq!(k.variants.len(), 2);
+    assert_ne!(
+        k.variants[0].launches.len(),
+        k.variants[1].launches.len(),
+        "the two lowerings differ"
+    );
+    let fatbins = Fatbins::Embedded(vec![PathBuf::from("/out/rms_norm.fatbin")]);
+    let text = emit(&spec, "k", std::slice::from_ref(&k), &fatbins).expect("emit");
+    assert_eq!(
+        emit(&spec, "k", std::slice::from_ref(&k), &fatbins).expect("emit"),
+        text,
+        "deterministic"
+    );
+    // Both variants' kernels, each symbol in the INFO of its variant.
+    for v in &k.variants {
+        for l in &v.launches {
+            let needle = format!("symbol: {:?},", l.symbol);
+            assert_eq!(text.matches(&needle).count(), 1, "{needle}");
+        }
+    }
+    let direct = text.find("label: \"direct\",").expect("variant 0");
+    let fused = text.find("label: \"fused\",").expect("variant 1");
+    assert!(direct < fused, "variants in plan order");
+    let first = format!("symbol: {:?},", k.variants[0].launches[0].symbol);
+    let last = format!(
+        "symbol: {:?},",
+        k.variants[1].launches.last().expect("kernels").symbol
+    );
+    let (first, last) = (text.find(&first).unwrap(), text.find(&last).unwrap());
+    assert!(direct < first && first < fused && fused < last);
+    for needle in [
+        "pub variants: &'static [VariantInfo],",
+        "pub dispatch: &'static [DispatchInfo],",
+        "pub struct VariantInfo {",
+        "pub struct DispatchInfo {",
+        "pub struct BucketInfo {",
+        "arch: \"sm_90a\",",
+        "capability: 90,",
+        "BucketInfo { ranges: &[(8, 8), (1024, 2048)], variant: 1 },",
+        "BucketInfo { ranges: &[(16, 16), (1024, 4096)], variant: 0 },",
+        "arch: \"sm_80\",",
+        "capability: 80,",
+        "BucketInfo { ranges: &[(8, 16), (4096, 4096)], variant: 1 },",
+        "pub fn variant_for(&self, dims: RmsNormDims) -> &'static str {",
+        "pub fn variant_info_for(&self, dims: RmsNormDims) -> &'static VariantInfo {",
+        "self.loaded.variant_usize(&[dims.n, dims.d])",
+        "fn variant_info(&self, dims: &[(&str, i64)]) -> Result<&'static VariantInfo, Error> {",
+        "fn variant_label(&self, dims: &[(&str, i64)]) -> Result<&'static str, Error> {",
+        "pub fn dispatch_for(&self, capability: u32) -> Option<&'static DispatchInfo> {",
+        "functions: Vec<Vec<CudaFunction>>,",
+        // The docs list the variants and the buckets.
+        "/// 0. `direct`: ",
+        "/// 1. `fused`: ",
+        "/// - `sm_90a` (capability 90): `n` in `8..=8`, `d` in `1024..=2048` → variant 1; ",
+        "several tuned variants",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    // Intermediates and kernels are per variant, no longer per workload.
+    let info = &text[text
+        .find("pub struct WorkloadInfo {")
+        .expect("WorkloadInfo")..];
+    let info = &info[..info.find("\n    }\n").expect("its end")];
+    assert!(
+        !info.contains("pub intermediates") && !info.contains("pub kernels"),
+        "{info}"
+    );
+    // One variant and no table: no variant list in the docs, an empty table.
+    let mut one = k.clone();
+    one.variants.truncate(1);
+    one.dispatch.clear();
+    let text = emit(&spec, "k", &[one], &fatbins).expect("emit");
+    assert!(text.contains("dispatch: &[],"));
+    assert!(text.contains("/// Kernels, in launch order: "));
+    assert!(!text.contains("/// 0. `direct`"));
+}
+
+#[test]
+fn emit_rejects_inconsistent_variants_and_dispatch() {
+    use prism::codegen::rust::{EmitError, Fatbins, emit};
+    let (spec, good) = two_variants();
+    let check = |k: WorkloadKernels, want: &str| {
+        let e = emit(&spec, "k", &[k], &Fatbins::DocsStub).expect_err(want);
+        assert!(matches!(e, EmitError::Plan { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(text.contains(want), "{text:?} does not say {want:?}");
+    };
+    // The inputs differ between variants.
+    let mut bad = good.clone();
+    let x = bad.variants[1]
+        .tensors
+        .iter_mut()
+        .find(|t| t.role == TensorRole::Input(0))
+        .expect("input 0");
+    x.dtype = DType::F32;
+    check(
+        bad,
+        "variant 1 (`fused`): input 0 is `x: f32[n, d]`, but `x: f16[n, d]` in variant 0 (`direct`)",
+    );
+    // The outputs too.
+    let mut bad = good.clone();
+    let out = bad.variants[1]
+        .tensors
+        .iter_mut()
+        .find(|t| t.role == TensorRole::Output(0))
+        .expect("output 0");
+    out.name = "y".into();
+    check(bad, "variant 1 (`fused`): output 0 is `y: ");
+    // A launch's tensor out of range in a later variant.
+    let mut bad = good.clone();
+    let n = bad.variants[1].tensors.len();
+    bad.variants[1].launches[0].tensors.push(TensorId(n));
+    check(
+        bad,
+        &format!(
+            "variant 1 (`fused`): kernel `{}` uses tensor {n} of {n}",
+            good.variants[1].launches[0].symbol
+        ),
+    );
+    // A variant that does not write an output.
+    let mut bad = good.clone();
+    let o = bad.variants[0]
+        .tensors
+        .iter()
+        .position(|t| t.role == TensorRole::Output(0))
+        .expect("output 0");
+    for l in &mut bad.variants[0].launches {
+        l.tensors.retain(|t| t.0 != o);
+    }
+    check(bad, "variant 0 (`direct`): no kernel writes tensor `out`");
+    // No variants.
+    let mut bad = good.clone();
+    bad.variants.clear();
+    check(bad, "no variants");
+    // Dispatch: an unknown variant, a range per dim, no empty range.
+    let mut bad = good.clone();
+    bad.dispatch[0].entries[1].variant = 2;
+    check(
+        bad,
+        "dispatch entry 1 of `sm_90a` names variant 2, but there are 2",
+    );
+    let mut bad = good.clone();
+    bad.dispatch[1].entries[0].ranges.pop();
+    check(bad, "dispatch entry 0 of `sm_80` has 1 ranges for 2 dims");
+    let mut bad = good.clone();
+    bad.dispatch[1].entries[0].ranges.push((1, 1));
+    check(bad, "dispatch entry 0 of `sm_80` has 3 ranges for 2 dims");
+    let mut bad = good.clone();
+    bad.dispatch[0].entries[0].ranges[1] = (2048, 1024);
+    check(
+        bad,
+        "dispatch entry 0 of `sm_90a` has the empty range 2048..=1024 for dim `d`",
+    );
+    // The good plan emits.
+    assert!(emit(&spec, "k", &[good], &Fatbins::DocsStub).is_ok());
 }

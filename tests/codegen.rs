@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use prism::codegen;
+use prism::codegen::{self, WorkloadKernels};
 use prism::frontend;
 use prism::ir::Spec;
 
@@ -18,46 +18,58 @@ fn compile_all(spec: &Spec, dir: &Path, nvcc: &Path) {
     prism::device_library::write_to(&dir.join("include")).expect("device library");
     for w in &spec.workloads {
         let k = codegen::generate(w, &spec.target).unwrap_or_else(|e| panic!("{e}"));
-        let cu = dir.join(format!("{}.cu", w.name));
-        std::fs::write(&cu, &k.source).expect("write .cu");
-        for arch in ["sm_90a", "sm_80"] {
-            let out = Command::new(nvcc)
-                .args(["-cubin", "-O3", "-std=c++17", "-Xptxas", "-v"])
-                .arg(format!("-arch={arch}"))
-                .arg("-I")
-                .arg(dir.join("include"))
-                .arg("-o")
-                .arg(dir.join(format!("{}_{arch}.cubin", w.name)))
-                .arg(&cu)
-                .output()
-                .expect("run nvcc");
-            let stderr = String::from_utf8_lossy(&out.stderr);
+        compile(&k, &w.name, dir, nvcc, &["sm_90a", "sm_80"]);
+    }
+}
+
+/// Compile `k.source` to `dir/<name>.cu` for each of `archs` and check
+/// ptxas's report: every kernel of every variant, none using local memory.
+/// The device library must be in `dir/include`.
+fn compile(k: &WorkloadKernels, name: &str, dir: &Path, nvcc: &Path, archs: &[&str]) {
+    let cu = dir.join(format!("{name}.cu"));
+    std::fs::write(&cu, &k.source).expect("write .cu");
+    for arch in archs {
+        let out = Command::new(nvcc)
+            .args(["-cubin", "-O3", "-std=c++17", "-Xptxas", "-v"])
+            .arg(format!("-arch={arch}"))
+            .arg("-I")
+            .arg(dir.join("include"))
+            .arg("-o")
+            .arg(dir.join(format!("{name}_{arch}.cubin")))
+            .arg(&cu)
+            .output()
+            .expect("run nvcc");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "nvcc failed on {} for {arch}:\n{stderr}",
+            cu.display()
+        );
+        let report = prism::nvcc::parse_ptxas_report(&stderr);
+        let symbols: Vec<&str> = k
+            .variants
+            .iter()
+            .flat_map(|v| &v.launches)
+            .map(|l| l.symbol.as_str())
+            .collect();
+        for s in &symbols {
             assert!(
-                out.status.success(),
-                "nvcc failed on {} for {arch}:\n{stderr}",
-                cu.display()
+                report
+                    .iter()
+                    .any(|r| r.function == *s && r.registers.is_some()),
+                "{arch}: ptxas reported nothing for kernel {s}:\n{stderr}"
             );
-            let report = prism::nvcc::parse_ptxas_report(&stderr);
-            let symbols: Vec<&str> = k.launches.iter().map(|l| l.symbol.as_str()).collect();
-            for s in &symbols {
-                assert!(
-                    report
-                        .iter()
-                        .any(|r| r.function == *s && r.registers.is_some()),
-                    "{arch}: ptxas reported nothing for kernel {s}:\n{stderr}"
-                );
-            }
-            for u in &report {
-                assert!(
-                    !u.uses_local_memory(),
-                    "{arch} {}: {:?} registers, {} bytes stack, {}/{} bytes spilled",
-                    u.function,
-                    u.registers,
-                    u.stack_frame_bytes,
-                    u.spill_store_bytes,
-                    u.spill_load_bytes
-                );
-            }
+        }
+        for u in &report {
+            assert!(
+                !u.uses_local_memory(),
+                "{arch} {}: {:?} registers, {} bytes stack, {}/{} bytes spilled",
+                u.function,
+                u.registers,
+                u.stack_frame_bytes,
+                u.spill_store_bytes,
+                u.spill_load_bytes
+            );
         }
     }
 }
@@ -82,4 +94,44 @@ fn generation_is_deterministic() {
         let b = codegen::generate(w, &bundled.target).expect("generates");
         assert_eq!(a, b, "{}", w.name);
     }
+}
+
+/// Two variants of one workload (the direct lowering and the fused one) in
+/// one `.cu`: every kernel symbol is unique, and the file compiles.
+#[test]
+fn two_variants_compile_into_one_source() {
+    use prism::ugraph::lower::{LowerOptions, lower};
+    let bundled = frontend::embedded().expect("bundled prism.toml");
+    let mut plans = Vec::new();
+    for name in ["rms_norm", "attention"] {
+        let w = bundled.workload(name).expect("bundled workload");
+        let direct = lower(w, &LowerOptions::direct()).expect("direct lowering");
+        let fused = lower(w, &LowerOptions::default()).expect("fused lowering");
+        let k = codegen::cuda::generate_variants(
+            w,
+            &[("direct".into(), direct), ("fused".into(), fused)],
+            Vec::new(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(k.variants.len(), 2);
+        let mut symbols: Vec<&str> = k
+            .variants
+            .iter()
+            .flat_map(|v| &v.launches)
+            .map(|l| l.symbol.as_str())
+            .collect();
+        let n = symbols.len();
+        symbols.sort_unstable();
+        symbols.dedup();
+        assert_eq!(symbols.len(), n, "{name}: symbols are unique");
+        plans.push((name, k));
+    }
+    let Some(nvcc) = common::nvcc() else { return };
+    let dir = std::env::temp_dir().join(format!("prism-codegen-variants-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    prism::device_library::write_to(&dir.join("include")).expect("device library");
+    for (name, k) in &plans {
+        compile(k, name, &dir, &nvcc, &["sm_90a"]);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -345,7 +345,17 @@ impl Build {
         let results: Vec<_> = spec
             .workloads
             .par_iter()
-            .map(|w| resolve(spec, w, lock.as_ref(), release, offline, &lock_name, &command))
+            .map(|w| {
+                resolve(
+                    spec,
+                    w,
+                    lock.as_ref(),
+                    release,
+                    offline,
+                    &lock_name,
+                    &command,
+                )
+            })
             .collect();
         let mut kernels = Vec::new();
         let mut errors = Vec::new();
@@ -365,8 +375,7 @@ impl Build {
                             lock_name
                         ));
                     }
-                    match crate::codegen::cuda::generate_variants(w, &res.variants, res.dispatch)
-                    {
+                    match crate::codegen::cuda::generate_variants(w, &res.variants, res.dispatch) {
                         Ok(k) => kernels.push(k),
                         Err(e) => codegen_errors.push(e),
                     }
@@ -440,7 +449,11 @@ impl Build {
                 };
                 for arch in &spec.target.archs {
                     if *arch == tuned.arch {
-                        let rs: Vec<_> = tuned.results.iter().filter(|r| r.workload == *name).collect();
+                        let rs: Vec<_> = tuned
+                            .results
+                            .iter()
+                            .filter(|r| r.workload == *name)
+                            .collect();
                         fresh.extend(measured_entries(w, arch, release, &rs));
                     } else {
                         fresh.extend(model_entries(spec, w, arch, release, insts));

@@ -410,10 +410,7 @@ fn print_table(results: &[BucketResult]) {
     );
     for r in results {
         let Some(c) = r.chosen() else {
-            println!(
-                "{:<18} {:<22} (no correct instance)",
-                r.workload, r.bucket
-            );
+            println!("{:<18} {:<22} (no correct instance)", r.workload, r.bucket);
             continue;
         };
         let t = c.micros.unwrap_or(f64::NAN);

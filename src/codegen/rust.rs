@@ -11,7 +11,10 @@
 //! - a small runtime shared by all workloads (error type, buffer traits,
 //!   launch planning with checked arithmetic, the one `unsafe` launch),
 //! - per workload a struct (`rms_norm` → `RmsNorm`) with `load`, a typed
-//!   `launch` and `launch_dyn`, and a dims struct (`RmsNormDims`),
+//!   `launch` and `launch_dyn`, and a dims struct (`RmsNormDims`); a
+//!   workload's variants (tuned instances, [`super::plan::Variant`]) are all
+//!   loaded, and each launch runs the one its dims' bucket names in the
+//!   dispatch table of the device's architecture,
 //! - a dynamic entry point (`workloads()`, `load_dyn(ctx, name)` returning a
 //!   `Box<dyn DynWorkload>`) for tools and test harnesses.
 //!
@@ -21,9 +24,9 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use super::plan::WorkloadKernels;
+use super::plan::{Variant, WorkloadKernels};
 use crate::ir::{Arch, DType, DimExpr, DimValues, Spec, Workload, type_string};
-use crate::ugraph::TensorRole;
+use crate::ugraph::{GlobalTensor, TensorRole};
 
 /// Where each workload's fatbin comes from.
 #[derive(Clone, Debug)]
@@ -80,6 +83,9 @@ const RESERVED_TYPES: &[&str] = &[
     "DimInfo",
     "TensorInfo",
     "KernelInfo",
+    "VariantInfo",
+    "DispatchInfo",
+    "BucketInfo",
     "WorkloadInfo",
     "TensorRef",
     "TensorMut",
@@ -205,6 +211,19 @@ fn doc_text(s: &str) -> String {
     out
 }
 
+/// Text as inline code in a doc comment, or escaped plain text when it
+/// cannot be one (a backquote or a line break in it).
+fn code_span(s: &str) -> String {
+    if s.is_empty() || s.contains(['`', '\n', '\r']) {
+        doc_text(&s.replace(['\n', '\r'], " "))
+    } else {
+        format!("`{s}`")
+    }
+}
+
+/// Dispatch buckets listed per architecture in a workload's documentation.
+const DOC_BUCKETS: usize = 12;
+
 /// A Rust string literal.
 fn lit(s: &str) -> String {
     format!("{s:?}")
@@ -295,11 +314,39 @@ struct Prepared<'a> {
     ty: String,
     /// Dim names in kernel-parameter order, with their declarations.
     dims: Vec<(&'a str, &'a DimValues)>,
-    /// Global tensor index of each input / output, by argument position.
-    inputs: Vec<usize>,
-    outputs: Vec<usize>,
+    /// Each input / output by argument position (the same in every variant;
+    /// these are variant 0's).
+    inputs: Vec<&'a GlobalTensor>,
+    outputs: Vec<&'a GlobalTensor>,
+    /// Every variant, in plan order.
+    variants: Vec<PreparedVariant<'a>>,
+}
+
+/// One variant of a workload, checked.
+struct PreparedVariant<'a> {
+    variant: &'a Variant,
     /// Global tensor index of each intermediate, in tensor order.
     scratch: Vec<usize>,
+    /// The buffer of every tensor of the variant.
+    slots: Vec<Slot>,
+}
+
+/// Which buffer a global tensor is at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    Input(usize),
+    Output(usize),
+    Scratch(usize),
+}
+
+impl Slot {
+    fn literal(self) -> String {
+        match self {
+            Slot::Input(i) => format!("Slot::Input({i})"),
+            Slot::Output(i) => format!("Slot::Output({i})"),
+            Slot::Scratch(i) => format!("Slot::Scratch({i})"),
+        }
+    }
 }
 
 fn plan_error(w: &Workload, message: impl Into<String>) -> EmitError {
@@ -333,126 +380,64 @@ fn prepare<'a>(w: &'a Workload, k: &'a WorkloadKernels) -> Result<Prepared<'a>, 
             format!("dim `{}` is not a kernel parameter", missing.name),
         ));
     }
-    let known = |e: &DimExpr| e.symbols().into_iter().find(|s| !k.dims.contains(s));
-    // Tensors: inputs and outputs exactly as the workload declares them.
-    let mut inputs = vec![None; w.graph.inputs.len()];
-    let mut outputs = vec![None; w.graph.outputs.len()];
-    let mut scratch = Vec::new();
-    for (t, g) in k.tensors.iter().enumerate() {
-        if let Some(s) = g.shape.iter().find_map(known) {
-            return Err(plan_error(
-                w,
-                format!("tensor `{}` uses unknown dim `{s}`", g.name),
-            ));
-        }
-        match g.role {
-            TensorRole::Input(i) => {
-                let decl = w.graph.inputs.get(i).ok_or_else(|| {
-                    plan_error(
-                        w,
-                        format!("tensor `{}` is input {i}, which does not exist", g.name),
-                    )
-                })?;
-                if decl.name != g.name || decl.dtype != g.dtype || decl.shape != g.shape {
-                    return Err(plan_error(
-                        w,
-                        format!(
-                            "input {i} is `{}: {}` in the plan but `{}: {}` in the workload",
-                            g.name,
-                            type_string(g.dtype, &g.shape),
-                            decl.name,
-                            type_string(decl.dtype, &decl.shape)
-                        ),
-                    ));
-                }
-                if inputs[i].replace(t).is_some() {
-                    return Err(plan_error(w, format!("input {i} appears twice")));
-                }
-            }
-            TensorRole::Output(i) => {
-                let decl = w.graph.outputs.get(i).ok_or_else(|| {
-                    plan_error(
-                        w,
-                        format!("tensor `{}` is output {i}, which does not exist", g.name),
-                    )
-                })?;
-                let node = w.graph.node(decl.node);
-                if decl.name != g.name || node.dtype != g.dtype || node.shape != g.shape {
-                    return Err(plan_error(
-                        w,
-                        format!(
-                            "output {i} is `{}: {}` in the plan but `{}: {}` in the workload",
-                            g.name,
-                            type_string(g.dtype, &g.shape),
-                            decl.name,
-                            type_string(node.dtype, &node.shape)
-                        ),
-                    ));
-                }
-                if outputs[i].replace(t).is_some() {
-                    return Err(plan_error(w, format!("output {i} appears twice")));
-                }
-            }
-            TensorRole::Intermediate => scratch.push(t),
-        }
+    if k.variants.is_empty() {
+        return Err(plan_error(w, "no variants"));
     }
-    let inputs = inputs
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| t.ok_or_else(|| plan_error(w, format!("input {i} has no tensor"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    let outputs = outputs
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| t.ok_or_else(|| plan_error(w, format!("output {i} has no tensor"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    // Launches: valid symbols, tensors and grids; every output and
-    // intermediate written by some kernel.
-    if k.launches.is_empty() {
-        return Err(plan_error(w, "no kernels"));
+    let several = k.variants.len() > 1;
+    let mut variants: Vec<PreparedVariant<'a>> = Vec::with_capacity(k.variants.len());
+    let mut first: Option<Arguments<'a>> = None;
+    for (j, v) in k.variants.iter().enumerate() {
+        // Messages name the variant when there is more than one.
+        let err = |message: String| {
+            if several {
+                plan_error(w, format!("variant {j} (`{}`): {message}", v.label))
+            } else {
+                plan_error(w, message)
+            }
+        };
+        let reference = first.as_ref().map(|f| (f, k.variants[0].label.as_str()));
+        let (p, arguments) = prepare_variant(w, k, v, reference, &err)?;
+        if first.is_none() {
+            first = Some(arguments);
+        }
+        variants.push(p);
     }
-    let mut used = BTreeSet::new();
-    for l in &k.launches {
-        if !is_identifier(&l.symbol) {
-            return Err(plan_error(
-                w,
-                format!("`{}` is not a C identifier", l.symbol),
-            ));
-        }
-        if !(1..=1024).contains(&l.threads) {
-            return Err(plan_error(
-                w,
-                format!("kernel `{}` has {} threads per block", l.symbol, l.threads),
-            ));
-        }
-        for t in &l.tensors {
-            if t.0 >= k.tensors.len() {
+    let Some((inputs, outputs)) = first else {
+        return Err(plan_error(w, "no variants"));
+    };
+    // Dispatch: known variants, one range per dim, each non-empty.
+    for table in &k.dispatch {
+        for (e, entry) in table.entries.iter().enumerate() {
+            let at = format!("dispatch entry {e} of `{}`", table.arch);
+            if entry.variant >= k.variants.len() {
                 return Err(plan_error(
                     w,
                     format!(
-                        "kernel `{}` uses tensor {} of {}",
-                        l.symbol,
-                        t.0,
-                        k.tensors.len()
+                        "{at} names variant {}, but there are {}",
+                        entry.variant,
+                        k.variants.len()
                     ),
                 ));
             }
-            used.insert(t.0);
-        }
-        for f in l.grid.iter().flatten() {
-            if let Some(s) = known(&f.extent) {
+            if entry.ranges.len() != k.dims.len() {
                 return Err(plan_error(
                     w,
-                    format!("the grid of kernel `{}` uses unknown dim `{s}`", l.symbol),
+                    format!(
+                        "{at} has {} ranges for {} dims",
+                        entry.ranges.len(),
+                        k.dims.len()
+                    ),
                 ));
             }
+            for ((lo, hi), name) in entry.ranges.iter().zip(&k.dims) {
+                if lo > hi {
+                    return Err(plan_error(
+                        w,
+                        format!("{at} has the empty range {lo}..={hi} for dim `{name}`"),
+                    ));
+                }
+            }
         }
-    }
-    if let Some(t) = outputs.iter().chain(&scratch).find(|t| !used.contains(*t)) {
-        return Err(plan_error(
-            w,
-            format!("no kernel writes tensor `{}`", k.tensors[*t].name),
-        ));
     }
     let ty = type_name(&w.name).ok_or_else(|| EmitError::NoTypeName {
         workload: w.name.clone(),
@@ -464,8 +449,162 @@ fn prepare<'a>(w: &'a Workload, k: &'a WorkloadKernels) -> Result<Prepared<'a>, 
         dims,
         inputs,
         outputs,
-        scratch,
+        variants,
     })
+}
+
+/// Inputs and outputs of one variant, by argument position.
+type Arguments<'a> = (Vec<&'a GlobalTensor>, Vec<&'a GlobalTensor>);
+
+/// Check one variant against the workload: its inputs and outputs exactly
+/// as declared, valid kernels, every output and intermediate written.
+fn prepare_variant<'a>(
+    w: &Workload,
+    k: &WorkloadKernels,
+    v: &'a Variant,
+    reference: Option<(&Arguments<'_>, &str)>,
+    err: &dyn Fn(String) -> EmitError,
+) -> Result<(PreparedVariant<'a>, Arguments<'a>), EmitError> {
+    // An input or output as variant 0 has it (`reference`), for later variants.
+    let same = |kind: &str, i: usize, g: &GlobalTensor| -> Result<(), EmitError> {
+        let Some(((ins, outs), label)) = reference else {
+            return Ok(());
+        };
+        let list = if kind == "input" { ins } else { outs };
+        match list.get(i) {
+            Some(a) if a.name == g.name && a.dtype == g.dtype && a.shape == g.shape => Ok(()),
+            Some(a) => Err(err(format!(
+                "{kind} {i} is `{}: {}`, but `{}: {}` in variant 0 (`{label}`)",
+                g.name,
+                type_string(g.dtype, &g.shape),
+                a.name,
+                type_string(a.dtype, &a.shape),
+            ))),
+            None => Ok(()),
+        }
+    };
+    let known = |e: &DimExpr| e.symbols().into_iter().find(|s| !k.dims.contains(s));
+    let mut inputs = vec![None; w.graph.inputs.len()];
+    let mut outputs = vec![None; w.graph.outputs.len()];
+    let mut scratch = Vec::new();
+    let mut slots = Vec::with_capacity(v.tensors.len());
+    for (t, g) in v.tensors.iter().enumerate() {
+        if let Some(s) = g.shape.iter().find_map(known) {
+            return Err(err(format!("tensor `{}` uses unknown dim `{s}`", g.name)));
+        }
+        match g.role {
+            TensorRole::Input(i) => {
+                let decl = w.graph.inputs.get(i).ok_or_else(|| {
+                    err(format!(
+                        "tensor `{}` is input {i}, which does not exist",
+                        g.name
+                    ))
+                })?;
+                same("input", i, g)?;
+                if decl.name != g.name || decl.dtype != g.dtype || decl.shape != g.shape {
+                    return Err(err(format!(
+                        "input {i} is `{}: {}` in the plan but `{}: {}` in the workload",
+                        g.name,
+                        type_string(g.dtype, &g.shape),
+                        decl.name,
+                        type_string(decl.dtype, &decl.shape)
+                    )));
+                }
+                if inputs[i].replace(t).is_some() {
+                    return Err(err(format!("input {i} appears twice")));
+                }
+                slots.push(Slot::Input(i));
+            }
+            TensorRole::Output(i) => {
+                let decl = w.graph.outputs.get(i).ok_or_else(|| {
+                    err(format!(
+                        "tensor `{}` is output {i}, which does not exist",
+                        g.name
+                    ))
+                })?;
+                same("output", i, g)?;
+                let node = w.graph.node(decl.node);
+                if decl.name != g.name || node.dtype != g.dtype || node.shape != g.shape {
+                    return Err(err(format!(
+                        "output {i} is `{}: {}` in the plan but `{}: {}` in the workload",
+                        g.name,
+                        type_string(g.dtype, &g.shape),
+                        decl.name,
+                        type_string(node.dtype, &node.shape)
+                    )));
+                }
+                if outputs[i].replace(t).is_some() {
+                    return Err(err(format!("output {i} appears twice")));
+                }
+                slots.push(Slot::Output(i));
+            }
+            TensorRole::Intermediate => {
+                slots.push(Slot::Scratch(scratch.len()));
+                scratch.push(t);
+            }
+        }
+    }
+    let inputs = inputs
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| t.ok_or_else(|| err(format!("input {i} has no tensor"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let outputs = outputs
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| t.ok_or_else(|| err(format!("output {i} has no tensor"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Launches: valid symbols, tensors and grids; every output and
+    // intermediate written by some kernel.
+    if v.launches.is_empty() {
+        return Err(err("no kernels".into()));
+    }
+    let mut used = BTreeSet::new();
+    for l in &v.launches {
+        if !is_identifier(&l.symbol) {
+            return Err(err(format!("`{}` is not a C identifier", l.symbol)));
+        }
+        if !(1..=1024).contains(&l.threads) {
+            return Err(err(format!(
+                "kernel `{}` has {} threads per block",
+                l.symbol, l.threads
+            )));
+        }
+        for t in &l.tensors {
+            if t.0 >= v.tensors.len() {
+                return Err(err(format!(
+                    "kernel `{}` uses tensor {} of {}",
+                    l.symbol,
+                    t.0,
+                    v.tensors.len()
+                )));
+            }
+            used.insert(t.0);
+        }
+        for f in l.grid.iter().flatten() {
+            if let Some(s) = known(&f.extent) {
+                return Err(err(format!(
+                    "the grid of kernel `{}` uses unknown dim `{s}`",
+                    l.symbol
+                )));
+            }
+        }
+    }
+    if let Some(t) = outputs.iter().chain(&scratch).find(|t| !used.contains(*t)) {
+        return Err(err(format!(
+            "no kernel writes tensor `{}`",
+            v.tensors[*t].name
+        )));
+    }
+    let tensors = |ts: Vec<usize>| ts.into_iter().map(|t| &v.tensors[t]).collect();
+    Ok((
+        PreparedVariant {
+            variant: v,
+            scratch,
+            slots,
+        },
+        (tensors(inputs), tensors(outputs)),
+    ))
 }
 
 /// `Poly(&[(2, &[0, 1]), (1, &[])])`: terms of a dim expression, each a
@@ -612,7 +751,12 @@ pub fn emit(
     }
     doc.push_str(
         "\nCreate a context (e.g. with [`context`]), `load` a workload once and `launch` it as\n\
-         often as needed; [`load_dyn`] and [`DynWorkload`] do the same by name.",
+         often as needed; [`load_dyn`] and [`DynWorkload`] do the same by name.\n\n\
+         A workload may have several tuned variants ([`WorkloadInfo::variants`]), each its own\n\
+         kernels. The runtime picks one per launch: `load` takes the dispatch table\n\
+         ([`WorkloadInfo::dispatch`]) of the newest architecture the device runs, and each\n\
+         `launch` runs the variant of the first bucket holding its dims (variant 0 when none\n\
+         does). `variant_for` and [`DynWorkload::variant_label`] tell which one a launch runs.",
     );
     o.line("#[allow(");
     o.line("    dead_code,");
@@ -720,15 +864,13 @@ fn emit_workload(o: &mut Out, p: &Prepared<'_>, fatbin: Option<&str>) {
     let k = p.kernels;
     let ty = &p.ty;
     let dims_ty = format!("{ty}Dims");
-    let tensor = |t: usize| &k.tensors[t];
     let mut summary = String::new();
     let _ = writeln!(summary, "Dims (kernel parameter order):");
     for (n, v) in &p.dims {
         let _ = writeln!(summary, "- `{n}`: {}", values_doc(v));
     }
     let _ = writeln!(summary, "\nInputs:");
-    for &t in &p.inputs {
-        let g = tensor(t);
+    for g in &p.inputs {
         let _ = writeln!(
             summary,
             "- `{}`: `{}`",
@@ -737,8 +879,7 @@ fn emit_workload(o: &mut Out, p: &Prepared<'_>, fatbin: Option<&str>) {
         );
     }
     let _ = writeln!(summary, "\nOutputs:");
-    for &t in &p.outputs {
-        let g = tensor(t);
+    for g in &p.outputs {
         let _ = writeln!(
             summary,
             "- `{}`: `{}`",
@@ -746,25 +887,97 @@ fn emit_workload(o: &mut Out, p: &Prepared<'_>, fatbin: Option<&str>) {
             type_string(g.dtype, &g.shape)
         );
     }
-    let symbols: Vec<String> = k
-        .launches
-        .iter()
-        .map(|l| format!("`{}`", l.symbol))
-        .collect();
-    let _ = writeln!(
-        summary,
-        "\nKernels, in launch order: {}{}.",
-        symbols.join(", "),
-        if p.scratch.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " (with {} intermediate tensor{} allocated per launch)",
-                p.scratch.len(),
-                if p.scratch.len() == 1 { "" } else { "s" }
-            )
+    let kernels_doc = |v: &PreparedVariant<'_>| {
+        let symbols: Vec<String> = v
+            .variant
+            .launches
+            .iter()
+            .map(|l| format!("`{}`", l.symbol))
+            .collect();
+        format!(
+            "{}{}",
+            symbols.join(", "),
+            if v.scratch.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (with {} intermediate tensor{} allocated per launch)",
+                    v.scratch.len(),
+                    if v.scratch.len() == 1 { "" } else { "s" }
+                )
+            }
+        )
+    };
+    if let [only] = p.variants.as_slice() {
+        let _ = writeln!(
+            summary,
+            "\nKernels, in launch order: {}.",
+            kernels_doc(only)
+        );
+    } else {
+        let _ = writeln!(
+            summary,
+            "\nVariants (tuned instances; each launch runs one, chosen by the dims' bucket in\n\
+             the dispatch table of the device's architecture), with their kernels in launch order:"
+        );
+        for (j, v) in p.variants.iter().enumerate() {
+            let _ = writeln!(
+                summary,
+                "{j}. {}: {}",
+                code_span(&v.variant.label),
+                kernels_doc(v)
+            );
         }
-    );
+    }
+    if k.dispatch.is_empty() {
+        if p.variants.len() > 1 {
+            let _ = writeln!(summary, "\nNo dispatch table: every launch runs variant 0.");
+        }
+    } else {
+        let _ = writeln!(
+            summary,
+            "\nDispatch (per architecture, the first bucket holding the dims wins; dims in none\n\
+             run variant 0):"
+        );
+        for table in &k.dispatch {
+            let buckets: Vec<String> = table
+                .entries
+                .iter()
+                .take(DOC_BUCKETS)
+                .map(|e| {
+                    let ranges: Vec<String> = e
+                        .ranges
+                        .iter()
+                        .zip(&p.dims)
+                        .map(|((lo, hi), (n, _))| format!("`{n}` in `{lo}..={hi}`"))
+                        .collect();
+                    let ranges = if ranges.is_empty() {
+                        "any dims".to_string()
+                    } else {
+                        ranges.join(", ")
+                    };
+                    format!("{ranges} → variant {}", e.variant)
+                })
+                .collect();
+            let more = table.entries.len().saturating_sub(DOC_BUCKETS);
+            let _ = writeln!(
+                summary,
+                "- {} (capability {}): {}{}",
+                code_span(&table.arch),
+                table.capability,
+                if buckets.is_empty() {
+                    "no buckets".to_string()
+                } else {
+                    buckets.join("; ")
+                },
+                if more > 0 {
+                    format!("; and {more} more (see [`Self::INFO`])")
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
 
     // The dims struct.
     o.doc(&format!(
@@ -817,14 +1030,13 @@ fn emit_workload(o: &mut Out, p: &Prepared<'_>, fatbin: Option<&str>) {
         ));
     }
     o.close("],");
-    let tensor_info = |o: &mut Out, field: &str, ts: &[usize]| {
+    let tensor_info = |o: &mut Out, field: &str, ts: &[&GlobalTensor]| {
         if ts.is_empty() {
             o.line(&format!("{field}: &[],"));
             return;
         }
         o.open(&format!("{field}: &["));
-        for &t in ts {
-            let g = tensor(t);
+        for g in ts {
             o.open("TensorInfo {");
             o.line(&format!("name: {},", lit(&g.name)));
             o.line(&format!("dtype: {},", dtype_variant(g.dtype)));
@@ -837,43 +1049,69 @@ fn emit_workload(o: &mut Out, p: &Prepared<'_>, fatbin: Option<&str>) {
     };
     tensor_info(o, "inputs", &p.inputs);
     tensor_info(o, "outputs", &p.outputs);
-    tensor_info(o, "intermediates", &p.scratch);
-    o.open("kernels: &[");
-    for l in &k.launches {
-        o.open("KernelInfo {");
-        o.line(&format!("symbol: {},", lit(&l.symbol)));
-        o.line(&format!("threads: {},", l.threads));
-        o.line(&format!("shared_bytes: {},", l.shared_bytes));
-        let axes: Vec<String> = l
-            .grid
-            .iter()
-            .map(|factors| {
-                let f: Vec<String> = factors
-                    .iter()
-                    .map(|f| format!("({}, {})", poly(&f.extent, &p.dims), f.tile.max(1)))
-                    .collect();
-                format!("&[{}]", f.join(", "))
-            })
-            .collect();
-        o.line(&format!("grid: [{}],", axes.join(", ")));
-        let slots: Vec<String> = l
-            .tensors
-            .iter()
-            .map(|t| {
-                if let Some(i) = p.inputs.iter().position(|x| *x == t.0) {
-                    format!("Slot::Input({i})")
-                } else if let Some(i) = p.outputs.iter().position(|x| *x == t.0) {
-                    format!("Slot::Output({i})")
-                } else {
-                    let i = p.scratch.iter().position(|x| *x == t.0).unwrap_or(0);
-                    format!("Slot::Scratch({i})")
-                }
-            })
-            .collect();
-        o.line(&format!("args: &[{}],", slots.join(", ")));
+    o.open("variants: &[");
+    for v in &p.variants {
+        o.open("VariantInfo {");
+        o.line(&format!("label: {},", lit(&v.variant.label)));
+        let scratch: Vec<&GlobalTensor> =
+            v.scratch.iter().map(|&t| &v.variant.tensors[t]).collect();
+        tensor_info(o, "intermediates", &scratch);
+        o.open("kernels: &[");
+        for l in &v.variant.launches {
+            o.open("KernelInfo {");
+            o.line(&format!("symbol: {},", lit(&l.symbol)));
+            o.line(&format!("threads: {},", l.threads));
+            o.line(&format!("shared_bytes: {},", l.shared_bytes));
+            let axes: Vec<String> = l
+                .grid
+                .iter()
+                .map(|factors| {
+                    let f: Vec<String> = factors
+                        .iter()
+                        .map(|f| format!("({}, {})", poly(&f.extent, &p.dims), f.tile.max(1)))
+                        .collect();
+                    format!("&[{}]", f.join(", "))
+                })
+                .collect();
+            o.line(&format!("grid: [{}],", axes.join(", ")));
+            let slots: Vec<String> = l.tensors.iter().map(|t| v.slots[t.0].literal()).collect();
+            o.line(&format!("args: &[{}],", slots.join(", ")));
+            o.close("},");
+        }
+        o.close("],");
         o.close("},");
     }
     o.close("],");
+    if k.dispatch.is_empty() {
+        o.line("dispatch: &[],");
+    } else {
+        o.open("dispatch: &[");
+        for table in &k.dispatch {
+            o.open("DispatchInfo {");
+            o.line(&format!("arch: {},", lit(&table.arch)));
+            o.line(&format!("capability: {},", table.capability));
+            if table.entries.is_empty() {
+                o.line("entries: &[],");
+            } else {
+                o.open("entries: &[");
+                for e in &table.entries {
+                    let ranges: Vec<String> = e
+                        .ranges
+                        .iter()
+                        .map(|(lo, hi)| format!("({lo}, {hi})"))
+                        .collect();
+                    o.line(&format!(
+                        "BucketInfo {{ ranges: &[{}], variant: {} }},",
+                        ranges.join(", "),
+                        e.variant
+                    ));
+                }
+                o.close("],");
+            }
+            o.close("},");
+        }
+        o.close("],");
+    }
     o.close("};");
     o.line("");
     match fatbin {
@@ -921,8 +1159,8 @@ fn emit_workload(o: &mut Out, p: &Prepared<'_>, fatbin: Option<&str>) {
         taken.insert(id.clone());
         id
     };
-    let in_params: Vec<String> = p.inputs.iter().map(|&t| param(&tensor(t).name)).collect();
-    let out_params: Vec<String> = p.outputs.iter().map(|&t| param(&tensor(t).name)).collect();
+    let in_params: Vec<String> = p.inputs.iter().map(|g| param(&g.name)).collect();
+    let out_params: Vec<String> = p.outputs.iter().map(|g| param(&g.name)).collect();
     let fresh = |base: &str| {
         let mut id = base.to_string();
         while taken.contains(&id) {
@@ -937,8 +1175,7 @@ fn emit_workload(o: &mut Out, p: &Prepared<'_>, fatbin: Option<&str>) {
         w.name
     );
     doc.push_str("Arguments:\n");
-    for (&t, id) in p.inputs.iter().zip(&in_params) {
-        let g = tensor(t);
+    for (g, id) in p.inputs.iter().zip(&in_params) {
         let _ = writeln!(
             doc,
             "- `{id}`: input `{}`, `{}` (a [`CudaSlice`], [`CudaView`] or [`CudaViewMut`])",
@@ -946,8 +1183,7 @@ fn emit_workload(o: &mut Out, p: &Prepared<'_>, fatbin: Option<&str>) {
             type_string(g.dtype, &g.shape)
         );
     }
-    for (&t, id) in p.outputs.iter().zip(&out_params) {
-        let g = tensor(t);
+    for (g, id) in p.outputs.iter().zip(&out_params) {
         let _ = writeln!(
             doc,
             "- `{id}`: output `{}`, `{}`, overwritten (a [`CudaSlice`] or [`CudaViewMut`])",
@@ -971,16 +1207,13 @@ fn emit_workload(o: &mut Out, p: &Prepared<'_>, fatbin: Option<&str>) {
     o.depth += 1;
     o.line("&self,");
     o.line("stream: &Arc<CudaStream>,");
-    for (&t, id) in p.inputs.iter().zip(&in_params) {
-        o.line(&format!(
-            "{id}: &impl InputBuffer<{}>,",
-            rust_elem(tensor(t).dtype)
-        ));
+    for (g, id) in p.inputs.iter().zip(&in_params) {
+        o.line(&format!("{id}: &impl InputBuffer<{}>,", rust_elem(g.dtype)));
     }
-    for (&t, id) in p.outputs.iter().zip(&out_params) {
+    for (g, id) in p.outputs.iter().zip(&out_params) {
         o.line(&format!(
             "{id}: &mut impl OutputBuffer<{}>,",
-            rust_elem(tensor(t).dtype)
+            rust_elem(g.dtype)
         ));
     }
     o.line(&format!("dims: {dims_ty},"));
@@ -1014,8 +1247,8 @@ fn emit_workload(o: &mut Out, p: &Prepared<'_>, fatbin: Option<&str>) {
          # Errors\n\n\
          As [`Self::launch`], plus [`Error::ArgumentCount`], [`Error::DTypeMismatch`],\n\
          [`Error::UnknownDim`], [`Error::DuplicateDim`] and [`Error::MissingDim`].",
-        names_doc(p.inputs.iter().map(|&t| tensor(t).name.as_str())),
-        names_doc(p.outputs.iter().map(|&t| tensor(t).name.as_str())),
+        names_doc(p.inputs.iter().map(|g| g.name.as_str())),
+        names_doc(p.outputs.iter().map(|g| g.name.as_str())),
         names_doc(p.dims.iter().map(|(n, _)| *n)),
     ));
     o.line("pub fn launch_dyn(");
@@ -1028,6 +1261,37 @@ fn emit_workload(o: &mut Out, p: &Prepared<'_>, fatbin: Option<&str>) {
     o.depth -= 1;
     o.open(") -> Result<(), Error> {");
     o.line("rt::launch_dyn(&self.loaded, stream, inputs, outputs, dims)");
+    o.close("}");
+    o.line("");
+
+    // variants
+    o.doc(
+        "The label of the variant (tuned instance) that [`Self::launch`] runs at `dims` on this\n\
+         device: the first bucket of [`Self::dispatch`] holding the dims, else variant 0. Dims\n\
+         outside their declared values get a label too, but `launch` rejects them.",
+    );
+    o.open(&format!(
+        "pub fn variant_for(&self, dims: {dims_ty}) -> &'static str {{"
+    ));
+    o.line("self.variant_info_for(dims).label");
+    o.close("}");
+    o.line("");
+    o.doc("The variant that [`Self::launch`] runs at `dims` on this device, as [`Self::variant_for`].");
+    o.open(&format!(
+        "pub fn variant_info_for(&self, dims: {dims_ty}) -> &'static VariantInfo {{"
+    ));
+    o.line(&format!(
+        "self.loaded.variant_usize(&[{}])",
+        dim_fields.join(", ")
+    ));
+    o.close("}");
+    o.line("");
+    o.doc(
+        "The dispatch table this device uses (chosen at load from its compute capability), or\n\
+         `None` when the workload has none (one variant serves every launch).",
+    );
+    o.open("pub fn dispatch(&self) -> Option<&'static DispatchInfo> {");
+    o.line("self.loaded.table");
     o.close("}");
     o.close("}");
     o.line("");
@@ -1046,6 +1310,14 @@ fn emit_workload(o: &mut Out, p: &Prepared<'_>, fatbin: Option<&str>) {
     o.depth -= 1;
     o.open(") -> Result<(), Error> {");
     o.line("rt::launch_dyn(&self.loaded, stream, inputs, outputs, dims)");
+    o.close("}");
+    o.line("");
+    o.open("fn variant_info(&self, dims: &[(&str, i64)]) -> Result<&'static VariantInfo, Error> {");
+    o.line("rt::variant_dyn(&self.loaded, dims)");
+    o.close("}");
+    o.line("");
+    o.open("fn dispatch(&self) -> Option<&'static DispatchInfo> {");
+    o.line("self.loaded.table");
     o.close("}");
     o.close("}");
 }
@@ -1518,13 +1790,87 @@ pub struct WorkloadInfo {
     pub inputs: &'static [TensorInfo],
     /// Outputs, in argument order.
     pub outputs: &'static [TensorInfo],
+    /// The tuned instances of the workload (at least one); each launch runs one.
+    pub variants: &'static [VariantInfo],
+    /// Per GPU architecture, which variant serves which dims. Empty: variant 0 always.
+    pub dispatch: &'static [DispatchInfo],
+}
+
+/// One tuned instance of a workload: its kernels and the intermediates they share.
+#[derive(Clone, Copy, Debug)]
+pub struct VariantInfo {
+    /// What it is, e.g. the tuned choice it was generated from.
+    pub label: &'static str,
     /// Intermediate tensors, allocated for each launch.
     pub intermediates: &'static [TensorInfo],
     /// Kernels, in launch order.
     pub kernels: &'static [KernelInfo],
 }
 
+/// The dispatch table of one GPU architecture.
+#[derive(Clone, Copy, Debug)]
+pub struct DispatchInfo {
+    /// The architecture, e.g. `sm_90a`.
+    pub arch: &'static str,
+    /// Its compute capability times ten, e.g. `90`.
+    pub capability: u32,
+    /// Boxes of dims and their variants; the first box holding the dims wins.
+    pub entries: &'static [BucketInfo],
+}
+
+/// A box of dims served by one variant.
+#[derive(Clone, Copy, Debug)]
+pub struct BucketInfo {
+    /// The inclusive range of each dim, in [`WorkloadInfo::dims`] order.
+    pub ranges: &'static [(i64, i64)],
+    /// Index into [`WorkloadInfo::variants`].
+    pub variant: usize,
+}
+
+impl BucketInfo {
+    /// Whether `dims` (in [`WorkloadInfo::dims`] order) lie in this box.
+    pub fn contains(&self, dims: &[i64]) -> bool {
+        self.ranges.len() == dims.len()
+            && self.ranges.iter().zip(dims).all(|((lo, hi), v)| lo <= v && v <= hi)
+    }
+}
+
+impl DispatchInfo {
+    /// The variant index for `dims` (in [`WorkloadInfo::dims`] order): the first entry
+    /// holding them, else 0.
+    pub fn variant_at(&self, dims: &[i64]) -> usize {
+        self.entries.iter().find(|e| e.contains(dims)).map_or(0, |e| e.variant)
+    }
+}
+
 impl WorkloadInfo {
+    /// The most kernels one launch runs, over the variants.
+    pub fn max_kernels(&self) -> usize {
+        self.variants.iter().map(|v| v.kernels.len()).max().unwrap_or(0)
+    }
+
+    /// The dispatch table a device of compute capability `capability` (major × 10 + minor)
+    /// uses: the one of the newest architecture not newer than the device, else the oldest;
+    /// `None` without tables.
+    pub fn dispatch_for(&self, capability: u32) -> Option<&'static DispatchInfo> {
+        let tables = self.dispatch;
+        let mut best: Option<&'static DispatchInfo> = None;
+        for t in tables.iter().filter(|t| t.capability <= capability) {
+            if best.is_none_or(|b| t.capability > b.capability) {
+                best = Some(t);
+            }
+        }
+        best.or_else(|| tables.iter().min_by_key(|t| t.capability))
+    }
+
+    /// The variant a launch at `dims` (in [`WorkloadInfo::dims`] order) runs with the
+    /// dispatch table `table` (see [`WorkloadInfo::dispatch_for`]).
+    pub fn variant_at(&self, table: Option<&DispatchInfo>, dims: &[i64]) -> &'static VariantInfo {
+        let variants = self.variants;
+        let i = table.map_or(0, |t| t.variant_at(dims));
+        variants.get(i).unwrap_or(&variants[0])
+    }
+
     /// Dim values given by name, in [`WorkloadInfo::dims`] order.
     ///
     /// # Errors
@@ -1693,6 +2039,27 @@ pub trait DynWorkload: Send + Sync {
         outputs: &mut [TensorMut<'_>],
         dims: &[(&str, i64)],
     ) -> Result<(), Error>;
+
+    /// The variant (tuned instance) that [`DynWorkload::launch_dyn`] runs at `dims` on this
+    /// device.
+    ///
+    /// # Errors
+    ///
+    /// As the dims of [`DynWorkload::launch_dyn`]: [`Error::UnknownDim`],
+    /// [`Error::DuplicateDim`], [`Error::MissingDim`] or [`Error::DimOutOfRange`].
+    fn variant_info(&self, dims: &[(&str, i64)]) -> Result<&'static VariantInfo, Error>;
+
+    /// The label of [`DynWorkload::variant_info`].
+    ///
+    /// # Errors
+    ///
+    /// As [`DynWorkload::variant_info`].
+    fn variant_label(&self, dims: &[(&str, i64)]) -> Result<&'static str, Error> {
+        Ok(self.variant_info(dims)?.label)
+    }
+
+    /// The dispatch table this device uses, `None` when the workload has none.
+    fn dispatch(&self) -> Option<&'static DispatchInfo>;
 }
 
 /// Loading, checking and launching: the one place with `unsafe`.
@@ -1739,7 +2106,10 @@ mod rt {
     pub(super) struct Loaded {
         pub(super) info: &'static WorkloadInfo,
         ctx: Arc<CudaContext>,
-        functions: Vec<CudaFunction>,
+        /// The functions of each variant, in launch order.
+        functions: Vec<Vec<CudaFunction>>,
+        /// The dispatch table of the device's architecture.
+        pub(super) table: Option<&'static DispatchInfo>,
     }
 
     impl Loaded {
@@ -1759,35 +2129,60 @@ mod rt {
             let module = ctx
                 .load_module(cudarc::nvrtc::Ptx::from_binary(fatbin.to_vec()))
                 .map_err(|source| Error::ModuleLoad { workload: info.name, source })?;
-            let mut functions = Vec::with_capacity(info.kernels.len());
-            for k in info.kernels {
-                let function = module.load_function(k.symbol)?;
-                if k.shared_bytes > 0 {
-                    let static_bytes = u64::try_from(function.shared_size_bytes()?).unwrap_or(0);
-                    let requested = static_bytes + u64::from(k.shared_bytes);
-                    let optin = ctx.attribute(
-                        cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
-                    )?;
-                    let available = u64::try_from(optin).unwrap_or(0).max(SHARED_DEFAULT);
-                    if requested > available {
-                        return Err(Error::SharedMemoryTooLarge {
-                            workload: info.name,
-                            kernel: k.symbol,
-                            requested,
-                            available,
-                        });
-                    }
-                    if requested > SHARED_DEFAULT {
-                        ctx.bind_to_thread()?;
-                        function.set_attribute(
-                            cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                            i32::try_from(k.shared_bytes).unwrap_or(i32::MAX),
+            // runs_on accepted the capability, so both parts are small and non-negative.
+            let capability = u32::try_from(major)
+                .unwrap_or(0)
+                .saturating_mul(10)
+                .saturating_add(u32::try_from(minor).unwrap_or(0));
+            let table = info.dispatch_for(capability);
+            let mut functions = Vec::with_capacity(info.variants.len());
+            for (j, variant) in info.variants.iter().enumerate() {
+                // Only the variants this device dispatches to are launched: their shared
+                // memory is checked (and the limit raised) here.
+                let reachable = j == 0 || table.is_some_and(|t| t.entries.iter().any(|e| e.variant == j));
+                let mut loaded = Vec::with_capacity(variant.kernels.len());
+                for k in variant.kernels {
+                    let function = module.load_function(k.symbol)?;
+                    if reachable && k.shared_bytes > 0 {
+                        let static_bytes = u64::try_from(function.shared_size_bytes()?).unwrap_or(0);
+                        let requested = static_bytes + u64::from(k.shared_bytes);
+                        let optin = ctx.attribute(
+                            cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
                         )?;
+                        let available = u64::try_from(optin).unwrap_or(0).max(SHARED_DEFAULT);
+                        if requested > available {
+                            return Err(Error::SharedMemoryTooLarge {
+                                workload: info.name,
+                                kernel: k.symbol,
+                                requested,
+                                available,
+                            });
+                        }
+                        if requested > SHARED_DEFAULT {
+                            ctx.bind_to_thread()?;
+                            function.set_attribute(
+                                cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                i32::try_from(k.shared_bytes).unwrap_or(i32::MAX),
+                            )?;
+                        }
                     }
+                    loaded.push(function);
                 }
-                functions.push(function);
+                functions.push(loaded);
             }
-            Ok(Loaded { info, ctx: ctx.clone(), functions })
+            Ok(Loaded { info, ctx: ctx.clone(), functions, table })
+        }
+
+        /// The variant index a launch at `dims` (kernel order) runs.
+        pub(super) fn variant(&self, dims: &[i64]) -> usize {
+            let i = self.table.map_or(0, |t| t.variant_at(dims));
+            if i < self.info.variants.len() { i } else { 0 }
+        }
+
+        /// The variant a launch at `dims` given as `usize` runs.
+        pub(super) fn variant_usize(&self, dims: &[usize]) -> &'static VariantInfo {
+            let dims: Vec<i64> = dims.iter().map(|v| i64::try_from(*v).unwrap_or(i64::MAX)).collect();
+            self.info.variant_at(self.table, &dims)
         }
     }
 
@@ -1824,11 +2219,44 @@ mod rt {
         }
     }
 
+    /// Dims in kernel order: as many as the workload has, each in its declared values.
+    fn check_dims(info: &WorkloadInfo, dims: &[i64]) -> Result<(), Error> {
+        if dims.len() != info.dims.len() {
+            return Err(Error::ArgumentCount {
+                workload: info.name,
+                kind: "dims",
+                expected: info.dims.len(),
+                got: dims.len(),
+            });
+        }
+        for (v, d) in dims.iter().zip(info.dims) {
+            if !d.values.contains(*v) {
+                return Err(Error::DimOutOfRange {
+                    workload: info.name,
+                    dim: d.name,
+                    value: i128::from(*v),
+                    allowed: d.values.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// [`DynWorkload::variant_info`] for any workload.
+    pub(super) fn variant_dyn(loaded: &Loaded, dims: &[(&str, i64)]) -> Result<&'static VariantInfo, Error> {
+        let info = loaded.info;
+        let values = info.dim_values(dims)?;
+        check_dims(info, &values)?;
+        Ok(&info.variants[loaded.variant(&values)])
+    }
+
     /// A checked launch: dims validated, every size and grid computed.
     pub(super) struct Plan<'a> {
         loaded: &'a Loaded,
         stream: &'a Arc<CudaStream>,
         dims: Vec<i64>,
+        /// The variant it runs (index into `WorkloadInfo::variants`).
+        variant: usize,
         inputs: Vec<usize>,
         outputs: Vec<usize>,
         scratch: Vec<usize>,
@@ -1845,24 +2273,7 @@ mod rt {
     impl<'a> Plan<'a> {
         pub(super) fn new(loaded: &'a Loaded, stream: &'a Arc<CudaStream>, dims: Vec<i64>) -> Result<Self, Error> {
             let info = loaded.info;
-            if dims.len() != info.dims.len() {
-                return Err(Error::ArgumentCount {
-                    workload: info.name,
-                    kind: "dims",
-                    expected: info.dims.len(),
-                    got: dims.len(),
-                });
-            }
-            for (v, d) in dims.iter().zip(info.dims) {
-                if !d.values.contains(*v) {
-                    return Err(Error::DimOutOfRange {
-                        workload: info.name,
-                        dim: d.name,
-                        value: i128::from(*v),
-                        allowed: d.values.to_string(),
-                    });
-                }
-            }
+            check_dims(info, &dims)?;
             if **stream.context() != *loaded.ctx {
                 return Err(Error::WrongContext { workload: info.name, argument: "stream" });
             }
@@ -1871,9 +2282,11 @@ mod rt {
             };
             let inputs = lens(info.inputs)?;
             let outputs = lens(info.outputs)?;
-            let scratch = lens(info.intermediates)?;
-            let mut grids = Vec::with_capacity(info.kernels.len());
-            for k in info.kernels {
+            let variant = loaded.variant(&dims);
+            let v = &info.variants[variant];
+            let scratch = lens(v.intermediates)?;
+            let mut grids = Vec::with_capacity(v.kernels.len());
+            for k in v.kernels {
                 let mut g = [1u32; 3];
                 for (axis, factors) in k.grid.iter().enumerate() {
                     let name = ["x", "y", "z"][axis];
@@ -1901,7 +2314,7 @@ mod rt {
                 }
                 grids.push((g[0], g[1], g[2]));
             }
-            Ok(Plan { loaded, stream, dims, inputs, outputs, scratch, grids })
+            Ok(Plan { loaded, stream, dims, variant, inputs, outputs, scratch, grids })
         }
 
         fn check(&self, t: &TensorInfo, expected: usize, len: usize, ctx: &CudaContext) -> Result<(), Error> {
@@ -1974,9 +2387,10 @@ mod rt {
                     got: args.len(),
                 });
             }
+            let variant = &info.variants[self.variant];
             // Intermediates: fresh, uninitialized, exactly as large as their shapes.
             let mut scratch: Vec<CudaSlice<u8>> = Vec::with_capacity(self.scratch.len());
-            for (len, t) in self.scratch.iter().zip(info.intermediates) {
+            for (len, t) in self.scratch.iter().zip(variant.intermediates) {
                 let bytes = len * t.dtype.size(); // checked in `tensor_len`
                 // SAFETY: the memory is left uninitialized. Only the kernels below touch it, and
                 // each kernel that reads an intermediate runs after the kernel that writes it
@@ -1990,7 +2404,8 @@ mod rt {
                     ptr
                 })
                 .collect();
-            for ((k, function), grid) in info.kernels.iter().zip(&self.loaded.functions).zip(&self.grids) {
+            let functions = &self.loaded.functions[self.variant];
+            for ((k, function), grid) in variant.kernels.iter().zip(functions).zip(&self.grids) {
                 let ptrs: Vec<u64> = k
                     .args
                     .iter()

@@ -18,9 +18,7 @@ use super::crosscheck::{CrossCheckOptions, cross_check_all};
 use super::sgraph::{EnumOptions, EnumStats, enumerate};
 
 /// A lowering strategy.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Strategy {
     /// One kernel per operator.
     Direct,

@@ -78,7 +78,9 @@ pub struct Instance {
 /// Why a workload has no instances.
 #[derive(Debug, thiserror::Error)]
 pub enum InstanceError {
-    #[error("workload `{0}`: no candidate passed both the proof and the cross-check")]
+    #[error(
+        "workload `{0}`: no candidate passed both the proof and the cross-check, and the direct lowering failed"
+    )]
     NoneVerified(String),
 }
 
@@ -198,7 +200,11 @@ pub fn unverified(
         base.push((c.strategy, g));
     }
     if base.is_empty() {
-        return Err(InstanceError::NoneVerified(w.name.clone()));
+        // As the search does: the direct lowering (one kernel per operator,
+        // correct for every operator) when nothing else is verified.
+        let g = crate::ugraph::lower::lower(w, &crate::ugraph::lower::LowerOptions::direct())
+            .map_err(|e| InstanceError::NoneVerified(format!("{} ({e})", w.name)))?;
+        base.push((Strategy::Direct, g));
     }
     let mut out = Vec::new();
     for (strategy, g) in base {
@@ -266,7 +272,11 @@ pub fn instances(
     fits: &Fits<'_>,
 ) -> Result<Vec<Instance>, InstanceError> {
     let all = unverified(w, check, fits)?;
-    let todo: Vec<&KernelGraph> = all.iter().filter(|(_, ok)| !ok).map(|(i, _)| &i.graph).collect();
+    let todo: Vec<&KernelGraph> = all
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(i, _)| &i.graph)
+        .collect();
     let mut results = verify(w, &todo, check).into_iter();
     Ok(all
         .into_iter()

@@ -148,7 +148,12 @@ pub fn resolve(
                     workload: w.name.clone(),
                     message: "no verified instance".into(),
                 })?;
-                (best.id.label(), best.graph.clone(), Origin::Model, Some(why))
+                (
+                    best.id.label(),
+                    best.graph.clone(),
+                    Origin::Model,
+                    Some(why),
+                )
             }
         };
         let v = match variants.iter().position(|(_, g)| *g == graph) {
@@ -190,7 +195,11 @@ pub fn resolve(
 /// Per target arch and bucket (index into [`buckets`]): the lock's
 /// instance rebuilt and matching its fingerprint, or why not (missing,
 /// unknown, stale).
-pub type Locked = Vec<(Arch, usize, Result<(InstanceId, KernelGraph, Source), String>)>;
+pub type Locked = Vec<(
+    Arch,
+    usize,
+    Result<(InstanceId, KernelGraph, Source), String>,
+)>;
 
 /// The lock's choices for `w` ([`Locked`]).
 pub fn locked(spec: &Spec, w: &Workload, lock: Option<&Lock>, nvcc: &str) -> Locked {

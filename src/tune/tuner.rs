@@ -153,6 +153,22 @@ pub fn spearman(a: &[f64], b: &[f64]) -> Option<f64> {
     (va > 0.0 && vb > 0.0).then(|| cov / (va * vb).sqrt())
 }
 
+/// Measured times within this fraction of the fastest count as ties.
+pub const NOISE: f64 = 0.01;
+
+/// The chosen instance of a bucket: the first in the model's order whose
+/// median is within [`NOISE`] of the fastest correct one (so run-to-run
+/// noise does not flip a choice the model already got right).
+pub fn choose(timed: &[Timed]) -> Option<usize> {
+    let best = timed
+        .iter()
+        .filter_map(|t| t.micros)
+        .min_by(f64::total_cmp)?;
+    timed
+        .iter()
+        .position(|t| t.micros.is_some_and(|m| m <= best * (1.0 + NOISE)))
+}
+
 /// Timed launches for an instance the model estimates at `micros`: `reps`,
 /// fewer for slow ones (at least 10).
 pub fn reps_for(reps: usize, micros: f64) -> usize {
@@ -196,7 +212,12 @@ fn roofline(w: &Workload, p: &DimBindings, hw: &Hardware) -> f64 {
             .product();
         n as f64 * dtype.size() as f64
     };
-    let mut total: f64 = w.graph.inputs.iter().map(|i| bytes(&i.shape, i.dtype)).sum();
+    let mut total: f64 = w
+        .graph
+        .inputs
+        .iter()
+        .map(|i| bytes(&i.shape, i.dtype))
+        .sum();
     for o in &w.graph.outputs {
         let n = w.graph.node(o.node);
         total += bytes(&n.shape, n.dtype);
@@ -265,11 +286,10 @@ pub fn prepare(
     })?;
     let reference_variant = variants.len();
     variants.push(("reference".into(), reference));
-    let kernels =
-        generate_variants(w, &variants, Vec::new()).map_err(|e| TuneError::Workload {
-            workload: w.name.clone(),
-            message: e.to_string(),
-        })?;
+    let kernels = generate_variants(w, &variants, Vec::new()).map_err(|e| TuneError::Workload {
+        workload: w.name.clone(),
+        message: e.to_string(),
+    })?;
     let dir = opts.work_dir.join(arch.to_string());
     let include = opts.work_dir.join("include");
     for d in [&dir, &include] {
@@ -386,8 +406,7 @@ pub fn measure(
                 },
                 Ok(run) => {
                     let mut error = None;
-                    for (j, (got, want)) in run.outputs.iter().zip(&reference.outputs).enumerate()
-                    {
+                    for (j, (got, want)) in run.outputs.iter().zip(&reference.outputs).enumerate() {
                         match compare(got, want) {
                             Some(c) if c.within(w.tolerance) => {}
                             Some(c) => {
@@ -414,12 +433,7 @@ pub fn measure(
             };
             timed.push(t);
         }
-        let chosen = timed
-            .iter()
-            .enumerate()
-            .filter_map(|(i, t)| t.micros.map(|m| (i, m)))
-            .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
-            .map(|(i, _)| i);
+        let chosen = choose(&timed);
         let ok: Vec<&Timed> = timed.iter().filter(|t| t.micros.is_some()).collect();
         let spearman = spearman(
             &ok.iter().map(|t| t.model_micros).collect::<Vec<_>>(),
@@ -449,13 +463,10 @@ pub fn measure(
 pub fn arch_for(archs: &[Arch], capability: u32) -> Option<Arch> {
     archs
         .iter()
-        .filter(|a| {
-            if a.suffix == "a" {
-                a.capability == capability
-            } else {
-                a.capability <= capability && a.capability / 10 == capability / 10
-                    || a.suffix.is_empty() && a.capability <= capability
-            }
+        .filter(|a| match a.suffix.as_str() {
+            "a" => a.capability == capability,
+            "f" => a.capability <= capability && a.capability / 10 == capability / 10,
+            _ => a.capability <= capability,
         })
         .max_by_key(|a| a.capability)
         .cloned()
@@ -538,8 +549,8 @@ pub fn tune_spec(
     let prepared: Vec<Prepared> = prepared.into_iter().collect::<Result<_, _>>()?;
     // GPU work: one thread per device, taking workloads in turn.
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, Result<Vec<BucketResult>, TuneError>)>> =
-        Mutex::new(Vec::new());
+    type Outcome = (usize, Result<Vec<BucketResult>, TuneError>);
+    let results: Mutex<Vec<Outcome>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for (dev, arch, hw) in &usable {
             let (next, results, prepared) = (&next, &results, &prepared);

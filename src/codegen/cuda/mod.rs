@@ -78,7 +78,11 @@ pub fn generate_graph(
     workload: &Workload,
     graph: &KernelGraph,
 ) -> Result<WorkloadKernels, CodegenError> {
-    generate_variants(workload, &[(String::from("default"), graph.clone())], Vec::new())
+    generate_variants(
+        workload,
+        &[(String::from("default"), graph.clone())],
+        Vec::new(),
+    )
 }
 
 /// One `.cu` holding the kernels of every variant (`(label, graph)`), and
