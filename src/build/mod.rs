@@ -100,7 +100,14 @@ pub struct BuiltWorkload {
     pub cu_path: PathBuf,
     /// `None` in docs mode.
     pub fatbin_path: Option<PathBuf>,
+    /// Kernels per launch, at most (over the variants).
     pub kernels: usize,
+    /// The labels of the variants embedded (`sgraph#0 splits=16`).
+    pub variants: Vec<String>,
+    /// Per target arch and shape bucket, the instance chosen and where the
+    /// choice came from (prism.lock or the cost model); empty for a custom
+    /// code generator or a docs build.
+    pub choices: Vec<crate::tune::resolve::Choice>,
 }
 
 impl Build {
@@ -236,13 +243,14 @@ impl Build {
 
         let cache = crate::search::cache::Cache::for_out_dir(&out_dir);
         let mut warnings = Vec::new();
-        let kernels = if docs || self.codegen.is_some() {
-            self.generate(&spec, cache.as_ref())?
+        let (kernels, mut choices) = if docs || self.codegen.is_some() {
+            (self.generate(&spec, cache.as_ref())?, Vec::new())
         } else {
             let nvcc = toolchain::find_nvcc(&self.env)?;
             let release = crate::nvcc::version(&nvcc)?;
             self.generate_tuned(&spec, &out_dir, &nvcc, &release, &mut warnings)?
         };
+        choices.resize(kernels.len(), Vec::new());
         if self.emit_directives {
             for w in &warnings {
                 println!("cargo::warning={w}");
@@ -292,12 +300,15 @@ impl Build {
             .iter()
             .zip(cu_paths)
             .zip(fatbin_paths)
-            .map(|((k, cu_path), fatbin)| BuiltWorkload {
+            .zip(choices)
+            .map(|(((k, cu_path), fatbin), choices)| BuiltWorkload {
                 name: k.workload.clone(),
                 type_name: rust_emit::type_name(&k.workload).unwrap_or_default(),
                 cu_path,
                 fatbin_path: (!docs).then_some(fatbin),
                 kernels: k.max_launches(),
+                variants: k.variants.iter().map(|v| v.label.clone()).collect(),
+                choices,
             })
             .collect();
         Ok(BuildOutput {
@@ -329,7 +340,7 @@ impl Build {
         nvcc: &Path,
         release: &str,
         warnings: &mut Vec<String>,
-    ) -> Result<Vec<WorkloadKernels>, BuildError> {
+    ) -> Result<(Vec<WorkloadKernels>, Vec<Vec<crate::tune::resolve::Choice>>), BuildError> {
         use crate::tune::lock::{Lock, path_for};
         use crate::tune::resolve::resolve;
         use rayon::prelude::*;
@@ -358,6 +369,7 @@ impl Build {
             })
             .collect();
         let mut kernels = Vec::new();
+        let mut choices = Vec::new();
         let mut errors = Vec::new();
         let mut codegen_errors = Vec::new();
         for (w, r) in spec.workloads.iter().zip(results) {
@@ -375,8 +387,16 @@ impl Build {
                             lock_name
                         ));
                     }
-                    match crate::codegen::cuda::generate_variants(w, &res.variants, res.dispatch) {
-                        Ok(k) => kernels.push(k),
+                    let crate::tune::resolve::Resolution {
+                        variants,
+                        dispatch,
+                        choices: chosen,
+                    } = res;
+                    match crate::codegen::cuda::generate_variants(w, &variants, dispatch) {
+                        Ok(k) => {
+                            kernels.push(k);
+                            choices.push(chosen);
+                        }
                         Err(e) => codegen_errors.push(e),
                     }
                 }
@@ -388,7 +408,7 @@ impl Build {
         if !codegen_errors.is_empty() {
             return Err(BuildError::Codegen(codegen_errors));
         }
-        Ok(kernels)
+        Ok((kernels, choices))
     }
 
     /// Tune, on this machine's GPUs, the workloads that `lock` (and the

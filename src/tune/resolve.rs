@@ -32,7 +32,7 @@ pub enum Origin {
 }
 
 /// One resolved choice.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Choice {
     pub arch: String,
     pub bucket: String,

@@ -1,0 +1,458 @@
+//! The tuning stage without a GPU: instances and their split variants,
+//! prism.lock (format, errors, freshness of the committed locks), the
+//! build's resolution from the lock (offline errors, model fallback with a
+//! warning, stale entries), and the tuner's statistics.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use prism::build::{Build, BuildError};
+use prism::ir::Spec;
+use prism::search::crosscheck::CrossCheckOptions;
+use prism::tune::instances::{InstanceId, split_count, unverified, verify, with_splits};
+use prism::tune::lock::{Entry, Lock, LockError, Source, path_for};
+use prism::tune::resolve::{Origin, locked, model_entries, orphans, resolve};
+use prism::tune::tuner::{Timed, arch_for, choose, spearman};
+use prism::ugraph::{KernelBody, KernelGraph};
+
+fn load(path: &str) -> Spec {
+    prism::frontend::load(Path::new(env!("CARGO_MANIFEST_DIR")).join(path).as_path())
+        .expect("valid prism.toml")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("prism-tune-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+#[test]
+fn instance_labels_round_trip() {
+    use prism::search::strategies::Strategy;
+    for id in [
+        InstanceId {
+            strategy: Strategy::Searched(0),
+            splits: None,
+        },
+        InstanceId {
+            strategy: Strategy::Searched(12),
+            splits: Some(16),
+        },
+        InstanceId {
+            strategy: Strategy::Flash,
+            splits: Some(1),
+        },
+        InstanceId {
+            strategy: Strategy::Regions,
+            splits: None,
+        },
+    ] {
+        assert_eq!(InstanceId::parse(&id.label()), Some(id), "{}", id.label());
+    }
+    for bad in [
+        "",
+        "sgraph#",
+        "sgraph#x",
+        "fancy",
+        "flash splits=",
+        "flash x=2",
+        "regions splits=2 more",
+    ] {
+        assert_eq!(InstanceId::parse(bad), None, "{bad:?}");
+    }
+}
+
+/// The split variants of attention's flash kernels are new graphs whose
+/// split count, workspaces and combine loop all agree, and they verify;
+/// a graph with only its grid changed does not.
+#[test]
+fn split_variants_change_every_split_site_and_verify() {
+    let spec = load("prism.toml");
+    let w = spec.workload("gqa_decode").expect("gqa_decode");
+    let fits = |g: &KernelGraph| prism::codegen::cuda::fits(w, g);
+    let all = unverified(w, &CrossCheckOptions::default(), &fits).expect("instances");
+    let splits: Vec<u32> = all
+        .iter()
+        .filter(|(i, _)| i.id.strategy == prism::search::strategies::Strategy::Flash)
+        .filter_map(|(i, _)| i.id.splits)
+        .collect();
+    assert_eq!(splits, vec![1, 2, 4, 8, 16, 32, 64], "flash split counts");
+    let (base, _) = all
+        .iter()
+        .find(|(i, ok)| *ok && i.id.splits.is_some())
+        .expect("a verified split graph");
+    for s in [1, 3, 64] {
+        let g = with_splits(&base.graph, s).expect("a split form");
+        assert_eq!(split_count(&g), Some(s));
+        assert_eq!(
+            with_splits(&g, split_count(&base.graph).unwrap_or(1)).as_ref(),
+            Some(&base.graph)
+        );
+    }
+    let good = with_splits(&base.graph, 3).expect("3 splits");
+    // The grid alone changed: the workspaces still hold the old count.
+    let mut bad = base.graph.clone();
+    for k in &mut bad.kernels {
+        if let KernelBody::Block(b) = &mut k.body
+            && let Some(gd) = b.forloop.as_ref().and_then(|f| f.split)
+        {
+            b.grid[gd].extents = vec![prism::ir::DimExpr::constant(3)];
+        }
+    }
+    assert_ne!(bad, good);
+    let v = verify(w, &[&good, &bad], &CrossCheckOptions::default());
+    assert_eq!(
+        v,
+        vec![true, false],
+        "the consistent variant verifies, the inconsistent one does not"
+    );
+    // A graph without a split loop has no split form.
+    let plain = all
+        .iter()
+        .find(|(i, _)| i.id.splits.is_none())
+        .expect("a plain candidate");
+    assert_eq!(with_splits(&plain.0.graph, 4), None);
+}
+
+#[test]
+fn lock_round_trips_and_refuses_bad_files() {
+    let p = Path::new("prism.lock");
+    let mut lock = Lock::new("13.0");
+    lock.entries.push(Entry {
+        workload: "w".into(),
+        bucket: "n=1".into(),
+        arch: "sm_90a".into(),
+        key: "k1".into(),
+        instance: "sgraph#0 splits=4".into(),
+        graph: "g".into(),
+        source: Source::Measured,
+        micros: Some(12.3456),
+        model_instance: Some("regions".into()),
+        model_micros: Some(14.04),
+        device: Some("NVIDIA H200".into()),
+    });
+    lock.entries.push(Entry {
+        key: "k2".into(),
+        source: Source::Model,
+        micros: None,
+        model_instance: None,
+        model_micros: None,
+        device: None,
+        ..lock.entries[0].clone()
+    });
+    let text = lock.render();
+    assert!(text.starts_with("# prism.lock"), "{text}");
+    assert!(text.contains("micros = 12.3\n"), "times rounded: {text}");
+    let back = Lock::parse(&text, p).expect("parses");
+    assert_eq!(back.entries.len(), 2);
+    assert_eq!(back.entries[1].source, Source::Model);
+    assert_eq!(back.render(), text, "deterministic");
+
+    let err = |t: &str| Lock::parse(t, p).expect_err("refused");
+    assert!(matches!(
+        err("this is not toml ["),
+        LockError::Corrupt { .. }
+    ));
+    assert!(
+        matches!(err("nvcc = \"13.0\"\n"), LockError::Corrupt { .. }),
+        "no version"
+    );
+    assert!(matches!(
+        err("version = 99\nnvcc = \"13.0\"\n"),
+        LockError::Version { found: 99, .. }
+    ));
+    assert!(matches!(
+        err(&text.replace("source = \"model\"", "source = \"guessed\"")),
+        LockError::Corrupt { .. }
+    ));
+    let dup = text.replace("key = \"k2\"", "key = \"k1\"");
+    let e = err(&dup);
+    assert!(matches!(e, LockError::Duplicate { .. }), "{e}");
+    for e in [err("x"), err("version = 2\nnvcc=\"1\""), e] {
+        assert!(e.to_string().contains("prism tune"), "says what to do: {e}");
+    }
+    assert!(
+        Lock::read(Path::new("/nonexistent/prism.lock"))
+            .expect("no error")
+            .is_none()
+    );
+}
+
+/// The committed locks cover every workload, arch and bucket of their
+/// prism.toml with entries that rebuild to the graphs that were tuned.
+#[test]
+fn committed_locks_are_complete_and_fresh() {
+    for toml in ["prism.toml", "tests/fixture/prism.toml"] {
+        let spec = load(toml);
+        let path = path_for(&Path::new(env!("CARGO_MANIFEST_DIR")).join(toml));
+        let lock = Lock::read(&path).expect("readable").expect("committed");
+        let mut measured = 0;
+        for w in &spec.workloads {
+            for (arch, _, r) in locked(&spec, w, Some(&lock), &lock.nvcc) {
+                let (_, _, source) = r.unwrap_or_else(|e| panic!("{toml} {}: {e}", w.name));
+                if source == Source::Measured {
+                    measured += 1;
+                    assert_eq!(arch.to_string(), "sm_90a", "measured on an sm_90 GPU");
+                }
+            }
+        }
+        assert!(
+            orphans(&spec, &lock, &lock.nvcc).is_empty(),
+            "{toml}: stale entries"
+        );
+        let buckets: usize = spec
+            .workloads
+            .iter()
+            .map(|w| prism::tune::buckets::buckets(w).len())
+            .sum();
+        assert_eq!(measured, buckets, "{toml}: every sm_90a bucket measured");
+        for e in lock.entries.iter().filter(|e| e.source == Source::Measured) {
+            let (t, m) = (e.micros.expect("time"), e.model_micros.expect("model time"));
+            assert!(
+                t > 0.0 && t <= m * 1.01 + 0.1,
+                "{toml} {} {}: tuned {t} vs model {m}",
+                e.workload,
+                e.bucket
+            );
+        }
+    }
+}
+
+/// The bundled prism.toml built offline embeds exactly the lock's choices.
+#[test]
+fn offline_build_embeds_the_tuned_kernels() {
+    let Some(_) = common::nvcc() else { return };
+    let toml = Path::new(env!("CARGO_MANIFEST_DIR")).join("prism.toml");
+    let lock = Lock::read(&path_for(&toml))
+        .expect("readable")
+        .expect("committed");
+    let out = temp_dir("offline");
+    let built = Build::from_toml(&toml)
+        .out_dir(&out)
+        .emit_directives(false)
+        .env("PRISM_OFFLINE", "1")
+        .try_run()
+        .expect("builds offline from the lock");
+    assert!(built.warnings.is_empty(), "{:?}", built.warnings);
+    let module = std::fs::read_to_string(&built.module_path).expect("module");
+    let mut checked = 0;
+    for w in &built.workloads {
+        let cu = std::fs::read_to_string(&w.cu_path).expect("cu");
+        for c in &w.choices {
+            let e = lock
+                .entries
+                .iter()
+                .find(|e| e.workload == w.name && e.bucket == c.bucket && e.arch == c.arch)
+                .unwrap_or_else(|| panic!("{} {} {}: no lock entry", w.name, c.bucket, c.arch));
+            assert_eq!(c.instance, e.instance, "{} {} {}", w.name, c.bucket, c.arch);
+            assert_eq!(c.origin, Origin::Lock(e.source));
+            assert!(
+                w.variants.contains(&c.instance),
+                "{}: variant {} embedded",
+                w.name,
+                c.instance
+            );
+            assert!(
+                module.contains(&format!("label: \"{}\"", c.instance)),
+                "{}: {}",
+                w.name,
+                c.instance
+            );
+            checked += 1;
+        }
+        // One kernel set per variant in the .cu.
+        let kernels = cu.matches("extern \"C\" __global__").count();
+        assert!(
+            kernels >= w.variants.len(),
+            "{}: {kernels} kernels for {:?}",
+            w.name,
+            w.variants
+        );
+    }
+    assert_eq!(checked, lock.entries.len());
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+const SMALL: &str = r#"
+[target]
+arch = ["sm_90a", "sm_80"]
+
+[workload.scale]
+inputs = { x = "f16[n, d]" }
+program = "x * 2 + 1"
+dims = { n = "1..=8", d = [64] }
+"#;
+
+fn small_build(dir: &Path, offline: bool) -> Result<prism::build::BuildOutput, BuildError> {
+    let mut b = Build::from_toml(dir.join("prism.toml"))
+        .out_dir(dir.join("out"))
+        .emit_directives(false);
+    if offline {
+        b = b.env("PRISM_OFFLINE", "1");
+    }
+    b.try_run()
+}
+
+/// Without a lock: the cost model's choice and a warning naming the
+/// command; offline: an error naming it. With model entries: no warning.
+/// A stale entry is reported, a corrupt lock is an error.
+#[test]
+fn missing_stale_and_corrupt_locks() {
+    let Some(nvcc) = common::nvcc() else { return };
+    let release = prism::nvcc::version(&nvcc).expect("nvcc --version");
+    let dir = temp_dir("small");
+    std::fs::write(dir.join("prism.toml"), SMALL).expect("write");
+
+    let online = small_build(&dir, false).expect("builds with the model's choice");
+    assert_eq!(online.warnings.len(), 1, "{:?}", online.warnings);
+    assert!(
+        online.warnings[0].contains("prism tune") && online.warnings[0].contains("untuned"),
+        "{}",
+        online.warnings[0]
+    );
+    assert!(
+        online.workloads[0]
+            .choices
+            .iter()
+            .all(|c| c.origin == Origin::Model)
+    );
+
+    let e = small_build(&dir, true).expect_err("offline without a lock");
+    assert!(matches!(e, BuildError::Resolve(_)), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("PRISM_OFFLINE") && msg.contains("prism tune"),
+        "{msg}"
+    );
+
+    // Model entries for every arch: complete, so offline builds.
+    let spec = prism::frontend::load(&dir.join("prism.toml")).expect("valid");
+    let w = &spec.workloads[0];
+    let fits = |g: &KernelGraph| prism::codegen::cuda::fits(w, g);
+    let insts = prism::tune::instances::instances(w, &CrossCheckOptions::default(), &fits)
+        .expect("instances");
+    let mut lock = Lock::new(&release);
+    for a in &spec.target.archs {
+        lock.entries
+            .extend(model_entries(&spec, w, a, &release, &insts));
+    }
+    lock.write(&dir.join("prism.lock")).expect("write lock");
+    let ok = small_build(&dir, true).expect("offline from a complete lock");
+    assert!(ok.warnings.is_empty());
+    assert!(
+        ok.workloads[0]
+            .choices
+            .iter()
+            .all(|c| c.origin == Origin::Lock(Source::Model))
+    );
+
+    // A stale entry: its graph fingerprint no longer matches.
+    let mut stale = lock.clone();
+    stale.entries[0].graph = "0".repeat(32);
+    stale.write(&dir.join("prism.lock")).expect("write");
+    let e = small_build(&dir, true).expect_err("offline with a stale entry");
+    assert!(e.to_string().contains("stale"), "{e}");
+    let warned = small_build(&dir, false).expect("online falls back");
+    assert!(
+        warned.warnings[0].contains("stale"),
+        "{:?}",
+        warned.warnings
+    );
+    let r = resolve(
+        &spec,
+        w,
+        Some(&stale),
+        &release,
+        false,
+        "prism.lock",
+        "prism tune",
+    )
+    .expect("resolves");
+    assert_eq!(r.problems().count(), 1);
+
+    // An unknown instance label is stale too.
+    let mut unknown = lock.clone();
+    unknown.entries[0].instance = "warp-specialized".into();
+    let r = resolve(
+        &spec,
+        w,
+        Some(&unknown),
+        &release,
+        false,
+        "prism.lock",
+        "prism tune",
+    )
+    .expect("resolves");
+    assert!(
+        r.problems()
+            .next()
+            .and_then(|c| c.problem.clone())
+            .unwrap_or_default()
+            .contains("unknown instance")
+    );
+
+    // A corrupt lock is an error saying what to do.
+    std::fs::write(
+        dir.join("prism.lock"),
+        "version = 1\n[[entry]]\nworkload = 3\n",
+    )
+    .expect("write");
+    let e = small_build(&dir, false).expect_err("corrupt lock");
+    assert!(
+        matches!(e, BuildError::Lock(LockError::Corrupt { .. })),
+        "{e}"
+    );
+    assert!(e.to_string().contains("prism tune"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn spearman_and_choice() {
+    assert_eq!(spearman(&[1.0, 2.0, 3.0], &[10.0, 20.0, 30.0]), Some(1.0));
+    assert_eq!(spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]), Some(-1.0));
+    assert_eq!(spearman(&[1.0, 2.0], &[1.0, 2.0]), None, "too few");
+    assert_eq!(
+        spearman(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]),
+        None,
+        "constant"
+    );
+    let r = spearman(&[1.0, 2.0, 3.0, 4.0], &[1.0, 3.0, 2.0, 4.0]).expect("rho");
+    assert!((r - 0.8).abs() < 1e-12, "{r}");
+
+    let t = |m: Option<f64>| Timed {
+        instance: String::new(),
+        graph: String::new(),
+        model_micros: 0.0,
+        micros: m,
+        error: m.is_none().then(|| "wrong".to_string()),
+    };
+    // Within 1% of the fastest: the model's earlier choice stays.
+    assert_eq!(
+        choose(&[t(Some(10.05)), t(Some(10.0)), t(Some(12.0))]),
+        Some(0)
+    );
+    assert_eq!(choose(&[t(Some(11.0)), t(Some(10.0))]), Some(1));
+    // A wrong instance never wins, however fast.
+    assert_eq!(choose(&[t(None), t(Some(10.0))]), Some(1));
+    assert_eq!(choose(&[t(None)]), None);
+}
+
+#[test]
+fn devices_map_to_the_arch_whose_sass_they_load() {
+    let archs: Vec<prism::ir::Arch> = ["sm_90a", "sm_80", "sm_86"]
+        .iter()
+        .map(|a| prism::build::arch::parse_list(a).expect("arch")[0].clone())
+        .collect();
+    let name = |c| arch_for(&archs, c).map(|a| a.to_string());
+    assert_eq!(name(90).as_deref(), Some("sm_90a"));
+    assert_eq!(name(89).as_deref(), Some("sm_86"));
+    assert_eq!(name(80).as_deref(), Some("sm_80"));
+    assert_eq!(
+        name(100).as_deref(),
+        Some("sm_86"),
+        "sm_90a runs on 9.0 only"
+    );
+    assert_eq!(name(75), None);
+}
