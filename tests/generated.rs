@@ -37,13 +37,29 @@ fn generated_matches_the_root_prism_toml() {
 }
 
 /// The generated CUDA of every bundled workload, one file each, so a change
-/// to code generation shows up as a reviewable diff.
+/// to code generation shows up as a reviewable diff: what a build embeds,
+/// the tuned variants prism.lock names (resolved offline, as CI builds).
 #[test]
 fn generated_cuda_matches_the_root_prism_toml() {
     let spec = prism::frontend::parse("prism.toml", prism::frontend::EMBEDDED_PRISM_TOML)
         .expect("bundled prism.toml parses");
+    let lock_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("prism.lock");
+    let lock = prism::tune::lock::Lock::read(&lock_path)
+        .expect("prism.lock reads")
+        .expect("prism.lock is committed");
     for w in &spec.workloads {
-        let k = prism::codegen::generate(w, &spec.target).expect("generates");
+        let r = prism::tune::resolve::resolve(
+            &spec,
+            w,
+            Some(&lock),
+            &lock.nvcc,
+            true,
+            "prism.lock",
+            "prism tune prism.toml",
+        )
+        .expect("the lock covers every bucket");
+        let k = prism::codegen::cuda::generate_variants(w, &r.variants, r.dispatch)
+            .expect("generates");
         check_file(&format!("cuda/{}.cu", w.name), &k.source);
     }
 }
