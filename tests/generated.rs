@@ -58,8 +58,8 @@ fn generated_cuda_matches_the_root_prism_toml() {
             "prism tune prism.toml",
         )
         .expect("the lock covers every bucket");
-        let k = prism::codegen::cuda::generate_variants(w, &r.variants, r.dispatch)
-            .expect("generates");
+        let k =
+            prism::codegen::cuda::generate_variants(w, &r.variants, r.dispatch).expect("generates");
         check_file(&format!("cuda/{}.cu", w.name), &k.source);
     }
 }

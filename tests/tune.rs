@@ -426,6 +426,7 @@ fn spearman_and_choice() {
         graph: String::new(),
         model_micros: 0.0,
         micros: m,
+        extra_micros: Vec::new(),
         error: m.is_none().then(|| "wrong".to_string()),
     };
     // Within 1% of the fastest: the model's earlier choice stays.
@@ -437,6 +438,14 @@ fn spearman_and_choice() {
     // A wrong instance never wins, however fast.
     assert_eq!(choose(&[t(None), t(Some(10.0))]), Some(1));
     assert_eq!(choose(&[t(None)]), None);
+    // With declared points inside the bucket, the total of relative times
+    // decides: 1.0 + 1.5 against 1.2 + 1.0.
+    let tx = |m: f64, x: f64| Timed {
+        extra_micros: vec![x],
+        ..t(Some(m))
+    };
+    assert_eq!(choose(&[tx(10.0, 30.0), tx(12.0, 20.0)]), Some(1));
+    assert_eq!(choose(&[tx(10.0, 21.0), tx(12.0, 20.0)]), Some(0));
 }
 
 #[test]

@@ -5,7 +5,7 @@
 #include "prism/gemm.cuh"
 #include "prism/attention.cuh"
 
-extern "C" __global__ void __launch_bounds__(128) lora_k0_sgraph_v0(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p5, long long d_n) {
+extern "C" __global__ void __launch_bounds__(128) lora_k0_matmul_v0(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((16 + 64LL - 1) / 64LL)) * 64LL;
     b_x /= ((16 + 64LL - 1) / 64LL);
@@ -21,11 +21,11 @@ extern "C" __global__ void __launch_bounds__(128) lora_k0_sgraph_v0(const __half
     gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, 0LL, 4096, smem);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        p5[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+        p4[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(128) lora_k1_sgraph_v0(const __half* __restrict__ p5, const __half* __restrict__ p3, __half* __restrict__ p6, long long d_n) {
+extern "C" __global__ void __launch_bounds__(128) lora_k1_matmul_v0(const __half* __restrict__ p4, const __half* __restrict__ p3, __half* __restrict__ p5, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
     b_x /= ((4096 + 64LL - 1) / 64LL);
@@ -38,14 +38,14 @@ extern "C" __global__ void __launch_bounds__(128) lora_k1_sgraph_v0(const __half
     const int n_valid = (int)min((long long)64, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p5 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem);
+    gemm0.mainloop(p4 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        p6[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(128) lora_k2_sgraph_v0(const __half* __restrict__ p6, const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p4, long long d_n) {
+extern "C" __global__ void __launch_bounds__(128) lora_k2_add_fused_v0(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p5, __half* __restrict__ p6, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
     b_x /= ((4096 + 64LL - 1) / 64LL);
@@ -61,9 +61,9 @@ extern "C" __global__ void __launch_bounds__(128) lora_k2_sgraph_v0(const __half
     gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        const float v1 = prism::to_float(p6[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
-        const float v2 = (v1 + acc);
-        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
+        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
+        const float v2 = (acc + v1);
+        p6[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
     });
 }
 
@@ -126,67 +126,5 @@ extern "C" __global__ void __launch_bounds__(128) lora_k2_sgraph_v1(const __half
         const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
         const float v2 = (v1 + acc);
         p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(128) lora_k0_matmul_v2(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p4, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((16 + 64LL - 1) / 64LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
-    b_y /= ((d_n + 64LL - 1) / 64LL);
-    using Gemm = prism::TileGemm<__half, 64, 64, 32, 2, 2, 3>;
-    __shared__ __align__(16) char smem[Gemm::SMEM_BYTES];
-    const int m_valid = (int)min((long long)64, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, 16 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, 0LL, 4096, smem);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p4[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(128) lora_k1_matmul_v2(const __half* __restrict__ p4, const __half* __restrict__ p3, __half* __restrict__ p5, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((4096 + 64LL - 1) / 64LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
-    b_y /= ((d_n + 64LL - 1) / 64LL);
-    using Gemm = prism::TileGemm<__half, 64, 64, 32, 2, 2, 3>;
-    __shared__ __align__(16) char smem[Gemm::SMEM_BYTES];
-    const int m_valid = (int)min((long long)64, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, 4096 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p4 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(128) lora_k2_add_fused_v2(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p5, __half* __restrict__ p6, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((4096 + 64LL - 1) / 64LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
-    b_y /= ((d_n + 64LL - 1) / 64LL);
-    using Gemm = prism::TileGemm<__half, 64, 64, 32, 2, 2, 3>;
-    __shared__ __align__(16) char smem[Gemm::SMEM_BYTES];
-    const int m_valid = (int)min((long long)64, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, 4096 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
-        const float v2 = (acc + v1);
-        p6[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
     });
 }

@@ -5,7 +5,7 @@
 #include "prism/gemm.cuh"
 #include "prism/attention.cuh"
 
-extern "C" __global__ void __launch_bounds__(128) rmsnorm_mlp_k0_mul_fused_v0(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n, long long d_d) {
+extern "C" __global__ void __launch_bounds__(128) rmsnorm_mlp_k0_mul_fused(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n, long long d_d) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((d_d + 64LL - 1) / 64LL)) * 64LL;
     b_x /= ((d_d + 64LL - 1) / 64LL);
@@ -46,51 +46,5 @@ extern "C" __global__ void __launch_bounds__(128) rmsnorm_mlp_k0_mul_fused_v0(co
         const float v7 = (acc1 * v5);
         const float v8 = (v6 * v7);
         p3[(g1_0 + row) * (d_d * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v8);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(128) rmsnorm_mlp_k0_sgraph_v1(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n, long long d_d) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((d_d + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((d_d + 64LL - 1) / 64LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 64, 64, 1, 4, 3>;
-    __shared__ __align__(16) char smem[Gemm::SMEM_BYTES];
-    __shared__ float rowstat3[16];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, d_d - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p1 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, 0LL, d_d, smem);
-    Gemm gemm1;
-    gemm1.clear();
-    gemm1.mainloop(p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p2 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, 0LL, d_d, smem);
-    {
-        const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-        for (int row = warp; row < 16; row += 4) {
-            float st3 = 0.0f;
-            if (row < m_valid) for (long long kk = lane; kk < d_d; kk += 32) {
-                const float v1 = prism::to_float(p0[(g1_0 + row) * (d_d * 1LL) + kk * 1LL]);
-                const float v2 = prism::op::square(v1);
-                st3 += v2;
-            }
-            st3 = prism::warp_reduce<prism::SumOp>(st3);
-            if (lane == 0) rowstat3[row] = st3;
-        }
-    }
-    __syncthreads();
-    gemm0.for_each_pair(gemm1, [&](int row, int col, float acc, float acc1) {
-        if (row >= m_valid || col >= n_valid) return;
-        const float v3 = ((float)((1e0 / ((double)d_d))));
-        const float v4 = (rowstat3[row] * v3);
-        const float v5 = ((float)(1e-6));
-        const float v6 = (v4 + v5);
-        const float v7 = prism::op::rsqrt(v6);
-        const float v8 = (v7 * acc);
-        const float v9 = (v8 * acc1);
-        const float v10 = (v7 * v9);
-        p3[(g1_0 + row) * (d_d * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v10);
     });
 }

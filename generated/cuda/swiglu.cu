@@ -24,10 +24,9 @@ extern "C" __global__ void __launch_bounds__(128) swiglu_k0_sgraph_v0(const __ha
     gemm1.mainloop(p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p2 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, 0LL, d_d, smem);
     gemm0.for_each_pair(gemm1, [&](int row, int col, float acc, float acc1) {
         if (row >= m_valid || col >= n_valid) return;
-        const float v1 = prism::op::sigmoid(acc);
-        const float v2 = (acc1 * v1);
-        const float v3 = (acc * v2);
-        p3[(g1_0 + row) * (d_d * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v3);
+        const float v1 = prism::op::silu(acc);
+        const float v2 = (v1 * acc1);
+        p3[(g1_0 + row) * (d_d * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
     });
 }
 
@@ -53,56 +52,5 @@ extern "C" __global__ void __launch_bounds__(128) swiglu_k0_mul_fused_v1(const _
         const float v1 = prism::op::silu(acc);
         const float v2 = (v1 * acc1);
         p3[(g1_0 + row) * (d_d * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(128) swiglu_k0_sgraph_v2(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n, long long d_d) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((d_d + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((d_d + 64LL - 1) / 64LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 64, 64, 1, 4, 3>;
-    __shared__ __align__(16) char smem[Gemm::SMEM_BYTES];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, d_d - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p1 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, 0LL, d_d, smem);
-    Gemm gemm1;
-    gemm1.clear();
-    gemm1.mainloop(p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p2 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, 0LL, d_d, smem);
-    gemm0.for_each_pair(gemm1, [&](int row, int col, float acc, float acc1) {
-        if (row >= m_valid || col >= n_valid) return;
-        const float v1 = prism::op::silu(acc);
-        const float v2 = (v1 * acc1);
-        p3[(g1_0 + row) * (d_d * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(128) swiglu_k0_sgraph_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n, long long d_d) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((d_d + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((d_d + 64LL - 1) / 64LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 64, 64, 1, 4, 3>;
-    __shared__ __align__(16) char smem[Gemm::SMEM_BYTES];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, d_d - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p1 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, 0LL, d_d, smem);
-    Gemm gemm1;
-    gemm1.clear();
-    gemm1.mainloop(p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p2 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, 0LL, d_d, smem);
-    gemm0.for_each_pair(gemm1, [&](int row, int col, float acc, float acc1) {
-        if (row >= m_valid || col >= n_valid) return;
-        const float v1 = prism::op::sigmoid(acc);
-        const float v2 = (acc * v1);
-        const float v3 = (v2 * acc1);
-        p3[(g1_0 + row) * (d_d * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v3);
     });
 }

@@ -239,14 +239,27 @@ pub fn unverified(
         }
     }
     out.sort_by_key(|(i, _)| i.id);
-    let mut distinct: Vec<(Instance, bool)> = Vec::with_capacity(out.len());
+    // Graphs equal but for their kernels' names (a matched flash kernel and
+    // the enumeration's identical one) are one instance: the first id.
+    let mut distinct: Vec<(Instance, bool, KernelGraph)> = Vec::with_capacity(out.len());
     for (i, ok) in out {
-        match distinct.iter_mut().find(|(d, _)| d.graph == i.graph) {
+        let anonymous = unnamed(&i.graph);
+        match distinct.iter_mut().find(|(_, _, a)| *a == anonymous) {
             Some(d) => d.1 |= ok,
-            None => distinct.push((i, ok)),
+            None => distinct.push((i, ok, anonymous)),
         }
     }
-    Ok(distinct)
+    Ok(distinct.into_iter().map(|(i, ok, _)| (i, ok)).collect())
+}
+
+/// `g` with its kernels' names cleared (they do not change what it
+/// computes or how fast).
+fn unnamed(g: &KernelGraph) -> KernelGraph {
+    let mut g = g.clone();
+    for k in &mut g.kernels {
+        k.name.clear();
+    }
+    g
 }
 
 /// Whether `graphs` (new graphs of `w`) pass the proof and the numeric

@@ -53,8 +53,13 @@ pub struct Timed {
     pub graph: String,
     /// The cost model's estimate, µs.
     pub model_micros: f64,
-    /// Median measured time, µs (`None` when it failed).
+    /// Median measured time at the bucket's top, µs (`None` when it
+    /// failed).
     pub micros: Option<f64>,
+    /// Median times at the declared points inside the bucket
+    /// ([`BucketResult::extra_points`] order).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_micros: Vec<f64>,
     /// Why it was rejected (wrong outputs, launch failure).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -68,6 +73,9 @@ pub struct BucketResult {
     pub arch: String,
     pub device: String,
     pub point: DimBindings,
+    /// Declared points inside the bucket, also timed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_points: Vec<DimBindings>,
     /// Verified instances the model ranked.
     pub instances: usize,
     /// In the model's order.
@@ -156,17 +164,34 @@ pub fn spearman(a: &[f64], b: &[f64]) -> Option<f64> {
 /// Measured times within this fraction of the fastest count as ties.
 pub const NOISE: f64 = 0.01;
 
-/// The chosen instance of a bucket: the first in the model's order whose
-/// median is within [`NOISE`] of the fastest correct one (so run-to-run
+/// The chosen instance of a bucket: the correct instance with the least
+/// total of its times relative to the fastest at each timed point (the
+/// bucket's top and the declared points inside it), the first in the
+/// model's order among those within [`NOISE`] of that least (so run-to-run
 /// noise does not flip a choice the model already got right).
 pub fn choose(timed: &[Timed]) -> Option<usize> {
-    let best = timed
+    let times = |t: &Timed| -> Option<Vec<f64>> {
+        let mut v = vec![t.micros?];
+        v.extend(&t.extra_micros);
+        Some(v)
+    };
+    let ok: Vec<(usize, Vec<f64>)> = timed
         .iter()
-        .filter_map(|t| t.micros)
-        .min_by(f64::total_cmp)?;
-    timed
+        .enumerate()
+        .filter_map(|(i, t)| times(t).map(|v| (i, v)))
+        .collect();
+    let points = ok.iter().map(|(_, v)| v.len()).min()?;
+    let best: Vec<f64> = (0..points)
+        .map(|p| ok.iter().map(|(_, v)| v[p]).fold(f64::INFINITY, f64::min))
+        .collect();
+    let score = |v: &[f64]| -> f64 { (0..points).map(|p| v[p] / best[p]).sum() };
+    let least = ok
         .iter()
-        .position(|t| t.micros.is_some_and(|m| m <= best * (1.0 + NOISE)))
+        .map(|(_, v)| score(v))
+        .fold(f64::INFINITY, f64::min);
+    ok.iter()
+        .find(|(_, v)| score(v) <= least * (1.0 + NOISE))
+        .map(|(i, _)| *i)
 }
 
 /// Timed launches for an instance the model estimates at `micros`: `reps`,
@@ -327,6 +352,38 @@ pub fn prepare(
     })
 }
 
+/// Run variant `v` at `q`, compare its outputs with `want` (the
+/// reference's), and return its median time, or why it was rejected.
+#[allow(clippy::too_many_arguments)]
+fn time_checked(
+    dev: &Device,
+    module: &super::gpu::Module,
+    v: usize,
+    q: &DimBindings,
+    inputs: &[cudarc::driver::CudaSlice<u8>],
+    want: &[Tensor],
+    tolerance: f64,
+    warmup: usize,
+    reps: usize,
+) -> Result<f64, String> {
+    let run = dev
+        .run(module, v, q, inputs, warmup, reps)
+        .map_err(|e| e.to_string())?;
+    for (j, (got, want)) in run.outputs.iter().zip(want).enumerate() {
+        match compare(got, want) {
+            Some(c) if c.within(tolerance) => {}
+            Some(c) => {
+                return Err(format!(
+                    "output {j} differs from the reference: rel L2 {:.2e}, {} non-finite mismatches",
+                    c.rel_l2, c.non_finite_mismatches
+                ));
+            }
+            None => return Err(format!("output {j} has the wrong shape")),
+        }
+    }
+    Ok(run.median())
+}
+
 /// Time a prepared workload on `dev`; `progress` is called after each
 /// bucket.
 pub fn measure(
@@ -390,47 +447,64 @@ pub fn measure(
                 }
             }
         }
+        // Declared points inside the bucket are timed too: the choice must
+        // serve them, not only the bucket's top.
+        let extra: Vec<DimBindings> = w
+            .points
+            .iter()
+            .filter(|q| {
+                **q != point
+                    && bucket
+                        .dims
+                        .iter()
+                        .all(|(n, b)| q.get(n).is_some_and(|v| b.contains(*v)))
+            })
+            .cloned()
+            .collect();
+        let mut extra_refs = Vec::new();
+        for q in &extra {
+            extra_refs.push(
+                dev.run(&module, p.reference_variant, q, &inputs, 0, 0)
+                    .map_err(gpu)?
+                    .outputs,
+            );
+        }
         let mut timed = Vec::new();
         for &(i, est) in ranked {
-            let label = p.instances[i].id.label();
-            let graph = crate::search::cache::graph_fingerprint(&p.instances[i].graph);
             let Some(v) = p.variant_of[i] else { continue };
             let reps = reps_for(opts.reps, est);
-            let t = match dev.run(&module, v, &point, &inputs, opts.warmup, reps) {
-                Err(e) => Timed {
-                    instance: label,
-                    graph,
-                    model_micros: est,
-                    micros: None,
-                    error: Some(e.to_string()),
-                },
-                Ok(run) => {
-                    let mut error = None;
-                    for (j, (got, want)) in run.outputs.iter().zip(&reference.outputs).enumerate() {
-                        match compare(got, want) {
-                            Some(c) if c.within(w.tolerance) => {}
-                            Some(c) => {
-                                error = Some(format!(
-                                    "output {j} differs from the reference: rel L2 {:.2e}, {} non-finite mismatches",
-                                    c.rel_l2, c.non_finite_mismatches
-                                ));
-                                break;
-                            }
-                            None => {
-                                error = Some(format!("output {j} has the wrong shape"));
-                                break;
-                            }
-                        }
-                    }
-                    Timed {
-                        instance: label,
-                        graph,
-                        model_micros: est,
-                        micros: error.is_none().then(|| run.median()),
-                        error,
+            let mut t = Timed {
+                instance: p.instances[i].id.label(),
+                graph: crate::search::cache::graph_fingerprint(&p.instances[i].graph),
+                model_micros: est,
+                micros: None,
+                extra_micros: Vec::new(),
+                error: None,
+            };
+            let at =
+                std::iter::once((&point, &reference.outputs)).chain(extra.iter().zip(&extra_refs));
+            for (j, (q, want)) in at.enumerate() {
+                match time_checked(
+                    dev,
+                    &module,
+                    v,
+                    q,
+                    &inputs,
+                    want,
+                    w.tolerance,
+                    opts.warmup,
+                    reps,
+                ) {
+                    Ok(m) if j == 0 => t.micros = Some(m),
+                    Ok(m) => t.extra_micros.push(m),
+                    Err(e) => {
+                        t.micros = None;
+                        t.extra_micros.clear();
+                        t.error = Some(format!("at {q:?}: {e}"));
+                        break;
                     }
                 }
-            };
+            }
             timed.push(t);
         }
         let chosen = choose(&timed);
@@ -445,6 +519,7 @@ pub fn measure(
             arch: arch.to_string(),
             device: dev.name.clone(),
             point: point.clone(),
+            extra_points: extra,
             instances: p.instances.len(),
             timed,
             chosen,
