@@ -424,7 +424,7 @@ impl Build {
         lock: Option<crate::tune::lock::Lock>,
     ) -> Result<crate::tune::lock::Lock, BuildError> {
         use crate::tune::lock::{Lock, hash, path_for};
-        use crate::tune::resolve::{locked, measured_entries, merge, model_entries};
+        use crate::tune::resolve::{locked, merge, tuned_entries};
         let target = out_dir
             .ancestors()
             .find(|a| a.join("CACHEDIR.TAG").is_file())
@@ -462,24 +462,7 @@ impl Build {
                 check: crate::search::crosscheck::CrossCheckOptions::default(),
             };
             let tuned = crate::tune::tuner::tune_spec(spec, &missing, &opts, &|_| {})?;
-            let mut fresh = Vec::new();
-            for (name, insts) in &tuned.instances {
-                let Some(w) = spec.workload(name) else {
-                    continue;
-                };
-                for arch in &spec.target.archs {
-                    if *arch == tuned.arch {
-                        let rs: Vec<_> = tuned
-                            .results
-                            .iter()
-                            .filter(|r| r.workload == *name)
-                            .collect();
-                        fresh.extend(measured_entries(w, arch, release, &rs));
-                    } else {
-                        fresh.extend(model_entries(spec, w, arch, release, insts));
-                    }
-                }
-            }
+            let fresh = tuned_entries(spec, &tuned, release);
             let cache = merge(spec, release, &fresh, cached.as_ref());
             create_dir(&dir)?;
             cache.write(&cache_path)?;

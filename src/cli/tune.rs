@@ -12,7 +12,7 @@ use crate::ir::Spec;
 use crate::search::crosscheck::CrossCheckOptions;
 use crate::tune::buckets::buckets;
 use crate::tune::lock::{Lock, path_for};
-use crate::tune::resolve::{locked, measured_entries, merge, model_entries, orphans};
+use crate::tune::resolve::{locked, merge, model_entries, orphans, tuned_entries};
 use crate::tune::tuner::{BucketResult, TuneOptions, default_work_dir, tune_spec};
 
 /// The options of `prism tune`.
@@ -324,24 +324,7 @@ fn tune(
         }
     };
     bar.finish_and_clear();
-    let mut fresh = Vec::new();
-    for (name, insts) in &tuned.instances {
-        let Some(w) = spec.workload(name) else {
-            continue;
-        };
-        for arch in &spec.target.archs {
-            if *arch == tuned.arch {
-                let rs: Vec<&BucketResult> = tuned
-                    .results
-                    .iter()
-                    .filter(|r| r.workload == *name)
-                    .collect();
-                fresh.extend(measured_entries(w, arch, release, &rs));
-            } else {
-                fresh.extend(model_entries(spec, w, arch, release, insts));
-            }
-        }
-    }
+    let fresh = tuned_entries(spec, &tuned, release);
     // Entries of other archs measured earlier stay (a GPU of that arch
     // tuned them); model entries are replaced.
     let keep_measured = old.map(|l| Lock {

@@ -33,7 +33,7 @@ struct Entry {
 }
 
 /// 128-bit FNV-1a (two 64-bit lanes with different offsets), hex.
-fn fingerprint(text: &str) -> String {
+pub fn fingerprint(text: &str) -> String {
     let lane = |offset: u64| {
         text.bytes().fold(offset, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)

@@ -110,18 +110,9 @@ pub enum LockError {
     },
 }
 
-/// 128-bit FNV-1a of `text`, hex (two 64-bit lanes).
+/// 128-bit FNV-1a of `text`, hex (the search cache's fingerprint).
 pub fn hash(text: &str) -> String {
-    let lane = |offset: u64| {
-        text.bytes().fold(offset, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-        })
-    };
-    format!(
-        "{:016x}{:016x}",
-        lane(0xcbf2_9ce4_8422_2325),
-        lane(0x6c62_272e_07bb_0142)
-    )
+    crate::search::cache::fingerprint(text)
 }
 
 /// The content key of a tuned choice: the workload's program and declared

@@ -332,6 +332,30 @@ pub fn model_entries(
     out
 }
 
+/// Lock entries from a tuning run: measured ones for the arch the GPUs
+/// ran, the cost model's for every other target arch.
+pub fn tuned_entries(spec: &Spec, tuned: &super::tuner::Tuned, nvcc: &str) -> Vec<Entry> {
+    let mut fresh = Vec::new();
+    for (name, insts) in &tuned.instances {
+        let Some(w) = spec.workload(name) else {
+            continue;
+        };
+        for arch in &spec.target.archs {
+            if *arch == tuned.arch {
+                let rs: Vec<&BucketResult> = tuned
+                    .results
+                    .iter()
+                    .filter(|r| r.workload == *name)
+                    .collect();
+                fresh.extend(measured_entries(w, arch, nvcc, &rs));
+            } else {
+                fresh.extend(model_entries(spec, w, arch, nvcc, insts));
+            }
+        }
+    }
+    fresh
+}
+
 /// The entries of `fresh` and then `old` (those `fresh` lacks), ordered by
 /// workload (spec order), arch (target order) and bucket; entries of keys
 /// the spec no longer has are dropped.
