@@ -63,7 +63,7 @@ fn flops(b: &BlockGraph, g: &KernelGraph, p: &DimBindings) -> u64 {
     };
     let nblocks = b.blocks(p);
     let iters = b.forloop.as_ref().map_or(1, |f| {
-        let n = (f.extent.eval(p).unwrap_or(1).max(1) as u64).div_ceil(u64::from(f.tile.max(1)));
+        let n = f.iterations(p).unwrap_or(1);
         match f.split {
             Some(s) => {
                 let splits = b

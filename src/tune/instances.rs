@@ -25,12 +25,13 @@ use serde::Serialize;
 
 use crate::ir::{DimExpr, Workload};
 use crate::search::crosscheck::{CrossCheckOptions, cross_check_all};
-use crate::search::strategies::{Fits, Strategy, prove, rebuild, search_all};
+use crate::search::strategies::{Fits, Strategy, prove, search_all};
 use crate::ugraph::flash::MAX_SPLITS;
 use crate::ugraph::{KernelBody, KernelGraph};
 
 /// What an instance is: which candidate, and its parameters. It is enough
-/// to rebuild the graph without a search ([`rebuild_instance`]).
+/// to rebuild the graph without a search (the candidate by
+/// [`crate::search::strategies::rebuild`], then [`set_splits`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct InstanceId {
     pub strategy: Strategy,
@@ -159,11 +160,11 @@ pub fn with_splits(g: &KernelGraph, s: u32) -> Option<KernelGraph> {
     Some(g)
 }
 
-/// The split counts worth trying for a graph whose loop runs at most
-/// `iters` iterations: powers of two up to both that and
-/// [`MAX_SPLITS`].
+/// The split counts worth trying for `g`: powers of two up to both its
+/// split loop's most iterations at `w`'s declared points (or its largest
+/// one) and [`MAX_SPLITS`].
 fn split_choices(g: &KernelGraph, w: &Workload) -> Vec<u32> {
-    let mut iters: i64 = 1;
+    let mut iters: u64 = 1;
     for k in &g.kernels {
         let KernelBody::Block(b) = &k.body else {
             continue;
@@ -172,12 +173,10 @@ fn split_choices(g: &KernelGraph, w: &Workload) -> Vec<u32> {
             continue;
         };
         for p in w.points_or_max() {
-            let n = f.extent.eval(&p).unwrap_or(1).max(1);
-            let t = i64::from(f.tile.max(1));
-            iters = iters.max((n + t - 1) / t);
+            iters = iters.max(f.iterations(&p).unwrap_or(1));
         }
     }
-    let top = (iters as u64).next_power_of_two().min(MAX_SPLITS as u64) as u32;
+    let top = iters.next_power_of_two().min(MAX_SPLITS as u64) as u32;
     (0..).map(|e| 1u32 << e).take_while(|&s| s <= top).collect()
 }
 
@@ -297,15 +296,11 @@ pub fn instances(
         .collect())
 }
 
-/// The graph of `id` without a search: the candidate rebuilt
-/// ([`rebuild`]) and its split count set. The caller compares it with the
-/// fingerprint recorded when it was verified.
-pub fn rebuild_instance(
-    w: &Workload,
-    id: InstanceId,
-    fits: &Fits<'_>,
-) -> Result<KernelGraph, String> {
-    let g = rebuild(w, id.strategy, fits)?;
+/// The instance `id` of its candidate's graph `g` (rebuilt without a
+/// search by [`crate::search::strategies::rebuild`]): `g` itself, or `g`
+/// split `id.splits` ways. The caller compares it with the fingerprint
+/// recorded when it was verified.
+pub fn set_splits(g: KernelGraph, id: InstanceId) -> Result<KernelGraph, String> {
     match id.splits {
         None => Ok(g),
         Some(s) => with_splits(&g, s).ok_or_else(|| {

@@ -13,13 +13,14 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::buckets::{ShapeBucket, buckets};
-use super::instances::{Instance, InstanceId, rebuild_instance, unverified, verify};
+use super::instances::{Instance, InstanceId, set_splits, unverified, verify};
 use super::lock::{Entry, Lock, Source, key};
 use super::tuner::{BucketResult, hardware_for, rank};
 use crate::codegen::{ArchDispatch, DispatchEntry};
 use crate::ir::{Arch, Spec, Workload};
 use crate::search::cache::graph_fingerprint;
 use crate::search::crosscheck::CrossCheckOptions;
+use crate::search::strategies::{Strategy, rebuild};
 use crate::ugraph::KernelGraph;
 
 /// Where one (arch, bucket) choice came from.
@@ -204,6 +205,9 @@ pub type Locked = Vec<(
 /// The lock's choices for `w` ([`Locked`]).
 pub fn locked(spec: &Spec, w: &Workload, lock: Option<&Lock>, nvcc: &str) -> Locked {
     let fits = |g: &KernelGraph| crate::codegen::cuda::fits(w, g);
+    // One rebuild per candidate (a searched one runs the enumeration), its
+    // split variants derived from it.
+    let mut bases: BTreeMap<Strategy, Result<KernelGraph, String>> = BTreeMap::new();
     let mut rebuilt: BTreeMap<InstanceId, Result<KernelGraph, String>> = BTreeMap::new();
     let bs = buckets(w);
     // Per arch and bucket: the locked graph, or why not.
@@ -220,9 +224,13 @@ pub fn locked(spec: &Spec, w: &Workload, lock: Option<&Lock>, nvcc: &str) -> Loc
                         e.instance
                     )),
                     Some(id) => {
-                        let g = rebuilt
-                            .entry(id)
-                            .or_insert_with(|| rebuild_instance(w, id, &fits));
+                        let g = rebuilt.entry(id).or_insert_with(|| {
+                            bases
+                                .entry(id.strategy)
+                                .or_insert_with(|| rebuild(w, id.strategy, &fits))
+                                .clone()
+                                .and_then(|g| set_splits(g, id))
+                        });
                         match g {
                             Ok(g) if graph_fingerprint(g) == e.graph => {
                                 Ok((id, g.clone(), e.source))

@@ -160,6 +160,13 @@ pub struct ForLoop {
 }
 
 impl ForLoop {
+    /// Iterations at `p`: `ceil(extent / tile)`, an extent below 1 counted
+    /// as 1; an error when a dim of the extent has no value.
+    pub fn iterations(&self, p: &crate::ir::DimBindings) -> Result<u64, crate::ir::DimEvalError> {
+        let n = self.extent.eval(p)?.max(1) as u64;
+        Ok(n.div_ceil(u64::from(self.tile.max(1))))
+    }
+
     /// An unsplit loop.
     pub fn new(extent: DimExpr, tile: u32) -> Self {
         ForLoop {

@@ -230,11 +230,12 @@ impl Builder<'_> {
         let w = self.w;
         let (mut min_blocks, mut max_iters) = (i64::MAX, 1i64);
         for p in &w.points_or_max() {
-            let ev = |e: &DimExpr| e.eval(p).map_err(|_| "split: a dim without a value");
             let blocks = i64::try_from(b.blocks(p)).unwrap_or(i64::MAX);
             min_blocks = min_blocks.min(blocks);
-            let t = i64::from(fl.tile.max(1));
-            max_iters = max_iters.max((ev(&fl.extent)?.max(1) + t - 1) / t);
+            let iters = fl
+                .iterations(p)
+                .map_err(|_| "split: a dim without a value")?;
+            max_iters = max_iters.max(i64::try_from(iters).unwrap_or(i64::MAX));
         }
         Ok(split_count(min_blocks, max_iters))
     }
