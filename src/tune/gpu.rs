@@ -191,8 +191,19 @@ impl Device {
         })
     }
 
-    /// Upload `inputs` (host tensors) as `dtypes`.
-    pub fn upload(&self, inputs: &[(Tensor, DType)]) -> Result<Vec<CudaSlice<u8>>, GpuError> {
+    /// Set every byte of `buf` to `byte`, in stream order.
+    fn fill(&self, buf: &CudaSlice<u8>, byte: u8) -> Result<(), GpuError> {
+        let p = buf.device_ptr(&self.stream).0;
+        // SAFETY: `p` is a live allocation of `buf.len()` bytes, on this
+        // stream (every buffer here is allocated on it).
+        unsafe {
+            cudarc::driver::result::memset_d8_async(p, byte, buf.len(), self.stream.cu_stream())
+        }?;
+        Ok(())
+    }
+
+    /// Upload `inputs` (host tensors) as their dtypes.
+    pub fn upload(&self, inputs: &[(&Tensor, DType)]) -> Result<Vec<CudaSlice<u8>>, GpuError> {
         inputs
             .iter()
             .map(|(t, d)| Ok(self.stream.clone_htod(&to_bytes(t, *d))?))
@@ -248,16 +259,8 @@ impl Device {
                     // SAFETY: poisoned below before any kernel reads it.
                     let buf = unsafe { self.stream.alloc::<u8>(bytes) }?;
                     let p = buf.device_ptr(&self.stream).0;
-                    // SAFETY: `p` is a live allocation of `bytes` bytes on
-                    // this stream. 0xFF bytes are NaN in f16, bf16 and f32.
-                    unsafe {
-                        cudarc::driver::result::memset_d8_async(
-                            p,
-                            0xFF,
-                            bytes,
-                            self.stream.cu_stream(),
-                        )
-                    }?;
+                    // 0xFF bytes are NaN in f16, bf16 and f32.
+                    self.fill(&buf, 0xFF)?;
                     ptrs.push(p);
                     owned.push(Some(buf));
                 }
@@ -313,17 +316,7 @@ impl Device {
         let timing = Some(CUevent_flags::CU_EVENT_DEFAULT);
         let mut events = Vec::with_capacity(reps);
         for _ in 0..reps {
-            let p = self.flush.device_ptr(&self.stream).0;
-            // SAFETY: the flush buffer is a live allocation of exactly
-            // `len` bytes on this stream.
-            unsafe {
-                cudarc::driver::result::memset_d8_async(
-                    p,
-                    0,
-                    self.flush.len(),
-                    self.stream.cu_stream(),
-                )
-            }?;
+            self.fill(&self.flush, 0)?;
             let (a, b) = (self.ctx.new_event(timing)?, self.ctx.new_event(timing)?);
             a.record(&self.stream)?;
             launch_all()?;

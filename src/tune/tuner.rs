@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::buckets::{ShapeBucket, buckets};
+use super::buckets::{ShapeBucket, bucket_of, buckets};
 use super::cost::estimate;
 use super::gpu::{Device, GpuError};
 use super::instances::{Instance, InstanceError, instances};
@@ -369,19 +369,26 @@ fn time_checked(
     let run = dev
         .run(module, v, q, inputs, warmup, reps)
         .map_err(|e| e.to_string())?;
-    for (j, (got, want)) in run.outputs.iter().zip(want).enumerate() {
+    check_outputs(&run.outputs, want, tolerance)?;
+    Ok(run.median())
+}
+
+/// `Err` naming the first output of `got` not within `tolerance` (relative
+/// L2, no non-finite mismatches) of `want`'s.
+fn check_outputs(got: &[Tensor], want: &[Tensor], tolerance: f64) -> Result<(), String> {
+    for (j, (got, want)) in got.iter().zip(want).enumerate() {
         match compare(got, want) {
             Some(c) if c.within(tolerance) => {}
             Some(c) => {
                 return Err(format!(
-                    "output {j} differs from the reference: rel L2 {:.2e}, {} non-finite mismatches",
+                    "output {j} differs from the reference: rel L2 {:.2e} (tolerance {tolerance:.0e}), {} non-finite mismatches",
                     c.rel_l2, c.non_finite_mismatches
                 ));
             }
             None => return Err(format!("output {j} has the wrong shape")),
         }
     }
-    Ok(run.median())
+    Ok(())
 }
 
 /// Time a prepared workload on `dev`; `progress` is called after each
@@ -409,10 +416,10 @@ pub fn measure(
     let top = w.max_point();
     let host =
         crate::reference::random_inputs(w, &top, opts.seed).map_err(|e| wl(e.to_string()))?;
-    let typed: Vec<(Tensor, crate::ir::DType)> = host
+    let typed: Vec<(&Tensor, crate::ir::DType)> = host
         .iter()
         .zip(&w.graph.inputs)
-        .map(|(t, i)| (t.clone(), i.dtype))
+        .map(|(t, i)| (t, i.dtype))
         .collect();
     let inputs = dev.upload(&typed).map_err(gpu)?;
     let mut out = Vec::new();
@@ -435,30 +442,19 @@ pub fn measure(
             }
             let want = crate::reference::eval(&w.graph, &point, &at, Precision::Declared)
                 .map_err(|e| wl(e.to_string()))?;
-            for (j, (got, want)) in reference.outputs.iter().zip(&want).enumerate() {
-                let c = compare(got, want).ok_or_else(|| wl("reference shape mismatch".into()))?;
-                if !c.within(w.tolerance) {
-                    return Err(wl(format!(
-                        "the GPU reference disagrees with the CPU interpreter at {} (output {j}: rel L2 {:.2e} > {:.0e}); nothing was tuned",
-                        bucket.label(),
-                        c.rel_l2,
-                        w.tolerance
-                    )));
-                }
-            }
+            check_outputs(&reference.outputs, &want, w.tolerance).map_err(|e| {
+                wl(format!(
+                    "the GPU reference disagrees with the CPU interpreter at {} ({e}); nothing was tuned",
+                    bucket.label()
+                ))
+            })?;
         }
         // Declared points inside the bucket are timed too: the choice must
         // serve them, not only the bucket's top.
         let extra: Vec<DimBindings> = w
             .points
             .iter()
-            .filter(|q| {
-                **q != point
-                    && bucket
-                        .dims
-                        .iter()
-                        .all(|(n, b)| q.get(n).is_some_and(|v| b.contains(*v)))
-            })
+            .filter(|q| **q != point && bucket_of(w, q) == Some(k))
             .cloned()
             .collect();
         let mut extra_refs = Vec::new();
@@ -533,8 +529,9 @@ pub fn measure(
     Ok(out)
 }
 
-/// The target arch a device of `capability` loads SASS for: the newest
-/// target not newer than it (`sm_90a` only on 9.0 exactly).
+/// The target arch a device of `capability` tunes: the newest target not
+/// newer than it (`sm_XYa` only on X.Y exactly, `sm_XYf` within its
+/// family; a plain older arch across families runs as PTX, JIT-compiled).
 pub fn arch_for(archs: &[Arch], capability: u32) -> Option<Arch> {
     archs
         .iter()
