@@ -803,7 +803,7 @@ fn emit_rejects_inconsistent_variants_and_dispatch() {
     x.dtype = DType::F32;
     check(
         bad,
-        "variant 1 (`fused`): input 0 is `x: f32[n, d]`, but `x: f16[n, d]` in variant 0 (`direct`)",
+        "variant 1 (`fused`): input 0 is `x: f32[n, d]` in the plan but `x: f16[n, d]` in the workload",
     );
     // The outputs too.
     let mut bad = good.clone();

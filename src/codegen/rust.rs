@@ -395,8 +395,9 @@ fn prepare<'a>(w: &'a Workload, k: &'a WorkloadKernels) -> Result<Prepared<'a>, 
                 plan_error(w, message)
             }
         };
-        let reference = first.as_ref().map(|f| (f, k.variants[0].label.as_str()));
-        let (p, arguments) = prepare_variant(w, k, v, reference, &err)?;
+        // Each variant's inputs and outputs are checked against the
+        // workload's, so they agree with each other.
+        let (p, arguments) = prepare_variant(w, k, v, &err)?;
         if first.is_none() {
             first = Some(arguments);
         }
@@ -462,27 +463,8 @@ fn prepare_variant<'a>(
     w: &Workload,
     k: &WorkloadKernels,
     v: &'a Variant,
-    reference: Option<(&Arguments<'_>, &str)>,
     err: &dyn Fn(String) -> EmitError,
 ) -> Result<(PreparedVariant<'a>, Arguments<'a>), EmitError> {
-    // An input or output as variant 0 has it (`reference`), for later variants.
-    let same = |kind: &str, i: usize, g: &GlobalTensor| -> Result<(), EmitError> {
-        let Some(((ins, outs), label)) = reference else {
-            return Ok(());
-        };
-        let list = if kind == "input" { ins } else { outs };
-        match list.get(i) {
-            Some(a) if a.name == g.name && a.dtype == g.dtype && a.shape == g.shape => Ok(()),
-            Some(a) => Err(err(format!(
-                "{kind} {i} is `{}: {}`, but `{}: {}` in variant 0 (`{label}`)",
-                g.name,
-                type_string(g.dtype, &g.shape),
-                a.name,
-                type_string(a.dtype, &a.shape),
-            ))),
-            None => Ok(()),
-        }
-    };
     let known = |e: &DimExpr| e.symbols().into_iter().find(|s| !k.dims.contains(s));
     let mut inputs = vec![None; w.graph.inputs.len()];
     let mut outputs = vec![None; w.graph.outputs.len()];
@@ -500,7 +482,6 @@ fn prepare_variant<'a>(
                         g.name
                     ))
                 })?;
-                same("input", i, g)?;
                 if decl.name != g.name || decl.dtype != g.dtype || decl.shape != g.shape {
                     return Err(err(format!(
                         "input {i} is `{}: {}` in the plan but `{}: {}` in the workload",
@@ -522,7 +503,6 @@ fn prepare_variant<'a>(
                         g.name
                     ))
                 })?;
-                same("output", i, g)?;
                 let node = w.graph.node(decl.node);
                 if decl.name != g.name || node.dtype != g.dtype || node.shape != g.shape {
                     return Err(err(format!(
