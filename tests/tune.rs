@@ -13,6 +13,7 @@ use prism::search::crosscheck::CrossCheckOptions;
 use prism::tune::instances::{InstanceId, split_count, unverified, verify, with_splits};
 use prism::tune::lock::{Entry, Lock, LockError, Source, path_for};
 use prism::tune::resolve::{Origin, locked, model_entries, orphans, resolve};
+use prism::tune::tiles::{TILE_CONFIGS, tile_choices, with_tiles};
 use prism::tune::tuner::{Timed, arch_for, choose, spearman};
 use prism::ugraph::{KernelBody, KernelGraph};
 
@@ -35,22 +36,35 @@ fn instance_labels_round_trip() {
         InstanceId {
             strategy: Strategy::Searched(0),
             splits: None,
+            tiles: None,
         },
         InstanceId {
             strategy: Strategy::Searched(12),
             splits: Some(16),
+            tiles: None,
         },
         InstanceId {
             strategy: Strategy::Flash,
             splits: Some(1),
+            tiles: None,
         },
         InstanceId {
             strategy: Strategy::Regions,
             splits: None,
+            tiles: Some(3),
+        },
+        InstanceId {
+            strategy: Strategy::Searched(2),
+            splits: Some(4),
+            tiles: Some(0),
         },
     ] {
         assert_eq!(InstanceId::parse(&id.label()), Some(id), "{}", id.label());
     }
+    assert_eq!(
+        InstanceId::parse("sgraph#1 tiles=t16x32x128w124s4").map(|i| i.label()),
+        Some("sgraph#1 tiles=t16x32x128w124s4".to_string())
+    );
     for bad in [
         "",
         "sgraph#",
@@ -59,9 +73,93 @@ fn instance_labels_round_trip() {
         "flash splits=",
         "flash x=2",
         "regions splits=2 more",
+        "regions tiles=t1x1x1w111s1",
+        "regions tiles=",
+        "regions tiles=t16x32x128w124s4 splits=2",
+        "regions tiles=t16x32x128w124s4 tiles=t16x32x128w124s4",
     ] {
         assert_eq!(InstanceId::parse(bad), None, "{bad:?}");
     }
+}
+
+/// Every tile configuration of the table is one the matmul template
+/// emits and nvcc compiles (the generated static_assert pins the shared
+/// memory size computed here to TileGemm's), its graphs verify for a
+/// workload with row statistics (rms_norm) and one with two matmuls
+/// (swiglu), and the decode-only workloads get no 64/128-row tiles.
+#[test]
+fn tile_variants_generate_verify_and_compile() {
+    let spec = load("prism.toml");
+    let mut sources = Vec::new();
+    for name in ["rms_norm", "swiglu", "gated_mlp"] {
+        let w = spec.workload(name).expect("workload");
+        let fits = |g: &KernelGraph| prism::codegen::cuda::fits(w, g);
+        let all = unverified(w, &CrossCheckOptions::default(), &fits).expect("instances");
+        let (base, _) = all
+            .iter()
+            .find(|(i, ok)| *ok && i.id.tiles.is_none() && !tile_choices(&i.graph, w).is_empty())
+            .expect("a verified matmul candidate");
+        let choices = tile_choices(&base.graph, w);
+        if name == "gated_mlp" {
+            assert_eq!(
+                choices.len(),
+                TILE_CONFIGS.len(),
+                "n up to 2048: every tile"
+            );
+        } else {
+            assert!(
+                choices.iter().all(|c| c.shape.bm <= 32) && choices.len() >= 4,
+                "{name}: decode tiles only"
+            );
+        }
+        let mut variants: Vec<(String, KernelGraph)> = Vec::new();
+        for c in &choices {
+            let g = with_tiles(&base.graph, c).expect("a tile variant");
+            assert_ne!(g, base.graph);
+            assert!(fits(&g).is_ok(), "{name} {}: {:?}", c.name, fits(&g));
+            variants.push((c.name.to_string(), g));
+        }
+        if name != "gated_mlp" {
+            let graphs: Vec<&KernelGraph> = variants.iter().map(|(_, g)| g).collect();
+            let ok = verify(w, &graphs, &CrossCheckOptions::default());
+            assert!(
+                ok.iter().all(|v| *v),
+                "{name}: every tile variant verifies: {ok:?}"
+            );
+        }
+        // The listed instances carry them, labelled.
+        assert!(
+            all.iter()
+                .any(|(i, _)| i.id.tiles.is_some()
+                    && i.id.label().contains(" tiles=t16x32x128w124s4"))
+        );
+        let k = prism::codegen::cuda::generate_variants(w, &variants, Vec::new()).expect("emit");
+        assert!(
+            k.variants
+                .iter()
+                .any(|v| v.launches.iter().any(|l| l.shared_bytes > 48 * 1024)),
+            "{name}: the deep pipelines take dynamic shared memory"
+        );
+        sources.push((name, k));
+    }
+    let Some(nvcc) = common::nvcc() else { return };
+    let dir = temp_dir("tiles");
+    let include = dir.join("include");
+    prism::device_library::write_to(&include).expect("device library");
+    for (name, k) in &sources {
+        let cu = dir.join(format!("{name}.cu"));
+        std::fs::write(&cu, &k.source).expect("write .cu");
+        let archs = prism::build::arch::parse_list("sm_90a,sm_80").expect("archs");
+        prism::nvcc::compile_fatbin(
+            &nvcc,
+            &cu,
+            &dir.join(format!("{name}.fatbin")),
+            &include,
+            &archs,
+        )
+        .unwrap_or_else(|e| panic!("{name}: nvcc: {e}"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The split variants of attention's flash kernels are new graphs whose

@@ -72,12 +72,16 @@ __device__ __forceinline__ void load4_f32(const T* p, float (&out)[4]) {
 }
 }  // namespace detail
 
-template <typename T, int BM, int BN, int BK, int WARPS_M, int WARPS_N, int STAGES>
+template <typename T, int BM, int BN, int BK, int WARPS_M, int WARPS_N, int STAGES, int WARPS_K = 1>
 struct TileGemm {
   // ------------------------------------------------------------ configuration
   using Element = T;
   static constexpr int TILE_M = BM, TILE_N = BN, TILE_K = BK, NUM_STAGES = STAGES;
-  static constexpr int THREADS = WARPS_M * WARPS_N * 32;
+  static constexpr int THREADS = WARPS_M * WARPS_N * WARPS_K * 32;
+  // Threads of one k group: each group accumulates the whole BM x BN tile
+  // over its share of every K tile (k16 steps kg, kg + WARPS_K, ...); the
+  // groups' sums are added at the end of mainloop, into group 0.
+  static constexpr int GROUP_THREADS = WARPS_M * WARPS_N * 32;
   // Elements per 16-byte chunk: the unit of the vector loader.
   static constexpr int VEC = vec16<T>::elems;
   // Shared-memory row strides (elements) of the A and B tiles: one chunk of padding.
@@ -85,15 +89,20 @@ struct TileGemm {
   static constexpr int LDB_S = BN + VEC;
   static constexpr int A_STAGE = BM * LDA_S;  // elements per stage
   static constexpr int B_STAGE = BK * LDB_S;
-  static constexpr int SMEM_BYTES = STAGES * (A_STAGE + B_STAGE) * (int)sizeof(T);
+  static constexpr int PIPE_BYTES = STAGES * (A_STAGE + B_STAGE) * (int)sizeof(T);
+  // The k groups' partial sums pass through shared memory once.
+  static constexpr int REDUCE_BYTES = (WARPS_K - 1) * BM * BN * (int)sizeof(float);
+  static constexpr int SMEM_BYTES = PIPE_BYTES > REDUCE_BYTES ? PIPE_BYTES : REDUCE_BYTES;
   // Accumulator elements per thread (the same for both paths).
-  static constexpr int ACC = BM * BN / THREADS;
+  static constexpr int ACC = BM * BN / GROUP_THREADS;
 
   static_assert(sizeof(T) == 2 || sizeof(T) == 4, "TileGemm: T must be __half, __nv_bfloat16 or float");
   static_assert(STAGES >= 1 && STAGES <= 4, "TileGemm: STAGES must be in [1, 4]");
   static_assert(THREADS <= 1024, "TileGemm: at most 32 warps");
   static_assert(BK % VEC == 0 && BN % VEC == 0, "TileGemm: BK and BN must be multiples of 16 bytes");
-  static_assert((BM * BN) % (THREADS * 4) == 0, "TileGemm: BM*BN must be a multiple of 4*THREADS");
+  static_assert((BM * BN) % (GROUP_THREADS * 4) == 0, "TileGemm: BM*BN must be a multiple of 4*32*WARPS_M*WARPS_N");
+  static_assert(WARPS_K >= 1 && (BK / 16) % WARPS_K == 0 && BK % (4 * WARPS_K) == 0,
+                "TileGemm: the k16 steps of a K tile must divide evenly among the WARPS_K groups");
 
   // Tensor core path: warp tile and its m16n8 fragments.
   static constexpr bool kMma = detail::is_mma_type<T>::value;
@@ -110,8 +119,8 @@ struct TileGemm {
   static constexpr int TN = ACC >= 16 ? 8 : 4;
   static constexpr int TM = ACC / TN;
   static constexpr int TX = BN / TN;
-  static constexpr int TY = THREADS / TX;
-  static_assert(BN % TN == 0 && THREADS % TX == 0 && TY * TM == BM && BK % 4 == 0,
+  static constexpr int TY = GROUP_THREADS / TX;
+  static_assert(BN % TN == 0 && GROUP_THREADS % TX == 0 && TY * TM == BM && BK % 4 == 0,
                 "TileGemm (SIMT path): BN/TN threads per row must divide THREADS and cover BM");
 
   // ------------------------------------------------------------ state
@@ -138,6 +147,7 @@ struct TileGemm {
       run<true>(A, lda, m_valid, B, ldb, n_valid, k_begin, k_end, smem);
     else
       run<false>(A, lda, m_valid, B, ldb, n_valid, k_begin, k_end, smem);
+    if constexpr (WARPS_K > 1) reduce_groups(smem);
   }
 
   // Calls f(row, col, value) for every accumulator element of this thread,
@@ -152,6 +162,7 @@ struct TileGemm {
   // e.g. two GEMMs sharing the A operand): f(row, col, value, other_value).
   template <class F>
   __device__ __forceinline__ void for_each_pair(const TileGemm& other, F&& f) const {
+    if (WARPS_K > 1 && threadIdx.x >= GROUP_THREADS) return;  // k group 0 holds the sums
 #if PRISM_HAS_MMA_SM80
     if constexpr (kMma) {
       const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -168,7 +179,7 @@ struct TileGemm {
       return;
     }
 #endif
-    const int tx = threadIdx.x % TX, ty = threadIdx.x / TX;
+    const int tx = threadIdx.x % TX, ty = (threadIdx.x % GROUP_THREADS) / TX;
 #pragma unroll
     for (int i = 0; i < TM; ++i)
 #pragma unroll
@@ -179,6 +190,30 @@ struct TileGemm {
   }
 
  private:
+  // Adds the accumulators of k groups 1..WARPS_K-1 into group 0's (thread t
+  // of group g pairs with thread t of group 0). smem is free on entry (the
+  // pipeline ended with a barrier) and again on return.
+  __device__ __forceinline__ void reduce_groups(char* smem) {
+    float* buf = reinterpret_cast<float*>(smem);
+    const int g = threadIdx.x / GROUP_THREADS, t = threadIdx.x % GROUP_THREADS;
+    if (g > 0) {
+#pragma unroll
+      for (int i = 0; i < ACC / 4; ++i)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) buf[((g - 1) * ACC + i * 4 + e) * GROUP_THREADS + t] = acc_[i][e];
+    }
+    __syncthreads();
+    if (g == 0) {
+#pragma unroll
+      for (int h = 0; h < WARPS_K - 1; ++h)
+#pragma unroll
+        for (int i = 0; i < ACC / 4; ++i)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) acc_[i][e] += buf[(h * ACC + i * 4 + e) * GROUP_THREADS + t];
+    }
+    __syncthreads();
+  }
+
   // ------------------------------------------------------------ loading
   // Thread `tid` copies 16-byte chunks of a fixed column: A chunks at tile row
   // tid / A_ROW + i * A_RSTEP, column (tid % A_ROW) * VEC; B chunks at tile row
@@ -334,7 +369,8 @@ struct TileGemm {
   // Tensor cores: per k16 step, ldmatrix the warp's NI B fragments (x4.trans,
   // two n8 fragments each) and MI A fragments (x4), and MI x NI mma.sync.
   __device__ __forceinline__ void compute_mma(const T* sA, const T* sB) {
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int warp = (threadIdx.x % GROUP_THREADS) / 32, lane = threadIdx.x % 32;
+    const int kg = threadIdx.x / GROUP_THREADS;
     const int wm = warp / WARPS_N, wn = warp % WARPS_N;
     // ldmatrix row addresses. A (x4): lanes 0-15 rows 0-15 at k 0, lanes 16-31
     // rows 0-15 at k 8 -> a[0..3] as mma expects. B (x4.trans): lanes 0-15 k
@@ -343,7 +379,8 @@ struct TileGemm {
     const uint32_t a_base = smem_addr(sA + (wm * WM + lane % 16) * LDA_S + (lane / 16) * 8);
     const uint32_t b_base = smem_addr(sB + (lane % 16) * LDB_S + wn * WN + (lane / 16) * 8);
 #pragma unroll
-    for (int kk = 0; kk < BK / 16; ++kk) {
+    for (int k0 = 0; k0 < BK / 16; k0 += WARPS_K) {
+      const int kk = k0 + kg;
       // All NI B fragments of this k16 step, then one A fragment at a time
       // (keeps 4 + 2*NI fragment registers live instead of 4*MI + 2*NI).
       uint32_t b[NI][2];
@@ -368,11 +405,12 @@ struct TileGemm {
   // along k, broadcast within the row of threads) and, per k, TN B values
   // (vector loads along n), then TM x TN FMAs per k.
   __device__ __forceinline__ void compute_simt(const T* sA, const T* sB) {
-    const int tx = threadIdx.x % TX, ty = threadIdx.x / TX;
+    const int tx = threadIdx.x % TX, ty = (threadIdx.x % GROUP_THREADS) / TX;
+    const int kg = threadIdx.x / GROUP_THREADS;
     const T* a_row = sA + ty * TM * LDA_S;
     const T* b_col = sB + tx * 4;
 #pragma unroll
-    for (int k4 = 0; k4 < BK; k4 += 4) {
+    for (int k4 = 4 * kg; k4 < BK; k4 += 4 * WARPS_K) {
       float a[TM][4];
 #pragma unroll
       for (int i = 0; i < TM; ++i) detail::load4_f32(a_row + i * LDA_S + k4, a[i]);

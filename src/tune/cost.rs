@@ -9,8 +9,15 @@
 //! - **blocks** and **waves**: a grid smaller than the SM count leaves SMs
 //!   idle, so the achievable bandwidth and tensor rate scale with
 //!   `min(1, blocks / SMs)`;
-//! - **time** = launch + max(bytes / usable bandwidth, flops / usable
-//!   tensor rate).
+//! - **bytes in flight** (pipelined kernels, `stages > 1`): DRAM latency
+//!   times bandwidth is what must be in flight to stream at full rate; a
+//!   block keeps `stages - 1` stages of its input tiles in flight, so few
+//!   or shallow blocks cap the bandwidth at `in flight / latency`;
+//! - **L2 traffic**: every block's input tiles per loop iteration (small
+//!   tiles re-read their operands more often), over a nominal L2
+//!   bandwidth;
+//! - **time** = launch + max(bytes / usable bandwidth, L2 bytes / L2
+//!   bandwidth, flops / usable tensor rate).
 //!
 //! It ranks candidates before anything is timed; the tuner measures how
 //! well it ranks (issue 5) and times the survivors.
@@ -99,6 +106,44 @@ fn flops(b: &BlockGraph, g: &KernelGraph, p: &DimBindings) -> u64 {
     total
 }
 
+/// L2 bandwidth over DRAM bandwidth (nominal: about 3× on A100 and H100).
+const L2_OVER_DRAM: f64 = 3.0;
+/// DRAM latency under load, µs: bytes in flight / latency = bandwidth.
+const DRAM_LATENCY_US: f64 = 1.0;
+
+/// Bytes of input tiles one block loads per loop iteration (the whole
+/// kernel's inputs for a kernel without a loop), and the iterations per
+/// block.
+fn tile_traffic(b: &BlockGraph, g: &KernelGraph, p: &DimBindings) -> (u64, u64) {
+    let Ok(info) = check_block(b, &g.tensors) else {
+        return (0, 1);
+    };
+    let mut bytes: u64 = 0;
+    for (k, op) in b.ops.iter().enumerate() {
+        if let BlockOp::Input(i) = op {
+            let elems = info.shapes[k]
+                .iter()
+                .map(|t| extent(t, p))
+                .fold(1u64, u64::saturating_mul);
+            let size = b
+                .inputs
+                .get(*i)
+                .map_or(2, |m| g.tensors[m.tensor.0].dtype.size() as u64);
+            bytes = bytes.saturating_add(elems.saturating_mul(size));
+        }
+    }
+    let iters = b.forloop.as_ref().map_or(1, |f| {
+        let n = f.iterations(p).unwrap_or(1);
+        let splits = f
+            .split
+            .and_then(|s| b.grid.get(s))
+            .and_then(|d| d.extents.first())
+            .map_or(1, |e| e.eval(p).unwrap_or(1).max(1) as u64);
+        n.div_ceil(splits).max(1)
+    });
+    (bytes, iters)
+}
+
 /// The estimate of `g` at `p` on `hw`.
 pub fn estimate(g: &KernelGraph, p: &DimBindings, hw: &Hardware) -> Estimate {
     let mut kernels = Vec::with_capacity(g.kernels.len());
@@ -111,7 +156,23 @@ pub fn estimate(g: &KernelGraph, p: &DimBindings, hw: &Hardware) -> Estimate {
         let waves = nblocks as f64 / f64::from(hw.sms.max(1));
         let busy = waves.clamp(f64::MIN_POSITIVE, 1.0);
         // GB/s = 1e3 bytes/µs; TFLOP/s = 1e6 flops/µs.
-        let memory = bytes as f64 / (hw.dram_gbps * 1e3 * busy);
+        let mut dram = hw.dram_gbps * 1e3 * busy;
+        let mut l2 = 0.0;
+        if let KernelBody::Block(b) = &k.body {
+            let (stage, iters) = tile_traffic(b, g, p);
+            let total = (stage as f64) * (iters as f64) * (nblocks as f64);
+            l2 = total / (hw.dram_gbps * 1e3 * L2_OVER_DRAM * busy);
+            if b.params.stages > 1 {
+                // Blocks resident at once: the whole grid up to one wave
+                // of as many blocks per SM as threads allow.
+                let per_sm = (hw.max_threads_per_sm / b.params.threads.max(1)).max(1);
+                let resident = (nblocks as f64).min(f64::from(hw.sms) * f64::from(per_sm));
+                let in_flight = resident * stage as f64 * f64::from(b.params.stages - 1);
+                dram = dram.min(in_flight / DRAM_LATENCY_US);
+            }
+        }
+        let memory = bytes as f64 / dram.max(f64::MIN_POSITIVE);
+        let memory = memory.max(l2);
         let compute = flops as f64 / (hw.tensor_tflops * 1e6 * busy);
         kernels.push(KernelEstimate {
             name: k.name.clone(),

@@ -10,8 +10,9 @@
 //!   loop's iteration count. A small grid wants many splits, a large one
 //!   few; only the tuner can tell where the crossover lies.
 //!
-//! Tile shapes, threads and pipeline stages are set by the instantiation
-//! and the code templates per candidate; they are not varied yet.
+//! - **tiles** of tensor-core matmul kernels: block tile, warp layout and
+//!   pipeline depth from [`super::tiles::TILE_CONFIGS`] (narrow tiles with
+//!   warps sharing K for decode-sized rows, 128-wide ones for prefill).
 //!
 //! Every instance is verified again, as a graph of its own: the partition
 //! and algebraic proof ([`crate::search::strategies::prove`]) and the
@@ -29,6 +30,8 @@ use crate::search::strategies::{Fits, Strategy, prove, search_all};
 use crate::ugraph::flash::MAX_SPLITS;
 use crate::ugraph::{KernelBody, KernelGraph};
 
+use super::tiles::{TILE_CONFIGS, tile_choices, with_tiles};
+
 /// What an instance is: which candidate, and its parameters. It is enough
 /// to rebuild the graph without a search (the candidate by
 /// [`crate::search::strategies::rebuild`], then [`set_splits`]).
@@ -37,29 +40,50 @@ pub struct InstanceId {
     pub strategy: Strategy,
     /// The split count of a split loop (`None`: as instantiated).
     pub splits: Option<u32>,
+    /// The matmul tile configuration, an index into
+    /// [`super::tiles::TILE_CONFIGS`] (`None`: as instantiated).
+    pub tiles: Option<u8>,
 }
 
 impl InstanceId {
-    /// `sgraph#0 splits=16`, `regions`.
+    /// `sgraph#0 splits=16`, `sgraph#1 tiles=t16x32x128w124s4`, `regions`.
     pub fn label(&self) -> String {
-        match self.splits {
-            Some(s) => format!("{} splits={s}", self.strategy.label()),
-            None => self.strategy.label(),
+        let mut s = self.strategy.label();
+        if let Some(n) = self.splits {
+            s.push_str(&format!(" splits={n}"));
         }
+        if let Some(c) = self.tiles.and_then(|t| TILE_CONFIGS.get(usize::from(t))) {
+            s.push_str(&format!(" tiles={}", c.name));
+        }
+        s
     }
 
     /// The id a [`InstanceId::label`] names.
     pub fn parse(label: &str) -> Option<InstanceId> {
         let mut parts = label.split(' ');
         let strategy = Strategy::from_label(parts.next()?)?;
-        let splits = match parts.next() {
-            None => None,
-            Some(p) => Some(p.strip_prefix("splits=")?.parse().ok()?),
+        let mut id = InstanceId {
+            strategy,
+            splits: None,
+            tiles: None,
         };
-        if parts.next().is_some() {
-            return None;
+        for p in parts {
+            if let Some(n) = p.strip_prefix("splits=") {
+                if id.splits.is_some() || id.tiles.is_some() {
+                    return None;
+                }
+                id.splits = Some(n.parse().ok()?);
+            } else if let Some(name) = p.strip_prefix("tiles=") {
+                if id.tiles.is_some() {
+                    return None;
+                }
+                let i = TILE_CONFIGS.iter().position(|c| c.name == name)?;
+                id.tiles = Some(u8::try_from(i).ok()?);
+            } else {
+                return None;
+            }
         }
-        Some(InstanceId { strategy, splits })
+        Some(id)
     }
 }
 
@@ -207,34 +231,52 @@ pub fn unverified(
     }
     let mut out = Vec::new();
     for (strategy, g) in base {
+        // Split variants (or the graph itself), then each one's tile
+        // variants.
+        let mut splits: Vec<(Option<u32>, KernelGraph, bool)> = Vec::new();
         match split_count(&g) {
-            None => out.push((
-                Instance {
-                    id: InstanceId {
-                        strategy,
-                        splits: None,
-                    },
-                    graph: g,
-                },
-                true,
-            )),
+            None => splits.push((None, g.clone(), true)),
             Some(_) => {
                 for s in split_choices(&g, w) {
                     if let Some(v) = with_splits(&g, s).filter(|v| fits(v).is_ok()) {
                         let same = v == g;
-                        out.push((
-                            Instance {
-                                id: InstanceId {
-                                    strategy,
-                                    splits: Some(s),
-                                },
-                                graph: v,
-                            },
-                            same,
-                        ));
+                        splits.push((Some(s), v, same));
                     }
                 }
             }
+        }
+        for (s, v, ok) in splits {
+            for c in tile_choices(&v, w) {
+                let Some(t) = with_tiles(&v, c).filter(|t| fits(t).is_ok()) else {
+                    continue;
+                };
+                let index = TILE_CONFIGS
+                    .iter()
+                    .position(|x| x == c)
+                    .and_then(|i| u8::try_from(i).ok());
+                out.push((
+                    Instance {
+                        id: InstanceId {
+                            strategy,
+                            splits: s,
+                            tiles: index,
+                        },
+                        graph: t,
+                    },
+                    false,
+                ));
+            }
+            out.push((
+                Instance {
+                    id: InstanceId {
+                        strategy,
+                        splits: s,
+                        tiles: None,
+                    },
+                    graph: v,
+                },
+                ok,
+            ));
         }
     }
     out.sort_by_key(|(i, _)| i.id);
@@ -298,16 +340,31 @@ pub fn instances(
 
 /// The instance `id` of its candidate's graph `g` (rebuilt without a
 /// search by [`crate::search::strategies::rebuild`]): `g` itself, or `g`
-/// split `id.splits` ways. The caller compares it with the fingerprint
-/// recorded when it was verified.
+/// split `id.splits` ways and set to the tiles `id.tiles`. The caller
+/// compares it with the fingerprint recorded when it was verified.
 pub fn set_splits(g: KernelGraph, id: InstanceId) -> Result<KernelGraph, String> {
-    match id.splits {
-        None => Ok(g),
+    let g = match id.splits {
+        None => g,
         Some(s) => with_splits(&g, s).ok_or_else(|| {
             format!(
                 "`{}` has no split loop to split {s} ways",
                 id.strategy.label()
             )
-        }),
+        })?,
+    };
+    match id.tiles {
+        None => Ok(g),
+        Some(t) => {
+            let c = TILE_CONFIGS
+                .get(usize::from(t))
+                .ok_or_else(|| format!("no tile configuration {t}"))?;
+            with_tiles(&g, c).ok_or_else(|| {
+                format!(
+                    "`{}` has no matmul kernel to set to tiles {}",
+                    id.strategy.label(),
+                    c.name
+                )
+            })
+        }
     }
 }

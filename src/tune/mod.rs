@@ -26,4 +26,5 @@ pub mod gpu;
 pub mod instances;
 pub mod lock;
 pub mod resolve;
+pub mod tiles;
 pub mod tuner;

@@ -102,8 +102,16 @@ fn describe_block(s: &mut String, name: &str, b: &BlockGraph, graph: &KernelGrap
     let p = &b.params;
     let _ = writeln!(
         s,
-        "kernel {name}  {} threads, {} stage(s), warps {}×{}",
-        p.threads, p.stages, p.warps_m, p.warps_n
+        "kernel {name}  {} threads, {} stage(s), warps {}×{}{}",
+        p.threads,
+        p.stages,
+        p.warps_m,
+        p.warps_n,
+        if p.warps_k > 1 {
+            format!("×{} (k)", p.warps_k)
+        } else {
+            String::new()
+        }
     );
     let grid: Vec<String> = b
         .grid

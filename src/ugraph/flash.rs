@@ -495,6 +495,7 @@ fn partial_kernel(g: &Graph, m: &Attention, t: FlashTiles, x: &FlashTensors) -> 
             stages: 2,
             warps_m,
             warps_n: 4 / warps_m,
+            warps_k: 1,
         },
     }
 }

@@ -74,6 +74,8 @@ pub struct MatmulTiles {
     pub warps_m: u32,
     pub warps_n: u32,
     pub stages: u32,
+    /// Warp groups splitting each K tile ([`LaunchParams::warps_k`]).
+    pub warps_k: u32,
 }
 
 /// A heuristic choice until the tuner exists: small-m (decode) tiles when `m`
@@ -89,6 +91,7 @@ pub fn matmul_tiles(max_m: i64, dtype: DType) -> MatmulTiles {
             warps_m: if bm == 16 { 1 } else { 2 },
             warps_n: if bm == 16 { 4 } else { 2 },
             stages: 2,
+            warps_k: 1,
         };
     }
     if max_m <= 16 {
@@ -99,6 +102,7 @@ pub fn matmul_tiles(max_m: i64, dtype: DType) -> MatmulTiles {
             warps_m: 1,
             warps_n: 4,
             stages: 3,
+            warps_k: 1,
         }
     } else {
         MatmulTiles {
@@ -108,6 +112,7 @@ pub fn matmul_tiles(max_m: i64, dtype: DType) -> MatmulTiles {
             warps_m: 2,
             warps_n: 2,
             stages: 3,
+            warps_k: 1,
         }
     }
 }
@@ -760,10 +765,11 @@ pub fn matmul_maps(
 
 pub fn matmul_params(tiles: MatmulTiles) -> LaunchParams {
     LaunchParams {
-        threads: tiles.warps_m * tiles.warps_n * 32,
+        threads: tiles.warps_m * tiles.warps_n * tiles.warps_k * 32,
         stages: tiles.stages,
         warps_m: tiles.warps_m,
         warps_n: tiles.warps_n,
+        warps_k: tiles.warps_k,
     }
 }
 

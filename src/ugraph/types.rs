@@ -285,6 +285,10 @@ pub struct LaunchParams {
     /// Warps along the tile's rows and columns in tensor-core kernels.
     pub warps_m: u32,
     pub warps_n: u32,
+    /// Warp groups that share each K tile of a tensor-core matmul (each
+    /// sums the whole output tile over its k16 steps; the groups' sums are
+    /// added in shared memory at the end): an in-block split-K.
+    pub warps_k: u32,
 }
 
 impl Default for LaunchParams {
@@ -294,6 +298,7 @@ impl Default for LaunchParams {
             stages: 1,
             warps_m: 1,
             warps_n: 1,
+            warps_k: 1,
         }
     }
 }

@@ -94,6 +94,8 @@ pub struct Emitter<'a> {
     /// Dims with one declared value (templates that need compile-time
     /// sizes may specialize on them).
     pub fixed: crate::ir::DimBindings,
+    /// Dynamic shared memory the kernel is launched with (bytes; 0: none).
+    pub dynamic_shared: u32,
     pub code: String,
     tmp: usize,
     depth: usize,
@@ -120,6 +122,7 @@ impl<'a> Emitter<'a> {
             params,
             grid_start: Vec::new(),
             fixed: crate::ir::DimBindings::new(),
+            dynamic_shared: 0,
             code: String::new(),
             tmp: 0,
             depth: 0,

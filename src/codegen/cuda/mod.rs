@@ -193,7 +193,7 @@ fn block_kernel(
                     symbol: name.to_string(),
                     grid: grid_factors(&block.grid),
                     threads,
-                    shared_bytes: 0,
+                    shared_bytes: em.dynamic_shared,
                     tensors: em.params.iter().map(|(t, _)| *t).collect(),
                 };
                 return Ok((text, launch));

@@ -364,12 +364,37 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     let (gx, gy) = (&b.grid[0], &b.grid[1]);
     let (bm, bn, bk) = (gy.tile, gx.tile, fl.tile);
     let p = &b.params;
-    let ty = c_type(em.tensors[ma.tensor.0].dtype);
+    let dtype = em.tensors[ma.tensor.0].dtype;
+    let ty = c_type(dtype);
+    let smem = gemm_shared_bytes(
+        GemmShape {
+            bm,
+            bn,
+            bk,
+            warps_m: p.warps_m,
+            warps_n: p.warps_n,
+            warps_k: p.warps_k,
+            stages: p.stages,
+        },
+        dtype.size() as u32,
+    )?;
+    if p.threads != p.warps_m * p.warps_n * p.warps_k * 32 {
+        return Err("matmul threads are not 32 per warp of warps_m × warps_n × warps_k".into());
+    }
     em.line(&format!(
-        "using Gemm = prism::TileGemm<{ty}, {bm}, {bn}, {bk}, {}, {}, {}>;",
-        p.warps_m, p.warps_n, p.stages
+        "using Gemm = prism::TileGemm<{ty}, {bm}, {bn}, {bk}, {}, {}, {}, {}>;",
+        p.warps_m, p.warps_n, p.stages, p.warps_k
     ));
-    em.line("__shared__ __align__(16) char smem[Gemm::SMEM_BYTES];");
+    em.line(&format!(
+        "static_assert(Gemm::SMEM_BYTES == {smem}, \"prism: TileGemm shared memory differs from the code generator's\");"
+    ));
+    // Static arrays beside the pipeline (row statistics) need headroom.
+    if smem + 4096 > STATIC_SHARED_BYTES {
+        em.line("extern __shared__ __align__(16) char smem[];");
+        em.dynamic_shared = smem;
+    } else {
+        em.line("__shared__ __align__(16) char smem[Gemm::SMEM_BYTES];");
+    }
     for (s, _, _) in &stats {
         em.line(&format!("__shared__ float rowstat{}[{bm}];", s.0));
     }
@@ -398,7 +423,7 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     }
     let mut ev = Evaluator::new(&info.shapes, tiles);
     if !stats.is_empty() {
-        let warps = p.warps_m * p.warps_n;
+        let warps = p.warps_m * p.warps_n * p.warps_k;
         em.line("{");
         em.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
         em.line(&format!(
@@ -464,6 +489,97 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     }
     em.line("});");
     Ok(())
+}
+
+/// Static shared memory a kernel may declare; above it the matmul
+/// template takes its pipeline buffers as dynamic shared memory.
+pub const STATIC_SHARED_BYTES: u32 = 48 * 1024;
+/// The most dynamic shared memory a matmul kernel may ask for: what every
+/// target architecture from sm_80 up grants one block on opt-in, less
+/// room for the kernel's static arrays.
+pub const MAX_GEMM_SHARED_BYTES: u32 = 160 * 1024;
+
+/// A tensor-core matmul tile configuration (`prism::TileGemm`'s template
+/// arguments).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GemmShape {
+    pub bm: u32,
+    pub bn: u32,
+    pub bk: u32,
+    pub warps_m: u32,
+    pub warps_n: u32,
+    pub warps_k: u32,
+    pub stages: u32,
+}
+
+/// `prism::TileGemm<T, ..>::SMEM_BYTES` for elements of `elem` bytes, or
+/// why the configuration breaks one of the template's static assertions
+/// (checked here so that code generation, not nvcc, refuses it).
+pub fn gemm_shared_bytes(g: GemmShape, elem: u32) -> Result<u32> {
+    let GemmShape {
+        bm,
+        bn,
+        bk,
+        warps_m,
+        warps_n,
+        warps_k,
+        stages,
+    } = g;
+    if !(elem == 2 || elem == 4) {
+        return Err("matmul: elements must be 2 or 4 bytes".into());
+    }
+    if [bm, bn, bk, warps_m, warps_n, warps_k, stages].contains(&0) {
+        return Err("matmul: a zero tile size or warp count".into());
+    }
+    let vec = 16 / elem;
+    let group = warps_m * warps_n * 32;
+    let threads = group * warps_k;
+    let (a_row, b_row) = (bk / vec, bn / vec);
+    let ok = stages <= 4
+        && threads <= 1024
+        && bk.is_multiple_of(vec)
+        && bn.is_multiple_of(vec)
+        && (bm * bn).is_multiple_of(group * 4)
+        && (bk / 16).is_multiple_of(warps_k)
+        && bk.is_multiple_of(4 * warps_k)
+        && a_row > 0
+        && b_row > 0
+        && threads.is_multiple_of(a_row)
+        && threads.is_multiple_of(b_row)
+        && (elem != 2
+            || (bm.is_multiple_of(16 * warps_m)
+                && bn.is_multiple_of(16 * warps_n)
+                && bk.is_multiple_of(16)))
+        && simt_layout_ok(bm, bn, bk, group);
+    if !ok {
+        return Err(format!(
+            "matmul: tile {bm}×{bn}×{bk} with warps {warps_m}×{warps_n}×{warps_k} breaks a TileGemm constraint"
+        ));
+    }
+    let pipe = stages * (bm * (bk + vec) + bk * (bn + vec)) * elem;
+    let reduce = (warps_k - 1) * bm * bn * 4;
+    let bytes = pipe.max(reduce);
+    if bytes > MAX_GEMM_SHARED_BYTES {
+        return Err(format!(
+            "matmul: {bytes} bytes of shared memory (at most {MAX_GEMM_SHARED_BYTES})"
+        ));
+    }
+    Ok(bytes)
+}
+
+/// The SIMT path's thread layout (instantiated for every element type:
+/// it is the fallback below sm_80): `TN` columns and `TM` rows per thread.
+fn simt_layout_ok(bm: u32, bn: u32, bk: u32, group: u32) -> bool {
+    let acc = bm * bn / group;
+    let tn = if acc >= 16 { 8 } else { 4 };
+    let tm = acc / tn;
+    let tx = bn / tn;
+    acc.is_multiple_of(4)
+        && bn.is_multiple_of(tn)
+        && tx > 0
+        && group.is_multiple_of(tx)
+        && (group / tx) * tm == bm
+        && bk.is_multiple_of(4)
 }
 
 /// Whether `v` reads a block input other than `allowed`.

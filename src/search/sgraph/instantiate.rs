@@ -393,6 +393,7 @@ impl<'a> Builder<'a> {
                     warps_m,
                     warps_n: 4 / warps_m,
                     stages: 2,
+                    warps_k: 1,
                 };
                 (Some(t), matmul_params(t))
             }

@@ -1,0 +1,156 @@
+//! Tile variants of tensor-core matmul kernels: the block tile, the warp
+//! layout (including warps that split each K tile), and the pipeline
+//! depth, from a fixed table of configurations.
+//!
+//! The search instantiates one tile per matmul kernel (small-m tiles when
+//! every declared `m` is at most 16). Which tile is fastest depends on the
+//! shape: a decode-sized `m` wants narrow blocks, many of them, with deep
+//! pipelines and warps sharing K (every SM streaming weights); a large `m`
+//! wants 128-wide tiles that reuse each loaded operand many times. The
+//! tuner times the table's configurations per shape bucket.
+//!
+//! A configuration changes the graph (the grid dims' tiles and the
+//! for-loop's tile, which the proof checks) and its launch parameters; the
+//! instance is verified again like a split variant.
+
+use crate::codegen::cuda::templates::{GemmShape, gemm_shared_bytes};
+use crate::ir::Workload;
+use crate::ugraph::lower::max_value;
+use crate::ugraph::{AccumKind, BlockGraph, BlockOp, KernelBody, KernelGraph};
+
+/// One named configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TileConfig {
+    pub name: &'static str,
+    pub shape: GemmShape,
+}
+
+const fn cfg(
+    name: &'static str,
+    bm: u32,
+    bn: u32,
+    bk: u32,
+    warps: (u32, u32, u32),
+    stages: u32,
+) -> TileConfig {
+    TileConfig {
+        name,
+        shape: GemmShape {
+            bm,
+            bn,
+            bk,
+            warps_m: warps.0,
+            warps_n: warps.1,
+            warps_k: warps.2,
+            stages,
+        },
+    }
+}
+
+/// The configurations, by name: `t{bm}x{bn}x{bk}w{m}{n}{k}s{stages}`.
+/// Rows up to 32 are decode tiles (weight streaming); 64 and 128 rows are
+/// for prefill-sized `m`.
+pub const TILE_CONFIGS: &[TileConfig] = &[
+    cfg("t16x16x256w118s3", 16, 16, 256, (1, 1, 8), 3),
+    cfg("t16x32x128w124s4", 16, 32, 128, (1, 2, 4), 4),
+    cfg("t16x32x256w124s3", 16, 32, 256, (1, 2, 4), 3),
+    cfg("t16x64x128w142s4", 16, 64, 128, (1, 4, 2), 4),
+    cfg("t32x32x128w124s4", 32, 32, 128, (1, 2, 4), 4),
+    cfg("t64x64x64w221s4", 64, 64, 64, (2, 2, 1), 4),
+    cfg("t64x128x32w221s4", 64, 128, 32, (2, 2, 1), 4),
+    cfg("t128x64x32w221s4", 128, 64, 32, (2, 2, 1), 4),
+    cfg("t128x128x32w241s4", 128, 128, 32, (2, 4, 1), 4),
+    cfg("t128x128x64w241s3", 128, 128, 64, (2, 4, 1), 3),
+];
+
+/// The configuration named `name`.
+pub fn by_name(name: &str) -> Option<&'static TileConfig> {
+    TILE_CONFIGS.iter().find(|c| c.name == name)
+}
+
+/// Whether the matmul code template takes `b`: an unsplit for-loop over
+/// K with tile matmuls, and no online-softmax state (flash kernels have
+/// their own template).
+fn is_matmul_kernel(b: &BlockGraph) -> bool {
+    let Some(fl) = &b.forloop else {
+        return false;
+    };
+    fl.split.is_none()
+        && b.grid.len() >= 2
+        && b.ops.iter().any(|o| matches!(o, BlockOp::Matmul(..)))
+        && !b.ops.iter().any(|o| {
+            matches!(
+                o,
+                BlockOp::Running(_)
+                    | BlockOp::Accum {
+                        kind: AccumKind::RescaledSum { .. },
+                        ..
+                    }
+            )
+        })
+}
+
+/// `g` with every matmul kernel set to `c`; `None` when it has none, when
+/// its operands are not 16-bit, or when a kernel already has `c`.
+pub fn with_tiles(g: &KernelGraph, c: &TileConfig) -> Option<KernelGraph> {
+    let mut g = g.clone();
+    let mut changed = false;
+    let mut any = false;
+    for k in &mut g.kernels {
+        let KernelBody::Block(b) = &mut k.body else {
+            continue;
+        };
+        if !is_matmul_kernel(b) {
+            continue;
+        }
+        any = true;
+        let s = c.shape;
+        let fl = b.forloop.as_mut()?;
+        let before = (b.grid[1].tile, b.grid[0].tile, fl.tile, b.params.clone());
+        fl.tile = s.bk;
+        b.grid[0].tile = s.bn;
+        b.grid[1].tile = s.bm;
+        b.params.warps_m = s.warps_m;
+        b.params.warps_n = s.warps_n;
+        b.params.warps_k = s.warps_k;
+        b.params.stages = s.stages;
+        b.params.threads = s.warps_m * s.warps_n * s.warps_k * 32;
+        changed |= before != (b.grid[1].tile, b.grid[0].tile, s.bk, b.params.clone());
+    }
+    let elem = g
+        .tensors
+        .iter()
+        .find(|t| matches!(t.role, crate::ugraph::TensorRole::Input(_)))
+        .map(|t| t.dtype.size() as u32)?;
+    if !any || !changed || elem != 2 || gemm_shared_bytes(c.shape, elem).is_err() {
+        return None;
+    }
+    Some(g)
+}
+
+/// The configurations worth trying for `g` in `w`: all of them, less the
+/// 64- and 128-row tiles when no matmul kernel of `g` has more than 32
+/// rows at any declared shape (they would compute mostly padding).
+pub fn tile_choices(g: &KernelGraph, w: &Workload) -> Vec<&'static TileConfig> {
+    let mut rows: i64 = 0;
+    let mut any = false;
+    for k in &g.kernels {
+        let KernelBody::Block(b) = &k.body else {
+            continue;
+        };
+        if !is_matmul_kernel(b) {
+            continue;
+        }
+        any = true;
+        for e in &b.grid[1].extents {
+            rows = rows.max(max_value(e, w));
+        }
+    }
+    if !any {
+        return Vec::new();
+    }
+    TILE_CONFIGS
+        .iter()
+        .filter(|c| rows > 32 || c.shape.bm <= 32)
+        .collect()
+}
