@@ -5,6 +5,7 @@
 //! graphs) → [`reference`] (the CPU oracle every later stage is checked
 //! against). See ARCHITECTURE.md for the map.
 
+pub mod bench;
 pub mod build;
 pub mod cli;
 pub mod codegen;

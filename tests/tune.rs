@@ -14,7 +14,7 @@ use prism::tune::instances::{InstanceId, split_count, unverified, verify, with_s
 use prism::tune::lock::{Entry, Lock, LockError, Source, path_for};
 use prism::tune::resolve::{Origin, locked, model_entries, orphans, resolve};
 use prism::tune::tiles::{TILE_CONFIGS, tile_choices, with_tiles};
-use prism::tune::tuner::{Timed, arch_for, choose, spearman};
+use prism::tune::tuner::{Timed, arch_for, choose, shortlist, spearman};
 use prism::ugraph::{KernelBody, KernelGraph};
 
 fn load(path: &str) -> Spec {
@@ -513,6 +513,44 @@ fn missing_stale_and_corrupt_locks() {
     );
     assert!(e.to_string().contains("prism tune"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The shortlist takes one instance per split count and tile setting
+/// before a second of any, keeps rank order, and fills up with the rest.
+#[test]
+fn shortlist_spreads_over_parameter_settings() {
+    use prism::search::strategies::Strategy;
+    use prism::tune::instances::Instance;
+    let inst = |s: u32, splits: Option<u32>, tiles: Option<u8>| Instance {
+        id: InstanceId {
+            strategy: Strategy::Searched(s),
+            splits,
+            tiles,
+        },
+        graph: KernelGraph {
+            tensors: Vec::new(),
+            kernels: Vec::new(),
+        },
+    };
+    let insts = vec![
+        inst(0, None, Some(1)),
+        inst(1, None, Some(1)),
+        inst(2, None, Some(1)),
+        inst(0, None, Some(2)),
+        inst(0, Some(4), Some(1)),
+        inst(0, None, None),
+    ];
+    let ranked: Vec<(usize, f64)> = (0..insts.len()).map(|i| (i, 10.0 + i as f64)).collect();
+    let pick = |k| -> Vec<usize> {
+        shortlist(&insts, ranked.clone(), k)
+            .iter()
+            .map(|p| p.0)
+            .collect()
+    };
+    assert_eq!(pick(4), vec![0, 3, 4, 5], "one per setting first");
+    assert_eq!(pick(5), vec![0, 1, 3, 4, 5], "then the best of the rest");
+    assert_eq!(pick(2), vec![0, 3]);
+    assert_eq!(pick(10).len(), insts.len());
 }
 
 #[test]

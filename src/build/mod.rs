@@ -452,7 +452,7 @@ impl Build {
             .collect();
         if !missing.is_empty() {
             let opts = crate::tune::tuner::TuneOptions {
-                top_k: 6,
+                top_k: 10,
                 warmup: 3,
                 reps: 30,
                 seed: 7,

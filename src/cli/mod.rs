@@ -1,5 +1,6 @@
 //! The `prism` command line.
 
+pub mod bench;
 pub mod build;
 pub mod check;
 pub mod equiv;
@@ -106,7 +107,7 @@ pub enum Command {
         #[arg(long = "workload")]
         workloads: Vec<String>,
         /// Instances timed per bucket (the cost model's best).
-        #[arg(long, default_value_t = 6)]
+        #[arg(long, default_value_t = 10)]
         top_k: usize,
         /// Timed launches per instance (half for slow ones).
         #[arg(long, default_value_t = 30)]
@@ -114,6 +115,34 @@ pub enum Command {
         /// Also write the full report (every timed instance) as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
+    },
+    /// Time, on this machine's GPU, the kernels a build of a prism.toml
+    /// would embed, next to the device's floors.
+    ///
+    /// Per workload, the build's choices (prism.lock's, else the cost
+    /// model's) are compiled for the GPU's arch; per declared point (the
+    /// largest point when none are declared) the variant the generated
+    /// runtime dispatches to is checked (against the CPU reference when
+    /// cheap, else for finite outputs) and timed as triton's do_bench does:
+    /// 10 warm-up launches, then --reps launches, each after zeroing a 256
+    /// MiB buffer, between CUDA events. The floors are measured in the same
+    /// run: a 1 GiB device copy, an mma.sync probe, an empty kernel; each
+    /// row gets roofline = max(bytes / copy bandwidth, flops / mma peak) and
+    /// limit = roofline + launch floor. Prints a table; exits 1 when a row
+    /// fails its check or cannot run, or without an NVIDIA GPU and driver.
+    Bench {
+        /// The prism.toml (default ./prism.toml); its prism.lock is read
+        /// from next to it.
+        path: Option<PathBuf>,
+        /// Also write the report (device, floors, every row) as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Only these workloads (repeatable).
+        #[arg(long = "workload")]
+        workloads: Vec<String>,
+        /// Timed launches per point (below 100 only for quick looks).
+        #[arg(long, default_value_t = crate::bench::DEFAULT_REPS)]
+        reps: usize,
     },
     /// Decide whether two tensor programs are equal: `lhs` and `rhs` of an
     /// equivalence file. Exit codes: 0 equivalent, 1 not equivalent, 2
@@ -237,6 +266,20 @@ pub fn run(cli: Cli) -> i32 {
                 top_k,
                 reps,
                 json,
+            },
+            color,
+        ),
+        Command::Bench {
+            path,
+            json,
+            workloads,
+            reps,
+        } => bench::run(
+            bench::Args {
+                path,
+                json,
+                workloads,
+                reps,
             },
             color,
         ),

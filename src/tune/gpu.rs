@@ -125,7 +125,15 @@ fn from_bytes(b: &[u8], dtype: DType, shape: Vec<usize>) -> Tensor {
 }
 
 impl Device {
+    /// Open GPU `ordinal`, with a flush buffer of twice its L2 cache.
     pub fn open(ordinal: usize) -> Result<Device, GpuError> {
+        Device::open_with_flush(ordinal, None)
+    }
+
+    /// Open GPU `ordinal` with a flush buffer of `flush_bytes` (zeroed
+    /// before every timed launch), or twice the L2 cache (at least 2 MiB)
+    /// when `None`.
+    pub fn open_with_flush(ordinal: usize, flush_bytes: Option<usize>) -> Result<Device, GpuError> {
         if device_count() == 0 {
             return Err(GpuError::NoDriver);
         }
@@ -143,7 +151,8 @@ impl Device {
             .ok()
             .and_then(|n| u32::try_from(n).ok());
         let stream = ctx.default_stream();
-        let flush_bytes = usize::try_from(l2).unwrap_or(0).max(1 << 20) * 2;
+        let flush_bytes =
+            flush_bytes.unwrap_or_else(|| usize::try_from(l2).unwrap_or(0).max(1 << 20) * 2);
         let flush = stream.alloc_zeros::<u8>(flush_bytes)?;
         Ok(Device {
             ordinal,
@@ -310,8 +319,33 @@ impl Device {
             }
         }
         outputs.sort_by_key(|(i, _)| *i);
+        let micros = self.time(warmup, reps, &launch_all)?;
+        drop(owned);
+        Ok(Run {
+            outputs: outputs.into_iter().map(|(_, t)| t).collect(),
+            micros,
+        })
+    }
+}
+
+/// Hand-written kernels and raw timing, for probes (`prism bench`).
+impl Device {
+    /// Bytes of the buffer zeroed before every timed launch.
+    pub fn flush_bytes(&self) -> usize {
+        self.flush.len()
+    }
+
+    /// `launch` `warmup` times untimed, then `reps` times, each after
+    /// zeroing the flush buffer, between two CUDA events recorded on the
+    /// stream; the times in µs, in launch order.
+    pub fn time<F: FnMut() -> Result<(), GpuError>>(
+        &self,
+        warmup: usize,
+        reps: usize,
+        mut launch: F,
+    ) -> Result<Vec<f64>, GpuError> {
         for _ in 0..warmup {
-            launch_all()?;
+            launch()?;
         }
         let timing = Some(CUevent_flags::CU_EVENT_DEFAULT);
         let mut events = Vec::with_capacity(reps);
@@ -319,7 +353,7 @@ impl Device {
             self.fill(&self.flush, 0)?;
             let (a, b) = (self.ctx.new_event(timing)?, self.ctx.new_event(timing)?);
             a.record(&self.stream)?;
-            launch_all()?;
+            launch()?;
             b.record(&self.stream)?;
             events.push((a, b));
         }
@@ -328,10 +362,80 @@ impl Device {
         for (a, b) in &events {
             micros.push(f64::from(a.elapsed_ms(b)?) * 1e3);
         }
-        drop(owned);
-        Ok(Run {
-            outputs: outputs.into_iter().map(|(_, t)| t).collect(),
-            micros,
-        })
+        Ok(micros)
+    }
+
+    /// The functions `names` of the fatbin at `path`, in that order.
+    pub fn load_functions(
+        &self,
+        path: &std::path::Path,
+        names: &[&str],
+    ) -> Result<Vec<CudaFunction>, GpuError> {
+        let image = std::fs::read(path).map_err(|source| GpuError::Fatbin {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let module = self
+            .ctx
+            .load_module(cudarc::nvrtc::Ptx::from_binary(image))?;
+        Ok(names
+            .iter()
+            .map(|n| module.load_function(n))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// A zeroed buffer of `bytes` on this device's stream.
+    pub fn alloc_zeroed(&self, bytes: usize) -> Result<CudaSlice<u8>, GpuError> {
+        Ok(self.stream.alloc_zeros::<u8>(bytes)?)
+    }
+
+    /// The device address of `buf`, for [`Device::launch_raw`].
+    pub fn address(&self, buf: &CudaSlice<u8>) -> u64 {
+        buf.device_ptr(&self.stream).0
+    }
+
+    /// Copy `min(src.len(), dst.len())` bytes from `src` to `dst`, on the
+    /// device, in stream order.
+    pub fn copy(&self, src: &CudaSlice<u8>, dst: &CudaSlice<u8>) -> Result<(), GpuError> {
+        let n = src.len().min(dst.len());
+        let (s, d) = (self.address(src), self.address(dst));
+        // SAFETY: both are live allocations of at least `n` bytes on this
+        // stream, and the copy is ordered on it.
+        unsafe { cudarc::driver::result::memcpy_dtod_async(d, s, n, self.stream.cu_stream()) }?;
+        Ok(())
+    }
+
+    /// `buf`'s bytes on the host (synchronizes the stream).
+    pub fn read(&self, buf: &CudaSlice<u8>) -> Result<Vec<u8>, GpuError> {
+        Ok(self.stream.clone_dtoh(buf)?)
+    }
+
+    /// Launch `f` on `blocks` blocks of `threads` threads with no dynamic
+    /// shared memory; each of `args` is passed as one 64-bit parameter.
+    ///
+    /// # Safety
+    ///
+    /// `f`'s parameters must be exactly `args.len()` 64-bit values (device
+    /// pointers or integers), and every pointer among them a live buffer
+    /// large enough for what the kernel does with it at this grid.
+    pub unsafe fn launch_raw(
+        &self,
+        f: &CudaFunction,
+        blocks: u32,
+        threads: u32,
+        args: &[u64],
+    ) -> Result<(), GpuError> {
+        let mut b = self.stream.launch_builder(f);
+        for a in args {
+            b.arg(a);
+        }
+        let cfg = LaunchConfig {
+            grid_dim: (blocks, 1, 1),
+            block_dim: (threads, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: the caller's contract.
+        unsafe { b.launch(cfg) }?;
+        Ok(())
     }
 }

@@ -216,6 +216,29 @@ pub fn rank(insts: &[Instance], point: &DimBindings, hw: &Hardware) -> Vec<(usiz
     r
 }
 
+/// The first `k` of `ranked` (best first), taking one instance per
+/// parameter setting (split count and tiles) before a second: candidates
+/// whose kernels differ only in how their epilogue is written time alike,
+/// and would otherwise crowd the shortlist with one tile shape. Kept in
+/// rank order.
+pub fn shortlist(insts: &[Instance], ranked: Vec<(usize, f64)>, k: usize) -> Vec<(usize, f64)> {
+    let mut seen = std::collections::BTreeSet::new();
+    let (mut first, mut rest): (Vec<_>, Vec<_>) = (Vec::new(), Vec::new());
+    for (i, t) in ranked {
+        let id = insts[i].id;
+        if seen.insert((id.splits, id.tiles)) {
+            first.push((i, t));
+        } else {
+            rest.push((i, t));
+        }
+    }
+    let mut out: Vec<(usize, f64)> = first.into_iter().take(k).collect();
+    let room = k.saturating_sub(out.len());
+    out.extend(rest.into_iter().take(room));
+    out.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    out
+}
+
 /// The hardware description of `arch` in `spec` (the first one when the
 /// arch has none).
 pub fn hardware_for<'a>(spec: &'a Spec, arch: &Arch) -> Option<&'a Hardware> {
@@ -290,9 +313,8 @@ pub fn prepare(
     let ranked: Vec<Vec<(usize, f64)>> = bs
         .iter()
         .map(|b| {
-            let mut r = rank(&insts, &b.tuning_point(), hw);
-            r.truncate(opts.top_k.max(1));
-            r
+            let r = rank(&insts, &b.tuning_point(), hw);
+            shortlist(&insts, r, opts.top_k.max(1))
         })
         .collect();
     let mut variant_of = vec![None; insts.len()];
