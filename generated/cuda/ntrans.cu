@@ -5,7 +5,90 @@
 #include "prism/gemm.cuh"
 #include "prism/attention.cuh"
 
-extern "C" __global__ void __launch_bounds__(256) ntrans_k0_sgraph_v0(const __half* __restrict__ p0, __half* __restrict__ p4, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) ntrans_k0_rsqrt_fused_v0(const __half* __restrict__ p0, __half* __restrict__ p3, long long d_n) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = b_x % d_n;
+    b_x /= d_n;
+    __shared__ float scratch[32];
+    float acc3 = 0.0f;
+    for (long long kk = threadIdx.x; kk < 4096; kk += blockDim.x) {
+        const float v1 = prism::to_float(p0[g0_0 * (4096 * 1LL) + kk * 1LL]);
+        const float v2 = prism::op::square(v1);
+        acc3 += v2;
+    }
+    acc3 = prism::block_reduce<prism::SumOp, 256>(acc3, scratch);
+    acc3 *= (float)(1.0 / (double)(4096));
+    if (threadIdx.x == 0) {
+        const float v3 = ((float)(1e-6));
+        const float v4 = (acc3 + v3);
+        const float v5 = prism::op::rsqrt(v4);
+        p3[g0_0 * (1 * 1LL)] = prism::from_float<__half>(v5);
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256) ntrans_k1_add_fused_v0(const __half* __restrict__ p0, const __half* __restrict__ p3, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p4, long long d_n) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_1 = (b_x % ((4096 + 256LL - 1) / 256LL)) * 256LL;
+    b_x /= ((4096 + 256LL - 1) / 256LL);
+    const long long g0_0 = b_x % d_n;
+    b_x /= d_n;
+    const long long tile_elems = 1 * min(256LL, 4096 - g0_1);
+    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
+        long long rest = li;
+        const long long l1 = rest % (min(256LL, 4096 - g0_1)); rest /= (min(256LL, 4096 - g0_1));
+        (void)rest;
+        const float v1 = prism::to_float(p1[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
+        const float v2 = prism::to_float(p2[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
+        const float v3 = prism::to_float(p0[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
+        const float v4 = prism::to_float(p3[g0_0 * (1 * 1LL)]);
+        const float v5 = (v3 * v4);
+        const float v6 = (v5 + v1);
+        const float v7 = (v2 * v6);
+        const float v8 = (v1 + v7);
+        p4[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL] = prism::from_float<__half>(v8);
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256) ntrans_k2_rsqrt_fused_v0(const __half* __restrict__ p4, __half* __restrict__ p5, long long d_n) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = b_x % d_n;
+    b_x /= d_n;
+    __shared__ float scratch[32];
+    float acc3 = 0.0f;
+    for (long long kk = threadIdx.x; kk < 4096; kk += blockDim.x) {
+        const float v1 = prism::to_float(p4[g0_0 * (4096 * 1LL) + kk * 1LL]);
+        const float v2 = prism::op::square(v1);
+        acc3 += v2;
+    }
+    acc3 = prism::block_reduce<prism::SumOp, 256>(acc3, scratch);
+    acc3 *= (float)(1.0 / (double)(4096));
+    if (threadIdx.x == 0) {
+        const float v3 = ((float)(1e-6));
+        const float v4 = (acc3 + v3);
+        const float v5 = prism::op::rsqrt(v4);
+        p5[g0_0 * (1 * 1LL)] = prism::from_float<__half>(v5);
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256) ntrans_k3_mul_v0(const __half* __restrict__ p4, const __half* __restrict__ p5, __half* __restrict__ p6, long long d_n) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_1 = (b_x % ((4096 + 256LL - 1) / 256LL)) * 256LL;
+    b_x /= ((4096 + 256LL - 1) / 256LL);
+    const long long g0_0 = b_x % d_n;
+    b_x /= d_n;
+    const long long tile_elems = 1 * min(256LL, 4096 - g0_1);
+    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
+        long long rest = li;
+        const long long l1 = rest % (min(256LL, 4096 - g0_1)); rest /= (min(256LL, 4096 - g0_1));
+        (void)rest;
+        const float v1 = prism::to_float(p4[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
+        const float v2 = prism::to_float(p5[g0_0 * (1 * 1LL)]);
+        const float v3 = (v1 * v2);
+        p6[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL] = prism::from_float<__half>(v3);
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256) ntrans_k0_sgraph_v1(const __half* __restrict__ p0, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % d_n;
     b_x /= d_n;
@@ -27,7 +110,7 @@ extern "C" __global__ void __launch_bounds__(256) ntrans_k0_sgraph_v0(const __ha
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) ntrans_k1_sgraph_v0(const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p0, const __half* __restrict__ p4, __half* __restrict__ p5, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) ntrans_k1_sgraph_v1(const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p0, const __half* __restrict__ p4, __half* __restrict__ p5, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % d_n;
     b_x /= d_n;
@@ -56,7 +139,7 @@ extern "C" __global__ void __launch_bounds__(256) ntrans_k1_sgraph_v0(const __ha
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) ntrans_k2_sgraph_v0(const __half* __restrict__ p5, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p0, const __half* __restrict__ p4, __half* __restrict__ p3, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) ntrans_k2_sgraph_v1(const __half* __restrict__ p5, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p0, const __half* __restrict__ p4, __half* __restrict__ p3, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 256LL - 1) / 256LL)) * 256LL;
     b_x /= ((4096 + 256LL - 1) / 256LL);
@@ -79,88 +162,5 @@ extern "C" __global__ void __launch_bounds__(256) ntrans_k2_sgraph_v0(const __ha
         const float v9 = (v2 + v8);
         const float v10 = (v1 * v9);
         p3[g1_0 * (4096 * 1LL) + (g0_0 + l1) * 1LL] = prism::from_float<__half>(v10);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) ntrans_k0_rsqrt_fused_v1(const __half* __restrict__ p0, __half* __restrict__ p3, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = b_x % d_n;
-    b_x /= d_n;
-    __shared__ float scratch[32];
-    float acc3 = 0.0f;
-    for (long long kk = threadIdx.x; kk < 4096; kk += blockDim.x) {
-        const float v1 = prism::to_float(p0[g0_0 * (4096 * 1LL) + kk * 1LL]);
-        const float v2 = prism::op::square(v1);
-        acc3 += v2;
-    }
-    acc3 = prism::block_reduce<prism::SumOp, 256>(acc3, scratch);
-    acc3 *= (float)(1.0 / (double)(4096));
-    if (threadIdx.x == 0) {
-        const float v3 = ((float)(1e-6));
-        const float v4 = (acc3 + v3);
-        const float v5 = prism::op::rsqrt(v4);
-        p3[g0_0 * (1 * 1LL)] = prism::from_float<__half>(v5);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) ntrans_k1_add_fused_v1(const __half* __restrict__ p0, const __half* __restrict__ p3, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p4, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = (b_x % ((4096 + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((4096 + 256LL - 1) / 256LL);
-    const long long g0_0 = b_x % d_n;
-    b_x /= d_n;
-    const long long tile_elems = 1 * min(256LL, 4096 - g0_1);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l1 = rest % (min(256LL, 4096 - g0_1)); rest /= (min(256LL, 4096 - g0_1));
-        (void)rest;
-        const float v1 = prism::to_float(p1[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
-        const float v2 = prism::to_float(p2[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
-        const float v3 = prism::to_float(p0[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
-        const float v4 = prism::to_float(p3[g0_0 * (1 * 1LL)]);
-        const float v5 = (v3 * v4);
-        const float v6 = (v5 + v1);
-        const float v7 = (v2 * v6);
-        const float v8 = (v1 + v7);
-        p4[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL] = prism::from_float<__half>(v8);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) ntrans_k2_rsqrt_fused_v1(const __half* __restrict__ p4, __half* __restrict__ p5, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = b_x % d_n;
-    b_x /= d_n;
-    __shared__ float scratch[32];
-    float acc3 = 0.0f;
-    for (long long kk = threadIdx.x; kk < 4096; kk += blockDim.x) {
-        const float v1 = prism::to_float(p4[g0_0 * (4096 * 1LL) + kk * 1LL]);
-        const float v2 = prism::op::square(v1);
-        acc3 += v2;
-    }
-    acc3 = prism::block_reduce<prism::SumOp, 256>(acc3, scratch);
-    acc3 *= (float)(1.0 / (double)(4096));
-    if (threadIdx.x == 0) {
-        const float v3 = ((float)(1e-6));
-        const float v4 = (acc3 + v3);
-        const float v5 = prism::op::rsqrt(v4);
-        p5[g0_0 * (1 * 1LL)] = prism::from_float<__half>(v5);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) ntrans_k3_mul_v1(const __half* __restrict__ p4, const __half* __restrict__ p5, __half* __restrict__ p6, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = (b_x % ((4096 + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((4096 + 256LL - 1) / 256LL);
-    const long long g0_0 = b_x % d_n;
-    b_x /= d_n;
-    const long long tile_elems = 1 * min(256LL, 4096 - g0_1);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l1 = rest % (min(256LL, 4096 - g0_1)); rest /= (min(256LL, 4096 - g0_1));
-        (void)rest;
-        const float v1 = prism::to_float(p4[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
-        const float v2 = prism::to_float(p5[g0_0 * (1 * 1LL)]);
-        const float v3 = (v1 * v2);
-        p6[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL] = prism::from_float<__half>(v3);
     }
 }

@@ -5,51 +5,50 @@
 #include "prism/gemm.cuh"
 #include "prism/attention.cuh"
 
-extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k0_sgraph_v0(const __half* __restrict__ p0, __half* __restrict__ p4, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k0_rsqrt_fused_v0(const __half* __restrict__ p0, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = b_x % (d_h * d_s);
+    const long long g0_1 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = b_y % d_b;
-    b_y /= d_b;
+    const long long g0_0 = b_x % d_b;
+    b_x /= d_b;
     __shared__ float scratch[32];
     float acc3 = 0.0f;
     for (long long kk = threadIdx.x; kk < d_dh; kk += blockDim.x) {
-        const float v1 = prism::to_float(p0[g1_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_0 * (d_dh * 1LL) + kk * 1LL]);
+        const float v1 = prism::to_float(p0[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + kk * 1LL]);
         const float v2 = prism::op::square(v1);
         acc3 += v2;
     }
     acc3 = prism::block_reduce<prism::SumOp, 256>(acc3, scratch);
+    acc3 *= (float)(1.0 / (double)(d_dh));
     if (threadIdx.x == 0) {
-        const float v3 = ((float)((1e0 / ((double)d_dh))));
-        const float v4 = (acc3 * v3);
-        const float v5 = ((float)(1e-6));
-        const float v6 = (v4 + v5);
-        const float v7 = prism::op::rsqrt(v6);
-        p4[g1_0 * ((d_h * d_s) * (1 * 1LL)) + g0_0 * (1 * 1LL)] = prism::from_float<__half>(v7);
+        const float v3 = ((float)(1e-6));
+        const float v4 = (acc3 + v3);
+        const float v5 = prism::op::rsqrt(v4);
+        p3[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)] = prism::from_float<__half>(v5);
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k1_sgraph_v0(const __half* __restrict__ p0, const __half* __restrict__ p4, __half* __restrict__ p5, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k1_mul_v0(const __half* __restrict__ p0, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = b_x % (d_h * d_s);
+    const long long g0_2 = (b_x % ((d_dh + 256LL - 1) / 256LL)) * 256LL;
+    b_x /= ((d_dh + 256LL - 1) / 256LL);
+    const long long g0_1 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = b_y % d_b;
-    b_y /= d_b;
-    const long long tile_elems = 1 * 1 * d_dh;
+    const long long g0_0 = b_x % d_b;
+    b_x /= d_b;
+    const long long tile_elems = 1 * 1 * min(256LL, d_dh - g0_2);
     for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
         long long rest = li;
-        const long long l2 = rest % (d_dh); rest /= (d_dh);
+        const long long l2 = rest % (min(256LL, d_dh - g0_2)); rest /= (min(256LL, d_dh - g0_2));
         (void)rest;
-        const float v1 = prism::to_float(p0[g1_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_0 * (d_dh * 1LL) + l2 * 1LL]);
-        const float v2 = prism::to_float(p4[g1_0 * ((d_h * d_s) * (1 * 1LL)) + g0_0 * (1 * 1LL)]);
+        const float v1 = prism::to_float(p0[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + (g0_2 + l2) * 1LL]);
+        const float v2 = prism::to_float(p3[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
         const float v3 = (v1 * v2);
-        p5[g1_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_0 * (d_dh * 1LL) + l2 * 1LL] = prism::from_float<__half>(v3);
+        p4[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + (g0_2 + l2) * 1LL] = prism::from_float<__half>(v3);
     }
 }
 
-extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_sgraph_v0(const __half* __restrict__ p5, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p6, float* __restrict__ p7, float* __restrict__ p8, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash_v0(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p6, float* __restrict__ p7, float* __restrict__ p8, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 64;
     b_x /= 64;
@@ -69,20 +68,20 @@ extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_sgraph_v0
     const long long it_end = min(it_begin + per, iters);
     const int m_valid = (int)min((long long)64, (d_h * d_s) - g1_0);
     F f;
-    f.run(smem, p5 + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + g1_0 * (d_dh * 1LL) + 0 * 1LL, 128LL, m_valid, p1 + g2_0 * (d_dh * ((d_h * d_kv) * 1LL)) + 0 * ((d_h * d_kv) * 1LL) + 0 * 1LL, (d_h * d_kv), p2 + g2_0 * ((d_h * d_kv) * (d_dh * 1LL)) + 0 * (d_dh * 1LL) + 0 * 1LL, 128LL, (d_h * d_kv), it_begin, it_end,
+    f.run(smem, p4 + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + g1_0 * (d_dh * 1LL) + 0 * 1LL, 128LL, m_valid, p1 + g2_0 * (d_dh * ((d_h * d_kv) * 1LL)) + 0 * ((d_h * d_kv) * 1LL) + 0 * 1LL, (d_h * d_kv), p2 + g2_0 * ((d_h * d_kv) * (d_dh * 1LL)) + 0 * (d_dh * 1LL) + 0 * 1LL, 128LL, (d_h * d_kv), it_begin, it_end,
     [&](float raw) {
         return raw;
     },
     [&](int row, int col, float o) {
-        p8[g0_0 * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + col * 1LL] = prism::from_float<float>(o);
+        p6[g0_0 * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + col * 1LL] = prism::from_float<float>(o);
     },
     [&](int row, float m, float l) {
-        p6[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
-        p7[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
+        p7[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
+        p8[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_sgraph_v0(const float* __restrict__ p6, const float* __restrict__ p7, const float* __restrict__ p8, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_combine_v0(const float* __restrict__ p7, const float* __restrict__ p6, const float* __restrict__ p8, __half* __restrict__ p5, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_1 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
@@ -101,14 +100,14 @@ extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_sgraph_v0
     const long long it_end = min(it_begin + per, (long long)64);
     #pragma unroll 8
     for (long long it = it_begin; it < it_end; ++it) {
-        const float v1 = prism::to_float(p6[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+        const float v1 = prism::to_float(p7[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
         prev2 = acc2; acc2 = fmaxf(acc2, v1);
-        const float v2 = prism::to_float(p7[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+        const float v2 = prism::to_float(p6[it * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL]);
         const float v3 = (v1 - acc2);
         const float v4 = prism::op::exp(v3);
         const float v5 = (v2 * v4);
         acc9 = acc9 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v5;
-        const float v6 = prism::to_float(p8[it * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL]);
+        const float v6 = prism::to_float(p8[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
         const float v7 = (v6 * v4);
         acc13 = acc13 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v7;
     }
@@ -125,10 +124,8 @@ extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_sgraph_v0
         { float s = 0.0f;
         for (int g = 0; g < 4; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[2][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
         acc13 = s; }
-        const float v8 = ((float)(1e0));
-        const float v9 = (v8 / acc9);
-        const float v10 = (v9 * acc13);
-        p3[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v10);
+        const float v8 = (acc9 / acc13);
+        p5[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v8);
     }
 }
 
@@ -301,8 +298,8 @@ extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k1_mul_v2(co
 
 extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash_v2(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p6, float* __restrict__ p7, float* __restrict__ p8, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = b_x % 2;
-    b_x /= 2;
+    const long long g0_0 = b_x % 32;
+    b_x /= 32;
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % (((d_h * d_s) + 64LL - 1) / 64LL)) * 64LL;
     b_y /= (((d_h * d_s) + 64LL - 1) / 64LL);
@@ -314,7 +311,7 @@ extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash_v2(
     using F = prism::FlashPartial<__half, 64, 64, 128, 128, 4, 1, false>;
     __shared__ __align__(16) char smem[F::SMEM_BYTES];
     const long long iters = ((d_h * d_kv) + 64LL - 1) / 64LL;
-    const long long per = (iters + 2LL - 1) / 2LL;
+    const long long per = (iters + 32LL - 1) / 32LL;
     const long long it_begin = min(g0_0 * per, iters);
     const long long it_end = min(it_begin + per, iters);
     const int m_valid = (int)min((long long)64, (d_h * d_s) - g1_0);
@@ -346,9 +343,9 @@ extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_combine_v
     float acc2 = -INFINITY, prev2 = -INFINITY;
     float acc9 = 0.0f;
     float acc13 = 0.0f;
-    const long long per = (2 + 2LL - 1) / 2LL;
-    const long long it_begin = min(grp * per, (long long)2);
-    const long long it_end = min(it_begin + per, (long long)2);
+    const long long per = (32 + 4LL - 1) / 4LL;
+    const long long it_begin = min(grp * per, (long long)32);
+    const long long it_end = min(it_begin + per, (long long)32);
     #pragma unroll 8
     for (long long it = it_begin; it < it_end; ++it) {
         const float v1 = prism::to_float(p7[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
@@ -368,12 +365,12 @@ extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_combine_v
     red[2][threadIdx.x] = acc13;
     __syncthreads();
     if (grp == 0) {
-        for (int g = 1; g < 2; ++g) acc2 = fmaxf(acc2, red[0][g * 128 + threadIdx.x]);
+        for (int g = 1; g < 4; ++g) acc2 = fmaxf(acc2, red[0][g * 128 + threadIdx.x]);
         { float s = 0.0f;
-        for (int g = 0; g < 2; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[1][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
+        for (int g = 0; g < 4; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[1][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
         acc9 = s; }
         { float s = 0.0f;
-        for (int g = 0; g < 2; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[2][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
+        for (int g = 0; g < 4; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[2][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
         acc13 = s; }
         const float v8 = (acc9 / acc13);
         p5[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v8);
@@ -425,8 +422,8 @@ extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k1_mul_v3(co
 
 extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash_v3(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p6, float* __restrict__ p7, float* __restrict__ p8, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = b_x % 32;
-    b_x /= 32;
+    const long long g0_0 = b_x % 4;
+    b_x /= 4;
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % (((d_h * d_s) + 64LL - 1) / 64LL)) * 64LL;
     b_y /= (((d_h * d_s) + 64LL - 1) / 64LL);
@@ -438,7 +435,7 @@ extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash_v3(
     using F = prism::FlashPartial<__half, 64, 64, 128, 128, 4, 1, false>;
     __shared__ __align__(16) char smem[F::SMEM_BYTES];
     const long long iters = ((d_h * d_kv) + 64LL - 1) / 64LL;
-    const long long per = (iters + 32LL - 1) / 32LL;
+    const long long per = (iters + 4LL - 1) / 4LL;
     const long long it_begin = min(g0_0 * per, iters);
     const long long it_end = min(it_begin + per, iters);
     const int m_valid = (int)min((long long)64, (d_h * d_s) - g1_0);
@@ -470,9 +467,9 @@ extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_combine_v
     float acc2 = -INFINITY, prev2 = -INFINITY;
     float acc9 = 0.0f;
     float acc13 = 0.0f;
-    const long long per = (32 + 4LL - 1) / 4LL;
-    const long long it_begin = min(grp * per, (long long)32);
-    const long long it_end = min(it_begin + per, (long long)32);
+    const long long per = (4 + 4LL - 1) / 4LL;
+    const long long it_begin = min(grp * per, (long long)4);
+    const long long it_end = min(it_begin + per, (long long)4);
     #pragma unroll 8
     for (long long it = it_begin; it < it_end; ++it) {
         const float v1 = prism::to_float(p7[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
@@ -549,8 +546,8 @@ extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k1_mul_v4(co
 
 extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash_v4(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p6, float* __restrict__ p7, float* __restrict__ p8, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = b_x % 4;
-    b_x /= 4;
+    const long long g0_0 = b_x % 1;
+    b_x /= 1;
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % (((d_h * d_s) + 64LL - 1) / 64LL)) * 64LL;
     b_y /= (((d_h * d_s) + 64LL - 1) / 64LL);
@@ -562,7 +559,7 @@ extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash_v4(
     using F = prism::FlashPartial<__half, 64, 64, 128, 128, 4, 1, false>;
     __shared__ __align__(16) char smem[F::SMEM_BYTES];
     const long long iters = ((d_h * d_kv) + 64LL - 1) / 64LL;
-    const long long per = (iters + 4LL - 1) / 4LL;
+    const long long per = (iters + 1LL - 1) / 1LL;
     const long long it_begin = min(g0_0 * per, iters);
     const long long it_end = min(it_begin + per, iters);
     const int m_valid = (int)min((long long)64, (d_h * d_s) - g1_0);
@@ -572,11 +569,11 @@ extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash_v4(
         return raw;
     },
     [&](int row, int col, float o) {
-        p6[g0_0 * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + col * 1LL] = prism::from_float<float>(o);
+        p6[g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + col * 1LL] = prism::from_float<float>(o);
     },
     [&](int row, float m, float l) {
-        p7[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
-        p8[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
+        p7[g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
+        p8[g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
     });
 }
 
@@ -586,43 +583,29 @@ extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_combine_v
     b_x /= (d_h * d_s);
     const long long g0_0 = b_x % d_b;
     b_x /= d_b;
-    if (d_dh != 128LL) __trap();
-    const long long grp = threadIdx.x / 128LL;
-    long long rest = threadIdx.x % 128LL;
-    const long long l3 = rest % (d_dh); rest /= (d_dh);
-    (void)rest;
-    float acc2 = -INFINITY, prev2 = -INFINITY;
-    float acc9 = 0.0f;
-    float acc13 = 0.0f;
-    const long long per = (4 + 4LL - 1) / 4LL;
-    const long long it_begin = min(grp * per, (long long)4);
-    const long long it_end = min(it_begin + per, (long long)4);
-    #pragma unroll 8
-    for (long long it = it_begin; it < it_end; ++it) {
-        const float v1 = prism::to_float(p7[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
-        prev2 = acc2; acc2 = fmaxf(acc2, v1);
-        const float v2 = prism::to_float(p6[it * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL]);
-        const float v3 = (v1 - acc2);
-        const float v4 = prism::op::exp(v3);
-        const float v5 = (v2 * v4);
-        acc9 = acc9 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v5;
-        const float v6 = prism::to_float(p8[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
-        const float v7 = (v6 * v4);
-        acc13 = acc13 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v7;
-    }
-    __shared__ float red[3][512];
-    red[0][threadIdx.x] = acc2;
-    red[1][threadIdx.x] = acc9;
-    red[2][threadIdx.x] = acc13;
-    __syncthreads();
-    if (grp == 0) {
-        for (int g = 1; g < 4; ++g) acc2 = fmaxf(acc2, red[0][g * 128 + threadIdx.x]);
-        { float s = 0.0f;
-        for (int g = 0; g < 4; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[1][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
-        acc9 = s; }
-        { float s = 0.0f;
-        for (int g = 0; g < 4; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[2][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
-        acc13 = s; }
+    const long long tile_elems = 1 * 1 * 1 * d_dh;
+    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
+        long long rest = li;
+        const long long l3 = rest % (d_dh); rest /= (d_dh);
+        (void)rest;
+        float acc2 = -INFINITY, prev2 = -INFINITY;
+        float acc9 = 0.0f;
+        float acc13 = 0.0f;
+        const long long it_begin = 0;
+        const long long it_end = 1;
+        #pragma unroll 8
+        for (long long it = it_begin; it < it_end; ++it) {
+            const float v1 = prism::to_float(p7[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+            prev2 = acc2; acc2 = fmaxf(acc2, v1);
+            const float v2 = prism::to_float(p6[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL]);
+            const float v3 = (v1 - acc2);
+            const float v4 = prism::op::exp(v3);
+            const float v5 = (v2 * v4);
+            acc9 = acc9 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v5;
+            const float v6 = prism::to_float(p8[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+            const float v7 = (v6 * v4);
+            acc13 = acc13 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v7;
+        }
         const float v8 = (acc9 / acc13);
         p5[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v8);
     }
@@ -673,8 +656,8 @@ extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k1_mul_v5(co
 
 extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash_v5(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p6, float* __restrict__ p7, float* __restrict__ p8, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = b_x % 64;
-    b_x /= 64;
+    const long long g0_0 = b_x % 2;
+    b_x /= 2;
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % (((d_h * d_s) + 64LL - 1) / 64LL)) * 64LL;
     b_y /= (((d_h * d_s) + 64LL - 1) / 64LL);
@@ -686,7 +669,7 @@ extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash_v5(
     using F = prism::FlashPartial<__half, 64, 64, 128, 128, 4, 1, false>;
     __shared__ __align__(16) char smem[F::SMEM_BYTES];
     const long long iters = ((d_h * d_kv) + 64LL - 1) / 64LL;
-    const long long per = (iters + 64LL - 1) / 64LL;
+    const long long per = (iters + 2LL - 1) / 2LL;
     const long long it_begin = min(g0_0 * per, iters);
     const long long it_end = min(it_begin + per, iters);
     const int m_valid = (int)min((long long)64, (d_h * d_s) - g1_0);
@@ -718,9 +701,9 @@ extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_combine_v
     float acc2 = -INFINITY, prev2 = -INFINITY;
     float acc9 = 0.0f;
     float acc13 = 0.0f;
-    const long long per = (64 + 4LL - 1) / 4LL;
-    const long long it_begin = min(grp * per, (long long)64);
-    const long long it_end = min(it_begin + per, (long long)64);
+    const long long per = (2 + 2LL - 1) / 2LL;
+    const long long it_begin = min(grp * per, (long long)2);
+    const long long it_end = min(it_begin + per, (long long)2);
     #pragma unroll 8
     for (long long it = it_begin; it < it_end; ++it) {
         const float v1 = prism::to_float(p7[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
@@ -740,123 +723,13 @@ extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_combine_v
     red[2][threadIdx.x] = acc13;
     __syncthreads();
     if (grp == 0) {
-        for (int g = 1; g < 4; ++g) acc2 = fmaxf(acc2, red[0][g * 128 + threadIdx.x]);
+        for (int g = 1; g < 2; ++g) acc2 = fmaxf(acc2, red[0][g * 128 + threadIdx.x]);
         { float s = 0.0f;
-        for (int g = 0; g < 4; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[1][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
+        for (int g = 0; g < 2; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[1][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
         acc9 = s; }
         { float s = 0.0f;
-        for (int g = 0; g < 4; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[2][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
+        for (int g = 0; g < 2; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[2][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
         acc13 = s; }
-        const float v8 = (acc9 / acc13);
-        p5[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v8);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k0_rsqrt_fused_v6(const __half* __restrict__ p0, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = b_x % (d_h * d_s);
-    b_x /= (d_h * d_s);
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
-    __shared__ float scratch[32];
-    float acc3 = 0.0f;
-    for (long long kk = threadIdx.x; kk < d_dh; kk += blockDim.x) {
-        const float v1 = prism::to_float(p0[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + kk * 1LL]);
-        const float v2 = prism::op::square(v1);
-        acc3 += v2;
-    }
-    acc3 = prism::block_reduce<prism::SumOp, 256>(acc3, scratch);
-    acc3 *= (float)(1.0 / (double)(d_dh));
-    if (threadIdx.x == 0) {
-        const float v3 = ((float)(1e-6));
-        const float v4 = (acc3 + v3);
-        const float v5 = prism::op::rsqrt(v4);
-        p3[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)] = prism::from_float<__half>(v5);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k1_mul_v6(const __half* __restrict__ p0, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_2 = (b_x % ((d_dh + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((d_dh + 256LL - 1) / 256LL);
-    const long long g0_1 = b_x % (d_h * d_s);
-    b_x /= (d_h * d_s);
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
-    const long long tile_elems = 1 * 1 * min(256LL, d_dh - g0_2);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l2 = rest % (min(256LL, d_dh - g0_2)); rest /= (min(256LL, d_dh - g0_2));
-        (void)rest;
-        const float v1 = prism::to_float(p0[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + (g0_2 + l2) * 1LL]);
-        const float v2 = prism::to_float(p3[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
-        const float v3 = (v1 * v2);
-        p4[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + (g0_2 + l2) * 1LL] = prism::from_float<__half>(v3);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash_v6(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p6, float* __restrict__ p7, float* __restrict__ p8, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = b_x % 1;
-    b_x /= 1;
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % (((d_h * d_s) + 64LL - 1) / 64LL)) * 64LL;
-    b_y /= (((d_h * d_s) + 64LL - 1) / 64LL);
-    long long b_z = (long long)blockIdx.z;
-    const long long g2_0 = b_z % d_b;
-    b_z /= d_b;
-    if (d_dh != 128LL) __trap();
-    if (d_dh != 128LL) __trap();
-    using F = prism::FlashPartial<__half, 64, 64, 128, 128, 4, 1, false>;
-    __shared__ __align__(16) char smem[F::SMEM_BYTES];
-    const long long iters = ((d_h * d_kv) + 64LL - 1) / 64LL;
-    const long long per = (iters + 1LL - 1) / 1LL;
-    const long long it_begin = min(g0_0 * per, iters);
-    const long long it_end = min(it_begin + per, iters);
-    const int m_valid = (int)min((long long)64, (d_h * d_s) - g1_0);
-    F f;
-    f.run(smem, p4 + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + g1_0 * (d_dh * 1LL) + 0 * 1LL, 128LL, m_valid, p1 + g2_0 * (d_dh * ((d_h * d_kv) * 1LL)) + 0 * ((d_h * d_kv) * 1LL) + 0 * 1LL, (d_h * d_kv), p2 + g2_0 * ((d_h * d_kv) * (d_dh * 1LL)) + 0 * (d_dh * 1LL) + 0 * 1LL, 128LL, (d_h * d_kv), it_begin, it_end,
-    [&](float raw) {
-        return raw;
-    },
-    [&](int row, int col, float o) {
-        p6[g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + col * 1LL] = prism::from_float<float>(o);
-    },
-    [&](int row, float m, float l) {
-        p7[g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
-        p8[g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_combine_v6(const float* __restrict__ p7, const float* __restrict__ p6, const float* __restrict__ p8, __half* __restrict__ p5, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = b_x % (d_h * d_s);
-    b_x /= (d_h * d_s);
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
-    const long long tile_elems = 1 * 1 * 1 * d_dh;
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l3 = rest % (d_dh); rest /= (d_dh);
-        (void)rest;
-        float acc2 = -INFINITY, prev2 = -INFINITY;
-        float acc9 = 0.0f;
-        float acc13 = 0.0f;
-        const long long it_begin = 0;
-        const long long it_end = 1;
-        #pragma unroll 8
-        for (long long it = it_begin; it < it_end; ++it) {
-            const float v1 = prism::to_float(p7[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
-            prev2 = acc2; acc2 = fmaxf(acc2, v1);
-            const float v2 = prism::to_float(p6[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL]);
-            const float v3 = (v1 - acc2);
-            const float v4 = prism::op::exp(v3);
-            const float v5 = (v2 * v4);
-            acc9 = acc9 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v5;
-            const float v6 = prism::to_float(p8[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
-            const float v7 = (v6 * v4);
-            acc13 = acc13 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v7;
-        }
         const float v8 = (acc9 / acc13);
         p5[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v8);
     }
