@@ -59,16 +59,22 @@ fn a_grid_smaller_than_the_gpu_leaves_bandwidth_unused() {
     let k = &e.kernels[0];
     assert!(k.blocks < u64::from(hw.sms), "{k:?}");
     assert!(k.waves < 1.0);
-    // The same kernel on a GPU with as many SMs as it has blocks: faster.
-    let mut small = hw.clone();
-    small.sms = u32::try_from(k.blocks).expect("fits");
-    let f = estimate(&g, &p, &small);
+    // Few blocks keep too few bytes in flight: well above its bytes at
+    // full bandwidth.
+    let full = k.bytes as f64 / (hw.dram_gbps * 1e3);
+    assert!(k.micros - hw.launch_us > 1.5 * full, "{k:?} vs {full}");
+    // The same graph with narrow, deep tiles (more blocks, more in
+    // flight): estimated faster.
+    let c = prism::tune::tiles::by_name("t16x16x256w118s3").expect("config");
+    let t = prism::tune::tiles::with_tiles(&g, c).expect("a tile variant");
+    let f = estimate(&t, &p, &hw);
+    assert!(f.kernels[0].blocks > k.blocks);
     assert!(f.micros < e.micros, "{} vs {}", f.micros, e.micros);
-    // Memory-bound: more bandwidth, less time; more tensor throughput alone
-    // changes nothing.
+    // Memory-bound: more bandwidth, less time (for the variant that keeps
+    // enough in flight); more tensor throughput alone changes nothing.
     let mut h200 = hw.clone();
     h200.dram_gbps = 4800.0;
-    assert!(estimate(&g, &p, &h200).micros < e.micros);
+    assert!(estimate(&t, &p, &h200).micros < f.micros);
     let mut faster_tc = hw.clone();
     faster_tc.tensor_tflops *= 2.0;
     assert_eq!(estimate(&g, &p, &faster_tc).micros, e.micros);
@@ -84,10 +90,24 @@ fn compute_bound_graphs_follow_the_tensor_rate() {
         .max_by_key(|p| p["n"])
         .expect("points")
         .clone();
-    let hw = h100();
+    // Memory and L2 made ample, so the tensor rate is what binds: twice
+    // the rate, about half the time.
+    let mut hw = h100();
+    hw.dram_gbps *= 100.0;
     let e = estimate(&g, &p, &hw);
     let mut faster_tc = hw.clone();
     faster_tc.tensor_tflops *= 2.0;
     let f = estimate(&g, &p, &faster_tc);
-    assert!(f.micros < e.micros, "{} vs {}", f.micros, e.micros);
+    let launches = hw.launch_us * e.kernels.len() as f64;
+    let ratio = (f.micros - launches) / (e.micros - launches);
+    assert!(
+        (0.45..0.55).contains(&ratio),
+        "{} vs {}",
+        f.micros,
+        e.micros
+    );
+    // At nominal bandwidth the operand traffic of its tiles through L2
+    // is part of the estimate: never below the compute time.
+    let nominal = estimate(&g, &p, &h100());
+    assert!(nominal.micros >= e.micros);
 }
