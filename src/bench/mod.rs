@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codegen::{ArchDispatch, WorkloadKernels};
 use crate::ir::{Arch, DType, DimBindings, Spec, Workload};
-use crate::reference::{Precision, Tensor, compare};
+use crate::reference::{Precision, Tensor, compare_outputs};
 use crate::tune::buckets::{bucket_of, buckets};
 use crate::tune::gpu::{Device, GpuError};
 use crate::tune::lock::Lock;
@@ -68,6 +68,8 @@ pub enum BenchError {
     Unsupported(String),
     #[error(transparent)]
     Nvcc(#[from] crate::nvcc::NvccError),
+    #[error(transparent)]
+    Compile(#[from] crate::tune::tuner::TuneError),
     #[error(transparent)]
     Lock(#[from] crate::tune::lock::LockError),
     #[error(transparent)]
@@ -306,20 +308,7 @@ pub fn prepare(s: &Setup<'_>, w: &Workload) -> Result<Prepared, BenchError> {
         choices,
     } = res;
     let kernels = crate::codegen::cuda::generate_variants(w, &variants, dispatch)?;
-    let include = dir.join("include");
-    let arch_dir = dir.join(arch.to_string());
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| BenchError::Io { path, source }
-    };
-    for d in [&include, &arch_dir] {
-        std::fs::create_dir_all(d).map_err(io(d))?;
-    }
-    crate::device_library::write_to(&include).map_err(io(&include))?;
-    let cu = arch_dir.join(format!("{}.cu", w.name));
-    let fatbin = arch_dir.join(format!("{}.fatbin", w.name));
-    std::fs::write(&cu, &kernels.source).map_err(io(&cu))?;
-    crate::nvcc::compile_fatbin(nvcc, &cu, &fatbin, &include, std::slice::from_ref(arch))?;
+    let fatbin = crate::tune::tuner::compile_source(nvcc, dir, arch, &w.name, &kernels.source)?;
     Ok(Prepared {
         workload: w.clone(),
         kernels,
@@ -329,42 +318,10 @@ pub fn prepare(s: &Setup<'_>, w: &Workload) -> Result<Prepared, BenchError> {
     })
 }
 
-/// Compare `got` with `want` output by output: the largest relative L2
-/// error, or why they disagree.
+/// Compare `got` with the CPU reference's `want` output by output: the
+/// largest relative L2 error, or why they disagree.
 pub fn check_cpu(got: &[Tensor], want: &[Tensor], tolerance: f64) -> (f64, Option<String>) {
-    let mut worst: f64 = 0.0;
-    if got.len() != want.len() {
-        return (
-            f64::NAN,
-            Some(format!("{} outputs, expected {}", got.len(), want.len())),
-        );
-    }
-    for (j, (g, w)) in got.iter().zip(want).enumerate() {
-        match compare(g, w) {
-            None => {
-                return (
-                    f64::NAN,
-                    Some(format!(
-                        "output {j} has shape {:?}, expected {:?}",
-                        g.shape, w.shape
-                    )),
-                );
-            }
-            Some(c) => {
-                worst = worst.max(c.rel_l2);
-                if !c.within(tolerance) {
-                    return (
-                        worst,
-                        Some(format!(
-                            "output {j} differs from the CPU reference: rel L2 {:.2e} (tolerance {tolerance:.0e}), {} non-finite mismatches",
-                            c.rel_l2, c.non_finite_mismatches
-                        )),
-                    );
-                }
-            }
-        }
-    }
-    (worst, None)
+    compare_outputs(got, want, tolerance, "the CPU reference")
 }
 
 /// `Some(why)` when an output holds a NaN or an infinity.
@@ -375,22 +332,28 @@ pub fn check_finite(got: &[Tensor]) -> Option<String> {
     })
 }
 
-/// A row without times (it failed before or while running), or the part
-/// of one that does not depend on the GPU.
-#[allow(clippy::too_many_arguments)]
-fn row_skeleton(
+/// The row of `dims` before it runs, with the variant the device of
+/// `capability` dispatches to: where that choice came from, how the outputs
+/// will be checked, the point's floors; no times yet.
+fn planned_row(
     p: &Prepared,
+    capability: u32,
+    arch: &Arch,
     dims: &DimBindings,
-    v: usize,
-    source: ChoiceSource,
     floors: &Floors,
-    checked: Checked,
-) -> Row {
+) -> (usize, Row) {
     let w = &p.workload;
+    let v = variant_for(&p.kernels, capability, dims);
+    let source = source_of(w, &p.choices, &arch_table_name(p, capability, arch), dims);
+    let checked = if floors::cpu_checkable(w, dims).unwrap_or(false) {
+        Checked::Cpu
+    } else {
+        Checked::Finite
+    };
     let bytes = floors::bytes_at(w, dims).unwrap_or(0);
     let flops = floors::flops_at(w, dims).unwrap_or(0);
     let variant = &p.kernels.variants[v];
-    Row {
+    let row = Row {
         workload: w.name.clone(),
         dims: dims.clone(),
         variant: variant.label.clone(),
@@ -408,7 +371,8 @@ fn row_skeleton(
         checked,
         max_error: None,
         error: None,
-    }
+    };
+    (v, row)
 }
 
 /// Bench one point of a prepared workload on `dev` (module loaded).
@@ -424,16 +388,8 @@ pub fn bench_point(
     reps: usize,
 ) -> Row {
     let w = &p.workload;
-    let v = variant_for(&p.kernels, dev.capability, dims);
-    let source = source_of(
-        w,
-        &p.choices,
-        &arch_table_name(p, dev.capability, arch),
-        dims,
-    );
-    let cpu = floors::cpu_checkable(w, dims).unwrap_or(false);
-    let checked = if cpu { Checked::Cpu } else { Checked::Finite };
-    let mut row = row_skeleton(p, dims, v, source, floors, checked);
+    let (v, mut row) = planned_row(p, dev.capability, arch, dims, floors);
+    let cpu = row.checked == Checked::Cpu;
     let host = match crate::reference::random_inputs(w, dims, SEED) {
         Ok(h) => h,
         Err(e) => {
@@ -600,19 +556,7 @@ pub fn run(spec: &Spec, o: &Options, progress: &dyn Progress) -> Result<Report, 
             Ok(m) => m,
             Err(e) => {
                 for dims in points(&p.workload) {
-                    let v = variant_for(&p.kernels, dev.capability, &dims);
-                    let source = source_of(
-                        &p.workload,
-                        &p.choices,
-                        &arch_table_name(p, dev.capability, &arch),
-                        &dims,
-                    );
-                    let checked = if floors::cpu_checkable(&p.workload, &dims).unwrap_or(false) {
-                        Checked::Cpu
-                    } else {
-                        Checked::Finite
-                    };
-                    let mut row = row_skeleton(p, &dims, v, source, &floors, checked);
+                    let (_, mut row) = planned_row(p, dev.capability, &arch, &dims, &floors);
                     row.error = Some(format!("cannot load the fatbin: {e}"));
                     progress.row(&row);
                     rows.push(row);

@@ -11,7 +11,7 @@ pub mod random;
 pub mod tensor;
 
 pub use random::random_inputs;
-pub use tensor::{Comparison, Tensor, compare};
+pub use tensor::{Comparison, Tensor, compare, compare_outputs};
 
 use std::borrow::Cow;
 

@@ -48,6 +48,47 @@ impl Comparison {
     }
 }
 
+/// Compare outputs one by one with `want`, the outputs of `reference`
+/// (named in the message): the largest relative L2 error seen, and why they
+/// disagree (their count, a shape, or the first output not within
+/// `tolerance`: relative L2, no non-finite mismatches).
+pub fn compare_outputs(
+    got: &[Tensor],
+    want: &[Tensor],
+    tolerance: f64,
+    reference: &str,
+) -> (f64, Option<String>) {
+    if got.len() != want.len() {
+        return (
+            f64::NAN,
+            Some(format!("{} outputs, expected {}", got.len(), want.len())),
+        );
+    }
+    let mut worst: f64 = 0.0;
+    for (j, (g, w)) in got.iter().zip(want).enumerate() {
+        let Some(c) = compare(g, w) else {
+            return (
+                f64::NAN,
+                Some(format!(
+                    "output {j} has shape {:?}, expected {:?}",
+                    g.shape, w.shape
+                )),
+            );
+        };
+        worst = worst.max(c.rel_l2);
+        if !c.within(tolerance) {
+            return (
+                worst,
+                Some(format!(
+                    "output {j} differs from {reference}: rel L2 {:.2e} (tolerance {tolerance:.0e}), {} non-finite mismatches",
+                    c.rel_l2, c.non_finite_mismatches
+                )),
+            );
+        }
+    }
+    (worst, None)
+}
+
 /// Compare `got` with the reference `want`; `None` when the shapes differ.
 pub fn compare(got: &Tensor, want: &Tensor) -> Option<Comparison> {
     if got.shape != want.shape {

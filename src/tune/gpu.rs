@@ -171,13 +171,7 @@ impl Device {
         fatbin: &std::path::Path,
         kernels: &WorkloadKernels,
     ) -> Result<Module, GpuError> {
-        let image = std::fs::read(fatbin).map_err(|source| GpuError::Fatbin {
-            path: fatbin.to_path_buf(),
-            source,
-        })?;
-        let module = self
-            .ctx
-            .load_module(cudarc::nvrtc::Ptx::from_binary(image))?;
+        let module = self.module(fatbin)?;
         let mut functions = Vec::new();
         for v in &kernels.variants {
             let mut fs = Vec::new();
@@ -198,6 +192,17 @@ impl Device {
             kernels: kernels.clone(),
             functions,
         })
+    }
+
+    /// The module of the fatbin at `path`.
+    fn module(&self, path: &std::path::Path) -> Result<Arc<cudarc::driver::CudaModule>, GpuError> {
+        let image = std::fs::read(path).map_err(|source| GpuError::Fatbin {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(self
+            .ctx
+            .load_module(cudarc::nvrtc::Ptx::from_binary(image))?)
     }
 
     /// Set every byte of `buf` to `byte`, in stream order.
@@ -371,13 +376,7 @@ impl Device {
         path: &std::path::Path,
         names: &[&str],
     ) -> Result<Vec<CudaFunction>, GpuError> {
-        let image = std::fs::read(path).map_err(|source| GpuError::Fatbin {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let module = self
-            .ctx
-            .load_module(cudarc::nvrtc::Ptx::from_binary(image))?;
+        let module = self.module(path)?;
         Ok(names
             .iter()
             .map(|n| module.load_function(n))

@@ -23,7 +23,7 @@ use super::instances::{Instance, InstanceError, instances};
 use crate::codegen::cuda::generate_variants;
 use crate::ir::hardware::Hardware;
 use crate::ir::{Arch, DimBindings, Spec, Workload};
-use crate::reference::{Precision, Tensor, compare};
+use crate::reference::{Precision, Tensor, compare_outputs};
 use crate::search::crosscheck::CrossCheckOptions;
 use crate::ugraph::KernelGraph;
 use crate::ugraph::lower::{LowerOptions, lower};
@@ -337,31 +337,7 @@ pub fn prepare(
         workload: w.name.clone(),
         message: e.to_string(),
     })?;
-    let dir = opts.work_dir.join(arch.to_string());
-    let include = opts.work_dir.join("include");
-    for d in [&dir, &include] {
-        std::fs::create_dir_all(d).map_err(|source| TuneError::Io {
-            path: d.clone(),
-            source,
-        })?;
-    }
-    crate::device_library::write_to(&include).map_err(|source| TuneError::Io {
-        path: include.clone(),
-        source,
-    })?;
-    let cu = dir.join(format!("{}.cu", w.name));
-    let fatbin = dir.join(format!("{}.fatbin", w.name));
-    std::fs::write(&cu, &kernels.source).map_err(|source| TuneError::Io {
-        path: cu.clone(),
-        source,
-    })?;
-    crate::nvcc::compile_fatbin(
-        &opts.nvcc,
-        &cu,
-        &fatbin,
-        &include,
-        std::slice::from_ref(arch),
-    )?;
+    let fatbin = compile_source(&opts.nvcc, &opts.work_dir, arch, &w.name, &kernels.source)?;
     Ok(Prepared {
         workload: w.clone(),
         instances: insts,
@@ -395,22 +371,40 @@ fn time_checked(
     Ok(run.median())
 }
 
+/// Write `source` (workload `name`'s `.cu`) to `work_dir/<arch>/`, the
+/// device library to `work_dir/include`, and compile it for `arch` with
+/// `nvcc`: the fatbin's path, beside the `.cu`.
+pub fn compile_source(
+    nvcc: &Path,
+    work_dir: &Path,
+    arch: &Arch,
+    name: &str,
+    source: &str,
+) -> Result<PathBuf, TuneError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| TuneError::Io { path, source }
+    };
+    let dir = work_dir.join(arch.to_string());
+    let include = work_dir.join("include");
+    for d in [&dir, &include] {
+        std::fs::create_dir_all(d).map_err(io(d))?;
+    }
+    crate::device_library::write_to(&include).map_err(io(&include))?;
+    let cu = dir.join(format!("{name}.cu"));
+    let fatbin = dir.join(format!("{name}.fatbin"));
+    std::fs::write(&cu, source).map_err(io(&cu))?;
+    crate::nvcc::compile_fatbin(nvcc, &cu, &fatbin, &include, std::slice::from_ref(arch))?;
+    Ok(fatbin)
+}
+
 /// `Err` naming the first output of `got` not within `tolerance` (relative
 /// L2, no non-finite mismatches) of `want`'s.
 fn check_outputs(got: &[Tensor], want: &[Tensor], tolerance: f64) -> Result<(), String> {
-    for (j, (got, want)) in got.iter().zip(want).enumerate() {
-        match compare(got, want) {
-            Some(c) if c.within(tolerance) => {}
-            Some(c) => {
-                return Err(format!(
-                    "output {j} differs from the reference: rel L2 {:.2e} (tolerance {tolerance:.0e}), {} non-finite mismatches",
-                    c.rel_l2, c.non_finite_mismatches
-                ));
-            }
-            None => return Err(format!("output {j} has the wrong shape")),
-        }
+    match compare_outputs(got, want, tolerance, "the reference").1 {
+        Some(why) => Err(why),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Time a prepared workload on `dev`; `progress` is called after each
