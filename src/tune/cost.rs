@@ -26,7 +26,7 @@ use serde::Serialize;
 
 use crate::ir::DimBindings;
 use crate::ir::hardware::Hardware;
-use crate::ugraph::validate::{Phase, TileExtent, check_block};
+use crate::ugraph::validate::{BlockInfo, Phase, TileExtent, check_block};
 use crate::ugraph::{BlockGraph, BlockOp, KernelBody, KernelGraph};
 
 /// One kernel's estimate.
@@ -61,28 +61,25 @@ fn extent(t: &TileExtent, p: &DimBindings) -> u64 {
     }
 }
 
+/// Loop iterations one block runs at `p`: its share of a split loop, the
+/// whole loop otherwise, 1 without a loop.
+fn block_iterations(b: &BlockGraph, p: &DimBindings) -> u64 {
+    b.forloop.as_ref().map_or(1, |f| {
+        let splits = f
+            .split
+            .and_then(|s| b.grid.get(s))
+            .and_then(|d| d.extents.first())
+            .map_or(1, |e| e.eval(p).unwrap_or(1).max(1) as u64);
+        f.iterations(p).unwrap_or(1).div_ceil(splits)
+    })
+}
+
 /// Tensor-core flops of a block kernel at `p`: per block and loop
 /// iteration `2·m·n·k` of each tile matmul, times the iterations a block
 /// runs, times the blocks.
-fn flops(b: &BlockGraph, g: &KernelGraph, p: &DimBindings) -> u64 {
-    let Ok(info) = check_block(b, &g.tensors) else {
-        return 0;
-    };
+fn flops(b: &BlockGraph, info: &BlockInfo, p: &DimBindings) -> u64 {
     let nblocks = b.blocks(p);
-    let iters = b.forloop.as_ref().map_or(1, |f| {
-        let n = f.iterations(p).unwrap_or(1);
-        match f.split {
-            Some(s) => {
-                let splits = b
-                    .grid
-                    .get(s)
-                    .and_then(|d| d.extents.first())
-                    .map_or(1, |e| e.eval(p).unwrap_or(1).max(1) as u64);
-                n.div_ceil(splits)
-            }
-            None => n,
-        }
-    });
+    let iters = block_iterations(b, p);
     let mut total: u64 = 0;
     for (k, op) in b.ops.iter().enumerate() {
         let BlockOp::Matmul(x, _) = op else {
@@ -112,12 +109,8 @@ const L2_OVER_DRAM: f64 = 3.0;
 const DRAM_LATENCY_US: f64 = 1.0;
 
 /// Bytes of input tiles one block loads per loop iteration (the whole
-/// kernel's inputs for a kernel without a loop), and the iterations per
-/// block.
-fn tile_traffic(b: &BlockGraph, g: &KernelGraph, p: &DimBindings) -> (u64, u64) {
-    let Ok(info) = check_block(b, &g.tensors) else {
-        return (0, 1);
-    };
+/// kernel's inputs for a kernel without a loop).
+fn tile_bytes(b: &BlockGraph, g: &KernelGraph, info: &BlockInfo, p: &DimBindings) -> u64 {
     let mut bytes: u64 = 0;
     for (k, op) in b.ops.iter().enumerate() {
         if let BlockOp::Input(i) = op {
@@ -132,16 +125,7 @@ fn tile_traffic(b: &BlockGraph, g: &KernelGraph, p: &DimBindings) -> (u64, u64) 
             bytes = bytes.saturating_add(elems.saturating_mul(size));
         }
     }
-    let iters = b.forloop.as_ref().map_or(1, |f| {
-        let n = f.iterations(p).unwrap_or(1);
-        let splits = f
-            .split
-            .and_then(|s| b.grid.get(s))
-            .and_then(|d| d.extents.first())
-            .map_or(1, |e| e.eval(p).unwrap_or(1).max(1) as u64);
-        n.div_ceil(splits).max(1)
-    });
-    (bytes, iters)
+    bytes
 }
 
 /// The estimate of `g` at `p` on `hw`.
@@ -149,17 +133,24 @@ pub fn estimate(g: &KernelGraph, p: &DimBindings, hw: &Hardware) -> Estimate {
     let mut kernels = Vec::with_capacity(g.kernels.len());
     for k in &g.kernels {
         let bytes = g.kernel_bytes(k, p);
-        let (flops, nblocks) = match &k.body {
-            KernelBody::Block(b) => (flops(b, g, p), b.blocks(p)),
-            KernelBody::Predefined(_) => (0, u64::from(hw.sms)),
+        // The block graph's tile shapes, once per kernel (a graph that does
+        // not check counts no flops and no tile traffic).
+        let block = match &k.body {
+            KernelBody::Block(b) => Some((b, check_block(b, &g.tensors).ok())),
+            KernelBody::Predefined(_) => None,
+        };
+        let (flops, nblocks) = match &block {
+            Some((b, info)) => (info.as_ref().map_or(0, |i| flops(b, i, p)), b.blocks(p)),
+            None => (0, u64::from(hw.sms)),
         };
         let waves = nblocks as f64 / f64::from(hw.sms.max(1));
         let busy = waves.clamp(f64::MIN_POSITIVE, 1.0);
         // GB/s = 1e3 bytes/µs; TFLOP/s = 1e6 flops/µs.
         let mut dram = hw.dram_gbps * 1e3 * busy;
         let mut l2 = 0.0;
-        if let KernelBody::Block(b) = &k.body {
-            let (stage, iters) = tile_traffic(b, g, p);
+        if let Some((b, info)) = &block {
+            let stage = info.as_ref().map_or(0, |i| tile_bytes(b, g, i, p));
+            let iters = block_iterations(b, p).max(1);
             let total = (stage as f64) * (iters as f64) * (nblocks as f64);
             l2 = total / (hw.dram_gbps * 1e3 * L2_OVER_DRAM * busy);
             if b.params.stages > 1 {
