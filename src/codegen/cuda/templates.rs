@@ -462,13 +462,7 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
                     );
                 }
             }
-            let mut local = vec!["0".to_string(); r];
-            local[r - 2] = "row".into();
-            local[r - 1] = "(kc + e)".into();
-            for (s, rin, _) in &stats {
-                let v = ev.value(em, *rin, &local)?;
-                em.line(&format!("st{} += {v};", s.0));
-            }
+            accumulate_stats(em, &mut ev, &stats, r, "(kc + e)")?;
             ev.bound.clear();
             ev.clear_memo();
             em.line("}");
@@ -479,13 +473,7 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         }
         em.line("#pragma unroll 8");
         em.line(&format!("for (long long kk = lane; kk < {k}; kk += 32) {{"));
-        let mut local = vec!["0".to_string(); r];
-        local[r - 2] = "row".into();
-        local[r - 1] = "kk".into();
-        for (s, rin, _) in &stats {
-            let v = ev.value(em, *rin, &local)?;
-            em.line(&format!("st{} += {v};", s.0));
-        }
+        accumulate_stats(em, &mut ev, &stats, r, "kk")?;
         em.line("}");
         em.line("}");
         em.line("}");
@@ -534,6 +522,25 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         store(em, o, &v, &local, &tiles);
     }
     em.line("});");
+    Ok(())
+}
+
+/// `st<s> += <statistic's operand at (row, col)>` for every row statistic
+/// `(s, operand, _)` of a matmul kernel of rank `r`.
+fn accumulate_stats(
+    em: &mut Emitter,
+    ev: &mut Evaluator,
+    stats: &[(ValueId, ValueId, Option<crate::ir::DimExpr>)],
+    r: usize,
+    col: &str,
+) -> Result<()> {
+    let mut local = vec!["0".to_string(); r];
+    local[r - 2] = "row".into();
+    local[r - 1] = col.into();
+    for (s, rin, _) in stats {
+        let v = ev.value(em, *rin, &local)?;
+        em.line(&format!("st{} += {v};", s.0));
+    }
     Ok(())
 }
 
