@@ -4,9 +4,9 @@
 
 mod common;
 
+use common::{prism, text};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use prism::bench::floors::{Floors, bytes_at, cpu_checkable, flops_at, macs_at};
 use prism::bench::{
@@ -31,19 +31,6 @@ fn workload<'a>(spec: &'a Spec, name: &str) -> &'a Workload {
 
 fn at(pairs: &[(&str, i64)]) -> DimBindings {
     pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
-}
-
-fn prism(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_prism"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("prism runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 #[test]

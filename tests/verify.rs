@@ -3,9 +3,11 @@
 //! test and an e-graph-wide numeric check as guards against unsound rules,
 //! determinism, and `prism equiv`.
 
+mod common;
+
+use common::{prism, text};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Command, Output};
 use std::time::Instant;
 
 use prism::ir::{
@@ -918,19 +920,6 @@ fn property_proven_implies_numerically_equal() {
 }
 
 // ---------------------------------------------------------------- prism equiv
-
-fn prism(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_prism"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("prism runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn data(name: &str) -> String {
     let p: PathBuf = ["tests", "data", "equiv", name].iter().collect();
