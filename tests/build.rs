@@ -161,6 +161,8 @@ fn elementwise_codegen(w: &Workload, _t: &Target) -> Result<WorkloadKernels, Cod
                     threads: 256,
                     shared_bytes: 0,
                     tensors: sum_tensors,
+                    split_k: 1,
+                    workspace: None,
                 },
                 Launch {
                     symbol: format!("{}_copy", w.name),
@@ -168,6 +170,8 @@ fn elementwise_codegen(w: &Workload, _t: &Target) -> Result<WorkloadKernels, Cod
                     threads: 128,
                     shared_bytes: 0,
                     tensors: copy_tensors,
+                    split_k: 1,
+                    workspace: None,
                 },
             ],
         }],

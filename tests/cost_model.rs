@@ -80,6 +80,48 @@ fn a_grid_smaller_than_the_gpu_leaves_bandwidth_unused() {
     assert_eq!(estimate(&g, &p, &faster_tc).micros, e.micros);
 }
 
+/// Split-K across blocks: the blocks multiply by the split count, the
+/// flops do not change, the workspace's partial sums (written and read,
+/// f32) join the bytes, and the combine adds a round trip; and the launch
+/// plan of the generated kernel agrees (grid, counters, workspace).
+#[test]
+fn split_k_multiplies_blocks_and_adds_the_workspace() {
+    let (w, g) = chosen("rms_norm");
+    let p = point(&[("n", 8), ("d", 4096)]);
+    let hw = h100();
+    let one = prism::tune::tiles::by_name("t16x64x128w142s4").expect("config");
+    let four = prism::tune::tiles::by_name("t16x64x128w142s4k4").expect("config");
+    let (a, b) = (
+        prism::tune::tiles::with_tiles(&g, one).expect("a tile variant"),
+        prism::tune::tiles::with_tiles(&g, four).expect("a split-K variant"),
+    );
+    let (ea, eb) = (estimate(&a, &p, &hw), estimate(&b, &p, &hw));
+    let last = |e: &prism::tune::cost::Estimate| e.kernels.last().cloned().expect("kernels");
+    let (ka, kb) = (last(&ea), last(&eb));
+    assert_eq!(kb.blocks, 4 * ka.blocks, "{ka:?} {kb:?}");
+    assert_eq!(kb.flops, ka.flops);
+    // 4 splits × 8 × 4096 f32 partial sums, written and read.
+    assert_eq!(kb.bytes, ka.bytes + 4 * 8 * 4096 * 4 * 2);
+    // The plan: z ends with the split factor, one counter per output tile,
+    // the workspace holds every split's partial sums of the output: the
+    // output's elements times the splits (the memory target's bound).
+    let k = prism::codegen::cuda::generate_graph(&w, &b).expect("emit");
+    let l = k.variants[0]
+        .launches
+        .iter()
+        .find(|l| l.split_k == 4)
+        .expect("a split-K launch");
+    let grid = l.grid_at(&p).expect("grid");
+    assert_eq!(grid, [4096 / 64, 1, 4]);
+    assert_eq!(l.counters(grid), 4096 / 64);
+    assert_eq!(l.workspace_at(&p).expect("workspace"), 4 * 8 * 4096);
+    // Without split-K: no counters, no workspace.
+    let k = prism::codegen::cuda::generate_graph(&w, &a).expect("emit");
+    assert!(k.variants[0].launches.iter().all(|l| l.split_k == 1
+        && l.workspace.is_none()
+        && l.counters(l.grid_at(&p).expect("grid")) == 0));
+}
+
 #[test]
 fn compute_bound_graphs_follow_the_tensor_rate() {
     // gated_mlp at n = 2048: 2·3·n·d·f flops dominate its bytes.

@@ -140,6 +140,20 @@ fn tile_variants_generate_verify_and_compile() {
                 .any(|v| v.launches.iter().any(|l| l.shared_bytes > 48 * 1024)),
             "{name}: the deep pipelines take dynamic shared memory"
         );
+        // Split-K across blocks: the z grid ends with the split count, and
+        // the kernel takes the counters and the workspace.
+        let split = k
+            .variants
+            .iter()
+            .flat_map(|v| &v.launches)
+            .find(|l| l.split_k == 8)
+            .expect("a split-K variant");
+        assert!(split.workspace.is_some());
+        assert_eq!(
+            split.grid[2].last().map(|f| f.extent.clone()),
+            Some(prism::ir::DimExpr::constant(8))
+        );
+        assert!(k.source.contains("splitk_counters"));
         sources.push((name, k));
     }
     let Some(nvcc) = common::nvcc() else { return };

@@ -51,10 +51,12 @@ template <> __device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, f
 // outside rows_valid x cols_valid; all THREADS threads call it. Through
 // cp.async where a 16-byte chunk is entirely inside or entirely outside the
 // valid region (zero-filled) and the pointers allow it; other chunks are
-// copied synchronously. The caller commits the group
+// copied synchronously; `stream`: cp.async under L2 cache `policy`. The
+// caller commits the group
 // and waits for it (cp_async_wait + __syncthreads) before reading `s`.
 template <typename T, int ROWS, int COLS, int LDS, int THREADS>
-__device__ __forceinline__ void load_tile_async(T* s, const T* g, long long ld, int rows_valid, int cols_valid) {
+__device__ __forceinline__ void load_tile_async(T* s, const T* g, long long ld, int rows_valid, int cols_valid,
+                                                bool stream, uint64_t policy) {
   constexpr int VEC = vec16<T>::elems;
   constexpr int CHUNKS = COLS / VEC;
   const bool vector = is_aligned(g, 16) && ld % VEC == 0;
@@ -64,7 +66,10 @@ __device__ __forceinline__ void load_tile_async(T* s, const T* g, long long ld, 
     const bool inside = r < rows_valid && col + VEC <= cols_valid;
     const bool outside = r >= rows_valid || col >= cols_valid;
     if (vector && (inside || outside)) {
-      cp_async16(s + r * LDS + col, inside ? src : g, inside);
+      if (stream)  // a cache-hinted copy costs the non-streaming (prefill) blocks time
+        cp_async16_policy(s + r * LDS + col, inside ? src : g, inside, policy);
+      else
+        cp_async16(s + r * LDS + col, inside ? src : g, inside);
     } else {
       T v[VEC];
 #pragma unroll
@@ -98,6 +103,10 @@ struct FlashPartial {
   static constexpr int MERGE_BYTES = WN * BM * (DV + 2) * 4;
   static constexpr int SMEM_BYTES = TILE_BYTES > MERGE_BYTES ? TILE_BYTES : MERGE_BYTES;
 
+  // K and V are read by this block only (one row tile per batch index, e.g.
+  // decode): their tiles are loaded L2 evict_first (see memory.cuh).
+  bool stream_kv = false;
+
   template <class Score, class StoreO, class StoreML>
   __device__ __forceinline__ void run(char* smem, const T* q, long long ldq, int m_valid, const T* k, long long ldk,
                                       const T* v, long long ldv, long long n, long long it_begin, long long it_end,
@@ -110,7 +119,8 @@ struct FlashPartial {
     T* sV = reinterpret_cast<T*>(smem + (Q_BYTES > K_BYTES ? Q_BYTES : K_BYTES));
 
     // q fragments, once.
-    detail::load_tile_async<T, BM, D, LDQ, THREADS>(sK, q, ldq, m_valid, D);
+    const uint64_t kv_policy = stream_kv ? l2_evict_first_policy() : 0;
+    detail::load_tile_async<T, BM, D, LDQ, THREADS>(sK, q, ldq, m_valid, D, false, 0);
     cp_async_commit();
     cp_async_wait<0>();
     __syncthreads();
@@ -133,16 +143,16 @@ struct FlashPartial {
       const long long key0 = it * BN;
       const int keys_valid = (int)min((long long)BN, n - key0);
       if (K_ROWS)
-        detail::load_tile_async<T, BN, D, LDK, THREADS>(sK, k + key0 * ldk, ldk, keys_valid, D);
+        detail::load_tile_async<T, BN, D, LDK, THREADS>(sK, k + key0 * ldk, ldk, keys_valid, D, stream_kv, kv_policy);
       else
-        detail::load_tile_async<T, D, BN, LDK, THREADS>(sK, k + key0, ldk, D, keys_valid);
+        detail::load_tile_async<T, D, BN, LDK, THREADS>(sK, k + key0, ldk, D, keys_valid, stream_kv, kv_policy);
       cp_async_commit();
     };
     if (it_begin < it_end) load_k(it_begin);
     for (long long it = it_begin; it < it_end; ++it) {
       const long long key0 = it * BN;
       const int keys_valid = (int)min((long long)BN, n - key0);
-      detail::load_tile_async<T, BN, DV, LDV, THREADS>(sV, v + key0 * ldv, ldv, keys_valid, DV);
+      detail::load_tile_async<T, BN, DV, LDV, THREADS>(sV, v + key0 * ldv, ldv, keys_valid, DV, stream_kv, kv_policy);
       cp_async_commit();
       cp_async_wait<1>();  // this iteration's K tile
       __syncthreads();

@@ -72,6 +72,31 @@ __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool pr
 #endif
 }
 
+// An L2 cache policy (sm_80+; 0 elsewhere, where nothing uses it). Data read
+// once (a decode GEMM's weights) is best loaded evict_first: it then replaces
+// itself in L2 instead of lines other work still needs, or dirty lines whose
+// eviction would cost a DRAM write (e.g. the previous kernel's outputs).
+__device__ __forceinline__ uint64_t l2_evict_first_policy() {
+  uint64_t policy = 0;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(policy));
+#endif
+  return policy;
+}
+
+// cp_async16 under an L2 cache policy (from l2_evict_first_policy).
+__device__ __forceinline__ void cp_async16_policy(void* smem, const void* gmem, bool pred, uint64_t policy) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const int src_size = pred ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2, %3;\n" ::"r"(smem_addr(smem)),
+               "l"(gmem), "r"(src_size), "l"(policy)
+               : "memory");
+#else
+  (void)policy;
+  cp_async16(smem, gmem, pred);
+#endif
+}
+
 // Copy 4 bytes global -> shared (cp.async.ca), zero-filling when !pred.
 // Both addresses must be 4-byte aligned.
 __device__ __forceinline__ void cp_async4(void* smem, const void* gmem, bool pred) {

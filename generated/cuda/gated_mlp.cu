@@ -19,10 +19,10 @@ extern "C" __global__ void __launch_bounds__(256) gated_mlp_k0_mul_fused_v0(cons
     const int n_valid = (int)min((long long)64, 14336 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem);
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     Gemm gemm1;
     gemm1.clear();
-    gemm1.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem);
+    gemm1.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     gemm0.for_each_pair(gemm1, [&](int row, int col, float acc, float acc1) {
         if (row >= m_valid || col >= n_valid) return;
         const float v1 = prism::op::silu(acc);
@@ -45,10 +45,10 @@ extern "C" __global__ void __launch_bounds__(512) gated_mlp_k0_mul_fused_v1(cons
     const int n_valid = (int)min((long long)64, 14336 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem);
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     Gemm gemm1;
     gemm1.clear();
-    gemm1.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem);
+    gemm1.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     gemm0.for_each_pair(gemm1, [&](int row, int col, float acc, float acc1) {
         if (row >= m_valid || col >= n_valid) return;
         const float v1 = prism::op::silu(acc);
@@ -71,10 +71,10 @@ extern "C" __global__ void __launch_bounds__(128) gated_mlp_k0_mul_fused_v2(cons
     const int n_valid = (int)min((long long)64, 14336 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem);
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     Gemm gemm1;
     gemm1.clear();
-    gemm1.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem);
+    gemm1.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     gemm0.for_each_pair(gemm1, [&](int row, int col, float acc, float acc1) {
         if (row >= m_valid || col >= n_valid) return;
         const float v1 = prism::op::silu(acc);
@@ -97,10 +97,10 @@ extern "C" __global__ void __launch_bounds__(256) gated_mlp_k0_mul_fused_v3(cons
     const int n_valid = (int)min((long long)128, 14336 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem);
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     Gemm gemm1;
     gemm1.clear();
-    gemm1.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem);
+    gemm1.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     gemm0.for_each_pair(gemm1, [&](int row, int col, float acc, float acc1) {
         if (row >= m_valid || col >= n_valid) return;
         const float v1 = prism::op::silu(acc);
@@ -123,10 +123,10 @@ extern "C" __global__ void __launch_bounds__(128) gated_mlp_k0_mul_fused_v4(cons
     const int n_valid = (int)min((long long)64, 14336 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem);
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     Gemm gemm1;
     gemm1.clear();
-    gemm1.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem);
+    gemm1.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     gemm0.for_each_pair(gemm1, [&](int row, int col, float acc, float acc1) {
         if (row >= m_valid || col >= n_valid) return;
         const float v1 = prism::op::silu(acc);
@@ -149,10 +149,10 @@ extern "C" __global__ void __launch_bounds__(128) gated_mlp_k0_mul_fused_v5(cons
     const int n_valid = (int)min((long long)128, 14336 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem);
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     Gemm gemm1;
     gemm1.clear();
-    gemm1.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem);
+    gemm1.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     gemm0.for_each_pair(gemm1, [&](int row, int col, float acc, float acc1) {
         if (row >= m_valid || col >= n_valid) return;
         const float v1 = prism::op::silu(acc);

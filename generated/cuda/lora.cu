@@ -7,19 +7,19 @@
 
 extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v0(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 16LL - 1) / 16LL)) * 16LL;
-    b_x /= ((4096 + 16LL - 1) / 16LL);
+    const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
+    b_x /= ((4096 + 32LL - 1) / 32LL);
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 3, 8>;
-    static_assert(Gemm::SMEM_BYTES == 62208, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 16, 32, 256, 1, 2, 4, 4>;
+    static_assert(Gemm::SMEM_BYTES == 115712, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)16, 4096 - g0_0);
+    const int n_valid = (int)min((long long)32, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem);
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
@@ -28,19 +28,19 @@ extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v0(const __half
 
 extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v0(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 16LL - 1) / 16LL)) * 16LL;
-    b_x /= ((16 + 16LL - 1) / 16LL);
+    const long long g0_0 = (b_x % ((16 + 32LL - 1) / 32LL)) * 32LL;
+    b_x /= ((16 + 32LL - 1) / 32LL);
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 3, 8>;
-    static_assert(Gemm::SMEM_BYTES == 62208, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 16, 32, 256, 1, 2, 4, 4>;
+    static_assert(Gemm::SMEM_BYTES == 115712, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)16, 16 - g0_0);
+    const int n_valid = (int)min((long long)32, 16 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, 0LL, 4096, smem);
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
@@ -49,19 +49,19 @@ extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v0(const __half
 
 extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v0(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 16LL - 1) / 16LL)) * 16LL;
-    b_x /= ((4096 + 16LL - 1) / 16LL);
+    const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
+    b_x /= ((4096 + 32LL - 1) / 32LL);
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 3, 8>;
-    static_assert(Gemm::SMEM_BYTES == 62208, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 16, 32, 256, 1, 2, 4, 4>;
+    static_assert(Gemm::SMEM_BYTES == 115712, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)16, 4096 - g0_0);
+    const int n_valid = (int)min((long long)32, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem);
+    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem, gridDim.y == 1);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
@@ -75,16 +75,16 @@ extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v1(const __half
     const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
     b_x /= ((4096 + 32LL - 1) / 32LL);
     long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 32, 256, 1, 2, 4, 4>;
-    static_assert(Gemm::SMEM_BYTES == 115712, "prism: TileGemm shared memory differs from the code generator's");
+    const long long g1_0 = (b_y % ((d_n + 32LL - 1) / 32LL)) * 32LL;
+    b_y /= ((d_n + 32LL - 1) / 32LL);
+    using Gemm = prism::TileGemm<__half, 32, 32, 128, 1, 2, 4, 4>;
+    static_assert(Gemm::SMEM_BYTES == 75776, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int m_valid = (int)min((long long)32, d_n - g1_0);
     const int n_valid = (int)min((long long)32, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem);
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
@@ -96,16 +96,16 @@ extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v1(const __half
     const long long g0_0 = (b_x % ((16 + 32LL - 1) / 32LL)) * 32LL;
     b_x /= ((16 + 32LL - 1) / 32LL);
     long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 32, 256, 1, 2, 4, 4>;
-    static_assert(Gemm::SMEM_BYTES == 115712, "prism: TileGemm shared memory differs from the code generator's");
+    const long long g1_0 = (b_y % ((d_n + 32LL - 1) / 32LL)) * 32LL;
+    b_y /= ((d_n + 32LL - 1) / 32LL);
+    using Gemm = prism::TileGemm<__half, 32, 32, 128, 1, 2, 4, 4>;
+    static_assert(Gemm::SMEM_BYTES == 75776, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int m_valid = (int)min((long long)32, d_n - g1_0);
     const int n_valid = (int)min((long long)32, 16 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, 0LL, 4096, smem);
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
@@ -117,16 +117,16 @@ extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v1(const __half
     const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
     b_x /= ((4096 + 32LL - 1) / 32LL);
     long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 32, 256, 1, 2, 4, 4>;
-    static_assert(Gemm::SMEM_BYTES == 115712, "prism: TileGemm shared memory differs from the code generator's");
+    const long long g1_0 = (b_y % ((d_n + 32LL - 1) / 32LL)) * 32LL;
+    b_y /= ((d_n + 32LL - 1) / 32LL);
+    using Gemm = prism::TileGemm<__half, 32, 32, 128, 1, 2, 4, 4>;
+    static_assert(Gemm::SMEM_BYTES == 75776, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int m_valid = (int)min((long long)32, d_n - g1_0);
     const int n_valid = (int)min((long long)32, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem);
+    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem, gridDim.y == 1);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
@@ -135,63 +135,102 @@ extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v1(const __half
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v2(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v2(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
-    b_x /= ((4096 + 32LL - 1) / 32LL);
+    const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
+    b_x /= ((4096 + 128LL - 1) / 128LL);
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 32LL - 1) / 32LL)) * 32LL;
     b_y /= ((d_n + 32LL - 1) / 32LL);
-    using Gemm = prism::TileGemm<__half, 32, 32, 128, 1, 2, 4, 4>;
-    static_assert(Gemm::SMEM_BYTES == 75776, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 32, 128, 64, 2, 4, 4, 1>;
+    static_assert(Gemm::SMEM_BYTES == 88064, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)32, d_n - g1_0);
-    const int n_valid = (int)min((long long)32, 4096 - g0_0);
+    const int n_valid = (int)min((long long)128, 4096 - g0_0);
+    const long long k_chunk = ((4096 + 256LL - 1) / 256LL) * 64LL;
+    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
+    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem);
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
+    const long long ws_plane = (d_n) * (4096);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col, acc);
+    });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 4u)) return;
+    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
+    gemm0.combine_splits<4>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
+        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col);
+    });
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v2(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v2(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 32LL - 1) / 32LL)) * 32LL;
-    b_x /= ((16 + 32LL - 1) / 32LL);
+    const long long g0_0 = (b_x % ((16 + 128LL - 1) / 128LL)) * 128LL;
+    b_x /= ((16 + 128LL - 1) / 128LL);
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 32LL - 1) / 32LL)) * 32LL;
     b_y /= ((d_n + 32LL - 1) / 32LL);
-    using Gemm = prism::TileGemm<__half, 32, 32, 128, 1, 2, 4, 4>;
-    static_assert(Gemm::SMEM_BYTES == 75776, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 32, 128, 64, 2, 4, 4, 1>;
+    static_assert(Gemm::SMEM_BYTES == 88064, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)32, d_n - g1_0);
-    const int n_valid = (int)min((long long)32, 16 - g0_0);
+    const int n_valid = (int)min((long long)128, 16 - g0_0);
+    const long long k_chunk = ((4096 + 256LL - 1) / 256LL) * 64LL;
+    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
+    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, 0LL, 4096, smem);
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
+    const long long ws_plane = (d_n) * (16);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col, acc);
+    });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 4u)) return;
+    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
+    gemm0.combine_splits<4>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
+        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col);
+    });
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v2(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v2(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
-    b_x /= ((4096 + 32LL - 1) / 32LL);
+    const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
+    b_x /= ((4096 + 128LL - 1) / 128LL);
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 32LL - 1) / 32LL)) * 32LL;
     b_y /= ((d_n + 32LL - 1) / 32LL);
-    using Gemm = prism::TileGemm<__half, 32, 32, 128, 1, 2, 4, 4>;
-    static_assert(Gemm::SMEM_BYTES == 75776, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 32, 128, 64, 2, 4, 4, 1>;
+    static_assert(Gemm::SMEM_BYTES == 88064, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)32, d_n - g1_0);
-    const int n_valid = (int)min((long long)32, 4096 - g0_0);
+    const int n_valid = (int)min((long long)128, 4096 - g0_0);
+    const long long k_chunk = ((16 + 256LL - 1) / 256LL) * 64LL;
+    const long long k_lo = min((long long)(16), (long long)blockIdx.z * k_chunk);
+    const long long k_hi = min((long long)(16), k_lo + k_chunk);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem);
+    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
+    const long long ws_plane = (d_n) * (4096);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col, acc);
+    });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 4u)) return;
+    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
+    gemm0.combine_splits<4>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
+        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col);
+    });
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
@@ -200,63 +239,102 @@ extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v2(const __half
     });
 }
 
-extern "C" __global__ void __launch_bounds__(128) lora_k0_sgraph_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
+extern "C" __global__ void __launch_bounds__(128) lora_k0_sgraph_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((4096 + 64LL - 1) / 64LL);
+    const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
+    b_x /= ((4096 + 128LL - 1) / 128LL);
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
     b_y /= ((d_n + 64LL - 1) / 64LL);
-    using Gemm = prism::TileGemm<__half, 64, 64, 64, 2, 2, 4, 1>;
-    static_assert(Gemm::SMEM_BYTES == 73728, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 64, 128, 32, 2, 2, 4, 1>;
+    static_assert(Gemm::SMEM_BYTES == 55296, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)64, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, 4096 - g0_0);
+    const int n_valid = (int)min((long long)128, 4096 - g0_0);
+    const long long k_chunk = ((4096 + 64LL - 1) / 64LL) * 32LL;
+    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
+    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem);
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
+    const long long ws_plane = (d_n) * (4096);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col, acc);
+    });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 2u)) return;
+    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
+    gemm0.combine_splits<2>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
+        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col);
+    });
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(128) lora_k1_sgraph_v3(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, long long d_n) {
+extern "C" __global__ void __launch_bounds__(128) lora_k1_sgraph_v3(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((16 + 64LL - 1) / 64LL);
+    const long long g0_0 = (b_x % ((16 + 128LL - 1) / 128LL)) * 128LL;
+    b_x /= ((16 + 128LL - 1) / 128LL);
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
     b_y /= ((d_n + 64LL - 1) / 64LL);
-    using Gemm = prism::TileGemm<__half, 64, 64, 64, 2, 2, 4, 1>;
-    static_assert(Gemm::SMEM_BYTES == 73728, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 64, 128, 32, 2, 2, 4, 1>;
+    static_assert(Gemm::SMEM_BYTES == 55296, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)64, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, 16 - g0_0);
+    const int n_valid = (int)min((long long)128, 16 - g0_0);
+    const long long k_chunk = ((4096 + 64LL - 1) / 64LL) * 32LL;
+    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
+    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, 0LL, 4096, smem);
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
+    const long long ws_plane = (d_n) * (16);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col, acc);
+    });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 2u)) return;
+    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
+    gemm0.combine_splits<2>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
+        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col);
+    });
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(128) lora_k2_sgraph_v3(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
+extern "C" __global__ void __launch_bounds__(128) lora_k2_sgraph_v3(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((4096 + 64LL - 1) / 64LL);
+    const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
+    b_x /= ((4096 + 128LL - 1) / 128LL);
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
     b_y /= ((d_n + 64LL - 1) / 64LL);
-    using Gemm = prism::TileGemm<__half, 64, 64, 64, 2, 2, 4, 1>;
-    static_assert(Gemm::SMEM_BYTES == 73728, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 64, 128, 32, 2, 2, 4, 1>;
+    static_assert(Gemm::SMEM_BYTES == 55296, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)64, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, 4096 - g0_0);
+    const int n_valid = (int)min((long long)128, 4096 - g0_0);
+    const long long k_chunk = ((16 + 64LL - 1) / 64LL) * 32LL;
+    const long long k_lo = min((long long)(16), (long long)blockIdx.z * k_chunk);
+    const long long k_hi = min((long long)(16), k_lo + k_chunk);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem);
+    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
+    const long long ws_plane = (d_n) * (4096);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col, acc);
+    });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 2u)) return;
+    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
+    gemm0.combine_splits<2>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
+        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col);
+    });
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
@@ -279,7 +357,7 @@ extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v4(const __half
     const int n_valid = (int)min((long long)128, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem);
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
@@ -300,7 +378,7 @@ extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v4(const __half
     const int n_valid = (int)min((long long)128, 16 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, 0LL, 4096, smem);
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
@@ -321,7 +399,7 @@ extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v4(const __half
     const int n_valid = (int)min((long long)128, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem);
+    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem, gridDim.y == 1);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
@@ -330,93 +408,7 @@ extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v4(const __half
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v5(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
-    b_x /= ((4096 + 32LL - 1) / 32LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 32, 128, 1, 2, 4, 4>;
-    static_assert(Gemm::SMEM_BYTES == 58368, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)32, 4096 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v5(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 32LL - 1) / 32LL)) * 32LL;
-    b_x /= ((16 + 32LL - 1) / 32LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 32, 128, 1, 2, 4, 4>;
-    static_assert(Gemm::SMEM_BYTES == 58368, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)32, 16 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, 0LL, 4096, smem);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v5(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
-    b_x /= ((4096 + 32LL - 1) / 32LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 32, 128, 1, 2, 4, 4>;
-    static_assert(Gemm::SMEM_BYTES == 58368, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)32, 4096 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
-        const float v2 = (v1 + acc);
-        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v6(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((4096 + 64LL - 1) / 64LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
-    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, 4096 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v6(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k0_matmul_v5(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p4, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((16 + 64LL - 1) / 64LL)) * 64LL;
     b_x /= ((16 + 64LL - 1) / 64LL);
@@ -428,16 +420,29 @@ extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v6(const __half
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
     const int n_valid = (int)min((long long)64, 16 - g0_0);
+    const long long k_chunk = ((4096 + 2048LL - 1) / 2048LL) * 128LL;
+    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
+    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, 0LL, 4096, smem);
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
+    const long long ws_plane = (d_n) * (16);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col, acc);
+    });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
+    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
+    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
+        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col);
+    });
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        p4[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v6(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k1_matmul_v5(const __half* __restrict__ p4, const __half* __restrict__ p3, __half* __restrict__ p5, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
     b_x /= ((4096 + 64LL - 1) / 64LL);
@@ -449,9 +454,264 @@ extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v6(const __half
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
     const int n_valid = (int)min((long long)64, 4096 - g0_0);
+    const long long k_chunk = ((16 + 2048LL - 1) / 2048LL) * 128LL;
+    const long long k_lo = min((long long)(16), (long long)blockIdx.z * k_chunk);
+    const long long k_hi = min((long long)(16), k_lo + k_chunk);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem);
+    gemm0.mainloop(p4 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
+    const long long ws_plane = (d_n) * (4096);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col, acc);
+    });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
+    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
+    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
+        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col);
+    });
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+    });
+}
+
+extern "C" __global__ void __launch_bounds__(256) lora_k2_add_fused_v5(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p5, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
+    b_x /= ((4096 + 64LL - 1) / 64LL);
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((d_n + 16LL - 1) / 16LL);
+    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
+    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int n_valid = (int)min((long long)64, 4096 - g0_0);
+    const long long k_chunk = ((4096 + 2048LL - 1) / 2048LL) * 128LL;
+    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
+    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
+    const long long ws_plane = (d_n) * (4096);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col, acc);
+    });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
+    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
+    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
+        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col);
+    });
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
+        const float v2 = (acc + v1);
+        p6[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
+    });
+}
+
+extern "C" __global__ void __launch_bounds__(256) lora_k0_matmul_v6(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p4, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = (b_x % ((16 + 64LL - 1) / 64LL)) * 64LL;
+    b_x /= ((16 + 64LL - 1) / 64LL);
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((d_n + 16LL - 1) / 16LL);
+    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
+    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int n_valid = (int)min((long long)64, 16 - g0_0);
+    const long long k_chunk = ((4096 + 1024LL - 1) / 1024LL) * 128LL;
+    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
+    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
+    const long long ws_plane = (d_n) * (16);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col, acc);
+    });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 8u)) return;
+    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
+    gemm0.combine_splits<8>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
+        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col);
+    });
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        p4[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+    });
+}
+
+extern "C" __global__ void __launch_bounds__(256) lora_k1_matmul_v6(const __half* __restrict__ p4, const __half* __restrict__ p3, __half* __restrict__ p5, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
+    b_x /= ((4096 + 64LL - 1) / 64LL);
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((d_n + 16LL - 1) / 16LL);
+    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
+    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int n_valid = (int)min((long long)64, 4096 - g0_0);
+    const long long k_chunk = ((16 + 1024LL - 1) / 1024LL) * 128LL;
+    const long long k_lo = min((long long)(16), (long long)blockIdx.z * k_chunk);
+    const long long k_hi = min((long long)(16), k_lo + k_chunk);
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p4 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
+    const long long ws_plane = (d_n) * (4096);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col, acc);
+    });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 8u)) return;
+    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
+    gemm0.combine_splits<8>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
+        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col);
+    });
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+    });
+}
+
+extern "C" __global__ void __launch_bounds__(256) lora_k2_add_fused_v6(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p5, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
+    b_x /= ((4096 + 64LL - 1) / 64LL);
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((d_n + 16LL - 1) / 16LL);
+    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
+    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int n_valid = (int)min((long long)64, 4096 - g0_0);
+    const long long k_chunk = ((4096 + 1024LL - 1) / 1024LL) * 128LL;
+    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
+    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
+    const long long ws_plane = (d_n) * (4096);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col, acc);
+    });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 8u)) return;
+    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
+    gemm0.combine_splits<8>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
+        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col);
+    });
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
+        const float v2 = (acc + v1);
+        p6[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
+    });
+}
+
+extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v7(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
+    b_x /= ((4096 + 64LL - 1) / 64LL);
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((d_n + 16LL - 1) / 16LL);
+    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
+    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int n_valid = (int)min((long long)64, 4096 - g0_0);
+    const long long k_chunk = ((4096 + 512LL - 1) / 512LL) * 128LL;
+    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
+    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
+    const long long ws_plane = (d_n) * (4096);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col, acc);
+    });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 4u)) return;
+    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
+    gemm0.combine_splits<4>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
+        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col);
+    });
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+    });
+}
+
+extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v7(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = (b_x % ((16 + 64LL - 1) / 64LL)) * 64LL;
+    b_x /= ((16 + 64LL - 1) / 64LL);
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((d_n + 16LL - 1) / 16LL);
+    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
+    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int n_valid = (int)min((long long)64, 16 - g0_0);
+    const long long k_chunk = ((4096 + 512LL - 1) / 512LL) * 128LL;
+    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
+    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
+    const long long ws_plane = (d_n) * (16);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col, acc);
+    });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 4u)) return;
+    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
+    gemm0.combine_splits<4>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
+        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col);
+    });
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+    });
+}
+
+extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v7(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
+    b_x /= ((4096 + 64LL - 1) / 64LL);
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((d_n + 16LL - 1) / 16LL);
+    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
+    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int n_valid = (int)min((long long)64, 4096 - g0_0);
+    const long long k_chunk = ((16 + 512LL - 1) / 512LL) * 128LL;
+    const long long k_lo = min((long long)(16), (long long)blockIdx.z * k_chunk);
+    const long long k_hi = min((long long)(16), k_lo + k_chunk);
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
+    const long long ws_plane = (d_n) * (4096);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col, acc);
+    });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 4u)) return;
+    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
+    gemm0.combine_splits<4>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
+        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col);
+    });
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
@@ -460,7 +720,111 @@ extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v6(const __half
     });
 }
 
-extern "C" __global__ void __launch_bounds__(128) lora_k0_sgraph_v7(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k0_matmul_v8(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p4, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = (b_x % ((16 + 64LL - 1) / 64LL)) * 64LL;
+    b_x /= ((16 + 64LL - 1) / 64LL);
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((d_n + 16LL - 1) / 16LL);
+    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
+    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int n_valid = (int)min((long long)64, 16 - g0_0);
+    const long long k_chunk = ((4096 + 512LL - 1) / 512LL) * 128LL;
+    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
+    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
+    const long long ws_plane = (d_n) * (16);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col, acc);
+    });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 4u)) return;
+    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
+    gemm0.combine_splits<4>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
+        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col);
+    });
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        p4[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+    });
+}
+
+extern "C" __global__ void __launch_bounds__(256) lora_k1_matmul_v8(const __half* __restrict__ p4, const __half* __restrict__ p3, __half* __restrict__ p5, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
+    b_x /= ((4096 + 64LL - 1) / 64LL);
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((d_n + 16LL - 1) / 16LL);
+    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
+    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int n_valid = (int)min((long long)64, 4096 - g0_0);
+    const long long k_chunk = ((16 + 512LL - 1) / 512LL) * 128LL;
+    const long long k_lo = min((long long)(16), (long long)blockIdx.z * k_chunk);
+    const long long k_hi = min((long long)(16), k_lo + k_chunk);
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p4 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
+    const long long ws_plane = (d_n) * (4096);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col, acc);
+    });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 4u)) return;
+    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
+    gemm0.combine_splits<4>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
+        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col);
+    });
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+    });
+}
+
+extern "C" __global__ void __launch_bounds__(256) lora_k2_add_fused_v8(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p5, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
+    b_x /= ((4096 + 64LL - 1) / 64LL);
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((d_n + 16LL - 1) / 16LL);
+    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
+    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int n_valid = (int)min((long long)64, 4096 - g0_0);
+    const long long k_chunk = ((4096 + 512LL - 1) / 512LL) * 128LL;
+    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
+    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
+    const long long ws_plane = (d_n) * (4096);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col, acc);
+    });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 4u)) return;
+    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
+    gemm0.combine_splits<4>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
+        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col);
+    });
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
+        const float v2 = (acc + v1);
+        p6[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
+    });
+}
+
+extern "C" __global__ void __launch_bounds__(128) lora_k0_sgraph_v9(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
     b_x /= ((4096 + 128LL - 1) / 128LL);
@@ -474,14 +838,14 @@ extern "C" __global__ void __launch_bounds__(128) lora_k0_sgraph_v7(const __half
     const int n_valid = (int)min((long long)128, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem);
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(128) lora_k1_sgraph_v7(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, long long d_n) {
+extern "C" __global__ void __launch_bounds__(128) lora_k1_sgraph_v9(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((16 + 128LL - 1) / 128LL)) * 128LL;
     b_x /= ((16 + 128LL - 1) / 128LL);
@@ -495,14 +859,14 @@ extern "C" __global__ void __launch_bounds__(128) lora_k1_sgraph_v7(const __half
     const int n_valid = (int)min((long long)128, 16 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, 0LL, 4096, smem);
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(128) lora_k2_sgraph_v7(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
+extern "C" __global__ void __launch_bounds__(128) lora_k2_sgraph_v9(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
     b_x /= ((4096 + 128LL - 1) / 128LL);
@@ -516,7 +880,7 @@ extern "C" __global__ void __launch_bounds__(128) lora_k2_sgraph_v7(const __half
     const int n_valid = (int)min((long long)128, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem);
+    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem, gridDim.y == 1);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
@@ -525,7 +889,7 @@ extern "C" __global__ void __launch_bounds__(128) lora_k2_sgraph_v7(const __half
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v8(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v10(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
     b_x /= ((4096 + 128LL - 1) / 128LL);
@@ -539,14 +903,14 @@ extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v8(const __half
     const int n_valid = (int)min((long long)128, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem);
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v8(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v10(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((16 + 128LL - 1) / 128LL)) * 128LL;
     b_x /= ((16 + 128LL - 1) / 128LL);
@@ -560,14 +924,14 @@ extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v8(const __half
     const int n_valid = (int)min((long long)128, 16 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, 0LL, 4096, smem);
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v8(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v10(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
     b_x /= ((4096 + 128LL - 1) / 128LL);
@@ -581,7 +945,7 @@ extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v8(const __half
     const int n_valid = (int)min((long long)128, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem);
+    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem, gridDim.y == 1);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);

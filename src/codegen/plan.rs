@@ -32,6 +32,17 @@ pub struct Launch {
     /// the function's `MAX_DYNAMIC_SHARED_SIZE_BYTES` attribute first.
     pub shared_bytes: u32,
     pub tensors: Vec<TensorId>,
+    /// Split-K across blocks: the blocks along z that share each output
+    /// tile's K range (1: none; the z list of `grid` then ends with this
+    /// factor). Above 1 the kernel takes two more pointers after the
+    /// tensors: `unsigned int* counters`, one per output tile (the grid's
+    /// blocks / `split_k`), zero before the launch and left zero by it
+    /// (a launcher keeps them per stream, as launches on one stream never
+    /// overlap), and `float* workspace` of `workspace` elements (any
+    /// contents: every split writes its part before the tile's last block
+    /// reads them).
+    pub split_k: u32,
+    pub workspace: Option<DimExpr>,
 }
 
 /// One concrete instance of a workload: a kernel graph with its
@@ -100,6 +111,24 @@ impl WorkloadKernels {
 }
 
 impl Launch {
+    /// Split-K counters a launch over `grid` needs (one per output tile;
+    /// 0 without split-K).
+    pub fn counters(&self, grid: [u32; 3]) -> usize {
+        if self.split_k <= 1 {
+            return 0;
+        }
+        let blocks = grid.iter().map(|&g| g as usize).product::<usize>();
+        blocks / self.split_k as usize
+    }
+
+    /// The split-K workspace's f32 elements at `dims` (0 without split-K).
+    pub fn workspace_at(&self, dims: &DimBindings) -> Result<usize, GridError> {
+        match &self.workspace {
+            None => Ok(0),
+            Some(e) => Ok(usize::try_from(e.eval(dims)?.max(0)).unwrap_or(usize::MAX)),
+        }
+    }
+
     /// Concrete grid at `dims`, or an error when a dim is unbound, a count
     /// overflows, or a grid dimension exceeds CUDA's limits.
     pub fn grid_at(&self, dims: &DimBindings) -> Result<[u32; 3], GridError> {

@@ -1056,6 +1056,12 @@ fn emit_workload(o: &mut Out, p: &Prepared<'_>, fatbin: Option<&str>) {
             o.line(&format!("grid: [{}],", axes.join(", ")));
             let slots: Vec<String> = l.tensors.iter().map(|t| v.slots[t.0].literal()).collect();
             o.line(&format!("args: &[{}],", slots.join(", ")));
+            o.line(&format!("split_k: {},", l.split_k.max(1)));
+            let workspace = l
+                .workspace
+                .as_ref()
+                .map_or_else(|| "Poly(&[])".to_string(), |w| poly(w, &p.dims));
+            o.line(&format!("workspace: {workspace},"));
             o.close("},");
         }
         o.close("],");
@@ -1753,6 +1759,12 @@ pub struct KernelInfo {
     grid: [&'static [(Poly, u32)]; 3],
     /// The buffer of each pointer parameter.
     args: &'static [Slot],
+    /// Blocks along z sharing each output tile's K range (1: none). Above 1 the
+    /// kernel takes two more pointers after `args`: one zeroed `u32` counter per
+    /// output tile (left zero by the kernel) and an `f32` workspace.
+    split_k: u32,
+    /// The split-K workspace's `f32` elements.
+    workspace: Poly,
 }
 
 /// Everything about one workload.
@@ -2090,6 +2102,12 @@ mod rt {
         functions: Vec<Vec<CudaFunction>>,
         /// The dispatch table of the device's architecture.
         pub(super) table: Option<&'static DispatchInfo>,
+        /// Split-K tile counters per stream (keyed by the raw stream handle):
+        /// zeroed once, left zero by every kernel. Launches on one stream run in
+        /// order, so they never share counters concurrently; the lock is held
+        /// while a launch enqueues its kernels, so a buffer is never replaced
+        /// under a pending enqueue.
+        counters: std::sync::Mutex<Vec<(usize, CudaSlice<u32>)>>,
     }
 
     impl Loaded {
@@ -2150,7 +2168,7 @@ mod rt {
                 }
                 functions.push(loaded);
             }
-            Ok(Loaded { info, ctx: ctx.clone(), functions, table })
+            Ok(Loaded { info, ctx: ctx.clone(), functions, table, counters: std::sync::Mutex::new(Vec::new()) })
         }
 
         /// The variant index a launch at `dims` (kernel order) runs.
@@ -2241,6 +2259,8 @@ mod rt {
         outputs: Vec<usize>,
         scratch: Vec<usize>,
         grids: Vec<(u32, u32, u32)>,
+        /// Per kernel: split-K counters and workspace elements (0, 0 without split-K).
+        split_k: Vec<(usize, usize)>,
     }
 
     /// A buffer checked for one argument position, with its device address.
@@ -2266,6 +2286,7 @@ mod rt {
             let v = &info.variants[variant];
             let scratch = lens(v.intermediates)?;
             let mut grids = Vec::with_capacity(v.kernels.len());
+            let mut split_k = Vec::with_capacity(v.kernels.len());
             for k in v.kernels {
                 let mut g = [1u32; 3];
                 for (axis, factors) in k.grid.iter().enumerate() {
@@ -2293,8 +2314,23 @@ mod rt {
                     g[axis] = blocks as u32;
                 }
                 grids.push((g[0], g[1], g[2]));
+                split_k.push(if k.split_k > 1 {
+                    let overflow = || Error::SizeOverflow { workload: info.name, tensor: "split-K workspace", shape: k.symbol };
+                    let elems = k.workspace.eval(&dims).ok_or_else(overflow)?;
+                    let elems = usize::try_from(elems.max(1)).map_err(|_| overflow())?;
+                    match elems.checked_mul(4) {
+                        Some(bytes) if bytes <= isize::MAX as usize => {}
+                        _ => return Err(overflow()),
+                    }
+                    // The grid's blocks fit in u32 per axis; their product in u128.
+                    let blocks = u128::from(g[0]) * u128::from(g[1]) * u128::from(g[2]);
+                    let tiles = usize::try_from(blocks / u128::from(k.split_k)).map_err(|_| overflow())?;
+                    (tiles.max(1), elems)
+                } else {
+                    (0, 0)
+                });
             }
-            Ok(Plan { loaded, stream, dims, variant, inputs, outputs, scratch, grids })
+            Ok(Plan { loaded, stream, dims, variant, inputs, outputs, scratch, grids, split_k })
         }
 
         fn check(&self, t: &TensorInfo, expected: usize, len: usize, ctx: &CudaContext) -> Result<(), Error> {
@@ -2384,9 +2420,43 @@ mod rt {
                     ptr
                 })
                 .collect();
+            // Split-K: this stream's counters (grown, zeroed, when a kernel needs more; held
+            // locked until every kernel is queued) and a fresh workspace per kernel.
+            let needed = self.split_k.iter().map(|s| s.0).max().unwrap_or(0);
+            let mut counters_lock = None;
+            let mut counters_ptr = 0u64;
+            if needed > 0 {
+                let mut all = self.loaded.counters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let key = self.stream.cu_stream() as usize;
+                let at = match all.iter().position(|(k, c)| *k == key && c.len() >= needed) {
+                    Some(at) => at,
+                    None => {
+                        all.retain(|(k, _)| *k != key);
+                        all.push((key, self.stream.alloc_zeros::<u32>(needed)?));
+                        all.len() - 1
+                    }
+                };
+                counters_ptr = {
+                    let (ptr, _record) = DevicePtr::device_ptr(&all[at].1, self.stream);
+                    ptr
+                };
+                counters_lock = Some(all);
+            }
+            let mut workspaces: Vec<Option<CudaSlice<f32>>> = Vec::with_capacity(self.split_k.len());
+            for &(_, elems) in &self.split_k {
+                workspaces.push(if elems > 0 {
+                    // SAFETY: uninitialized; every split of a tile writes its part before the
+                    // tile's last block reads it (the kernel's contract), never read on the host.
+                    Some(unsafe { self.stream.alloc::<f32>(elems) }?)
+                } else {
+                    None
+                });
+            }
             let functions = &self.loaded.functions[self.variant];
-            for ((k, function), grid) in variant.kernels.iter().zip(functions).zip(&self.grids) {
-                let ptrs: Vec<u64> = k
+            for (((k, function), grid), workspace) in
+                variant.kernels.iter().zip(functions).zip(&self.grids).zip(&workspaces)
+            {
+                let mut ptrs: Vec<u64> = k
                     .args
                     .iter()
                     .map(|slot| match *slot {
@@ -2395,6 +2465,11 @@ mod rt {
                         Slot::Scratch(i) => scratch_ptrs[i],
                     })
                     .collect();
+                if let Some(w) = workspace {
+                    let (ptr, _record) = DevicePtr::device_ptr(w, self.stream);
+                    ptrs.push(counters_ptr);
+                    ptrs.push(ptr);
+                }
                 let mut launch = self.stream.launch_builder(function);
                 for p in &ptrs {
                     cudarc::driver::PushKernelArg::arg(&mut launch, p);
@@ -2408,8 +2483,9 @@ mod rt {
                     shared_mem_bytes: k.shared_bytes,
                 };
                 // SAFETY: the parameters match the kernel's signature, which prism generated:
-                // one device pointer per entry of `k.args` (in that order), then every dim as
-                // an i64, in `info.dims` order. Every pointer is a live allocation of this
+                // one device pointer per entry of `k.args` (in that order), the split-K counters
+                // (at least one zeroed u32 per output tile, this stream's) and workspace when
+                // `k.split_k > 1`, then every dim as an i64, in `info.dims` order. Every pointer is a live allocation of this
                 // context (checked by `Plan::input`/`Plan::output`, or allocated above) holding
                 // exactly the elements of its tensor's shape at `self.dims` (lengths checked
                 // with overflow-checked arithmetic), with the declared element type (the
@@ -2425,6 +2501,8 @@ mod rt {
                 unsafe { launch.launch(cfg) }?;
             }
             drop(scratch);
+            drop(workspaces);
+            drop(counters_lock);
             Ok(())
         }
     }

@@ -16,6 +16,9 @@
 //! - **L2 traffic**: every block's input tiles per loop iteration (small
 //!   tiles re-read their operands more often), over a nominal L2
 //!   bandwidth;
+//! - **split-K across blocks**: the blocks multiply, each runs its share
+//!   of the loop; the partial sums' workspace traffic joins the bytes and
+//!   the last block's combine adds a round trip;
 //! - **time** = launch + max(bytes / usable bandwidth, L2 bytes / L2
 //!   bandwidth, flops / usable tensor rate).
 //!
@@ -70,8 +73,42 @@ fn block_iterations(b: &BlockGraph, p: &DimBindings) -> u64 {
             .and_then(|s| b.grid.get(s))
             .and_then(|d| d.extents.first())
             .map_or(1, |e| e.eval(p).unwrap_or(1).max(1) as u64);
-        f.iterations(p).unwrap_or(1).div_ceil(splits)
+        f.iterations(p)
+            .unwrap_or(1)
+            .div_ceil(splits)
+            .div_ceil(u64::from(b.params.split_k.max(1)))
     })
+}
+
+/// The round trip a split-K tile's last block adds (its counter, then the
+/// other splits' partial sums from L2), µs.
+const SPLIT_K_COMBINE_US: f64 = 1.0;
+
+/// Split-K across blocks: the workspace bytes (each split's partial sums
+/// of every tile matmul, written once and read once, f32) and the last
+/// blocks' extra round trip; `(0, 0.0)` without.
+fn split_k_cost(b: &BlockGraph, g: &KernelGraph, p: &DimBindings) -> (u64, f64) {
+    let splits = u64::from(b.params.split_k.max(1));
+    if splits <= 1 {
+        return (0, 0.0);
+    }
+    let gemms = b
+        .ops
+        .iter()
+        .filter(|o| matches!(o, BlockOp::Matmul(..)))
+        .count() as u64;
+    let out = b.outputs.first().map_or(0, |o| {
+        g.tensors[o.map.tensor.0]
+            .shape
+            .iter()
+            .map(|d| d.eval(p).unwrap_or(0).max(0) as u64)
+            .fold(1u64, u64::saturating_mul)
+    });
+    let bytes = splits
+        .saturating_mul(gemms)
+        .saturating_mul(out)
+        .saturating_mul(4 * 2);
+    (bytes, SPLIT_K_COMBINE_US)
 }
 
 /// Tensor-core flops of a block kernel at `p`: per block and loop
@@ -132,7 +169,11 @@ fn tile_bytes(b: &BlockGraph, g: &KernelGraph, info: &BlockInfo, p: &DimBindings
 pub fn estimate(g: &KernelGraph, p: &DimBindings, hw: &Hardware) -> Estimate {
     let mut kernels = Vec::with_capacity(g.kernels.len());
     for k in &g.kernels {
-        let bytes = g.kernel_bytes(k, p);
+        let (split_bytes, split_us) = match &k.body {
+            KernelBody::Block(b) => split_k_cost(b, g, p),
+            KernelBody::Predefined(_) => (0, 0.0),
+        };
+        let bytes = g.kernel_bytes(k, p).saturating_add(split_bytes);
         // The block graph's tile shapes, once per kernel (a graph that does
         // not check counts no flops and no tile traffic).
         let block = match &k.body {
@@ -171,7 +212,7 @@ pub fn estimate(g: &KernelGraph, p: &DimBindings, hw: &Hardware) -> Estimate {
             flops,
             blocks: nblocks,
             waves,
-            micros: hw.launch_us + memory.max(compute),
+            micros: hw.launch_us + memory.max(compute) + split_us,
         });
     }
     let micros = kernels.iter().map(|k| k.micros).sum();

@@ -280,6 +280,7 @@ impl Device {
                 }
             }
         }
+        let mut scratch: Vec<(CudaSlice<u32>, CudaSlice<f32>)> = Vec::new();
         let dim_values: Vec<i64> = m
             .kernels
             .dims
@@ -287,12 +288,38 @@ impl Device {
             .map(|d| dims.get(d).copied().unwrap_or(1))
             .collect();
         let mut grids = Vec::new();
+        // Split-K: zeroed counters (the kernels leave them zero, so one
+        // set serves every launch below, as a runtime keeps one per
+        // stream) and an uninitialized workspace, per launch.
+        let mut split_k: Vec<Option<[u64; 2]>> = Vec::new();
         for l in &variant.launches {
-            grids.push(l.grid_at(dims).map_err(|e| plan_err(e.to_string()))?);
+            let grid = l.grid_at(dims).map_err(|e| plan_err(e.to_string()))?;
+            if l.split_k > 1 {
+                let counters = self.stream.alloc_zeros::<u32>(l.counters(grid).max(1))?;
+                let elems = l.workspace_at(dims).map_err(|e| plan_err(e.to_string()))?;
+                // SAFETY: every split writes its part before the tile's last
+                // block reads it (the kernel's contract); never read here.
+                let workspace = unsafe { self.stream.alloc::<f32>(elems.max(1)) }?;
+                split_k.push(Some([
+                    counters.device_ptr(&self.stream).0,
+                    workspace.device_ptr(&self.stream).0,
+                ]));
+                scratch.push((counters, workspace));
+            } else {
+                split_k.push(None);
+            }
+            grids.push(grid);
         }
         let launch_all = || -> Result<(), GpuError> {
-            for ((l, f), grid) in variant.launches.iter().zip(functions).zip(&grids) {
-                let args: Vec<u64> = l.tensors.iter().map(|t| ptrs[t.0]).collect();
+            for (((l, f), grid), extra) in variant
+                .launches
+                .iter()
+                .zip(functions)
+                .zip(&grids)
+                .zip(&split_k)
+            {
+                let mut args: Vec<u64> = l.tensors.iter().map(|t| ptrs[t.0]).collect();
+                args.extend(extra.iter().flatten());
                 let mut b = self.stream.launch_builder(f);
                 for p in &args {
                     b.arg(p);
@@ -307,9 +334,10 @@ impl Device {
                 };
                 // SAFETY: the kernel was generated for exactly these
                 // parameters (one device pointer per tensor of the launch,
-                // then every dim as i64), each pointer a live buffer of at
-                // least its tensor's size at `dims`, over the grid computed
-                // from the same dims.
+                // the split-K counters and workspace when it splits K, then
+                // every dim as i64), each pointer a live buffer of at least
+                // its tensor's (counters', workspace's) size at `dims`, over
+                // the grid computed from the same dims.
                 unsafe { b.launch(cfg) }?;
             }
             Ok(())
@@ -326,6 +354,7 @@ impl Device {
         outputs.sort_by_key(|(i, _)| *i);
         let micros = self.time(warmup, reps, &launch_all)?;
         drop(owned);
+        drop(scratch);
         Ok(Run {
             outputs: outputs.into_iter().map(|(_, t)| t).collect(),
             micros,

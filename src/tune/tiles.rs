@@ -23,6 +23,9 @@ use crate::ugraph::{AccumKind, BlockGraph, BlockOp, KernelBody, KernelGraph};
 pub struct TileConfig {
     pub name: &'static str,
     pub shape: GemmShape,
+    /// Blocks sharing each output tile's K range (split-K across blocks,
+    /// [`crate::ugraph::LaunchParams::split_k`]); 1: none.
+    pub split_k: u32,
 }
 
 const fn cfg(
@@ -33,8 +36,21 @@ const fn cfg(
     warps: (u32, u32, u32),
     stages: u32,
 ) -> TileConfig {
+    split(name, bm, bn, bk, warps, stages, 1)
+}
+
+const fn split(
+    name: &'static str,
+    bm: u32,
+    bn: u32,
+    bk: u32,
+    warps: (u32, u32, u32),
+    stages: u32,
+    split_k: u32,
+) -> TileConfig {
     TileConfig {
         name,
+        split_k,
         shape: GemmShape {
             bm,
             bn,
@@ -47,9 +63,12 @@ const fn cfg(
     }
 }
 
-/// The configurations, by name: `t{bm}x{bn}x{bk}w{m}{n}{k}s{stages}`.
-/// Rows up to 32 are decode tiles (weight streaming); 64 and 128 rows are
-/// for prefill-sized `m`.
+/// The configurations, by name: `t{bm}x{bn}x{bk}w{m}{n}{k}s{stages}`,
+/// then `k{splits}` for split-K across blocks. Rows up to 32 are decode
+/// tiles (weight streaming); 64 and 128 rows are for prefill-sized `m`.
+/// Split-K lets a decode matmul keep wide tiles (long contiguous weight
+/// rows per block) and still put every SM to work: at `n = d = 4096` a
+/// 128-column tile gives 32 tiles, × 8 splits = 256 blocks.
 pub const TILE_CONFIGS: &[TileConfig] = &[
     cfg("t16x16x256w118s3", 16, 16, 256, (1, 1, 8), 3),
     cfg("t16x32x128w124s4", 16, 32, 128, (1, 2, 4), 4),
@@ -64,6 +83,20 @@ pub const TILE_CONFIGS: &[TileConfig] = &[
     cfg("t128x64x32w221s4", 128, 64, 32, (2, 2, 1), 4),
     cfg("t128x128x32w241s4", 128, 128, 32, (2, 4, 1), 4),
     cfg("t128x128x64w241s3", 128, 128, 64, (2, 4, 1), 3),
+    split("t16x64x128w142s4k2", 16, 64, 128, (1, 4, 2), 4, 2),
+    split("t16x64x128w142s4k4", 16, 64, 128, (1, 4, 2), 4, 4),
+    split("t16x64x128w142s4k8", 16, 64, 128, (1, 4, 2), 4, 8),
+    split("t16x64x128w142s4k16", 16, 64, 128, (1, 4, 2), 4, 16),
+    split("t16x128x64w141s4k2", 16, 128, 64, (1, 4, 1), 4, 2),
+    split("t16x128x64w141s4k4", 16, 128, 64, (1, 4, 1), 4, 4),
+    split("t16x128x64w141s4k8", 16, 128, 64, (1, 4, 1), 4, 8),
+    split("t16x128x64w141s4k16", 16, 128, 64, (1, 4, 1), 4, 16),
+    split("t32x128x64w241s4k4", 32, 128, 64, (2, 4, 1), 4, 4),
+    split("t32x128x64w241s4k8", 32, 128, 64, (2, 4, 1), 4, 8),
+    split("t16x16x256w118s3k8", 16, 16, 256, (1, 1, 8), 3, 8),
+    split("t16x16x256w118s3k16", 16, 16, 256, (1, 1, 8), 3, 16),
+    split("t64x128x32w221s4k2", 64, 128, 32, (2, 2, 1), 4, 2),
+    split("t64x128x32w221s4k4", 64, 128, 32, (2, 2, 1), 4, 4),
 ];
 
 /// The configuration named `name`.
@@ -109,6 +142,9 @@ pub fn with_tiles(g: &KernelGraph, c: &TileConfig) -> Option<KernelGraph> {
         any = true;
         let s = c.shape;
         let fl = b.forloop.as_mut()?;
+        if c.split_k > 1 && b.grid.len() > 2 {
+            return None; // z holds the splits
+        }
         let before = (b.grid[1].tile, b.grid[0].tile, fl.tile, b.params.clone());
         fl.tile = s.bk;
         b.grid[0].tile = s.bn;
@@ -117,6 +153,7 @@ pub fn with_tiles(g: &KernelGraph, c: &TileConfig) -> Option<KernelGraph> {
         b.params.warps_n = s.warps_n;
         b.params.warps_k = s.warps_k;
         b.params.stages = s.stages;
+        b.params.split_k = c.split_k;
         b.params.threads = s.warps_m * s.warps_n * s.warps_k * 32;
         changed |= before != (b.grid[1].tile, b.grid[0].tile, s.bk, b.params.clone());
     }

@@ -102,13 +102,18 @@ fn describe_block(s: &mut String, name: &str, b: &BlockGraph, graph: &KernelGrap
     let p = &b.params;
     let _ = writeln!(
         s,
-        "kernel {name}  {} threads, {} stage(s), warps {}×{}{}",
+        "kernel {name}  {} threads, {} stage(s), warps {}×{}{}{}",
         p.threads,
         p.stages,
         p.warps_m,
         p.warps_n,
         if p.warps_k > 1 {
             format!("×{} (k)", p.warps_k)
+        } else {
+            String::new()
+        },
+        if p.split_k > 1 {
+            format!(", split-K across {} blocks", p.split_k)
         } else {
             String::new()
         }

@@ -770,6 +770,7 @@ pub fn matmul_params(tiles: MatmulTiles) -> LaunchParams {
         warps_m: tiles.warps_m,
         warps_n: tiles.warps_n,
         warps_k: tiles.warps_k,
+        split_k: 1,
     }
 }
 

@@ -289,6 +289,12 @@ pub struct LaunchParams {
     /// sums the whole output tile over its k16 steps; the groups' sums are
     /// added in shared memory at the end): an in-block split-K.
     pub warps_k: u32,
+    /// Blocks that share each output tile's K range in a tensor-core
+    /// matmul (split-K across blocks, an extra grid factor along z): each
+    /// stores its partial sums to a workspace, and the tile's last block
+    /// to arrive adds them in split order (deterministic) and runs the
+    /// epilogue. 1: none.
+    pub split_k: u32,
 }
 
 impl Default for LaunchParams {
@@ -299,6 +305,7 @@ impl Default for LaunchParams {
             warps_m: 1,
             warps_n: 1,
             warps_k: 1,
+            split_k: 1,
         }
     }
 }
@@ -316,24 +323,27 @@ pub struct BlockGraph {
 
 impl BlockGraph {
     /// The blocks its grid launches at `dims` (a dim without a value
-    /// counts as 1).
+    /// counts as 1), times the split-K factor of its launch parameters.
     pub fn blocks(&self, dims: &crate::ir::DimBindings) -> u64 {
-        self.grid.iter().fold(1u64, |acc, d| {
-            let n = d.extents.len();
-            let per: u64 = d
-                .extents
-                .iter()
-                .enumerate()
-                .map(|(i, e)| {
-                    let x = e.eval(dims).unwrap_or(1).max(1) as u64;
-                    if i + 1 == n {
-                        x.div_ceil(u64::from(d.tile.max(1)))
-                    } else {
-                        x
-                    }
-                })
-                .fold(1u64, u64::saturating_mul);
-            acc.saturating_mul(per)
-        })
+        self.grid
+            .iter()
+            .fold(1u64, |acc, d| {
+                let n = d.extents.len();
+                let per: u64 = d
+                    .extents
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| {
+                        let x = e.eval(dims).unwrap_or(1).max(1) as u64;
+                        if i + 1 == n {
+                            x.div_ceil(u64::from(d.tile.max(1)))
+                        } else {
+                            x
+                        }
+                    })
+                    .fold(1u64, u64::saturating_mul);
+                acc.saturating_mul(per)
+            })
+            .saturating_mul(u64::from(self.params.split_k.max(1)))
     }
 }

@@ -119,9 +119,27 @@ pub fn serial_loop(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         em.line(&format!("const long long it_end = {k};"));
     }
     // Unrolled so the loads of several iterations are in flight at once
-    // (only the accumulator arithmetic is serial).
-    em.line("#pragma unroll 8");
-    em.line("for (long long it = it_begin; it < it_end; ++it) {");
+    // (only the accumulator arithmetic is serial). With a constant share
+    // per group of at most 16 iterations, the loop is unrolled fully over
+    // that share with each iteration predicated, so every load of the
+    // group can be issued before the first result is needed.
+    let share = fl
+        .extent
+        .as_constant()
+        .filter(|_| groups > 1)
+        .map(|n| (n + groups - 1) / groups)
+        .filter(|&per| per <= 16);
+    let close = if let Some(per) = share {
+        em.line("#pragma unroll");
+        em.line(&format!("for (int u = 0; u < {per}; ++u) {{"));
+        em.line("const long long it = it_begin + u;");
+        em.line("if (it < it_end) {");
+        "}}"
+    } else {
+        em.line("#pragma unroll 8");
+        em.line("for (long long it = it_begin; it < it_end; ++it) {");
+        "}"
+    };
     let mut ev = Evaluator::new(&info.shapes, input_tiles(em, "it", "1"));
     for (i, op) in b.ops.iter().enumerate() {
         match op {
@@ -151,7 +169,9 @@ pub fn serial_loop(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
             _ => {}
         }
     }
-    em.line("}");
+    for _ in 0..close.len() {
+        em.line("}");
+    }
     if groups > 1 {
         merge_groups(em, &accums, groups, elems.unwrap_or(1));
     }
@@ -448,6 +468,8 @@ pub fn flash_partial(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         dim(&mk.view[r - 1])
     };
     em.line("F f;");
+    // One row tile per batch index: no other block reads these K / V tiles.
+    em.line(&format!("f.stream_kv = {rows} <= {bm}LL;"));
     em.line(&format!(
         "f.run(smem, {pq}, {d}LL, m_valid, {pk}, {ldk}, {pv}, {dv}LL, {n}, it_begin, it_end,"
     ));

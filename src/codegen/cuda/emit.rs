@@ -96,6 +96,11 @@ pub struct Emitter<'a> {
     pub fixed: crate::ir::DimBindings,
     /// Dynamic shared memory the kernel is launched with (bytes; 0: none).
     pub dynamic_shared: u32,
+    /// Split-K across blocks ([`crate::codegen::Launch::split_k`]): the
+    /// split count and the workspace's f32 elements, set by the matmul
+    /// template. The kernel then takes the counters and the workspace
+    /// after its tensors.
+    pub split_k: Option<(u32, DimExpr)>,
     pub code: String,
     tmp: usize,
     depth: usize,
@@ -123,6 +128,7 @@ impl<'a> Emitter<'a> {
             grid_start: Vec::new(),
             fixed: crate::ir::DimBindings::new(),
             dynamic_shared: 0,
+            split_k: None,
             code: String::new(),
             tmp: 0,
             depth: 0,
@@ -160,6 +166,10 @@ impl<'a> Emitter<'a> {
                 format!("{c}{ty}* __restrict__ {}", self.pointer(*t))
             })
             .collect();
+        if self.split_k.is_some() {
+            ps.push("unsigned int* __restrict__ splitk_counters".into());
+            ps.push("float* __restrict__ splitk_workspace".into());
+        }
         ps.extend(self.dims.iter().map(|d| format!("long long d_{d}")));
         format!(
             "extern \"C\" __global__ void __launch_bounds__({threads}) {name}({})",

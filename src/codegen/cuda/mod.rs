@@ -189,12 +189,29 @@ fn block_kernel(
             Ok(()) => {
                 let threads = block.params.threads;
                 let text = format!("{} {{\n{}}}\n", em.signature(name, threads), em.code);
+                let mut grid = grid_factors(&block.grid);
+                let (split_k, workspace) = match em.split_k.take() {
+                    Some((s, elems)) => {
+                        grid[2].push(GridFactor {
+                            extent: crate::ir::DimExpr::constant(i64::from(s)),
+                            tile: 1,
+                        });
+                        (s, Some(elems))
+                    }
+                    None => (1, None),
+                };
+                if split_k != block.params.split_k.max(1) {
+                    reasons.push(format!("{label}: split-K across blocks not supported"));
+                    continue;
+                }
                 let launch = Launch {
                     symbol: name.to_string(),
-                    grid: grid_factors(&block.grid),
+                    grid,
                     threads,
                     shared_bytes: em.dynamic_shared,
                     tensors: em.params.iter().map(|(t, _)| *t).collect(),
+                    split_k,
+                    workspace,
                 };
                 return Ok((text, launch));
             }
@@ -250,6 +267,8 @@ fn predefined_kernel(
         threads: 256,
         shared_bytes: 0,
         tensors: vec![*partials, *output],
+        split_k: 1,
+        workspace: None,
     };
     (text, launch)
 }

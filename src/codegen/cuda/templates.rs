@@ -8,9 +8,11 @@
 //!   partial results and a block reduction combines them.
 //! - [`matmul`]: a tile matmul accumulated over the for-loop on tensor cores
 //!   (`prism::TileGemm`), optional per-row statistics of the left operand
-//!   (the fused rms_norm), and an elementwise epilogue.
+//!   (the fused rms_norm), and an elementwise epilogue; with split-K
+//!   across blocks (`LaunchParams::split_k`) the blocks of a tile share K
+//!   and the last to finish adds their sums before the epilogue.
 
-use crate::ir::ReduceOp;
+use crate::ir::{DimExpr, ReduceOp};
 use crate::ugraph::validate::{BlockInfo, Phase, TileExtent};
 use crate::ugraph::{AccumKind, BlockOp, ValueId};
 
@@ -411,6 +413,15 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     let zero = vec!["0".to_string(); r];
     let off_a = em.offset(ma, &tiles[ia], &zero);
     let pa = em.pointer(ma.tensor);
+    let split_k = p.split_k.max(1);
+    let k_range = if split_k > 1 {
+        split_k_range(em, &k, split_k, bk)?;
+        ("k_lo", "k_hi")
+    } else {
+        ("0LL", k.as_str())
+    };
+    // With one block row (decode-sized m), each right operand element is
+    // read by one block: streamed through L2 evict_first.
     for (j, &ib) in rights.iter().enumerate() {
         let mb = &b.inputs[ib];
         let off_b = em.offset(mb, &tiles[ib], &zero);
@@ -418,8 +429,12 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         em.line(&format!("Gemm gemm{j};"));
         em.line(&format!("gemm{j}.clear();"));
         em.line(&format!(
-            "gemm{j}.mainloop({pa} + {off_a}, {k}, m_valid, {pb} + {off_b}, {n}, n_valid, 0LL, {k}, smem);"
+            "gemm{j}.mainloop({pa} + {off_a}, {k}, m_valid, {pb} + {off_b}, {n}, n_valid, {}, {}, smem, gridDim.y == 1);",
+            k_range.0, k_range.1
         ));
+    }
+    if split_k > 1 {
+        split_k_combine(em, split_k, rights.len(), &gy.extents[0], &gx.extents[0]);
     }
     let mut ev = Evaluator::new(&info.shapes, tiles);
     if !stats.is_empty() {
@@ -523,6 +538,66 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     }
     em.line("});");
     Ok(())
+}
+
+/// This block's share of K under split-K across blocks (`blockIdx.z` of
+/// `splits`): whole K tiles, so the vector loader's alignment holds.
+fn split_k_range(em: &mut Emitter, k: &str, splits: u32, bk: u32) -> Result<()> {
+    if em.block.grid.len() > 2 {
+        return Err("split-K across blocks with a third grid dim (z holds the splits)".into());
+    }
+    let span = u64::from(splits) * u64::from(bk);
+    em.line(&format!(
+        "const long long k_chunk = (({k} + {span}LL - 1) / {span}LL) * {bk}LL;"
+    ));
+    em.line(&format!(
+        "const long long k_lo = min((long long)({k}), (long long)blockIdx.z * k_chunk);"
+    ));
+    em.line(&format!(
+        "const long long k_hi = min((long long)({k}), k_lo + k_chunk);"
+    ));
+    Ok(())
+}
+
+/// Split-K across blocks, after the main loops: every block stores its
+/// partial sums (`gemms` accumulators, the valid elements of its tile) to
+/// the workspace `[splits, gemms, m, n]` (f32); the tile's last block to
+/// arrive adds the splits' sums in split order (its own from registers,
+/// the same values it stored, so the result does not depend on which
+/// block is last; `TileGemm::combine_splits`, one L2 round trip per split)
+/// and goes on to the epilogue; the others return.
+fn split_k_combine(em: &mut Emitter, splits: u32, gemms: usize, m: &DimExpr, n: &DimExpr) {
+    let (md, nd) = (dim(m), dim(n));
+    em.line(&format!("const long long ws_plane = ({md}) * ({nd});"));
+    for j in 0..gemms {
+        em.line(&format!(
+            "gemm{j}.for_each([&](int row, int col, float acc) {{"
+        ));
+        em.line("if (row >= m_valid || col >= n_valid) return;");
+        em.line(&format!(
+            "__stcg(splitk_workspace + ((long long)blockIdx.z * {gemms} + {j}) * ws_plane + (g1_0 + row) * ({nd}) + g0_0 + col, acc);"
+        ));
+        em.line("});");
+    }
+    em.line(&format!(
+        "if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), {splits}u)) return;"
+    ));
+    em.line(
+        "const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };",
+    );
+    for j in 0..gemms {
+        em.line(&format!(
+            "gemm{j}.combine_splits<{splits}>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {{"
+        ));
+        em.line(&format!(
+            "return __ldcg(splitk_workspace + ((long long)s * {gemms} + {j}) * ws_plane + (g1_0 + row) * ({nd}) + g0_0 + col);"
+        ));
+        em.line("});");
+    }
+    let elems = DimExpr::constant(i64::from(splits) * gemms as i64)
+        .mul(m)
+        .mul(n);
+    em.split_k = Some((splits, elems));
 }
 
 /// `st<s> += <statistic's operand at (row, col)>` for every row statistic
