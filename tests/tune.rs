@@ -12,7 +12,7 @@ use prism::ir::Spec;
 use prism::search::crosscheck::CrossCheckOptions;
 use prism::tune::instances::{InstanceId, split_count, unverified, verify, with_splits};
 use prism::tune::lock::{Entry, Lock, LockError, Source, path_for};
-use prism::tune::resolve::{Origin, locked, model_entries, orphans, resolve};
+use prism::tune::resolve::{Origin, kept_entries, locked, model_entries, orphans, resolve};
 use prism::tune::tiles::{TILE_CONFIGS, tile_choices, with_tiles};
 use prism::tune::tuner::{Timed, arch_for, choose, shortlist, spearman};
 use prism::ugraph::{KernelBody, KernelGraph};
@@ -623,4 +623,38 @@ fn devices_map_to_the_arch_whose_sass_they_load() {
         "sm_90a runs on 9.0 only"
     );
     assert_eq!(name(75), None);
+}
+
+/// A GPU tuning run of some workloads (`prism tune --workload`) keeps the
+/// measured entries and the other workloads' model entries of the old lock
+/// (a run of rms_norm alone once dropped every other workload's sm_80
+/// entries), and recomputes only the model entries of what it tunes.
+#[test]
+fn tuning_some_workloads_keeps_the_others_model_entries() {
+    let entry = |workload: &str, key: &str, source: Source| Entry {
+        workload: workload.into(),
+        bucket: "n=1".into(),
+        arch: "sm_80".into(),
+        key: key.into(),
+        instance: "regions".into(),
+        graph: "g".into(),
+        source,
+        micros: None,
+        model_instance: None,
+        model_micros: None,
+        device: None,
+    };
+    let mut old = Lock::new("13.0");
+    old.entries = vec![
+        entry("a", "a-model", Source::Model),
+        entry("a", "a-measured", Source::Measured),
+        entry("b", "b-model", Source::Model),
+        entry("b", "b-measured", Source::Measured),
+    ];
+    let kept = kept_entries(&old, &["a".to_string()]);
+    let keys: Vec<&str> = kept.entries.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["a-measured", "b-model", "b-measured"]);
+    // Tuning everything: only measured entries are kept.
+    let kept = kept_entries(&old, &["a".to_string(), "b".to_string()]);
+    assert!(kept.entries.iter().all(|e| e.source == Source::Measured));
 }

@@ -124,7 +124,7 @@ extern "C" __global__ void __launch_bounds__(128) attention_k0_flash_v1(const __
     });
 }
 
-extern "C" __global__ void __launch_bounds__(1024) attention_k1_combine_v1(const float* __restrict__ p5, const float* __restrict__ p4, const float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(512) attention_k1_combine_v1(const float* __restrict__ p5, const float* __restrict__ p4, const float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_1 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
@@ -138,11 +138,11 @@ extern "C" __global__ void __launch_bounds__(1024) attention_k1_combine_v1(const
     float acc2 = -INFINITY, prev2 = -INFINITY;
     float acc9 = 0.0f;
     float acc13 = 0.0f;
-    const long long per = (8 + 8LL - 1) / 8LL;
+    const long long per = (8 + 4LL - 1) / 4LL;
     const long long it_begin = min(grp * per, (long long)8);
     const long long it_end = min(it_begin + per, (long long)8);
     #pragma unroll
-    for (int u = 0; u < 1; ++u) {
+    for (int u = 0; u < 2; ++u) {
         const long long it = it_begin + u;
         if (it < it_end) {
             const float v1 = prism::to_float(p5[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
@@ -157,18 +157,18 @@ extern "C" __global__ void __launch_bounds__(1024) attention_k1_combine_v1(const
             acc13 = acc13 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v7;
         }
     }
-    __shared__ float red[3][1024];
+    __shared__ float red[3][512];
     red[0][threadIdx.x] = acc2;
     red[1][threadIdx.x] = acc9;
     red[2][threadIdx.x] = acc13;
     __syncthreads();
     if (grp == 0) {
-        for (int g = 1; g < 8; ++g) acc2 = fmaxf(acc2, red[0][g * 128 + threadIdx.x]);
+        for (int g = 1; g < 4; ++g) acc2 = fmaxf(acc2, red[0][g * 128 + threadIdx.x]);
         { float s = 0.0f;
-        for (int g = 0; g < 8; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[1][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
+        for (int g = 0; g < 4; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[1][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
         acc9 = s; }
         { float s = 0.0f;
-        for (int g = 0; g < 8; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[2][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
+        for (int g = 0; g < 4; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[2][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
         acc13 = s; }
         const float v8 = (acc9 / acc13);
         p3[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v8);
@@ -209,7 +209,7 @@ extern "C" __global__ void __launch_bounds__(128) attention_k0_flash_v2(const __
     });
 }
 
-extern "C" __global__ void __launch_bounds__(1024) attention_k1_combine_v2(const float* __restrict__ p5, const float* __restrict__ p4, const float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(512) attention_k1_combine_v2(const float* __restrict__ p5, const float* __restrict__ p4, const float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_1 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
@@ -242,7 +242,7 @@ extern "C" __global__ void __launch_bounds__(1024) attention_k1_combine_v2(const
             acc13 = acc13 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v7;
         }
     }
-    __shared__ float red[3][1024];
+    __shared__ float red[3][512];
     red[0][threadIdx.x] = acc2;
     red[1][threadIdx.x] = acc9;
     red[2][threadIdx.x] = acc13;
@@ -294,7 +294,7 @@ extern "C" __global__ void __launch_bounds__(128) attention_k0_flash_v3(const __
     });
 }
 
-extern "C" __global__ void __launch_bounds__(1024) attention_k1_combine_v3(const float* __restrict__ p5, const float* __restrict__ p4, const float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(512) attention_k1_combine_v3(const float* __restrict__ p5, const float* __restrict__ p4, const float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_1 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
@@ -447,7 +447,7 @@ extern "C" __global__ void __launch_bounds__(128) attention_k0_flash_v5(const __
     });
 }
 
-extern "C" __global__ void __launch_bounds__(1024) attention_k1_combine_v5(const float* __restrict__ p5, const float* __restrict__ p4, const float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(512) attention_k1_combine_v5(const float* __restrict__ p5, const float* __restrict__ p4, const float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_1 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
@@ -480,7 +480,7 @@ extern "C" __global__ void __launch_bounds__(1024) attention_k1_combine_v5(const
             acc13 = acc13 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v7;
         }
     }
-    __shared__ float red[3][1024];
+    __shared__ float red[3][512];
     red[0][threadIdx.x] = acc2;
     red[1][threadIdx.x] = acc9;
     red[2][threadIdx.x] = acc13;

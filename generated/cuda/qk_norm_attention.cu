@@ -210,7 +210,7 @@ extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash_v1(
     });
 }
 
-extern "C" __global__ void __launch_bounds__(1024) qk_norm_attention_k3_combine_v1(const float* __restrict__ p7, const float* __restrict__ p6, const float* __restrict__ p8, __half* __restrict__ p5, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_combine_v1(const float* __restrict__ p7, const float* __restrict__ p6, const float* __restrict__ p8, __half* __restrict__ p5, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_1 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
@@ -224,11 +224,11 @@ extern "C" __global__ void __launch_bounds__(1024) qk_norm_attention_k3_combine_
     float acc2 = -INFINITY, prev2 = -INFINITY;
     float acc9 = 0.0f;
     float acc13 = 0.0f;
-    const long long per = (8 + 8LL - 1) / 8LL;
+    const long long per = (8 + 4LL - 1) / 4LL;
     const long long it_begin = min(grp * per, (long long)8);
     const long long it_end = min(it_begin + per, (long long)8);
     #pragma unroll
-    for (int u = 0; u < 1; ++u) {
+    for (int u = 0; u < 2; ++u) {
         const long long it = it_begin + u;
         if (it < it_end) {
             const float v1 = prism::to_float(p7[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
@@ -243,18 +243,18 @@ extern "C" __global__ void __launch_bounds__(1024) qk_norm_attention_k3_combine_
             acc13 = acc13 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v7;
         }
     }
-    __shared__ float red[3][1024];
+    __shared__ float red[3][512];
     red[0][threadIdx.x] = acc2;
     red[1][threadIdx.x] = acc9;
     red[2][threadIdx.x] = acc13;
     __syncthreads();
     if (grp == 0) {
-        for (int g = 1; g < 8; ++g) acc2 = fmaxf(acc2, red[0][g * 128 + threadIdx.x]);
+        for (int g = 1; g < 4; ++g) acc2 = fmaxf(acc2, red[0][g * 128 + threadIdx.x]);
         { float s = 0.0f;
-        for (int g = 0; g < 8; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[1][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
+        for (int g = 0; g < 4; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[1][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
         acc9 = s; }
         { float s = 0.0f;
-        for (int g = 0; g < 8; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[2][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
+        for (int g = 0; g < 4; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[2][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
         acc13 = s; }
         const float v8 = (acc9 / acc13);
         p5[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v8);
@@ -338,7 +338,7 @@ extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash_v2(
     });
 }
 
-extern "C" __global__ void __launch_bounds__(1024) qk_norm_attention_k3_combine_v2(const float* __restrict__ p7, const float* __restrict__ p6, const float* __restrict__ p8, __half* __restrict__ p5, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_combine_v2(const float* __restrict__ p7, const float* __restrict__ p6, const float* __restrict__ p8, __half* __restrict__ p5, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_1 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
@@ -371,7 +371,7 @@ extern "C" __global__ void __launch_bounds__(1024) qk_norm_attention_k3_combine_
             acc13 = acc13 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v7;
         }
     }
-    __shared__ float red[3][1024];
+    __shared__ float red[3][512];
     red[0][threadIdx.x] = acc2;
     red[1][threadIdx.x] = acc9;
     red[2][threadIdx.x] = acc13;
@@ -466,7 +466,7 @@ extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash_v3(
     });
 }
 
-extern "C" __global__ void __launch_bounds__(1024) qk_norm_attention_k3_combine_v3(const float* __restrict__ p7, const float* __restrict__ p6, const float* __restrict__ p8, __half* __restrict__ p5, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_combine_v3(const float* __restrict__ p7, const float* __restrict__ p6, const float* __restrict__ p8, __half* __restrict__ p5, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_1 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
@@ -705,7 +705,7 @@ extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash_v5(
     });
 }
 
-extern "C" __global__ void __launch_bounds__(1024) qk_norm_attention_k3_combine_v5(const float* __restrict__ p7, const float* __restrict__ p6, const float* __restrict__ p8, __half* __restrict__ p5, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_combine_v5(const float* __restrict__ p7, const float* __restrict__ p6, const float* __restrict__ p8, __half* __restrict__ p5, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_1 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
@@ -738,7 +738,7 @@ extern "C" __global__ void __launch_bounds__(1024) qk_norm_attention_k3_combine_
             acc13 = acc13 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v7;
         }
     }
-    __shared__ float red[3][1024];
+    __shared__ float red[3][512];
     red[0][threadIdx.x] = acc2;
     red[1][threadIdx.x] = acc9;
     red[2][threadIdx.x] = acc13;

@@ -326,16 +326,15 @@ fn tune(
     bar.finish_and_clear();
     let fresh = tuned_entries(spec, &tuned, release);
     // Entries of other archs measured earlier stay (a GPU of that arch
-    // tuned them); model entries are replaced.
-    let keep_measured = old.map(|l| Lock {
-        entries: l
-            .entries
-            .iter()
-            .filter(|e| e.source == crate::tune::lock::Source::Measured)
-            .cloned()
-            .collect(),
-        ..l.clone()
-    });
+    // tuned them); model entries of the workloads tuned now are replaced,
+    // those of the others stay.
+    let tuned_now: Vec<String> = spec
+        .workloads
+        .iter()
+        .filter(|w| o.workloads.is_empty() || o.workloads.contains(&w.name))
+        .map(|w| w.name.clone())
+        .collect();
+    let keep_measured = old.map(|l| crate::tune::resolve::kept_entries(l, &tuned_now));
     let fresh: Vec<_> = fresh
         .into_iter()
         .filter(|e| {

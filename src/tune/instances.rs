@@ -179,6 +179,10 @@ pub fn with_splits(g: &KernelGraph, s: u32) -> Option<KernelGraph> {
                 return None;
             }
             f.extent = new_e.clone();
+            // The combine's threads follow its split count.
+            if let Some(n) = new_e.as_constant() {
+                b.params.threads = crate::ugraph::flash::combine_threads(n);
+            }
         }
     }
     Some(g)

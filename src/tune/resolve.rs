@@ -364,6 +364,21 @@ pub fn tuned_entries(spec: &Spec, tuned: &super::tuner::Tuned, nvcc: &str) -> Ve
     fresh
 }
 
+/// What a GPU tuning run keeps of the old lock: every measured entry, and
+/// the model entries of the workloads it does not tune (`tuned`); the
+/// model entries of the workloads it tunes are recomputed.
+pub fn kept_entries(old: &Lock, tuned: &[String]) -> Lock {
+    Lock {
+        entries: old
+            .entries
+            .iter()
+            .filter(|e| e.source == Source::Measured || !tuned.contains(&e.workload))
+            .cloned()
+            .collect(),
+        ..old.clone()
+    }
+}
+
 /// The entries of `fresh` and then `old` (those `fresh` lacks), ordered by
 /// workload (spec order), arch (target order) and bucket; entries of keys
 /// the spec no longer has are dropped.

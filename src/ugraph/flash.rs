@@ -33,12 +33,17 @@ pub const TARGET_BLOCKS: i64 = 264;
 pub const MAX_SPLITS: i64 = 64;
 /// Rows per block of the combine kernel.
 pub const COMBINE_ROWS: u32 = 1;
-/// Threads of the combine kernel: up to 8 thread groups per 128-wide row
-/// share the splits. The combine is latency-bound (one dependent L2 round
-/// trip per split a group walks): at 64 splits, 8 groups walk 8 each
-/// instead of 16 (measured with ncu on an H200: the 512-thread combine
-/// took as long as the partial kernel at attention (2,8,1,1024)).
-pub const COMBINE_THREADS: u32 = 1024;
+/// Threads of the combine kernel over `splits` splits: up to 8 thread
+/// groups per 128-wide row share the splits. The combine is latency-bound
+/// (one dependent L2 round trip per split a group walks): at 64 splits, 8
+/// groups walk 8 each instead of 16 (measured with ncu on an H200: the
+/// 512-thread combine took as long as the partial kernel at attention
+/// (2,8,1,1024)). Below 16 splits, 512 threads: with one row per block,
+/// 1024-thread blocks made the prefill points (8 splits, 2048 rows) ~8 %
+/// slower.
+pub fn combine_threads(splits: i64) -> u32 {
+    if splits >= 16 { 1024 } else { 512 }
+}
 
 /// One elementwise step from the scores to the softmax input.
 #[derive(Clone, Debug, PartialEq)]
@@ -580,7 +585,7 @@ fn combine_kernel(m: &Attention, t: FlashTiles, x: &FlashTensors) -> BlockGraph 
             },
         }],
         params: LaunchParams {
-            threads: COMBINE_THREADS,
+            threads: combine_threads(i64::from(t.splits)),
             ..LaunchParams::default()
         },
     }

@@ -24,7 +24,7 @@
 use std::collections::BTreeMap;
 
 use crate::ir::{BinaryOp, DType, DimExpr, ReduceOp, UnaryOp};
-use crate::ugraph::flash::{COMBINE_ROWS, COMBINE_THREADS, split_count};
+use crate::ugraph::flash::{COMBINE_ROWS, combine_threads, split_count};
 use crate::ugraph::validate::{Phase, validate};
 use crate::ugraph::{
     AccumKind, BlockGraph, BlockOp, BlockOutput, ForLoop, GlobalTensor, GridDim, Kernel,
@@ -396,7 +396,7 @@ impl Builder<'_> {
             ops,
             outputs,
             params: LaunchParams {
-                threads: COMBINE_THREADS,
+                threads: combine_threads(i64::from(splits)),
                 ..LaunchParams::default()
             },
         })
