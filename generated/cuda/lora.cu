@@ -12,8 +12,8 @@ extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v0(const __half
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 32, 256, 1, 2, 4, 4>;
-    static_assert(Gemm::SMEM_BYTES == 115712, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 16, 32, 256, 1, 2, 3, 4>;
+    static_assert(Gemm::SMEM_BYTES == 86784, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
     const int n_valid = (int)min((long long)32, 4096 - g0_0);
@@ -26,21 +26,34 @@ extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v0(const __half
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v0(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v0(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 32LL - 1) / 32LL)) * 32LL;
-    b_x /= ((16 + 32LL - 1) / 32LL);
+    const long long g0_0 = (b_x % ((16 + 16LL - 1) / 16LL)) * 16LL;
+    b_x /= ((16 + 16LL - 1) / 16LL);
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 32, 256, 1, 2, 4, 4>;
-    static_assert(Gemm::SMEM_BYTES == 115712, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 3, 8>;
+    static_assert(Gemm::SMEM_BYTES == 62208, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)32, 16 - g0_0);
+    const int n_valid = (int)min((long long)16, 16 - g0_0);
+    const long long k_chunk = ((4096 + 4096LL - 1) / 4096LL) * 256LL;
+    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
+    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
+    const long long ws_plane = (d_n) * (16);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col, acc);
+    });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
+    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
+    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
+        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col);
+    });
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
@@ -54,8 +67,8 @@ extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v0(const __half
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 32, 256, 1, 2, 4, 4>;
-    static_assert(Gemm::SMEM_BYTES == 115712, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 16, 32, 256, 1, 2, 3, 4>;
+    static_assert(Gemm::SMEM_BYTES == 86784, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
     const int n_valid = (int)min((long long)32, 4096 - g0_0);
@@ -75,6 +88,162 @@ extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v1(const __half
     const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
     b_x /= ((4096 + 32LL - 1) / 32LL);
     long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((d_n + 16LL - 1) / 16LL);
+    using Gemm = prism::TileGemm<__half, 16, 32, 256, 1, 2, 4, 4>;
+    static_assert(Gemm::SMEM_BYTES == 115712, "prism: TileGemm shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int n_valid = (int)min((long long)32, 4096 - g0_0);
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+    });
+}
+
+extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v1(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = (b_x % ((16 + 16LL - 1) / 16LL)) * 16LL;
+    b_x /= ((16 + 16LL - 1) / 16LL);
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((d_n + 16LL - 1) / 16LL);
+    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 3, 8>;
+    static_assert(Gemm::SMEM_BYTES == 62208, "prism: TileGemm shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int n_valid = (int)min((long long)16, 16 - g0_0);
+    const long long k_chunk = ((4096 + 4096LL - 1) / 4096LL) * 256LL;
+    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
+    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
+    const long long ws_plane = (d_n) * (16);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col, acc);
+    });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
+    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
+    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
+        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col);
+    });
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+    });
+}
+
+extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v1(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
+    b_x /= ((4096 + 32LL - 1) / 32LL);
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((d_n + 16LL - 1) / 16LL);
+    using Gemm = prism::TileGemm<__half, 16, 32, 256, 1, 2, 4, 4>;
+    static_assert(Gemm::SMEM_BYTES == 115712, "prism: TileGemm shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int n_valid = (int)min((long long)32, 4096 - g0_0);
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem, gridDim.y == 1);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
+        const float v2 = (v1 + acc);
+        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
+    });
+}
+
+extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v2(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
+    b_x /= ((4096 + 64LL - 1) / 64LL);
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((d_n + 16LL - 1) / 16LL);
+    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
+    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int n_valid = (int)min((long long)64, 4096 - g0_0);
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+    });
+}
+
+extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v2(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = (b_x % ((16 + 16LL - 1) / 16LL)) * 16LL;
+    b_x /= ((16 + 16LL - 1) / 16LL);
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((d_n + 16LL - 1) / 16LL);
+    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 3, 8>;
+    static_assert(Gemm::SMEM_BYTES == 62208, "prism: TileGemm shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int n_valid = (int)min((long long)16, 16 - g0_0);
+    const long long k_chunk = ((4096 + 4096LL - 1) / 4096LL) * 256LL;
+    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
+    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
+    const long long ws_plane = (d_n) * (16);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col, acc);
+    });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
+    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
+    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
+        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col);
+    });
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+    });
+}
+
+extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v2(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
+    b_x /= ((4096 + 64LL - 1) / 64LL);
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((d_n + 16LL - 1) / 16LL);
+    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
+    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int n_valid = (int)min((long long)64, 4096 - g0_0);
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem, gridDim.y == 1);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
+        const float v2 = (v1 + acc);
+        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
+    });
+}
+
+extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
+    b_x /= ((4096 + 32LL - 1) / 32LL);
+    long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 32LL - 1) / 32LL)) * 32LL;
     b_y /= ((d_n + 32LL - 1) / 32LL);
     using Gemm = prism::TileGemm<__half, 32, 32, 128, 1, 2, 4, 4>;
@@ -91,28 +260,41 @@ extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v1(const __half
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v1(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v3(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 32LL - 1) / 32LL)) * 32LL;
-    b_x /= ((16 + 32LL - 1) / 32LL);
+    const long long g0_0 = (b_x % ((16 + 16LL - 1) / 16LL)) * 16LL;
+    b_x /= ((16 + 16LL - 1) / 16LL);
     long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 32LL - 1) / 32LL)) * 32LL;
-    b_y /= ((d_n + 32LL - 1) / 32LL);
-    using Gemm = prism::TileGemm<__half, 32, 32, 128, 1, 2, 4, 4>;
-    static_assert(Gemm::SMEM_BYTES == 75776, "prism: TileGemm shared memory differs from the code generator's");
+    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((d_n + 16LL - 1) / 16LL);
+    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 3, 8>;
+    static_assert(Gemm::SMEM_BYTES == 62208, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)32, d_n - g1_0);
-    const int n_valid = (int)min((long long)32, 16 - g0_0);
+    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int n_valid = (int)min((long long)16, 16 - g0_0);
+    const long long k_chunk = ((4096 + 4096LL - 1) / 4096LL) * 256LL;
+    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
+    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
+    const long long ws_plane = (d_n) * (16);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col, acc);
+    });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
+    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
+    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
+        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col);
+    });
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v1(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v3(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
     b_x /= ((4096 + 32LL - 1) / 32LL);
@@ -135,53 +317,40 @@ extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v1(const __half
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v2(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
+extern "C" __global__ void __launch_bounds__(128) lora_k0_sgraph_v4(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
-    b_x /= ((4096 + 128LL - 1) / 128LL);
+    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
+    b_x /= ((4096 + 64LL - 1) / 64LL);
     long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 32LL - 1) / 32LL)) * 32LL;
-    b_y /= ((d_n + 32LL - 1) / 32LL);
-    using Gemm = prism::TileGemm<__half, 32, 128, 64, 2, 4, 4, 1>;
-    static_assert(Gemm::SMEM_BYTES == 88064, "prism: TileGemm shared memory differs from the code generator's");
+    const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
+    b_y /= ((d_n + 64LL - 1) / 64LL);
+    using Gemm = prism::TileGemm<__half, 64, 64, 64, 2, 2, 4, 1>;
+    static_assert(Gemm::SMEM_BYTES == 73728, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)32, d_n - g1_0);
-    const int n_valid = (int)min((long long)128, 4096 - g0_0);
-    const long long k_chunk = ((4096 + 256LL - 1) / 256LL) * 64LL;
-    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
+    const int m_valid = (int)min((long long)64, d_n - g1_0);
+    const int n_valid = (int)min((long long)64, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (4096);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col, acc);
-    });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 4u)) return;
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.combine_splits<4>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
-        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col);
-    });
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v2(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v4(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 128LL - 1) / 128LL)) * 128LL;
-    b_x /= ((16 + 128LL - 1) / 128LL);
+    const long long g0_0 = (b_x % ((16 + 16LL - 1) / 16LL)) * 16LL;
+    b_x /= ((16 + 16LL - 1) / 16LL);
     long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 32LL - 1) / 32LL)) * 32LL;
-    b_y /= ((d_n + 32LL - 1) / 32LL);
-    using Gemm = prism::TileGemm<__half, 32, 128, 64, 2, 4, 4, 1>;
-    static_assert(Gemm::SMEM_BYTES == 88064, "prism: TileGemm shared memory differs from the code generator's");
+    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((d_n + 16LL - 1) / 16LL);
+    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 3, 8>;
+    static_assert(Gemm::SMEM_BYTES == 62208, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)32, d_n - g1_0);
-    const int n_valid = (int)min((long long)128, 16 - g0_0);
-    const long long k_chunk = ((4096 + 256LL - 1) / 256LL) * 64LL;
+    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int n_valid = (int)min((long long)16, 16 - g0_0);
+    const long long k_chunk = ((4096 + 4096LL - 1) / 4096LL) * 256LL;
     const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
     const long long k_hi = min((long long)(4096), k_lo + k_chunk);
     Gemm gemm0;
@@ -192,9 +361,9 @@ extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v2(const __half
         if (row >= m_valid || col >= n_valid) return;
         __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col, acc);
     });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 4u)) return;
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
     const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.combine_splits<4>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
+    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
         return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col);
     });
     gemm0.for_each([&](int row, int col, float acc) {
@@ -203,34 +372,21 @@ extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v2(const __half
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v2(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
+extern "C" __global__ void __launch_bounds__(128) lora_k2_sgraph_v4(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
-    b_x /= ((4096 + 128LL - 1) / 128LL);
+    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
+    b_x /= ((4096 + 64LL - 1) / 64LL);
     long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 32LL - 1) / 32LL)) * 32LL;
-    b_y /= ((d_n + 32LL - 1) / 32LL);
-    using Gemm = prism::TileGemm<__half, 32, 128, 64, 2, 4, 4, 1>;
-    static_assert(Gemm::SMEM_BYTES == 88064, "prism: TileGemm shared memory differs from the code generator's");
+    const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
+    b_y /= ((d_n + 64LL - 1) / 64LL);
+    using Gemm = prism::TileGemm<__half, 64, 64, 64, 2, 2, 4, 1>;
+    static_assert(Gemm::SMEM_BYTES == 73728, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)32, d_n - g1_0);
-    const int n_valid = (int)min((long long)128, 4096 - g0_0);
-    const long long k_chunk = ((16 + 256LL - 1) / 256LL) * 64LL;
-    const long long k_lo = min((long long)(16), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(16), k_lo + k_chunk);
+    const int m_valid = (int)min((long long)64, d_n - g1_0);
+    const int n_valid = (int)min((long long)64, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (4096);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col, acc);
-    });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 4u)) return;
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.combine_splits<4>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
-        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col);
-    });
+    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem, gridDim.y == 1);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
@@ -239,111 +395,7 @@ extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v2(const __half
     });
 }
 
-extern "C" __global__ void __launch_bounds__(128) lora_k0_sgraph_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
-    b_x /= ((4096 + 128LL - 1) / 128LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
-    b_y /= ((d_n + 64LL - 1) / 64LL);
-    using Gemm = prism::TileGemm<__half, 64, 128, 32, 2, 2, 4, 1>;
-    static_assert(Gemm::SMEM_BYTES == 55296, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)64, d_n - g1_0);
-    const int n_valid = (int)min((long long)128, 4096 - g0_0);
-    const long long k_chunk = ((4096 + 64LL - 1) / 64LL) * 32LL;
-    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (4096);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col, acc);
-    });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 2u)) return;
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.combine_splits<2>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
-        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col);
-    });
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(128) lora_k1_sgraph_v3(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 128LL - 1) / 128LL)) * 128LL;
-    b_x /= ((16 + 128LL - 1) / 128LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
-    b_y /= ((d_n + 64LL - 1) / 64LL);
-    using Gemm = prism::TileGemm<__half, 64, 128, 32, 2, 2, 4, 1>;
-    static_assert(Gemm::SMEM_BYTES == 55296, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)64, d_n - g1_0);
-    const int n_valid = (int)min((long long)128, 16 - g0_0);
-    const long long k_chunk = ((4096 + 64LL - 1) / 64LL) * 32LL;
-    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (16);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col, acc);
-    });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 2u)) return;
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.combine_splits<2>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
-        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col);
-    });
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(128) lora_k2_sgraph_v3(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
-    b_x /= ((4096 + 128LL - 1) / 128LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
-    b_y /= ((d_n + 64LL - 1) / 64LL);
-    using Gemm = prism::TileGemm<__half, 64, 128, 32, 2, 2, 4, 1>;
-    static_assert(Gemm::SMEM_BYTES == 55296, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)64, d_n - g1_0);
-    const int n_valid = (int)min((long long)128, 4096 - g0_0);
-    const long long k_chunk = ((16 + 64LL - 1) / 64LL) * 32LL;
-    const long long k_lo = min((long long)(16), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(16), k_lo + k_chunk);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (4096);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col, acc);
-    });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 2u)) return;
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.combine_splits<2>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
-        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col);
-    });
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
-        const float v2 = (v1 + acc);
-        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v4(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v5(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
     b_x /= ((4096 + 128LL - 1) / 128LL);
@@ -364,28 +416,41 @@ extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v4(const __half
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v4(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v5(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 128LL - 1) / 128LL)) * 128LL;
-    b_x /= ((16 + 128LL - 1) / 128LL);
+    const long long g0_0 = (b_x % ((16 + 16LL - 1) / 16LL)) * 16LL;
+    b_x /= ((16 + 16LL - 1) / 16LL);
     long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 128LL - 1) / 128LL)) * 128LL;
-    b_y /= ((d_n + 128LL - 1) / 128LL);
-    using Gemm = prism::TileGemm<__half, 128, 128, 64, 2, 4, 3, 1>;
-    static_assert(Gemm::SMEM_BYTES == 107520, "prism: TileGemm shared memory differs from the code generator's");
+    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((d_n + 16LL - 1) / 16LL);
+    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 3, 8>;
+    static_assert(Gemm::SMEM_BYTES == 62208, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)128, d_n - g1_0);
-    const int n_valid = (int)min((long long)128, 16 - g0_0);
+    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int n_valid = (int)min((long long)16, 16 - g0_0);
+    const long long k_chunk = ((4096 + 4096LL - 1) / 4096LL) * 256LL;
+    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
+    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
+    const long long ws_plane = (d_n) * (16);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col, acc);
+    });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
+    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
+    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
+        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col);
+    });
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v4(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v5(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
     b_x /= ((4096 + 128LL - 1) / 128LL);
@@ -408,19 +473,40 @@ extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v4(const __half
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k0_matmul_v5(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p4, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v6(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((16 + 64LL - 1) / 64LL);
+    const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
+    b_x /= ((4096 + 128LL - 1) / 128LL);
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % ((d_n + 128LL - 1) / 128LL)) * 128LL;
+    b_y /= ((d_n + 128LL - 1) / 128LL);
+    using Gemm = prism::TileGemm<__half, 128, 128, 32, 2, 4, 4, 1>;
+    static_assert(Gemm::SMEM_BYTES == 75776, "prism: TileGemm shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const int m_valid = (int)min((long long)128, d_n - g1_0);
+    const int n_valid = (int)min((long long)128, 4096 - g0_0);
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+    });
+}
+
+extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v6(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = (b_x % ((16 + 16LL - 1) / 16LL)) * 16LL;
+    b_x /= ((16 + 16LL - 1) / 16LL);
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
-    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 3, 8>;
+    static_assert(Gemm::SMEM_BYTES == 62208, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, 16 - g0_0);
-    const long long k_chunk = ((4096 + 2048LL - 1) / 2048LL) * 128LL;
+    const int n_valid = (int)min((long long)16, 16 - g0_0);
+    const long long k_chunk = ((4096 + 4096LL - 1) / 4096LL) * 256LL;
     const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
     const long long k_hi = min((long long)(4096), k_lo + k_chunk);
     Gemm gemm0;
@@ -438,212 +524,48 @@ extern "C" __global__ void __launch_bounds__(256) lora_k0_matmul_v5(const __half
     });
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        p4[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+        p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k1_matmul_v5(const __half* __restrict__ p4, const __half* __restrict__ p3, __half* __restrict__ p5, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v6(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((4096 + 64LL - 1) / 64LL);
+    const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
+    b_x /= ((4096 + 128LL - 1) / 128LL);
     long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
-    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
+    const long long g1_0 = (b_y % ((d_n + 128LL - 1) / 128LL)) * 128LL;
+    b_y /= ((d_n + 128LL - 1) / 128LL);
+    using Gemm = prism::TileGemm<__half, 128, 128, 32, 2, 4, 4, 1>;
+    static_assert(Gemm::SMEM_BYTES == 75776, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, 4096 - g0_0);
-    const long long k_chunk = ((16 + 2048LL - 1) / 2048LL) * 128LL;
-    const long long k_lo = min((long long)(16), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(16), k_lo + k_chunk);
+    const int m_valid = (int)min((long long)128, d_n - g1_0);
+    const int n_valid = (int)min((long long)128, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p4 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (4096);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col, acc);
-    });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
-        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col);
-    });
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k2_add_fused_v5(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p5, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((4096 + 64LL - 1) / 64LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
-    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, 4096 - g0_0);
-    const long long k_chunk = ((4096 + 2048LL - 1) / 2048LL) * 128LL;
-    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (4096);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col, acc);
-    });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
-        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col);
-    });
+    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem, gridDim.y == 1);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
-        const float v2 = (acc + v1);
-        p6[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
+        const float v2 = (v1 + acc);
+        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k0_matmul_v6(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p4, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v7(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((16 + 64LL - 1) / 64LL);
+    const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
+    b_x /= ((4096 + 32LL - 1) / 32LL);
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
-    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 16, 32, 128, 1, 2, 4, 4>;
+    static_assert(Gemm::SMEM_BYTES == 58368, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, 16 - g0_0);
-    const long long k_chunk = ((4096 + 1024LL - 1) / 1024LL) * 128LL;
-    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
+    const int n_valid = (int)min((long long)32, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (16);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col, acc);
-    });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 8u)) return;
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.combine_splits<8>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
-        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col);
-    });
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p4[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k1_matmul_v6(const __half* __restrict__ p4, const __half* __restrict__ p3, __half* __restrict__ p5, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((4096 + 64LL - 1) / 64LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
-    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, 4096 - g0_0);
-    const long long k_chunk = ((16 + 1024LL - 1) / 1024LL) * 128LL;
-    const long long k_lo = min((long long)(16), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(16), k_lo + k_chunk);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p4 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (4096);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col, acc);
-    });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 8u)) return;
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.combine_splits<8>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
-        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col);
-    });
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k2_add_fused_v6(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p5, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((4096 + 64LL - 1) / 64LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
-    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, 4096 - g0_0);
-    const long long k_chunk = ((4096 + 1024LL - 1) / 1024LL) * 128LL;
-    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (4096);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col, acc);
-    });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 8u)) return;
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.combine_splits<8>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
-        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col);
-    });
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
-        const float v2 = (acc + v1);
-        p6[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v7(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((4096 + 64LL - 1) / 64LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
-    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, 4096 - g0_0);
-    const long long k_chunk = ((4096 + 512LL - 1) / 512LL) * 128LL;
-    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (4096);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col, acc);
-    });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 4u)) return;
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.combine_splits<4>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
-        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col);
-    });
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
@@ -652,17 +574,17 @@ extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v7(const __half
 
 extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v7(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((16 + 64LL - 1) / 64LL);
+    const long long g0_0 = (b_x % ((16 + 16LL - 1) / 16LL)) * 16LL;
+    b_x /= ((16 + 16LL - 1) / 16LL);
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
-    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 3, 8>;
+    static_assert(Gemm::SMEM_BYTES == 62208, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, 16 - g0_0);
-    const long long k_chunk = ((4096 + 512LL - 1) / 512LL) * 128LL;
+    const int n_valid = (int)min((long long)16, 16 - g0_0);
+    const long long k_chunk = ((4096 + 4096LL - 1) / 4096LL) * 256LL;
     const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
     const long long k_hi = min((long long)(4096), k_lo + k_chunk);
     Gemm gemm0;
@@ -673,9 +595,9 @@ extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v7(const __half
         if (row >= m_valid || col >= n_valid) return;
         __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col, acc);
     });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 4u)) return;
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
     const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.combine_splits<4>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
+    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
         return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col);
     });
     gemm0.for_each([&](int row, int col, float acc) {
@@ -684,200 +606,18 @@ extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v7(const __half
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v7(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v7(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((4096 + 64LL - 1) / 64LL);
+    const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
+    b_x /= ((4096 + 32LL - 1) / 32LL);
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
-    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 16, 32, 128, 1, 2, 4, 4>;
+    static_assert(Gemm::SMEM_BYTES == 58368, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, 4096 - g0_0);
-    const long long k_chunk = ((16 + 512LL - 1) / 512LL) * 128LL;
-    const long long k_lo = min((long long)(16), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(16), k_lo + k_chunk);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (4096);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col, acc);
-    });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 4u)) return;
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.combine_splits<4>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
-        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col);
-    });
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
-        const float v2 = (v1 + acc);
-        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k0_matmul_v8(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p4, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((16 + 64LL - 1) / 64LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
-    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, 16 - g0_0);
-    const long long k_chunk = ((4096 + 512LL - 1) / 512LL) * 128LL;
-    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (16);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col, acc);
-    });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 4u)) return;
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.combine_splits<4>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
-        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col);
-    });
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p4[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k1_matmul_v8(const __half* __restrict__ p4, const __half* __restrict__ p3, __half* __restrict__ p5, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((4096 + 64LL - 1) / 64LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
-    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, 4096 - g0_0);
-    const long long k_chunk = ((16 + 512LL - 1) / 512LL) * 128LL;
-    const long long k_lo = min((long long)(16), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(16), k_lo + k_chunk);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p4 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (4096);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col, acc);
-    });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 4u)) return;
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.combine_splits<4>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
-        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col);
-    });
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k2_add_fused_v8(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p5, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((4096 + 64LL - 1) / 64LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
-    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, 4096 - g0_0);
-    const long long k_chunk = ((4096 + 512LL - 1) / 512LL) * 128LL;
-    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (4096);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col, acc);
-    });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 4u)) return;
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.combine_splits<4>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
-        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col);
-    });
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
-        const float v2 = (acc + v1);
-        p6[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(128) lora_k0_sgraph_v9(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
-    b_x /= ((4096 + 128LL - 1) / 128LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
-    b_y /= ((d_n + 64LL - 1) / 64LL);
-    using Gemm = prism::TileGemm<__half, 64, 128, 32, 2, 2, 4, 1>;
-    static_assert(Gemm::SMEM_BYTES == 55296, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)64, d_n - g1_0);
-    const int n_valid = (int)min((long long)128, 4096 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(128) lora_k1_sgraph_v9(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 128LL - 1) / 128LL)) * 128LL;
-    b_x /= ((16 + 128LL - 1) / 128LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
-    b_y /= ((d_n + 64LL - 1) / 64LL);
-    using Gemm = prism::TileGemm<__half, 64, 128, 32, 2, 2, 4, 1>;
-    static_assert(Gemm::SMEM_BYTES == 55296, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)64, d_n - g1_0);
-    const int n_valid = (int)min((long long)128, 16 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, 0LL, 4096, smem, gridDim.y == 1);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(128) lora_k2_sgraph_v9(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
-    b_x /= ((4096 + 128LL - 1) / 128LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
-    b_y /= ((d_n + 64LL - 1) / 64LL);
-    using Gemm = prism::TileGemm<__half, 64, 128, 32, 2, 2, 4, 1>;
-    static_assert(Gemm::SMEM_BYTES == 55296, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)64, d_n - g1_0);
-    const int n_valid = (int)min((long long)128, 4096 - g0_0);
+    const int n_valid = (int)min((long long)32, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
     gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem, gridDim.y == 1);
@@ -889,17 +629,17 @@ extern "C" __global__ void __launch_bounds__(128) lora_k2_sgraph_v9(const __half
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v10(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
+extern "C" __global__ void __launch_bounds__(128) lora_k0_sgraph_v8(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
     b_x /= ((4096 + 128LL - 1) / 128LL);
     long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 128LL - 1) / 128LL)) * 128LL;
-    b_y /= ((d_n + 128LL - 1) / 128LL);
-    using Gemm = prism::TileGemm<__half, 128, 128, 32, 2, 4, 4, 1>;
-    static_assert(Gemm::SMEM_BYTES == 75776, "prism: TileGemm shared memory differs from the code generator's");
+    const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
+    b_y /= ((d_n + 64LL - 1) / 64LL);
+    using Gemm = prism::TileGemm<__half, 64, 128, 32, 2, 2, 4, 1>;
+    static_assert(Gemm::SMEM_BYTES == 55296, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)128, d_n - g1_0);
+    const int m_valid = (int)min((long long)64, d_n - g1_0);
     const int n_valid = (int)min((long long)128, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
@@ -910,38 +650,51 @@ extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v10(const __hal
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v10(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v8(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 128LL - 1) / 128LL)) * 128LL;
-    b_x /= ((16 + 128LL - 1) / 128LL);
+    const long long g0_0 = (b_x % ((16 + 16LL - 1) / 16LL)) * 16LL;
+    b_x /= ((16 + 16LL - 1) / 16LL);
     long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 128LL - 1) / 128LL)) * 128LL;
-    b_y /= ((d_n + 128LL - 1) / 128LL);
-    using Gemm = prism::TileGemm<__half, 128, 128, 32, 2, 4, 4, 1>;
-    static_assert(Gemm::SMEM_BYTES == 75776, "prism: TileGemm shared memory differs from the code generator's");
+    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((d_n + 16LL - 1) / 16LL);
+    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 3, 8>;
+    static_assert(Gemm::SMEM_BYTES == 62208, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)128, d_n - g1_0);
-    const int n_valid = (int)min((long long)128, 16 - g0_0);
+    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int n_valid = (int)min((long long)16, 16 - g0_0);
+    const long long k_chunk = ((4096 + 4096LL - 1) / 4096LL) * 256LL;
+    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
+    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
+    const long long ws_plane = (d_n) * (16);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col, acc);
+    });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
+    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
+    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
+        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col);
+    });
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v10(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
+extern "C" __global__ void __launch_bounds__(128) lora_k2_sgraph_v8(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
     b_x /= ((4096 + 128LL - 1) / 128LL);
     long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 128LL - 1) / 128LL)) * 128LL;
-    b_y /= ((d_n + 128LL - 1) / 128LL);
-    using Gemm = prism::TileGemm<__half, 128, 128, 32, 2, 4, 4, 1>;
-    static_assert(Gemm::SMEM_BYTES == 75776, "prism: TileGemm shared memory differs from the code generator's");
+    const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
+    b_y /= ((d_n + 64LL - 1) / 64LL);
+    using Gemm = prism::TileGemm<__half, 64, 128, 32, 2, 2, 4, 1>;
+    static_assert(Gemm::SMEM_BYTES == 55296, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)128, d_n - g1_0);
+    const int m_valid = (int)min((long long)64, d_n - g1_0);
     const int n_valid = (int)min((long long)128, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();

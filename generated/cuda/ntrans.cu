@@ -5,162 +5,152 @@
 #include "prism/gemm.cuh"
 #include "prism/attention.cuh"
 
-extern "C" __global__ void __launch_bounds__(256) ntrans_k0_rsqrt_fused_v0(const __half* __restrict__ p0, __half* __restrict__ p3, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) ntrans_k0_sgraph_v0(const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p0, __half* __restrict__ p3, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % d_n;
     b_x /= d_n;
     __shared__ float scratch[32];
-    float acc3 = 0.0f;
-    for (long long kk = threadIdx.x; kk < 4096; kk += blockDim.x) {
-        const float v1 = prism::to_float(p0[g0_0 * (4096 * 1LL) + kk * 1LL]);
-        const float v2 = prism::op::square(v1);
-        acc3 += v2;
-    }
-    acc3 = prism::block_reduce<prism::SumOp, 256>(acc3, scratch);
-    acc3 *= (float)(1.0 / (double)(4096));
-    if (threadIdx.x == 0) {
-        const float v3 = ((float)(1e-6));
-        const float v4 = (acc3 + v3);
-        const float v5 = prism::op::rsqrt(v4);
-        p3[g0_0 * (1 * 1LL)] = prism::from_float<__half>(v5);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) ntrans_k1_add_fused_v0(const __half* __restrict__ p0, const __half* __restrict__ p3, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p4, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = (b_x % ((4096 + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((4096 + 256LL - 1) / 256LL);
-    const long long g0_0 = b_x % d_n;
-    b_x /= d_n;
-    const long long tile_elems = 1 * min(256LL, 4096 - g0_1);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
+    float r0[16];
+    float r1[16];
+    float r2[16];
+    #pragma unroll
+    for (int j = 0; j < 16; ++j) {
+        const long long li = threadIdx.x + (long long)j * 256LL;
         long long rest = li;
-        const long long l1 = rest % (min(256LL, 4096 - g0_1)); rest /= (min(256LL, 4096 - g0_1));
+        const long long l1 = rest % (4096); rest /= (4096);
         (void)rest;
-        const float v1 = prism::to_float(p1[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
-        const float v2 = prism::to_float(p2[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
-        const float v3 = prism::to_float(p0[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
-        const float v4 = prism::to_float(p3[g0_0 * (1 * 1LL)]);
-        const float v5 = (v3 * v4);
-        const float v6 = (v5 + v1);
-        const float v7 = (v2 * v6);
-        const float v8 = (v1 + v7);
-        p4[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL] = prism::from_float<__half>(v8);
+        const float v1 = prism::to_float(p1[g0_0 * (4096 * 1LL) + l1 * 1LL]);
+        r0[j] = v1;
+        const float v2 = prism::to_float(p2[g0_0 * (4096 * 1LL) + l1 * 1LL]);
+        r1[j] = v2;
+        const float v3 = prism::to_float(p0[g0_0 * (4096 * 1LL) + l1 * 1LL]);
+        r2[j] = v3;
     }
-}
-
-extern "C" __global__ void __launch_bounds__(256) ntrans_k2_rsqrt_fused_v0(const __half* __restrict__ p4, __half* __restrict__ p5, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = b_x % d_n;
-    b_x /= d_n;
-    __shared__ float scratch[32];
-    float acc3 = 0.0f;
-    for (long long kk = threadIdx.x; kk < 4096; kk += blockDim.x) {
-        const float v1 = prism::to_float(p4[g0_0 * (4096 * 1LL) + kk * 1LL]);
-        const float v2 = prism::op::square(v1);
-        acc3 += v2;
-    }
-    acc3 = prism::block_reduce<prism::SumOp, 256>(acc3, scratch);
-    acc3 *= (float)(1.0 / (double)(4096));
-    if (threadIdx.x == 0) {
-        const float v3 = ((float)(1e-6));
-        const float v4 = (acc3 + v3);
-        const float v5 = prism::op::rsqrt(v4);
-        p5[g0_0 * (1 * 1LL)] = prism::from_float<__half>(v5);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) ntrans_k3_mul_v0(const __half* __restrict__ p4, const __half* __restrict__ p5, __half* __restrict__ p6, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = (b_x % ((4096 + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((4096 + 256LL - 1) / 256LL);
-    const long long g0_0 = b_x % d_n;
-    b_x /= d_n;
-    const long long tile_elems = 1 * min(256LL, 4096 - g0_1);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
+    float s4 = 0.0f;
+    #pragma unroll
+    for (int j = 0; j < 16; ++j) {
+        const long long li = threadIdx.x + (long long)j * 256LL;
         long long rest = li;
-        const long long l1 = rest % (min(256LL, 4096 - g0_1)); rest /= (min(256LL, 4096 - g0_1));
+        const long long l1 = rest % (4096); rest /= (4096);
         (void)rest;
-        const float v1 = prism::to_float(p4[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL]);
-        const float v2 = prism::to_float(p5[g0_0 * (1 * 1LL)]);
-        const float v3 = (v1 * v2);
-        p6[g0_0 * (4096 * 1LL) + (g0_1 + l1) * 1LL] = prism::from_float<__half>(v3);
+        const float v4 = prism::op::square(r2[j]);
+        s4 = s4 + v4;
     }
-}
-
-extern "C" __global__ void __launch_bounds__(256) ntrans_k0_sgraph_v1(const __half* __restrict__ p0, __half* __restrict__ p4, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = b_x % d_n;
-    b_x /= d_n;
-    __shared__ float scratch[32];
-    float acc3 = 0.0f;
-    for (long long kk = threadIdx.x; kk < 4096; kk += blockDim.x) {
-        const float v1 = prism::to_float(p0[g0_0 * (4096 * 1LL) + kk * 1LL]);
-        const float v2 = prism::op::square(v1);
-        acc3 += v2;
-    }
-    acc3 = prism::block_reduce<prism::SumOp, 256>(acc3, scratch);
-    if (threadIdx.x == 0) {
-        const float v3 = ((float)(2.44140625e-4));
-        const float v4 = (acc3 * v3);
-        const float v5 = ((float)(1e-6));
-        const float v6 = (v4 + v5);
-        const float v7 = prism::op::rsqrt(v6);
-        p4[g0_0 * (1 * 1LL)] = prism::from_float<__half>(v7);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) ntrans_k1_sgraph_v1(const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p0, const __half* __restrict__ p4, __half* __restrict__ p5, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = b_x % d_n;
-    b_x /= d_n;
-    __shared__ float scratch[32];
-    float acc10 = 0.0f;
-    for (long long kk = threadIdx.x; kk < 4096; kk += blockDim.x) {
-        const float v1 = prism::to_float(p1[g0_0 * (4096 * 1LL) + kk * 1LL]);
-        const float v2 = prism::to_float(p2[g0_0 * (4096 * 1LL) + kk * 1LL]);
-        const float v3 = prism::to_float(p0[g0_0 * (4096 * 1LL) + kk * 1LL]);
-        const float v4 = prism::to_float(p4[g0_0 * (1 * 1LL)]);
-        const float v5 = (v3 * v4);
-        const float v6 = (v1 + v5);
-        const float v7 = (v2 * v6);
-        const float v8 = (v1 + v7);
-        const float v9 = prism::op::square(v8);
-        acc10 += v9;
-    }
-    acc10 = prism::block_reduce<prism::SumOp, 256>(acc10, scratch);
-    if (threadIdx.x == 0) {
-        const float v10 = ((float)(1e-6));
-        const float v11 = ((float)(2.44140625e-4));
-        const float v12 = (acc10 * v11);
-        const float v13 = (v10 + v12);
-        const float v14 = prism::op::rsqrt(v13);
-        p5[g0_0 * (1 * 1LL)] = prism::from_float<__half>(v14);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) ntrans_k2_sgraph_v1(const __half* __restrict__ p5, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p0, const __half* __restrict__ p4, __half* __restrict__ p3, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((4096 + 256LL - 1) / 256LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = b_y % d_n;
-    b_y /= d_n;
-    const long long tile_elems = 1 * min(256LL, 4096 - g0_0);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
+    s4 = prism::block_reduce<prism::SumOp, 256>(s4, scratch);
+    float s15 = 0.0f;
+    #pragma unroll
+    for (int j = 0; j < 16; ++j) {
+        const long long li = threadIdx.x + (long long)j * 256LL;
         long long rest = li;
-        const long long l1 = rest % (min(256LL, 4096 - g0_0)); rest /= (min(256LL, 4096 - g0_0));
+        const long long l1 = rest % (4096); rest /= (4096);
         (void)rest;
-        const float v1 = prism::to_float(p5[g1_0 * (1 * 1LL)]);
-        const float v2 = prism::to_float(p1[g1_0 * (4096 * 1LL) + (g0_0 + l1) * 1LL]);
-        const float v3 = prism::to_float(p2[g1_0 * (4096 * 1LL) + (g0_0 + l1) * 1LL]);
-        const float v4 = prism::to_float(p0[g1_0 * (4096 * 1LL) + (g0_0 + l1) * 1LL]);
-        const float v5 = prism::to_float(p4[g1_0 * (1 * 1LL)]);
-        const float v6 = (v4 * v5);
-        const float v7 = (v2 + v6);
-        const float v8 = (v3 * v7);
-        const float v9 = (v2 + v8);
-        const float v10 = (v1 * v9);
-        p3[g1_0 * (4096 * 1LL) + (g0_0 + l1) * 1LL] = prism::from_float<__half>(v10);
+        const float v5 = ((float)(2.44140625e-4));
+        const float v6 = (s4 * v5);
+        const float v7 = ((float)(1e-6));
+        const float v8 = (v6 + v7);
+        const float v9 = prism::op::rsqrt(v8);
+        const float v10 = (r2[j] * v9);
+        const float v11 = (r0[j] + v10);
+        const float v12 = (r1[j] * v11);
+        const float v13 = (r0[j] + v12);
+        const float v14 = (v13 * v13);
+        s15 = s15 + v14;
+    }
+    s15 = prism::block_reduce<prism::SumOp, 256>(s15, scratch);
+    #pragma unroll
+    for (int j = 0; j < 16; ++j) {
+        const long long li = threadIdx.x + (long long)j * 256LL;
+        long long rest = li;
+        const long long l1 = rest % (4096); rest /= (4096);
+        (void)rest;
+        const float v15 = ((float)(2.44140625e-4));
+        const float v16 = (s4 * v15);
+        const float v17 = ((float)(1e-6));
+        const float v18 = (v16 + v17);
+        const float v19 = prism::op::rsqrt(v18);
+        const float v20 = (r2[j] * v19);
+        const float v21 = (r0[j] + v20);
+        const float v22 = (r1[j] * v21);
+        const float v23 = (r0[j] + v22);
+        const float v24 = (v15 * s15);
+        const float v25 = (v17 + v24);
+        const float v26 = prism::op::rsqrt(v25);
+        const float v27 = (v23 * v26);
+        p3[g0_0 * (4096 * 1LL) + l1 * 1LL] = prism::from_float<__half>(v27);
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256) ntrans_k0_sgraph_v1(const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p0, __half* __restrict__ p3, long long d_n) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = b_x % d_n;
+    b_x /= d_n;
+    __shared__ float scratch[32];
+    float r0[16];
+    float r1[16];
+    float r2[16];
+    #pragma unroll
+    for (int j = 0; j < 16; ++j) {
+        const long long li = threadIdx.x + (long long)j * 256LL;
+        long long rest = li;
+        const long long l1 = rest % (4096); rest /= (4096);
+        (void)rest;
+        const float v1 = prism::to_float(p1[g0_0 * (4096 * 1LL) + l1 * 1LL]);
+        r0[j] = v1;
+        const float v2 = prism::to_float(p2[g0_0 * (4096 * 1LL) + l1 * 1LL]);
+        r1[j] = v2;
+        const float v3 = prism::to_float(p0[g0_0 * (4096 * 1LL) + l1 * 1LL]);
+        r2[j] = v3;
+    }
+    float s4 = 0.0f;
+    #pragma unroll
+    for (int j = 0; j < 16; ++j) {
+        const long long li = threadIdx.x + (long long)j * 256LL;
+        long long rest = li;
+        const long long l1 = rest % (4096); rest /= (4096);
+        (void)rest;
+        const float v4 = prism::op::square(r2[j]);
+        s4 = s4 + v4;
+    }
+    s4 = prism::block_reduce<prism::SumOp, 256>(s4, scratch);
+    float s15 = 0.0f;
+    #pragma unroll
+    for (int j = 0; j < 16; ++j) {
+        const long long li = threadIdx.x + (long long)j * 256LL;
+        long long rest = li;
+        const long long l1 = rest % (4096); rest /= (4096);
+        (void)rest;
+        const float v5 = ((float)(2.44140625e-4));
+        const float v6 = (s4 * v5);
+        const float v7 = ((float)(1e-6));
+        const float v8 = (v6 + v7);
+        const float v9 = prism::op::rsqrt(v8);
+        const float v10 = (r2[j] * v9);
+        const float v11 = (r0[j] + v10);
+        const float v12 = (r1[j] * v11);
+        const float v13 = (r0[j] + v12);
+        const float v14 = prism::op::square(v13);
+        s15 = s15 + v14;
+    }
+    s15 = prism::block_reduce<prism::SumOp, 256>(s15, scratch);
+    #pragma unroll
+    for (int j = 0; j < 16; ++j) {
+        const long long li = threadIdx.x + (long long)j * 256LL;
+        long long rest = li;
+        const long long l1 = rest % (4096); rest /= (4096);
+        (void)rest;
+        const float v15 = ((float)(2.44140625e-4));
+        const float v16 = (s4 * v15);
+        const float v17 = ((float)(1e-6));
+        const float v18 = (v16 + v17);
+        const float v19 = prism::op::rsqrt(v18);
+        const float v20 = (r2[j] * v19);
+        const float v21 = (r0[j] + v20);
+        const float v22 = (r1[j] * v21);
+        const float v23 = (r0[j] + v22);
+        const float v24 = (v15 * s15);
+        const float v25 = (v17 + v24);
+        const float v26 = prism::op::rsqrt(v25);
+        const float v27 = (v23 * v26);
+        p3[g0_0 * (4096 * 1LL) + l1 * 1LL] = prism::from_float<__half>(v27);
     }
 }

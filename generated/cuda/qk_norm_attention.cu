@@ -5,50 +5,60 @@
 #include "prism/gemm.cuh"
 #include "prism/attention.cuh"
 
-extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k0_rsqrt_fused_v0(const __half* __restrict__ p0, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k0_sgraph_v0(const __half* __restrict__ p0, __half* __restrict__ p4, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = b_x % (d_h * d_s);
+    const long long g0_0 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = b_y % d_b;
+    b_y /= d_b;
+    if (d_dh != 128LL) __trap();
+    const long long tile_elems = 1 * 1 * d_dh;
     __shared__ float scratch[32];
-    float acc3 = 0.0f;
-    for (long long kk = threadIdx.x; kk < d_dh; kk += blockDim.x) {
-        const float v1 = prism::to_float(p0[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + kk * 1LL]);
-        const float v2 = prism::op::square(v1);
-        acc3 += v2;
+    float r0[1];
+    #pragma unroll
+    for (int j = 0; j < 1; ++j) {
+        const long long li = threadIdx.x + (long long)j * 256LL;
+        if (li < tile_elems) {
+            long long rest = li;
+            const long long l2 = rest % (d_dh); rest /= (d_dh);
+            (void)rest;
+            const float v1 = prism::to_float(p0[g1_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_0 * (d_dh * 1LL) + l2 * 1LL]);
+            r0[j] = v1;
+        }
     }
-    acc3 = prism::block_reduce<prism::SumOp, 256>(acc3, scratch);
-    acc3 *= (float)(1.0 / (double)(d_dh));
-    if (threadIdx.x == 0) {
-        const float v3 = ((float)(1e-6));
-        const float v4 = (acc3 + v3);
-        const float v5 = prism::op::rsqrt(v4);
-        p3[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)] = prism::from_float<__half>(v5);
+    float s2 = 0.0f;
+    #pragma unroll
+    for (int j = 0; j < 1; ++j) {
+        const long long li = threadIdx.x + (long long)j * 256LL;
+        if (li < tile_elems) {
+            long long rest = li;
+            const long long l2 = rest % (d_dh); rest /= (d_dh);
+            (void)rest;
+            const float v2 = prism::op::square(r0[j]);
+            s2 = s2 + v2;
+        }
+    }
+    s2 = prism::block_reduce<prism::SumOp, 256>(s2, scratch);
+    #pragma unroll
+    for (int j = 0; j < 1; ++j) {
+        const long long li = threadIdx.x + (long long)j * 256LL;
+        if (li < tile_elems) {
+            long long rest = li;
+            const long long l2 = rest % (d_dh); rest /= (d_dh);
+            (void)rest;
+            const float v3 = ((float)((1e0 / ((double)d_dh))));
+            const float v4 = (s2 * v3);
+            const float v5 = ((float)(1e-6));
+            const float v6 = (v4 + v5);
+            const float v7 = prism::op::rsqrt(v6);
+            const float v8 = (r0[j] * v7);
+            p4[g1_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_0 * (d_dh * 1LL) + l2 * 1LL] = prism::from_float<__half>(v8);
+        }
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k1_mul_v0(const __half* __restrict__ p0, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_2 = (b_x % ((d_dh + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((d_dh + 256LL - 1) / 256LL);
-    const long long g0_1 = b_x % (d_h * d_s);
-    b_x /= (d_h * d_s);
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
-    const long long tile_elems = 1 * 1 * min(256LL, d_dh - g0_2);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l2 = rest % (min(256LL, d_dh - g0_2)); rest /= (min(256LL, d_dh - g0_2));
-        (void)rest;
-        const float v1 = prism::to_float(p0[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + (g0_2 + l2) * 1LL]);
-        const float v2 = prism::to_float(p3[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
-        const float v3 = (v1 * v2);
-        p4[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + (g0_2 + l2) * 1LL] = prism::from_float<__half>(v3);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash_v0(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p6, float* __restrict__ p7, float* __restrict__ p8, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k1_sgraph_v0(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p5, float* __restrict__ p6, float* __restrict__ p7, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 64;
     b_x /= 64;
@@ -74,15 +84,15 @@ extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash_v0(
         return raw;
     },
     [&](int row, int col, float o) {
-        p6[g0_0 * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + col * 1LL] = prism::from_float<float>(o);
+        p7[g0_0 * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + col * 1LL] = prism::from_float<float>(o);
     },
     [&](int row, float m, float l) {
-        p7[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
-        p8[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
+        p5[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
+        p6[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(1024) qk_norm_attention_k3_combine_v0(const float* __restrict__ p7, const float* __restrict__ p6, const float* __restrict__ p8, __half* __restrict__ p5, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(1024) qk_norm_attention_k2_sgraph_v0(const float* __restrict__ p5, const float* __restrict__ p6, const float* __restrict__ p7, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_1 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
@@ -103,14 +113,14 @@ extern "C" __global__ void __launch_bounds__(1024) qk_norm_attention_k3_combine_
     for (int u = 0; u < 8; ++u) {
         const long long it = it_begin + u;
         if (it < it_end) {
-            const float v1 = prism::to_float(p7[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+            const float v1 = prism::to_float(p5[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
             prev2 = acc2; acc2 = fmaxf(acc2, v1);
-            const float v2 = prism::to_float(p6[it * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL]);
+            const float v2 = prism::to_float(p6[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
             const float v3 = (v1 - acc2);
             const float v4 = prism::op::exp(v3);
             const float v5 = (v2 * v4);
             acc9 = acc9 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v5;
-            const float v6 = prism::to_float(p8[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+            const float v6 = prism::to_float(p7[it * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL]);
             const float v7 = (v6 * v4);
             acc13 = acc13 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v7;
         }
@@ -128,55 +138,67 @@ extern "C" __global__ void __launch_bounds__(1024) qk_norm_attention_k3_combine_
         { float s = 0.0f;
         for (int g = 0; g < 8; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[2][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
         acc13 = s; }
-        const float v8 = (acc9 / acc13);
-        p5[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v8);
+        const float v8 = ((float)(1e0));
+        const float v9 = (v8 / acc9);
+        const float v10 = (v9 * acc13);
+        p3[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v10);
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k0_rsqrt_fused_v1(const __half* __restrict__ p0, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k0_sgraph_v1(const __half* __restrict__ p0, __half* __restrict__ p4, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = b_x % (d_h * d_s);
+    const long long g0_0 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = b_y % d_b;
+    b_y /= d_b;
+    if (d_dh != 128LL) __trap();
+    const long long tile_elems = 1 * 1 * d_dh;
     __shared__ float scratch[32];
-    float acc3 = 0.0f;
-    for (long long kk = threadIdx.x; kk < d_dh; kk += blockDim.x) {
-        const float v1 = prism::to_float(p0[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + kk * 1LL]);
-        const float v2 = prism::op::square(v1);
-        acc3 += v2;
+    float r0[1];
+    #pragma unroll
+    for (int j = 0; j < 1; ++j) {
+        const long long li = threadIdx.x + (long long)j * 256LL;
+        if (li < tile_elems) {
+            long long rest = li;
+            const long long l2 = rest % (d_dh); rest /= (d_dh);
+            (void)rest;
+            const float v1 = prism::to_float(p0[g1_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_0 * (d_dh * 1LL) + l2 * 1LL]);
+            r0[j] = v1;
+        }
     }
-    acc3 = prism::block_reduce<prism::SumOp, 256>(acc3, scratch);
-    acc3 *= (float)(1.0 / (double)(d_dh));
-    if (threadIdx.x == 0) {
-        const float v3 = ((float)(1e-6));
-        const float v4 = (acc3 + v3);
-        const float v5 = prism::op::rsqrt(v4);
-        p3[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)] = prism::from_float<__half>(v5);
+    float s2 = 0.0f;
+    #pragma unroll
+    for (int j = 0; j < 1; ++j) {
+        const long long li = threadIdx.x + (long long)j * 256LL;
+        if (li < tile_elems) {
+            long long rest = li;
+            const long long l2 = rest % (d_dh); rest /= (d_dh);
+            (void)rest;
+            const float v2 = prism::op::square(r0[j]);
+            s2 = s2 + v2;
+        }
+    }
+    s2 = prism::block_reduce<prism::SumOp, 256>(s2, scratch);
+    #pragma unroll
+    for (int j = 0; j < 1; ++j) {
+        const long long li = threadIdx.x + (long long)j * 256LL;
+        if (li < tile_elems) {
+            long long rest = li;
+            const long long l2 = rest % (d_dh); rest /= (d_dh);
+            (void)rest;
+            const float v3 = ((float)((1e0 / ((double)d_dh))));
+            const float v4 = (s2 * v3);
+            const float v5 = ((float)(1e-6));
+            const float v6 = (v4 + v5);
+            const float v7 = prism::op::rsqrt(v6);
+            const float v8 = (r0[j] * v7);
+            p4[g1_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_0 * (d_dh * 1LL) + l2 * 1LL] = prism::from_float<__half>(v8);
+        }
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k1_mul_v1(const __half* __restrict__ p0, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_2 = (b_x % ((d_dh + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((d_dh + 256LL - 1) / 256LL);
-    const long long g0_1 = b_x % (d_h * d_s);
-    b_x /= (d_h * d_s);
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
-    const long long tile_elems = 1 * 1 * min(256LL, d_dh - g0_2);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l2 = rest % (min(256LL, d_dh - g0_2)); rest /= (min(256LL, d_dh - g0_2));
-        (void)rest;
-        const float v1 = prism::to_float(p0[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + (g0_2 + l2) * 1LL]);
-        const float v2 = prism::to_float(p3[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
-        const float v3 = (v1 * v2);
-        p4[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + (g0_2 + l2) * 1LL] = prism::from_float<__half>(v3);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash_v1(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p6, float* __restrict__ p7, float* __restrict__ p8, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k1_sgraph_v1(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p5, float* __restrict__ p6, float* __restrict__ p7, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 8;
     b_x /= 8;
@@ -202,15 +224,15 @@ extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash_v1(
         return raw;
     },
     [&](int row, int col, float o) {
-        p6[g0_0 * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + col * 1LL] = prism::from_float<float>(o);
+        p7[g0_0 * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + col * 1LL] = prism::from_float<float>(o);
     },
     [&](int row, float m, float l) {
-        p7[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
-        p8[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
+        p5[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
+        p6[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_combine_v1(const float* __restrict__ p7, const float* __restrict__ p6, const float* __restrict__ p8, __half* __restrict__ p5, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k2_sgraph_v1(const float* __restrict__ p5, const float* __restrict__ p6, const float* __restrict__ p7, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_1 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
@@ -231,14 +253,14 @@ extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_combine_v
     for (int u = 0; u < 2; ++u) {
         const long long it = it_begin + u;
         if (it < it_end) {
-            const float v1 = prism::to_float(p7[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+            const float v1 = prism::to_float(p5[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
             prev2 = acc2; acc2 = fmaxf(acc2, v1);
-            const float v2 = prism::to_float(p6[it * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL]);
+            const float v2 = prism::to_float(p6[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
             const float v3 = (v1 - acc2);
             const float v4 = prism::op::exp(v3);
             const float v5 = (v2 * v4);
             acc9 = acc9 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v5;
-            const float v6 = prism::to_float(p8[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+            const float v6 = prism::to_float(p7[it * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL]);
             const float v7 = (v6 * v4);
             acc13 = acc13 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v7;
         }
@@ -256,55 +278,67 @@ extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_combine_v
         { float s = 0.0f;
         for (int g = 0; g < 4; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[2][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
         acc13 = s; }
-        const float v8 = (acc9 / acc13);
-        p5[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v8);
+        const float v8 = ((float)(1e0));
+        const float v9 = (v8 / acc9);
+        const float v10 = (v9 * acc13);
+        p3[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v10);
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k0_rsqrt_fused_v2(const __half* __restrict__ p0, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k0_sgraph_v2(const __half* __restrict__ p0, __half* __restrict__ p4, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = b_x % (d_h * d_s);
+    const long long g0_0 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = b_y % d_b;
+    b_y /= d_b;
+    if (d_dh != 128LL) __trap();
+    const long long tile_elems = 1 * 1 * d_dh;
     __shared__ float scratch[32];
-    float acc3 = 0.0f;
-    for (long long kk = threadIdx.x; kk < d_dh; kk += blockDim.x) {
-        const float v1 = prism::to_float(p0[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + kk * 1LL]);
-        const float v2 = prism::op::square(v1);
-        acc3 += v2;
+    float r0[1];
+    #pragma unroll
+    for (int j = 0; j < 1; ++j) {
+        const long long li = threadIdx.x + (long long)j * 256LL;
+        if (li < tile_elems) {
+            long long rest = li;
+            const long long l2 = rest % (d_dh); rest /= (d_dh);
+            (void)rest;
+            const float v1 = prism::to_float(p0[g1_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_0 * (d_dh * 1LL) + l2 * 1LL]);
+            r0[j] = v1;
+        }
     }
-    acc3 = prism::block_reduce<prism::SumOp, 256>(acc3, scratch);
-    acc3 *= (float)(1.0 / (double)(d_dh));
-    if (threadIdx.x == 0) {
-        const float v3 = ((float)(1e-6));
-        const float v4 = (acc3 + v3);
-        const float v5 = prism::op::rsqrt(v4);
-        p3[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)] = prism::from_float<__half>(v5);
+    float s2 = 0.0f;
+    #pragma unroll
+    for (int j = 0; j < 1; ++j) {
+        const long long li = threadIdx.x + (long long)j * 256LL;
+        if (li < tile_elems) {
+            long long rest = li;
+            const long long l2 = rest % (d_dh); rest /= (d_dh);
+            (void)rest;
+            const float v2 = prism::op::square(r0[j]);
+            s2 = s2 + v2;
+        }
+    }
+    s2 = prism::block_reduce<prism::SumOp, 256>(s2, scratch);
+    #pragma unroll
+    for (int j = 0; j < 1; ++j) {
+        const long long li = threadIdx.x + (long long)j * 256LL;
+        if (li < tile_elems) {
+            long long rest = li;
+            const long long l2 = rest % (d_dh); rest /= (d_dh);
+            (void)rest;
+            const float v3 = ((float)((1e0 / ((double)d_dh))));
+            const float v4 = (s2 * v3);
+            const float v5 = ((float)(1e-6));
+            const float v6 = (v4 + v5);
+            const float v7 = prism::op::rsqrt(v6);
+            const float v8 = (r0[j] * v7);
+            p4[g1_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_0 * (d_dh * 1LL) + l2 * 1LL] = prism::from_float<__half>(v8);
+        }
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k1_mul_v2(const __half* __restrict__ p0, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_2 = (b_x % ((d_dh + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((d_dh + 256LL - 1) / 256LL);
-    const long long g0_1 = b_x % (d_h * d_s);
-    b_x /= (d_h * d_s);
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
-    const long long tile_elems = 1 * 1 * min(256LL, d_dh - g0_2);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l2 = rest % (min(256LL, d_dh - g0_2)); rest /= (min(256LL, d_dh - g0_2));
-        (void)rest;
-        const float v1 = prism::to_float(p0[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + (g0_2 + l2) * 1LL]);
-        const float v2 = prism::to_float(p3[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
-        const float v3 = (v1 * v2);
-        p4[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + (g0_2 + l2) * 1LL] = prism::from_float<__half>(v3);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash_v2(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p6, float* __restrict__ p7, float* __restrict__ p8, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k1_sgraph_v2(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p5, float* __restrict__ p6, float* __restrict__ p7, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 4;
     b_x /= 4;
@@ -330,15 +364,15 @@ extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash_v2(
         return raw;
     },
     [&](int row, int col, float o) {
-        p6[g0_0 * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + col * 1LL] = prism::from_float<float>(o);
+        p7[g0_0 * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + col * 1LL] = prism::from_float<float>(o);
     },
     [&](int row, float m, float l) {
-        p7[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
-        p8[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
+        p5[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
+        p6[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_combine_v2(const float* __restrict__ p7, const float* __restrict__ p6, const float* __restrict__ p8, __half* __restrict__ p5, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k2_sgraph_v2(const float* __restrict__ p5, const float* __restrict__ p6, const float* __restrict__ p7, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_1 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
@@ -359,14 +393,14 @@ extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_combine_v
     for (int u = 0; u < 1; ++u) {
         const long long it = it_begin + u;
         if (it < it_end) {
-            const float v1 = prism::to_float(p7[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+            const float v1 = prism::to_float(p5[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
             prev2 = acc2; acc2 = fmaxf(acc2, v1);
-            const float v2 = prism::to_float(p6[it * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL]);
+            const float v2 = prism::to_float(p6[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
             const float v3 = (v1 - acc2);
             const float v4 = prism::op::exp(v3);
             const float v5 = (v2 * v4);
             acc9 = acc9 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v5;
-            const float v6 = prism::to_float(p8[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+            const float v6 = prism::to_float(p7[it * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL]);
             const float v7 = (v6 * v4);
             acc13 = acc13 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v7;
         }
@@ -384,55 +418,67 @@ extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_combine_v
         { float s = 0.0f;
         for (int g = 0; g < 4; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[2][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
         acc13 = s; }
-        const float v8 = (acc9 / acc13);
-        p5[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v8);
+        const float v8 = ((float)(1e0));
+        const float v9 = (v8 / acc9);
+        const float v10 = (v9 * acc13);
+        p3[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v10);
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k0_rsqrt_fused_v3(const __half* __restrict__ p0, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k0_sgraph_v3(const __half* __restrict__ p0, __half* __restrict__ p4, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = b_x % (d_h * d_s);
+    const long long g0_0 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = b_y % d_b;
+    b_y /= d_b;
+    if (d_dh != 128LL) __trap();
+    const long long tile_elems = 1 * 1 * d_dh;
     __shared__ float scratch[32];
-    float acc3 = 0.0f;
-    for (long long kk = threadIdx.x; kk < d_dh; kk += blockDim.x) {
-        const float v1 = prism::to_float(p0[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + kk * 1LL]);
-        const float v2 = prism::op::square(v1);
-        acc3 += v2;
+    float r0[1];
+    #pragma unroll
+    for (int j = 0; j < 1; ++j) {
+        const long long li = threadIdx.x + (long long)j * 256LL;
+        if (li < tile_elems) {
+            long long rest = li;
+            const long long l2 = rest % (d_dh); rest /= (d_dh);
+            (void)rest;
+            const float v1 = prism::to_float(p0[g1_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_0 * (d_dh * 1LL) + l2 * 1LL]);
+            r0[j] = v1;
+        }
     }
-    acc3 = prism::block_reduce<prism::SumOp, 256>(acc3, scratch);
-    acc3 *= (float)(1.0 / (double)(d_dh));
-    if (threadIdx.x == 0) {
-        const float v3 = ((float)(1e-6));
-        const float v4 = (acc3 + v3);
-        const float v5 = prism::op::rsqrt(v4);
-        p3[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)] = prism::from_float<__half>(v5);
+    float s2 = 0.0f;
+    #pragma unroll
+    for (int j = 0; j < 1; ++j) {
+        const long long li = threadIdx.x + (long long)j * 256LL;
+        if (li < tile_elems) {
+            long long rest = li;
+            const long long l2 = rest % (d_dh); rest /= (d_dh);
+            (void)rest;
+            const float v2 = prism::op::square(r0[j]);
+            s2 = s2 + v2;
+        }
+    }
+    s2 = prism::block_reduce<prism::SumOp, 256>(s2, scratch);
+    #pragma unroll
+    for (int j = 0; j < 1; ++j) {
+        const long long li = threadIdx.x + (long long)j * 256LL;
+        if (li < tile_elems) {
+            long long rest = li;
+            const long long l2 = rest % (d_dh); rest /= (d_dh);
+            (void)rest;
+            const float v3 = ((float)((1e0 / ((double)d_dh))));
+            const float v4 = (s2 * v3);
+            const float v5 = ((float)(1e-6));
+            const float v6 = (v4 + v5);
+            const float v7 = prism::op::rsqrt(v6);
+            const float v8 = (r0[j] * v7);
+            p4[g1_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_0 * (d_dh * 1LL) + l2 * 1LL] = prism::from_float<__half>(v8);
+        }
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k1_mul_v3(const __half* __restrict__ p0, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_2 = (b_x % ((d_dh + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((d_dh + 256LL - 1) / 256LL);
-    const long long g0_1 = b_x % (d_h * d_s);
-    b_x /= (d_h * d_s);
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
-    const long long tile_elems = 1 * 1 * min(256LL, d_dh - g0_2);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l2 = rest % (min(256LL, d_dh - g0_2)); rest /= (min(256LL, d_dh - g0_2));
-        (void)rest;
-        const float v1 = prism::to_float(p0[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + (g0_2 + l2) * 1LL]);
-        const float v2 = prism::to_float(p3[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
-        const float v3 = (v1 * v2);
-        p4[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + (g0_2 + l2) * 1LL] = prism::from_float<__half>(v3);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash_v3(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p6, float* __restrict__ p7, float* __restrict__ p8, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k1_sgraph_v3(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p5, float* __restrict__ p6, float* __restrict__ p7, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 1;
     b_x /= 1;
@@ -458,15 +504,15 @@ extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash_v3(
         return raw;
     },
     [&](int row, int col, float o) {
-        p6[g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + col * 1LL] = prism::from_float<float>(o);
+        p7[g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + col * 1LL] = prism::from_float<float>(o);
     },
     [&](int row, float m, float l) {
-        p7[g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
-        p8[g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
+        p5[g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
+        p6[g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_combine_v3(const float* __restrict__ p7, const float* __restrict__ p6, const float* __restrict__ p8, __half* __restrict__ p5, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k2_sgraph_v3(const float* __restrict__ p5, const float* __restrict__ p6, const float* __restrict__ p7, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_1 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
@@ -484,66 +530,78 @@ extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_combine_v
         const long long it_end = 1;
         #pragma unroll 8
         for (long long it = it_begin; it < it_end; ++it) {
-            const float v1 = prism::to_float(p7[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+            const float v1 = prism::to_float(p5[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
             prev2 = acc2; acc2 = fmaxf(acc2, v1);
-            const float v2 = prism::to_float(p6[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL]);
+            const float v2 = prism::to_float(p6[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
             const float v3 = (v1 - acc2);
             const float v4 = prism::op::exp(v3);
             const float v5 = (v2 * v4);
             acc9 = acc9 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v5;
-            const float v6 = prism::to_float(p8[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+            const float v6 = prism::to_float(p7[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL]);
             const float v7 = (v6 * v4);
             acc13 = acc13 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v7;
         }
-        const float v8 = (acc9 / acc13);
-        p5[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v8);
+        const float v8 = ((float)(1e0));
+        const float v9 = (v8 / acc9);
+        const float v10 = (v9 * acc13);
+        p3[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v10);
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k0_rsqrt_fused_v4(const __half* __restrict__ p0, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k0_sgraph_v4(const __half* __restrict__ p0, __half* __restrict__ p4, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = b_x % (d_h * d_s);
+    const long long g0_0 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = b_y % d_b;
+    b_y /= d_b;
+    if (d_dh != 128LL) __trap();
+    const long long tile_elems = 1 * 1 * d_dh;
     __shared__ float scratch[32];
-    float acc3 = 0.0f;
-    for (long long kk = threadIdx.x; kk < d_dh; kk += blockDim.x) {
-        const float v1 = prism::to_float(p0[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + kk * 1LL]);
-        const float v2 = prism::op::square(v1);
-        acc3 += v2;
+    float r0[1];
+    #pragma unroll
+    for (int j = 0; j < 1; ++j) {
+        const long long li = threadIdx.x + (long long)j * 256LL;
+        if (li < tile_elems) {
+            long long rest = li;
+            const long long l2 = rest % (d_dh); rest /= (d_dh);
+            (void)rest;
+            const float v1 = prism::to_float(p0[g1_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_0 * (d_dh * 1LL) + l2 * 1LL]);
+            r0[j] = v1;
+        }
     }
-    acc3 = prism::block_reduce<prism::SumOp, 256>(acc3, scratch);
-    acc3 *= (float)(1.0 / (double)(d_dh));
-    if (threadIdx.x == 0) {
-        const float v3 = ((float)(1e-6));
-        const float v4 = (acc3 + v3);
-        const float v5 = prism::op::rsqrt(v4);
-        p3[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)] = prism::from_float<__half>(v5);
+    float s2 = 0.0f;
+    #pragma unroll
+    for (int j = 0; j < 1; ++j) {
+        const long long li = threadIdx.x + (long long)j * 256LL;
+        if (li < tile_elems) {
+            long long rest = li;
+            const long long l2 = rest % (d_dh); rest /= (d_dh);
+            (void)rest;
+            const float v2 = prism::op::square(r0[j]);
+            s2 = s2 + v2;
+        }
+    }
+    s2 = prism::block_reduce<prism::SumOp, 256>(s2, scratch);
+    #pragma unroll
+    for (int j = 0; j < 1; ++j) {
+        const long long li = threadIdx.x + (long long)j * 256LL;
+        if (li < tile_elems) {
+            long long rest = li;
+            const long long l2 = rest % (d_dh); rest /= (d_dh);
+            (void)rest;
+            const float v3 = ((float)((1e0 / ((double)d_dh))));
+            const float v4 = (s2 * v3);
+            const float v5 = ((float)(1e-6));
+            const float v6 = (v4 + v5);
+            const float v7 = prism::op::rsqrt(v6);
+            const float v8 = (r0[j] * v7);
+            p4[g1_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_0 * (d_dh * 1LL) + l2 * 1LL] = prism::from_float<__half>(v8);
+        }
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k1_mul_v4(const __half* __restrict__ p0, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_2 = (b_x % ((d_dh + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((d_dh + 256LL - 1) / 256LL);
-    const long long g0_1 = b_x % (d_h * d_s);
-    b_x /= (d_h * d_s);
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
-    const long long tile_elems = 1 * 1 * min(256LL, d_dh - g0_2);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l2 = rest % (min(256LL, d_dh - g0_2)); rest /= (min(256LL, d_dh - g0_2));
-        (void)rest;
-        const float v1 = prism::to_float(p0[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + (g0_2 + l2) * 1LL]);
-        const float v2 = prism::to_float(p3[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
-        const float v3 = (v1 * v2);
-        p4[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + (g0_2 + l2) * 1LL] = prism::from_float<__half>(v3);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash_v4(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p6, float* __restrict__ p7, float* __restrict__ p8, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k1_sgraph_v4(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p5, float* __restrict__ p6, float* __restrict__ p7, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 32;
     b_x /= 32;
@@ -569,15 +627,15 @@ extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash_v4(
         return raw;
     },
     [&](int row, int col, float o) {
-        p6[g0_0 * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + col * 1LL] = prism::from_float<float>(o);
+        p7[g0_0 * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + col * 1LL] = prism::from_float<float>(o);
     },
     [&](int row, float m, float l) {
-        p7[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
-        p8[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
+        p5[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
+        p6[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(1024) qk_norm_attention_k3_combine_v4(const float* __restrict__ p7, const float* __restrict__ p6, const float* __restrict__ p8, __half* __restrict__ p5, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(1024) qk_norm_attention_k2_sgraph_v4(const float* __restrict__ p5, const float* __restrict__ p6, const float* __restrict__ p7, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_1 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
@@ -598,14 +656,14 @@ extern "C" __global__ void __launch_bounds__(1024) qk_norm_attention_k3_combine_
     for (int u = 0; u < 4; ++u) {
         const long long it = it_begin + u;
         if (it < it_end) {
-            const float v1 = prism::to_float(p7[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+            const float v1 = prism::to_float(p5[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
             prev2 = acc2; acc2 = fmaxf(acc2, v1);
-            const float v2 = prism::to_float(p6[it * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL]);
+            const float v2 = prism::to_float(p6[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
             const float v3 = (v1 - acc2);
             const float v4 = prism::op::exp(v3);
             const float v5 = (v2 * v4);
             acc9 = acc9 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v5;
-            const float v6 = prism::to_float(p8[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+            const float v6 = prism::to_float(p7[it * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL]);
             const float v7 = (v6 * v4);
             acc13 = acc13 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v7;
         }
@@ -623,55 +681,67 @@ extern "C" __global__ void __launch_bounds__(1024) qk_norm_attention_k3_combine_
         { float s = 0.0f;
         for (int g = 0; g < 8; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[2][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
         acc13 = s; }
-        const float v8 = (acc9 / acc13);
-        p5[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v8);
+        const float v8 = ((float)(1e0));
+        const float v9 = (v8 / acc9);
+        const float v10 = (v9 * acc13);
+        p3[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v10);
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k0_rsqrt_fused_v5(const __half* __restrict__ p0, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k0_sgraph_v5(const __half* __restrict__ p0, __half* __restrict__ p4, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = b_x % (d_h * d_s);
+    const long long g0_0 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = b_y % d_b;
+    b_y /= d_b;
+    if (d_dh != 128LL) __trap();
+    const long long tile_elems = 1 * 1 * d_dh;
     __shared__ float scratch[32];
-    float acc3 = 0.0f;
-    for (long long kk = threadIdx.x; kk < d_dh; kk += blockDim.x) {
-        const float v1 = prism::to_float(p0[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + kk * 1LL]);
-        const float v2 = prism::op::square(v1);
-        acc3 += v2;
+    float r0[1];
+    #pragma unroll
+    for (int j = 0; j < 1; ++j) {
+        const long long li = threadIdx.x + (long long)j * 256LL;
+        if (li < tile_elems) {
+            long long rest = li;
+            const long long l2 = rest % (d_dh); rest /= (d_dh);
+            (void)rest;
+            const float v1 = prism::to_float(p0[g1_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_0 * (d_dh * 1LL) + l2 * 1LL]);
+            r0[j] = v1;
+        }
     }
-    acc3 = prism::block_reduce<prism::SumOp, 256>(acc3, scratch);
-    acc3 *= (float)(1.0 / (double)(d_dh));
-    if (threadIdx.x == 0) {
-        const float v3 = ((float)(1e-6));
-        const float v4 = (acc3 + v3);
-        const float v5 = prism::op::rsqrt(v4);
-        p3[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)] = prism::from_float<__half>(v5);
+    float s2 = 0.0f;
+    #pragma unroll
+    for (int j = 0; j < 1; ++j) {
+        const long long li = threadIdx.x + (long long)j * 256LL;
+        if (li < tile_elems) {
+            long long rest = li;
+            const long long l2 = rest % (d_dh); rest /= (d_dh);
+            (void)rest;
+            const float v2 = prism::op::square(r0[j]);
+            s2 = s2 + v2;
+        }
+    }
+    s2 = prism::block_reduce<prism::SumOp, 256>(s2, scratch);
+    #pragma unroll
+    for (int j = 0; j < 1; ++j) {
+        const long long li = threadIdx.x + (long long)j * 256LL;
+        if (li < tile_elems) {
+            long long rest = li;
+            const long long l2 = rest % (d_dh); rest /= (d_dh);
+            (void)rest;
+            const float v3 = ((float)((1e0 / ((double)d_dh))));
+            const float v4 = (s2 * v3);
+            const float v5 = ((float)(1e-6));
+            const float v6 = (v4 + v5);
+            const float v7 = prism::op::rsqrt(v6);
+            const float v8 = (r0[j] * v7);
+            p4[g1_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_0 * (d_dh * 1LL) + l2 * 1LL] = prism::from_float<__half>(v8);
+        }
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k1_mul_v5(const __half* __restrict__ p0, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_2 = (b_x % ((d_dh + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((d_dh + 256LL - 1) / 256LL);
-    const long long g0_1 = b_x % (d_h * d_s);
-    b_x /= (d_h * d_s);
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
-    const long long tile_elems = 1 * 1 * min(256LL, d_dh - g0_2);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l2 = rest % (min(256LL, d_dh - g0_2)); rest /= (min(256LL, d_dh - g0_2));
-        (void)rest;
-        const float v1 = prism::to_float(p0[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + (g0_2 + l2) * 1LL]);
-        const float v2 = prism::to_float(p3[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
-        const float v3 = (v1 * v2);
-        p4[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + (g0_2 + l2) * 1LL] = prism::from_float<__half>(v3);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash_v5(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p6, float* __restrict__ p7, float* __restrict__ p8, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k1_sgraph_v5(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p5, float* __restrict__ p6, float* __restrict__ p7, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 2;
     b_x /= 2;
@@ -697,15 +767,15 @@ extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k2_flash_v5(
         return raw;
     },
     [&](int row, int col, float o) {
-        p6[g0_0 * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + col * 1LL] = prism::from_float<float>(o);
+        p7[g0_0 * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + col * 1LL] = prism::from_float<float>(o);
     },
     [&](int row, float m, float l) {
-        p7[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
-        p8[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
+        p5[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
+        p6[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_combine_v5(const float* __restrict__ p7, const float* __restrict__ p6, const float* __restrict__ p8, __half* __restrict__ p5, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k2_sgraph_v5(const float* __restrict__ p5, const float* __restrict__ p6, const float* __restrict__ p7, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_1 = b_x % (d_h * d_s);
     b_x /= (d_h * d_s);
@@ -726,14 +796,14 @@ extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_combine_v
     for (int u = 0; u < 1; ++u) {
         const long long it = it_begin + u;
         if (it < it_end) {
-            const float v1 = prism::to_float(p7[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+            const float v1 = prism::to_float(p5[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
             prev2 = acc2; acc2 = fmaxf(acc2, v1);
-            const float v2 = prism::to_float(p6[it * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL]);
+            const float v2 = prism::to_float(p6[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
             const float v3 = (v1 - acc2);
             const float v4 = prism::op::exp(v3);
             const float v5 = (v2 * v4);
             acc9 = acc9 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v5;
-            const float v6 = prism::to_float(p8[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+            const float v6 = prism::to_float(p7[it * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL]);
             const float v7 = (v6 * v4);
             acc13 = acc13 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v7;
         }
@@ -751,7 +821,9 @@ extern "C" __global__ void __launch_bounds__(512) qk_norm_attention_k3_combine_v
         { float s = 0.0f;
         for (int g = 0; g < 2; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[2][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
         acc13 = s; }
-        const float v8 = (acc9 / acc13);
-        p5[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v8);
+        const float v8 = ((float)(1e0));
+        const float v9 = (v8 / acc9);
+        const float v10 = (v9 * acc13);
+        p3[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v10);
     }
 }

@@ -7,6 +7,32 @@
 
 extern "C" __global__ void __launch_bounds__(256) swiglu_k0_mul_fused_v0(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n, long long d_d) {
     long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = (b_x % ((d_d + 16LL - 1) / 16LL)) * 16LL;
+    b_x /= ((d_d + 16LL - 1) / 16LL);
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((d_n + 16LL - 1) / 16LL);
+    using Gemm = prism::TileGemm<__half, 16, 16, 512, 1, 1, 3, 8>;
+    static_assert(Gemm::SMEM_BYTES == 123648, "prism: TileGemm shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int n_valid = (int)min((long long)16, d_d - g0_0);
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p1 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, 0LL, d_d, smem, gridDim.y == 1);
+    Gemm gemm1;
+    gemm1.clear();
+    gemm1.mainloop(p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p2 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, 0LL, d_d, smem, gridDim.y == 1);
+    gemm0.for_each_pair(gemm1, [&](int row, int col, float acc, float acc1) {
+        if (row >= m_valid || col >= n_valid) return;
+        const float v1 = prism::op::silu(acc);
+        const float v2 = (v1 * acc1);
+        p3[(g1_0 + row) * (d_d * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
+    });
+}
+
+extern "C" __global__ void __launch_bounds__(256) swiglu_k0_mul_fused_v1(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n, long long d_d) {
+    long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((d_d + 32LL - 1) / 32LL)) * 32LL;
     b_x /= ((d_d + 32LL - 1) / 32LL);
     long long b_y = (long long)blockIdx.y;
@@ -31,7 +57,7 @@ extern "C" __global__ void __launch_bounds__(256) swiglu_k0_mul_fused_v0(const _
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) swiglu_k0_mul_fused_v1(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n, long long d_d) {
+extern "C" __global__ void __launch_bounds__(256) swiglu_k0_mul_fused_v2(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n, long long d_d) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((d_d + 64LL - 1) / 64LL)) * 64LL;
     b_x /= ((d_d + 64LL - 1) / 64LL);
@@ -77,7 +103,7 @@ extern "C" __global__ void __launch_bounds__(256) swiglu_k0_mul_fused_v1(const _
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) swiglu_k0_mul_fused_v2(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n, long long d_d) {
+extern "C" __global__ void __launch_bounds__(256) swiglu_k0_mul_fused_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n, long long d_d) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((d_d + 16LL - 1) / 16LL)) * 16LL;
     b_x /= ((d_d + 16LL - 1) / 16LL);

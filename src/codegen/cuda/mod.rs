@@ -8,6 +8,7 @@
 
 pub mod attention;
 pub mod emit;
+pub mod rows;
 pub mod templates;
 
 use std::fmt::Write;
@@ -174,9 +175,10 @@ fn block_kernel(
     let info = check_block(block, &graph.tensors).map_err(|e| e.to_string())?;
     let mut reasons = Vec::new();
     type Template = fn(&mut Emitter, &crate::ugraph::validate::BlockInfo) -> Result<(), String>;
-    let candidates: [(&str, Template); 5] = [
+    let candidates: [(&str, Template); 6] = [
         ("elementwise", templates::elementwise),
         ("loop reduction", templates::loop_reduce),
+        ("row-resident", rows::row_resident),
         ("matmul", templates::matmul),
         ("serial loop", attention::serial_loop),
         ("flash attention", attention::flash_partial),

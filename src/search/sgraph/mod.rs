@@ -283,6 +283,11 @@ pub fn enumerate(
                 .into_iter()
                 .map(|r| {
                     let g = r?;
+                    // The proof's partition rules, checked here so that a
+                    // reduction over a grid-cut axis never takes a place
+                    // among the candidates handed on.
+                    crate::search::partition::check(&g)
+                        .map_err(|_| "partition: a reduction over a grid-cut axis".to_string())?;
                     fits(&g).map_err(|_| "no code generation template".to_string())?;
                     let micros = super::strategies::cost(&g, point).micros;
                     Ok(Found {
