@@ -658,3 +658,43 @@ fn tuning_some_workloads_keeps_the_others_model_entries() {
     let kept = kept_entries(&old, &["a".to_string(), "b".to_string()]);
     assert!(kept.entries.iter().all(|e| e.source == Source::Measured));
 }
+
+/// The flash partial's ring of (K, V) tiles: 3 stages (dynamic shared
+/// memory, 107,520 bytes at gqa_decode's tiles) for many short splits,
+/// 2 for few long ones; the launch plan carries the size the kernel
+/// asserts against the device library's formula.
+#[test]
+fn flash_partials_take_a_deeper_ring_when_split_many_ways() {
+    use prism::codegen::cuda::attention::{flash_shared_bytes, flash_stages};
+    assert_eq!(
+        (
+            flash_stages(2),
+            flash_stages(4),
+            flash_stages(8),
+            flash_stages(64)
+        ),
+        (2, 2, 3, 3)
+    );
+    assert_eq!(flash_shared_bytes(64, 64, 128, 128, 1, false, 3), 107_520);
+    assert_eq!(flash_shared_bytes(16, 64, 128, 128, 4, true, 2), 69_632);
+    let spec = load("prism.toml");
+    let w = spec.workload("gqa_decode").expect("gqa_decode");
+    let fits = |g: &KernelGraph| prism::codegen::cuda::fits(w, g);
+    let all = unverified(w, &CrossCheckOptions::default(), &fits).expect("instances");
+    let (base, _) = all
+        .iter()
+        .find(|(i, ok)| *ok && i.id.strategy == prism::search::strategies::Strategy::Flash)
+        .expect("a flash graph");
+    for (splits, stages) in [(2, 2), (16, 3)] {
+        let g = with_splits(&base.graph, splits).expect("a split form");
+        let k = prism::codegen::cuda::generate_graph(w, &g).expect("generates");
+        let text = format!("FlashPartial<__half, 16, 64, 128, 128, 1, 4, true, {stages}>");
+        assert!(k.source.contains(&text), "{}", k.source);
+        let launch = &k.variants[0].launches[0];
+        assert_eq!(
+            launch.shared_bytes,
+            flash_shared_bytes(16, 64, 128, 128, 4, true, stages)
+        );
+        assert!(k.source.contains("extern __shared__"));
+    }
+}

@@ -80,9 +80,10 @@ __device__ __forceinline__ void load_tile_async(T* s, const T* g, long long ld, 
 }
 }  // namespace detail
 
-template <typename T, int BM, int BN, int D, int DV, int WM, int WN, bool K_ROWS>
+template <typename T, int BM, int BN, int D, int DV, int WM, int WN, bool K_ROWS, int STAGES = 2>
 struct FlashPartial {
   static constexpr int THREADS = 128;
+  static_assert(STAGES >= 2, "FlashPartial: at least 2 stages of K and V tiles");
   static_assert(WM * WN == 4, "FlashPartial: 4 warps");
   static_assert(BM == 16 * WM, "FlashPartial: 16 rows per warp row");
   static_assert(BN % (16 * WN) == 0, "FlashPartial: keys per warp must be a multiple of 16");
@@ -98,7 +99,10 @@ struct FlashPartial {
   static constexpr int Q_BYTES = BM * LDQ * (int)sizeof(T);
   static constexpr int K_BYTES = (K_ROWS ? BN : D) * LDK * (int)sizeof(T);
   static constexpr int V_BYTES = BN * LDV * (int)sizeof(T);
-  static constexpr int TILE_BYTES = (Q_BYTES > K_BYTES ? Q_BYTES : K_BYTES) + V_BYTES;
+  // One stage: a K tile (q staged there first) and a V tile.
+  static constexpr int K_REGION = Q_BYTES > K_BYTES ? Q_BYTES : K_BYTES;
+  static constexpr int STAGE_BYTES = K_REGION + V_BYTES;
+  static constexpr int TILE_BYTES = STAGES * STAGE_BYTES;
   // The merge: per warp column, o (BM x DV), m and l (BM).
   static constexpr int MERGE_BYTES = WN * BM * (DV + 2) * 4;
   static constexpr int SMEM_BYTES = TILE_BYTES > MERGE_BYTES ? TILE_BYTES : MERGE_BYTES;
@@ -115,19 +119,20 @@ struct FlashPartial {
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int wm = warp / WN, wn = warp % WN;
     const int g = lane / 4, t = lane % 4;
-    T* sK = reinterpret_cast<T*>(smem);  // also stages q
-    T* sV = reinterpret_cast<T*>(smem + (Q_BYTES > K_BYTES ? Q_BYTES : K_BYTES));
+    T* sQ = reinterpret_cast<T*>(smem);  // stage 0's K region, before the loop
+    auto sK = [&](int stage) { return reinterpret_cast<T*>(smem + stage * STAGE_BYTES); };
+    auto sV = [&](int stage) { return reinterpret_cast<T*>(smem + stage * STAGE_BYTES + K_REGION); };
 
     // q fragments, once.
     const uint64_t kv_policy = stream_kv ? l2_evict_first_policy() : 0;
-    detail::load_tile_async<T, BM, D, LDQ, THREADS>(sK, q, ldq, m_valid, D, false, 0);
+    detail::load_tile_async<T, BM, D, LDQ, THREADS>(sQ, q, ldq, m_valid, D, false, 0);
     cp_async_commit();
     cp_async_wait<0>();
     __syncthreads();
     uint32_t qf[KS][4];
 #pragma unroll
     for (int ks = 0; ks < KS; ++ks)
-      ldmatrix_x4(qf[ks], sK + (wm * 16 + lane % 16) * LDQ + ks * 16 + (lane / 16) * 8);
+      ldmatrix_x4(qf[ks], sQ + (wm * 16 + lane % 16) * LDQ + ks * 16 + (lane / 16) * 8);
     __syncthreads();
 
     float o[ONI][4];
@@ -137,25 +142,37 @@ struct FlashPartial {
       for (int e = 0; e < 4; ++e) o[j][e] = 0.0f;
     float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
 
-    // Pipeline: the K tile of iteration i+1 loads during p . v of iteration
-    // i, and the V tile of iteration i during its scores and softmax.
-    auto load_k = [&](long long it) {
+    // Pipeline: a ring of STAGES (K, V) tile pairs, one commit group each;
+    // the pairs of the next STAGES-1 iterations load during this one's
+    // math (with few key tiles per split, all of them are in flight at
+    // once: one memory latency instead of one per tile).
+    auto load_kv = [&](long long it, int stage) {
       const long long key0 = it * BN;
       const int keys_valid = (int)min((long long)BN, n - key0);
       if (K_ROWS)
-        detail::load_tile_async<T, BN, D, LDK, THREADS>(sK, k + key0 * ldk, ldk, keys_valid, D, stream_kv, kv_policy);
+        detail::load_tile_async<T, BN, D, LDK, THREADS>(sK(stage), k + key0 * ldk, ldk, keys_valid, D, stream_kv,
+                                                        kv_policy);
       else
-        detail::load_tile_async<T, D, BN, LDK, THREADS>(sK, k + key0, ldk, D, keys_valid, stream_kv, kv_policy);
-      cp_async_commit();
+        detail::load_tile_async<T, D, BN, LDK, THREADS>(sK(stage), k + key0, ldk, D, keys_valid, stream_kv,
+                                                        kv_policy);
+      detail::load_tile_async<T, BN, DV, LDV, THREADS>(sV(stage), v + key0 * ldv, ldv, keys_valid, DV, stream_kv,
+                                                       kv_policy);
     };
-    if (it_begin < it_end) load_k(it_begin);
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; ++s) {
+      if (it_begin + s < it_end) load_kv(it_begin + s, s);
+      cp_async_commit();
+    }
+    int read = 0, write = STAGES - 1;
     for (long long it = it_begin; it < it_end; ++it) {
       const long long key0 = it * BN;
       const int keys_valid = (int)min((long long)BN, n - key0);
-      detail::load_tile_async<T, BN, DV, LDV, THREADS>(sV, v + key0 * ldv, ldv, keys_valid, DV, stream_kv, kv_policy);
+      cp_async_wait<STAGES - 2>();  // this iteration's K and V tiles
+      __syncthreads();              // ... visible to all; every warp is done with the stage refilled next
+      if (it + STAGES - 1 < it_end) load_kv(it + STAGES - 1, write);
       cp_async_commit();
-      cp_async_wait<1>();  // this iteration's K tile
-      __syncthreads();
+      const T* kt = sK(read);
+      const T* vt = sV(read);
 
       // Scores of this warp's keys.
       float s[SNI][4];
@@ -171,9 +188,9 @@ struct FlashPartial {
           uint32_t r[4];
           if (K_ROWS) {
             const int q4 = lane / 8, i = lane % 8;
-            ldmatrix_x4(r, sK + (n0 + (q4 / 2) * 8 + i) * LDK + ks * 16 + (q4 % 2) * 8);
+            ldmatrix_x4(r, kt + (n0 + (q4 / 2) * 8 + i) * LDK + ks * 16 + (q4 % 2) * 8);
           } else {
-            ldmatrix_x4_trans(r, sK + (ks * 16 + lane % 16) * LDK + n0 + (lane / 16) * 8);
+            ldmatrix_x4_trans(r, kt + (ks * 16 + lane % 16) * LDK + n0 + (lane / 16) * 8);
           }
           const uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
           mma_m16n8k16<T>(s[j], qf[ks], b0);
@@ -220,9 +237,6 @@ struct FlashPartial {
       for (int j = 0; j < ONI; ++j)
 #pragma unroll
         for (int e = 0; e < 4; ++e) o[j][e] *= alpha[e / 2];
-      cp_async_wait<0>();  // this iteration's V tile
-      __syncthreads();     // ... visible to all, and every warp is done with sK
-      if (it + 1 < it_end) load_k(it + 1);
       // o += p . v over this warp's keys; p's fragments are the A operand.
 #pragma unroll
       for (int kk = 0; kk < KW / 16; ++kk) {
@@ -231,7 +245,7 @@ struct FlashPartial {
         a[1] = detail::pack2<T>(s[2 * kk][2], s[2 * kk][3]);
         a[2] = detail::pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
         a[3] = detail::pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-        const T* vrow = sV + (wn * KW + kk * 16 + lane % 16) * LDV + (lane / 16) * 8;
+        const T* vrow = vt + (wn * KW + kk * 16 + lane % 16) * LDV + (lane / 16) * 8;
 #pragma unroll
         for (int j = 0; j < ONI; j += 2) {
           uint32_t r[4];
@@ -241,7 +255,8 @@ struct FlashPartial {
           mma_m16n8k16<T>(o[j + 1], a, b1);
         }
       }
-      __syncthreads();  // the next V tile overwrites sV
+      read = read == STAGES - 1 ? 0 : read + 1;
+      write = write == STAGES - 1 ? 0 : write + 1;
     }
     cp_async_wait<0>();
     __syncthreads();

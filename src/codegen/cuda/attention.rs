@@ -352,6 +352,46 @@ fn recognize(em: &Emitter, info: &BlockInfo) -> Result<Flash> {
 }
 
 /// One split of flash attention on tensor cores.
+/// Stages of the flash partial's ring of (K, V) tile pairs for `splits`
+/// splits. With 3, a split of two or three key tiles has them all in
+/// flight at once; the ring then takes 104 KB at a head dim of 128, so 2
+/// blocks fit an SM instead of 3 (6 with 2 stages and 35 KB before the
+/// ring). Many splits mean short, latency-bound blocks: 3 stages; few
+/// splits mean long, bandwidth-bound ones, more per SM: 2 (70 KB). Measured
+/// on an H200 (`bench/results/flash-stages-h200-*`): all at 3 stages,
+/// attention decode (32–64 splits) 5–15 % faster than the single (K, V)
+/// pair before the ring, prefill (8 splits) 8 %, gqa_decode at b=64
+/// kv=8192 (2 splits) 16 % slower; with this rule (`…-ring-*`) attention
+/// and qk_norm_attention 4.5–14 % faster, gqa_decode b=64 3 % faster, b=1
+/// 2–3 % slower.
+pub fn flash_stages(splits: i64) -> u32 {
+    if splits >= 8 { 3 } else { 2 }
+}
+
+/// `FlashPartial::SMEM_BYTES` for 16-bit operands (the device library's
+/// formula; the generated kernel asserts they agree).
+pub fn flash_shared_bytes(
+    bm: u32,
+    bn: u32,
+    d: i64,
+    dv: i64,
+    wn: u32,
+    k_rows: bool,
+    stages: u32,
+) -> u32 {
+    const VEC: i64 = 8;
+    let (bm, bn) = (i64::from(bm), i64::from(bn));
+    let ldq = d + VEC;
+    let ldk = if k_rows { d + VEC } else { bn + VEC };
+    let ldv = dv + VEC;
+    let q = bm * ldq * 2;
+    let k = if k_rows { bn } else { d } * ldk * 2;
+    let v = bn * ldv * 2;
+    let tiles = i64::from(stages) * (q.max(k) + v);
+    let merge = i64::from(wn) * bm * (dv + 2) * 4;
+    u32::try_from(tiles.max(merge)).unwrap_or(u32::MAX)
+}
+
 pub fn flash_partial(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     let b = em.block;
     let Some(fl) = &b.forloop else {
@@ -435,11 +475,21 @@ pub fn flash_partial(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         .ok_or("the split count is not constant")?;
     let n = dim(&fl.extent);
     let rows = dim(&b.grid[1].extents[0]);
+    let stages = flash_stages(splits);
+    let smem = flash_shared_bytes(bm, bn, d, dv, wn, f.k_rows, stages);
     em.line(&format!(
-        "using F = prism::FlashPartial<{ty}, {bm}, {bn}, {d}, {dv}, {wm}, {wn}, {}>;",
+        "using F = prism::FlashPartial<{ty}, {bm}, {bn}, {d}, {dv}, {wm}, {wn}, {}, {stages}>;",
         f.k_rows
     ));
-    em.line("__shared__ __align__(16) char smem[F::SMEM_BYTES];");
+    em.line(&format!(
+        "static_assert(F::SMEM_BYTES == {smem}, \"prism: FlashPartial shared memory differs from the code generator's\");"
+    ));
+    if smem > super::templates::STATIC_SHARED_BYTES {
+        em.line("extern __shared__ __align__(16) char smem[];");
+        em.dynamic_shared = smem;
+    } else {
+        em.line("__shared__ __align__(16) char smem[F::SMEM_BYTES];");
+    }
     em.line(&format!(
         "const long long iters = ({n} + {bn}LL - 1) / {bn}LL;"
     ));
