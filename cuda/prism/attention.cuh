@@ -119,21 +119,12 @@ struct FlashPartial {
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int wm = warp / WN, wn = warp % WN;
     const int g = lane / 4, t = lane % 4;
-    T* sQ = reinterpret_cast<T*>(smem);  // stage 0's K region, before the loop
+    // q waits in the last stage's K region, which the prologue leaves
+    // empty: its load and the first K / V tiles' are in flight together.
+    T* sQ = reinterpret_cast<T*>(smem + (STAGES - 1) * STAGE_BYTES);
     auto sK = [&](int stage) { return reinterpret_cast<T*>(smem + stage * STAGE_BYTES); };
     auto sV = [&](int stage) { return reinterpret_cast<T*>(smem + stage * STAGE_BYTES + K_REGION); };
-
-    // q fragments, once.
     const uint64_t kv_policy = stream_kv ? l2_evict_first_policy() : 0;
-    detail::load_tile_async<T, BM, D, LDQ, THREADS>(sQ, q, ldq, m_valid, D, false, 0);
-    cp_async_commit();
-    cp_async_wait<0>();
-    __syncthreads();
-    uint32_t qf[KS][4];
-#pragma unroll
-    for (int ks = 0; ks < KS; ++ks)
-      ldmatrix_x4(qf[ks], sQ + (wm * 16 + lane % 16) * LDQ + ks * 16 + (lane / 16) * 8);
-    __syncthreads();
 
     float o[ONI][4];
 #pragma unroll
@@ -158,11 +149,22 @@ struct FlashPartial {
       detail::load_tile_async<T, BN, DV, LDV, THREADS>(sV(stage), v + key0 * ldv, ldv, keys_valid, DV, stream_kv,
                                                        kv_policy);
     };
+    detail::load_tile_async<T, BM, D, LDQ, THREADS>(sQ, q, ldq, m_valid, D, false, 0);
+    cp_async_commit();
 #pragma unroll
     for (int s = 0; s < STAGES - 1; ++s) {
       if (it_begin + s < it_end) load_kv(it_begin + s, s);
       cp_async_commit();
     }
+    // q fragments, once (q's group is the oldest; the K / V groups stay in
+    // flight). The loop's first barrier orders these reads before the
+    // refill of q's stage.
+    cp_async_wait<STAGES - 1>();
+    __syncthreads();
+    uint32_t qf[KS][4];
+#pragma unroll
+    for (int ks = 0; ks < KS; ++ks)
+      ldmatrix_x4(qf[ks], sQ + (wm * 16 + lane % 16) * LDQ + ks * 16 + (lane / 16) * 8);
     int read = 0, write = STAGES - 1;
     for (long long it = it_begin; it < it_end; ++it) {
       const long long key0 = it * BN;
