@@ -17,6 +17,60 @@ fn device_library_is_embedded() {
     }
 }
 
+/// Writers racing readers (parallel compiles share one include folder):
+/// a reader sees the whole header, old or new, never a truncated one; a
+/// stale header is replaced; no temporary file is left behind.
+#[test]
+fn concurrent_writes_never_show_a_truncated_header() {
+    let dir = std::env::temp_dir().join(format!("prism-devlib-race-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    write_to(&dir).expect("write headers");
+    let (rel, text) = DEVICE_LIBRARY
+        .iter()
+        .max_by_key(|(_, t)| t.len())
+        .expect("a header");
+    let path = dir.join(rel);
+    // A stale header of the same length, swapped in whole (by rename), so
+    // the writers really rewrite it; every complete header has this length.
+    let mut stale = text.as_bytes().to_vec();
+    stale[0] = if stale[0] == b' ' { b'\n' } else { b' ' };
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..200 {
+                let tmp = dir.join(format!("stale-{i}"));
+                std::fs::write(&tmp, &stale).expect("write stale");
+                std::fs::rename(&tmp, &path).expect("swap stale in");
+            }
+        });
+        for _ in 0..3 {
+            s.spawn(|| {
+                for _ in 0..200 {
+                    write_to(&dir).expect("write headers");
+                }
+            });
+        }
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..500 {
+                    let read = std::fs::read(&path).expect("read");
+                    assert_eq!(read.len(), text.len(), "a reader saw a truncated header");
+                }
+            });
+        }
+    });
+    // A stale header is replaced.
+    std::fs::write(&path, "stale").expect("write stale");
+    write_to(&dir).expect("write headers");
+    assert_eq!(&std::fs::read_to_string(&path).expect("read"), text);
+    let leftovers: Vec<_> = std::fs::read_dir(path.parent().expect("parent"))
+        .expect("list")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn device_library_compiles_for_the_bundled_targets() {
     let Some(nvcc) = common::nvcc() else { return };
