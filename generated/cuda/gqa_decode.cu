@@ -5,7 +5,7 @@
 #include "prism/gemm.cuh"
 #include "prism/attention.cuh"
 
-extern "C" __global__ void __launch_bounds__(128) gqa_decode_k0_flash_v0(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, long long d_b, long long d_kv) {
+extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v0(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, long long d_b, long long d_kv) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 2;
     b_x /= 2;
@@ -94,7 +94,7 @@ extern "C" __global__ void __launch_bounds__(512) gqa_decode_k1_combine_v0(const
     }
 }
 
-extern "C" __global__ void __launch_bounds__(128) gqa_decode_k0_flash_v1(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, long long d_b, long long d_kv) {
+extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v1(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, long long d_b, long long d_kv) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 4;
     b_x /= 4;
@@ -183,7 +183,7 @@ extern "C" __global__ void __launch_bounds__(512) gqa_decode_k1_combine_v1(const
     }
 }
 
-extern "C" __global__ void __launch_bounds__(128) gqa_decode_k0_flash_v2(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, long long d_b, long long d_kv) {
+extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v2(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, long long d_b, long long d_kv) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 8;
     b_x /= 8;
@@ -272,7 +272,7 @@ extern "C" __global__ void __launch_bounds__(512) gqa_decode_k1_combine_v2(const
     }
 }
 
-extern "C" __global__ void __launch_bounds__(128) gqa_decode_k0_flash_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, long long d_b, long long d_kv) {
+extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, long long d_b, long long d_kv) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 16;
     b_x /= 16;
@@ -361,7 +361,7 @@ extern "C" __global__ void __launch_bounds__(1024) gqa_decode_k1_combine_v3(cons
     }
 }
 
-extern "C" __global__ void __launch_bounds__(128) gqa_decode_k0_flash_v4(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, long long d_b, long long d_kv) {
+extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v4(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, long long d_b, long long d_kv) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 32;
     b_x /= 32;
@@ -450,7 +450,7 @@ extern "C" __global__ void __launch_bounds__(1024) gqa_decode_k1_combine_v4(cons
     }
 }
 
-extern "C" __global__ void __launch_bounds__(128) gqa_decode_k0_flash_v5(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, long long d_b, long long d_kv) {
+extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v5(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, long long d_b, long long d_kv) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 1;
     b_x /= 1;

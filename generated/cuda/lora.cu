@@ -12,8 +12,8 @@ extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v0(const __half
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 32, 256, 1, 2, 3, 4>;
-    static_assert(Gemm::SMEM_BYTES == 86784, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 16, 32, 256, 1, 2, 4, 4>;
+    static_assert(Gemm::SMEM_BYTES == 115712, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
     const int n_valid = (int)min((long long)32, 4096 - g0_0);
@@ -67,8 +67,8 @@ extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v0(const __half
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 32, 256, 1, 2, 3, 4>;
-    static_assert(Gemm::SMEM_BYTES == 86784, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 16, 32, 256, 1, 2, 4, 4>;
+    static_assert(Gemm::SMEM_BYTES == 115712, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
     const int n_valid = (int)min((long long)32, 4096 - g0_0);
@@ -83,28 +83,7 @@ extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v0(const __half
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v1(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
-    b_x /= ((4096 + 32LL - 1) / 32LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 32, 256, 1, 2, 4, 4>;
-    static_assert(Gemm::SMEM_BYTES == 115712, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)32, 4096 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v1(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k0_matmul_v1(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p4, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((16 + 16LL - 1) / 16LL)) * 16LL;
     b_x /= ((16 + 16LL - 1) / 16LL);
@@ -134,11 +113,11 @@ extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v1(const __half
     });
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+        p4[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v1(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k1_matmul_v1(const __half* __restrict__ p4, const __half* __restrict__ p3, __half* __restrict__ p5, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
     b_x /= ((4096 + 32LL - 1) / 32LL);
@@ -152,37 +131,37 @@ extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v1(const __half
     const int n_valid = (int)min((long long)32, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem, gridDim.y == 1);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
-        const float v2 = (v1 + acc);
-        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v2(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((4096 + 64LL - 1) / 64LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
-    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, 4096 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.mainloop(p4 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem, gridDim.y == 1);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v2(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k2_add_fused_v1(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p5, __half* __restrict__ p6, long long d_n) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
+    b_x /= ((4096 + 32LL - 1) / 32LL);
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((d_n + 16LL - 1) / 16LL);
+    using Gemm = prism::TileGemm<__half, 16, 32, 256, 1, 2, 4, 4>;
+    static_assert(Gemm::SMEM_BYTES == 115712, "prism: TileGemm shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int n_valid = (int)min((long long)32, 4096 - g0_0);
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
+        const float v2 = (acc + v1);
+        p6[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
+    });
+}
+
+extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v2(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p5, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((16 + 16LL - 1) / 16LL)) * 16LL;
     b_x /= ((16 + 16LL - 1) / 16LL);
@@ -212,11 +191,11 @@ extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v2(const __half
     });
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+        p5[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v2(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v2(const __half* __restrict__ p5, const __half* __restrict__ p3, __half* __restrict__ p6, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
     b_x /= ((4096 + 64LL - 1) / 64LL);
@@ -230,10 +209,31 @@ extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v2(const __half
     const int n_valid = (int)min((long long)64, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem, gridDim.y == 1);
+    gemm0.mainloop(p5 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem, gridDim.y == 1);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
+        p6[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+    });
+}
+
+extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v2(const __half* __restrict__ p6, const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p4, long long d_n) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
+    b_x /= ((4096 + 64LL - 1) / 64LL);
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((d_n + 16LL - 1) / 16LL);
+    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
+    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int n_valid = (int)min((long long)64, 4096 - g0_0);
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        const float v1 = prism::to_float(p6[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
         const float v2 = (v1 + acc);
         p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
     });
@@ -475,16 +475,16 @@ extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v5(const __half
 
 extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v6(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
-    b_x /= ((4096 + 128LL - 1) / 128LL);
+    const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
+    b_x /= ((4096 + 32LL - 1) / 32LL);
     long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 128LL - 1) / 128LL)) * 128LL;
-    b_y /= ((d_n + 128LL - 1) / 128LL);
-    using Gemm = prism::TileGemm<__half, 128, 128, 32, 2, 4, 4, 1>;
-    static_assert(Gemm::SMEM_BYTES == 75776, "prism: TileGemm shared memory differs from the code generator's");
+    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((d_n + 16LL - 1) / 16LL);
+    using Gemm = prism::TileGemm<__half, 16, 32, 128, 1, 2, 4, 4>;
+    static_assert(Gemm::SMEM_BYTES == 58368, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)128, d_n - g1_0);
-    const int n_valid = (int)min((long long)128, 4096 - g0_0);
+    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int n_valid = (int)min((long long)32, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
     gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
@@ -530,16 +530,16 @@ extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v6(const __half
 
 extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v6(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
-    b_x /= ((4096 + 128LL - 1) / 128LL);
+    const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
+    b_x /= ((4096 + 32LL - 1) / 32LL);
     long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 128LL - 1) / 128LL)) * 128LL;
-    b_y /= ((d_n + 128LL - 1) / 128LL);
-    using Gemm = prism::TileGemm<__half, 128, 128, 32, 2, 4, 4, 1>;
-    static_assert(Gemm::SMEM_BYTES == 75776, "prism: TileGemm shared memory differs from the code generator's");
+    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((d_n + 16LL - 1) / 16LL);
+    using Gemm = prism::TileGemm<__half, 16, 32, 128, 1, 2, 4, 4>;
+    static_assert(Gemm::SMEM_BYTES == 58368, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)128, d_n - g1_0);
-    const int n_valid = (int)min((long long)128, 4096 - g0_0);
+    const int m_valid = (int)min((long long)16, d_n - g1_0);
+    const int n_valid = (int)min((long long)32, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
     gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem, gridDim.y == 1);
@@ -551,18 +551,18 @@ extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v6(const __half
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v7(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
+extern "C" __global__ void __launch_bounds__(128) lora_k0_sgraph_v7(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
-    b_x /= ((4096 + 32LL - 1) / 32LL);
+    const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
+    b_x /= ((4096 + 128LL - 1) / 128LL);
     long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 32, 128, 1, 2, 4, 4>;
-    static_assert(Gemm::SMEM_BYTES == 58368, "prism: TileGemm shared memory differs from the code generator's");
+    const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
+    b_y /= ((d_n + 64LL - 1) / 64LL);
+    using Gemm = prism::TileGemm<__half, 64, 128, 32, 2, 2, 4, 1>;
+    static_assert(Gemm::SMEM_BYTES == 55296, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)32, 4096 - g0_0);
+    const int m_valid = (int)min((long long)64, d_n - g1_0);
+    const int n_valid = (int)min((long long)128, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
     gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
@@ -606,18 +606,18 @@ extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v7(const __half
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v7(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
+extern "C" __global__ void __launch_bounds__(128) lora_k2_sgraph_v7(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
-    b_x /= ((4096 + 32LL - 1) / 32LL);
+    const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
+    b_x /= ((4096 + 128LL - 1) / 128LL);
     long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 32, 128, 1, 2, 4, 4>;
-    static_assert(Gemm::SMEM_BYTES == 58368, "prism: TileGemm shared memory differs from the code generator's");
+    const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
+    b_y /= ((d_n + 64LL - 1) / 64LL);
+    using Gemm = prism::TileGemm<__half, 64, 128, 32, 2, 2, 4, 1>;
+    static_assert(Gemm::SMEM_BYTES == 55296, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)32, 4096 - g0_0);
+    const int m_valid = (int)min((long long)64, d_n - g1_0);
+    const int n_valid = (int)min((long long)128, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
     gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem, gridDim.y == 1);
@@ -629,17 +629,17 @@ extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v7(const __half
     });
 }
 
-extern "C" __global__ void __launch_bounds__(128) lora_k0_sgraph_v8(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v8(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
     b_x /= ((4096 + 128LL - 1) / 128LL);
     long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
-    b_y /= ((d_n + 64LL - 1) / 64LL);
-    using Gemm = prism::TileGemm<__half, 64, 128, 32, 2, 2, 4, 1>;
-    static_assert(Gemm::SMEM_BYTES == 55296, "prism: TileGemm shared memory differs from the code generator's");
+    const long long g1_0 = (b_y % ((d_n + 128LL - 1) / 128LL)) * 128LL;
+    b_y /= ((d_n + 128LL - 1) / 128LL);
+    using Gemm = prism::TileGemm<__half, 128, 128, 32, 2, 4, 4, 1>;
+    static_assert(Gemm::SMEM_BYTES == 75776, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)64, d_n - g1_0);
+    const int m_valid = (int)min((long long)128, d_n - g1_0);
     const int n_valid = (int)min((long long)128, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
@@ -684,17 +684,17 @@ extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v8(const __half
     });
 }
 
-extern "C" __global__ void __launch_bounds__(128) lora_k2_sgraph_v8(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v8(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
     b_x /= ((4096 + 128LL - 1) / 128LL);
     long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
-    b_y /= ((d_n + 64LL - 1) / 64LL);
-    using Gemm = prism::TileGemm<__half, 64, 128, 32, 2, 2, 4, 1>;
-    static_assert(Gemm::SMEM_BYTES == 55296, "prism: TileGemm shared memory differs from the code generator's");
+    const long long g1_0 = (b_y % ((d_n + 128LL - 1) / 128LL)) * 128LL;
+    b_y /= ((d_n + 128LL - 1) / 128LL);
+    using Gemm = prism::TileGemm<__half, 128, 128, 32, 2, 4, 4, 1>;
+    static_assert(Gemm::SMEM_BYTES == 75776, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)64, d_n - g1_0);
+    const int m_valid = (int)min((long long)128, d_n - g1_0);
     const int n_valid = (int)min((long long)128, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();

@@ -58,7 +58,7 @@ extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k0_sgraph_v0
     }
 }
 
-extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k1_sgraph_v0(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p5, float* __restrict__ p6, float* __restrict__ p7, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(128, 1) qk_norm_attention_k1_sgraph_v0(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p5, float* __restrict__ p6, float* __restrict__ p7, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 64;
     b_x /= 64;
@@ -199,7 +199,7 @@ extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k0_sgraph_v1
     }
 }
 
-extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k1_sgraph_v1(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p5, float* __restrict__ p6, float* __restrict__ p7, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(128, 1) qk_norm_attention_k1_sgraph_v1(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p5, float* __restrict__ p6, float* __restrict__ p7, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 8;
     b_x /= 8;
@@ -340,7 +340,7 @@ extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k0_sgraph_v2
     }
 }
 
-extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k1_sgraph_v2(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p5, float* __restrict__ p6, float* __restrict__ p7, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(128, 1) qk_norm_attention_k1_sgraph_v2(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p5, float* __restrict__ p6, float* __restrict__ p7, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 2;
     b_x /= 2;
@@ -481,7 +481,7 @@ extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k0_sgraph_v3
     }
 }
 
-extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k1_sgraph_v3(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p5, float* __restrict__ p6, float* __restrict__ p7, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(128, 1) qk_norm_attention_k1_sgraph_v3(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p5, float* __restrict__ p6, float* __restrict__ p7, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 32;
     b_x /= 32;
@@ -622,7 +622,7 @@ extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k0_sgraph_v4
     }
 }
 
-extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k1_sgraph_v4(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p5, float* __restrict__ p6, float* __restrict__ p7, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(128, 1) qk_norm_attention_k1_sgraph_v4(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p5, float* __restrict__ p6, float* __restrict__ p7, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 4;
     b_x /= 4;
@@ -763,7 +763,7 @@ extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k0_sgraph_v5
     }
 }
 
-extern "C" __global__ void __launch_bounds__(128) qk_norm_attention_k1_sgraph_v5(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p5, float* __restrict__ p6, float* __restrict__ p7, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(128, 1) qk_norm_attention_k1_sgraph_v5(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p5, float* __restrict__ p6, float* __restrict__ p7, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 1;
     b_x /= 1;

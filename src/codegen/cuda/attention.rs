@@ -484,6 +484,10 @@ pub fn flash_partial(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     em.line(&format!(
         "static_assert(F::SMEM_BYTES == {smem}, \"prism: FlashPartial shared memory differs from the code generator's\");"
     ));
+    // Shared memory limits the blocks per SM to 2 or 3: registers need not
+    // (without this ptxas capped gqa_decode's partial at 128 registers and
+    // spilled 4 bytes).
+    em.min_blocks = Some(1);
     if smem > super::templates::STATIC_SHARED_BYTES {
         em.line("extern __shared__ __align__(16) char smem[];");
         em.dynamic_shared = smem;

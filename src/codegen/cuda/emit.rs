@@ -101,6 +101,9 @@ pub struct Emitter<'a> {
     /// template. The kernel then takes the counters and the workspace
     /// after its tensors.
     pub split_k: Option<(u32, DimExpr)>,
+    /// `__launch_bounds__`'s minimum blocks per SM (`None`: not given, and
+    /// ptxas may cap registers for occupancy, spilling to do so).
+    pub min_blocks: Option<u32>,
     pub code: String,
     tmp: usize,
     depth: usize,
@@ -129,6 +132,7 @@ impl<'a> Emitter<'a> {
             fixed: crate::ir::DimBindings::new(),
             dynamic_shared: 0,
             split_k: None,
+            min_blocks: None,
             code: String::new(),
             tmp: 0,
             depth: 0,
@@ -171,8 +175,12 @@ impl<'a> Emitter<'a> {
             ps.push("float* __restrict__ splitk_workspace".into());
         }
         ps.extend(self.dims.iter().map(|d| format!("long long d_{d}")));
+        let bounds = match self.min_blocks {
+            Some(b) => format!("{threads}, {b}"),
+            None => threads.to_string(),
+        };
         format!(
-            "extern \"C\" __global__ void __launch_bounds__({threads}) {name}({})",
+            "extern \"C\" __global__ void __launch_bounds__({bounds}) {name}({})",
             ps.join(", ")
         )
     }
