@@ -14,7 +14,7 @@ use crate::ugraph::validate::{BlockInfo, TileExtent};
 use crate::ugraph::{BlockOp, ValueId};
 
 use super::emit::{Emitter, Evaluator};
-use super::templates::{elementwise_op, input_tiles, output_tile_index, store};
+use super::templates::{elementwise_op, input_tiles, output_tile_elems, output_tile_index, store};
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -139,22 +139,9 @@ pub fn row_resident(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         threads,
         guard: !exact || per * i64::from(threads) != elems,
     };
-    let out_tiles = em.axis_tiles(&b.outputs[0].map, "0", "0");
-    let count: Vec<String> = out_tiles
-        .iter()
-        .map(|t| {
-            if t.single {
-                "1".to_string()
-            } else {
-                t.size.clone()
-            }
-        })
-        .collect();
     if share.guard {
-        em.line(&format!(
-            "const long long tile_elems = {};",
-            count.join(" * ")
-        ));
+        let count = output_tile_elems(em);
+        em.line(&format!("const long long tile_elems = {count};"));
     }
     em.line("__shared__ float scratch[32];");
     let mut ev = Evaluator::new(&info.shapes, input_tiles(em, "0", "0"));

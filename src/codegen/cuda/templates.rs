@@ -59,27 +59,25 @@ pub(super) fn store(
     ));
 }
 
+/// The number of elements of the first output's tile, as a C expression.
+pub(super) fn output_tile_elems(em: &Emitter) -> String {
+    let sizes: Vec<String> = em
+        .axis_tiles(&em.block.outputs[0].map, "0", "0")
+        .into_iter()
+        .map(|t| if t.single { "1".to_string() } else { t.size })
+        .collect();
+    if sizes.is_empty() {
+        "1LL".to_string()
+    } else {
+        sizes.join(" * ")
+    }
+}
+
 /// Open a loop of the threads striding over the elements of the first
 /// output's tile; returns the local index (one C expression per axis).
 /// Close it with `}`.
 pub(super) fn stride_output_tile(em: &mut Emitter) -> Vec<String> {
-    let out_tiles = em.axis_tiles(&em.block.outputs[0].map, "0", "0");
-    let rank = out_tiles.len();
-    let sizes: Vec<String> = out_tiles
-        .iter()
-        .map(|t| {
-            if t.single {
-                "1".to_string()
-            } else {
-                t.size.clone()
-            }
-        })
-        .collect();
-    let count = if rank == 0 {
-        "1LL".to_string()
-    } else {
-        sizes.join(" * ")
-    };
+    let count = output_tile_elems(em);
     em.line(&format!("const long long tile_elems = {count};"));
     em.line("for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {");
     output_tile_index(em, "li")
