@@ -109,7 +109,7 @@ fn split_k_multiplies_blocks_and_adds_the_workspace() {
     let l = k.variants[0]
         .launches
         .iter()
-        .find(|l| l.split_k == 4)
+        .find(|l| l.splits() == 4)
         .expect("a split-K launch");
     let grid = l.grid_at(&p).expect("grid");
     assert_eq!(grid, [4096 / 64, 1, 4]);
@@ -117,8 +117,9 @@ fn split_k_multiplies_blocks_and_adds_the_workspace() {
     assert_eq!(l.workspace_at(&p).expect("workspace"), 4 * 8 * 4096);
     // Without split-K: no counters, no workspace.
     let k = prism::codegen::cuda::generate_graph(&w, &a).expect("emit");
-    assert!(k.variants[0].launches.iter().all(|l| l.split_k == 1
-        && l.workspace.is_none()
+    assert!(k.variants[0].launches.iter().all(|l| l.split_k.is_none()
+        && l.splits() == 1
+        && l.workspace_at(&p) == Ok(0)
         && l.counters(l.grid_at(&p).expect("grid")) == 0));
 }
 

@@ -146,9 +146,9 @@ fn tile_variants_generate_verify_and_compile() {
             .variants
             .iter()
             .flat_map(|v| &v.launches)
-            .find(|l| l.split_k == 8)
+            .find(|l| l.splits() == 8)
             .expect("a split-K variant");
-        assert!(split.workspace.is_some());
+        assert!(split.split_k.is_some());
         assert_eq!(
             split.grid[2].last().map(|f| f.extent.clone()),
             Some(prism::ir::DimExpr::constant(8))

@@ -45,15 +45,11 @@ extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v0(const __half
     gemm0.clear();
     gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
     const long long ws_plane = (d_n) * (16);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col, acc);
-    });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
+    const auto splitk_at = [&](long long s, int j, int row, int col) { return splitk_workspace + (s * 1 + j) * ws_plane + (g1_0 + row) * (16) + g0_0 + col; };
     const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
-        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col);
-    });
+    gemm0.for_each([&](int row, int col, float acc) { if (splitk_valid(row, col)) __stcg(splitk_at(blockIdx.z, 0, row, col), acc); });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
+    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) { return __ldcg(splitk_at(s, 0, row, col)); });
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
@@ -102,15 +98,11 @@ extern "C" __global__ void __launch_bounds__(256) lora_k0_matmul_v1(const __half
     gemm0.clear();
     gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
     const long long ws_plane = (d_n) * (16);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col, acc);
-    });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
+    const auto splitk_at = [&](long long s, int j, int row, int col) { return splitk_workspace + (s * 1 + j) * ws_plane + (g1_0 + row) * (16) + g0_0 + col; };
     const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
-        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col);
-    });
+    gemm0.for_each([&](int row, int col, float acc) { if (splitk_valid(row, col)) __stcg(splitk_at(blockIdx.z, 0, row, col), acc); });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
+    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) { return __ldcg(splitk_at(s, 0, row, col)); });
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p4[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
@@ -180,15 +172,11 @@ extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v2(const __half
     gemm0.clear();
     gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
     const long long ws_plane = (d_n) * (16);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col, acc);
-    });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
+    const auto splitk_at = [&](long long s, int j, int row, int col) { return splitk_workspace + (s * 1 + j) * ws_plane + (g1_0 + row) * (16) + g0_0 + col; };
     const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
-        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col);
-    });
+    gemm0.for_each([&](int row, int col, float acc) { if (splitk_valid(row, col)) __stcg(splitk_at(blockIdx.z, 0, row, col), acc); });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
+    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) { return __ldcg(splitk_at(s, 0, row, col)); });
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p5[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
@@ -279,15 +267,11 @@ extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v3(const __half
     gemm0.clear();
     gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
     const long long ws_plane = (d_n) * (16);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col, acc);
-    });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
+    const auto splitk_at = [&](long long s, int j, int row, int col) { return splitk_workspace + (s * 1 + j) * ws_plane + (g1_0 + row) * (16) + g0_0 + col; };
     const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
-        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col);
-    });
+    gemm0.for_each([&](int row, int col, float acc) { if (splitk_valid(row, col)) __stcg(splitk_at(blockIdx.z, 0, row, col), acc); });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
+    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) { return __ldcg(splitk_at(s, 0, row, col)); });
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
@@ -357,15 +341,11 @@ extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v4(const __half
     gemm0.clear();
     gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
     const long long ws_plane = (d_n) * (16);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col, acc);
-    });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
+    const auto splitk_at = [&](long long s, int j, int row, int col) { return splitk_workspace + (s * 1 + j) * ws_plane + (g1_0 + row) * (16) + g0_0 + col; };
     const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
-        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col);
-    });
+    gemm0.for_each([&](int row, int col, float acc) { if (splitk_valid(row, col)) __stcg(splitk_at(blockIdx.z, 0, row, col), acc); });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
+    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) { return __ldcg(splitk_at(s, 0, row, col)); });
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
@@ -435,15 +415,11 @@ extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v5(const __half
     gemm0.clear();
     gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
     const long long ws_plane = (d_n) * (16);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col, acc);
-    });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
+    const auto splitk_at = [&](long long s, int j, int row, int col) { return splitk_workspace + (s * 1 + j) * ws_plane + (g1_0 + row) * (16) + g0_0 + col; };
     const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
-        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col);
-    });
+    gemm0.for_each([&](int row, int col, float acc) { if (splitk_valid(row, col)) __stcg(splitk_at(blockIdx.z, 0, row, col), acc); });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
+    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) { return __ldcg(splitk_at(s, 0, row, col)); });
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
@@ -513,15 +489,11 @@ extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v6(const __half
     gemm0.clear();
     gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
     const long long ws_plane = (d_n) * (16);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col, acc);
-    });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
+    const auto splitk_at = [&](long long s, int j, int row, int col) { return splitk_workspace + (s * 1 + j) * ws_plane + (g1_0 + row) * (16) + g0_0 + col; };
     const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
-        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col);
-    });
+    gemm0.for_each([&](int row, int col, float acc) { if (splitk_valid(row, col)) __stcg(splitk_at(blockIdx.z, 0, row, col), acc); });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
+    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) { return __ldcg(splitk_at(s, 0, row, col)); });
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
@@ -591,15 +563,11 @@ extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v7(const __half
     gemm0.clear();
     gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
     const long long ws_plane = (d_n) * (16);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col, acc);
-    });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
+    const auto splitk_at = [&](long long s, int j, int row, int col) { return splitk_workspace + (s * 1 + j) * ws_plane + (g1_0 + row) * (16) + g0_0 + col; };
     const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
-        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col);
-    });
+    gemm0.for_each([&](int row, int col, float acc) { if (splitk_valid(row, col)) __stcg(splitk_at(blockIdx.z, 0, row, col), acc); });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
+    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) { return __ldcg(splitk_at(s, 0, row, col)); });
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
@@ -669,15 +637,11 @@ extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v8(const __half
     gemm0.clear();
     gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
     const long long ws_plane = (d_n) * (16);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col, acc);
-    });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
+    const auto splitk_at = [&](long long s, int j, int row, int col) { return splitk_workspace + (s * 1 + j) * ws_plane + (g1_0 + row) * (16) + g0_0 + col; };
     const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
-        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (16) + g0_0 + col);
-    });
+    gemm0.for_each([&](int row, int col, float acc) { if (splitk_valid(row, col)) __stcg(splitk_at(blockIdx.z, 0, row, col), acc); });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
+    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) { return __ldcg(splitk_at(s, 0, row, col)); });
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
         p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);

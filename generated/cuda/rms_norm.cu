@@ -139,15 +139,11 @@ extern "C" __global__ void __launch_bounds__(256) rms_norm_k0_matmul_v2(const __
     gemm0.clear();
     gemm0.mainloop(p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p1 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
     const long long ws_plane = (d_n) * (d_d);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        __stcg(splitk_workspace + ((long long)blockIdx.z * 1 + 0) * ws_plane + (g1_0 + row) * (d_d) + g0_0 + col, acc);
-    });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 2u)) return;
+    const auto splitk_at = [&](long long s, int j, int row, int col) { return splitk_workspace + (s * 1 + j) * ws_plane + (g1_0 + row) * (d_d) + g0_0 + col; };
     const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.combine_splits<2>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {
-        return __ldcg(splitk_workspace + ((long long)s * 1 + 0) * ws_plane + (g1_0 + row) * (d_d) + g0_0 + col);
-    });
+    gemm0.for_each([&](int row, int col, float acc) { if (splitk_valid(row, col)) __stcg(splitk_at(blockIdx.z, 0, row, col), acc); });
+    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 2u)) return;
+    gemm0.combine_splits<2>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) { return __ldcg(splitk_at(s, 0, row, col)); });
     {
         const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
         for (int row = warp; row < 16; row += 8) {

@@ -7,7 +7,7 @@ pub mod plan;
 pub mod rust;
 
 pub use plan::{
-    ArchDispatch, DispatchEntry, GridError, GridFactor, Launch, Variant, WorkloadKernels,
+    ArchDispatch, DispatchEntry, GridError, GridFactor, Launch, SplitK, Variant, WorkloadKernels,
 };
 
 use crate::ir::{Target, Workload};

@@ -32,17 +32,23 @@ pub struct Launch {
     /// the function's `MAX_DYNAMIC_SHARED_SIZE_BYTES` attribute first.
     pub shared_bytes: u32,
     pub tensors: Vec<TensorId>,
-    /// Split-K across blocks: the blocks along z that share each output
-    /// tile's K range (1: none; the z list of `grid` then ends with this
-    /// factor). Above 1 the kernel takes two more pointers after the
-    /// tensors: `unsigned int* counters`, one per output tile (the grid's
-    /// blocks / `split_k`), zero before the launch and left zero by it
-    /// (a launcher keeps them per stream, as launches on one stream never
-    /// overlap), and `float* workspace` of `workspace` elements (any
-    /// contents: every split writes its part before the tile's last block
-    /// reads them).
-    pub split_k: u32,
-    pub workspace: Option<DimExpr>,
+    /// Split-K across blocks (`None`: none).
+    pub split_k: Option<SplitK>,
+}
+
+/// Split-K across blocks: the blocks along z that share each output tile's
+/// K range (the z list of the launch's grid ends with this factor). The
+/// kernel takes two more pointers after the tensors: `unsigned int*
+/// counters`, one per output tile (the grid's blocks / `splits`), zero
+/// before the launch and left zero by it (a launcher keeps them per
+/// stream, as launches on one stream never overlap), and `float*
+/// workspace` of `workspace` elements (any contents: every split writes
+/// its part before the tile's last block reads them).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SplitK {
+    /// At least 2.
+    pub splits: u32,
+    pub workspace: DimExpr,
 }
 
 /// One concrete instance of a workload: a kernel graph with its
@@ -114,19 +120,24 @@ impl Launch {
     /// Split-K counters a launch over `grid` needs (one per output tile;
     /// 0 without split-K).
     pub fn counters(&self, grid: [u32; 3]) -> usize {
-        if self.split_k <= 1 {
+        let Some(s) = &self.split_k else {
             return 0;
-        }
+        };
         let blocks = grid.iter().map(|&g| g as usize).product::<usize>();
-        blocks / self.split_k as usize
+        blocks / s.splits.max(1) as usize
     }
 
     /// The split-K workspace's f32 elements at `dims` (0 without split-K).
     pub fn workspace_at(&self, dims: &DimBindings) -> Result<usize, GridError> {
-        match &self.workspace {
+        match &self.split_k {
             None => Ok(0),
-            Some(e) => Ok(usize::try_from(e.eval(dims)?.max(0)).unwrap_or(usize::MAX)),
+            Some(s) => Ok(usize::try_from(s.workspace.eval(dims)?.max(0)).unwrap_or(usize::MAX)),
         }
+    }
+
+    /// Blocks sharing each output tile's K range (1 without split-K).
+    pub fn splits(&self) -> u32 {
+        self.split_k.as_ref().map_or(1, |s| s.splits)
     }
 
     /// Concrete grid at `dims`, or an error when a dim is unbound, a count

@@ -1056,11 +1056,11 @@ fn emit_workload(o: &mut Out, p: &Prepared<'_>, fatbin: Option<&str>) {
             o.line(&format!("grid: [{}],", axes.join(", ")));
             let slots: Vec<String> = l.tensors.iter().map(|t| v.slots[t.0].literal()).collect();
             o.line(&format!("args: &[{}],", slots.join(", ")));
-            o.line(&format!("split_k: {},", l.split_k.max(1)));
+            o.line(&format!("split_k: {},", l.splits()));
             let workspace = l
-                .workspace
+                .split_k
                 .as_ref()
-                .map_or_else(|| "Poly(&[])".to_string(), |w| poly(w, &p.dims));
+                .map_or_else(|| "Poly(&[])".to_string(), |s| poly(&s.workspace, &p.dims));
             o.line(&format!("workspace: {workspace},"));
             o.close("},");
         }

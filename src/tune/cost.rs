@@ -97,13 +97,10 @@ fn split_k_cost(b: &BlockGraph, g: &KernelGraph, p: &DimBindings) -> (u64, f64) 
         .iter()
         .filter(|o| matches!(o, BlockOp::Matmul(..)))
         .count() as u64;
-    let out = b.outputs.first().map_or(0, |o| {
-        g.tensors[o.map.tensor.0]
-            .shape
-            .iter()
-            .map(|d| d.eval(p).unwrap_or(0).max(0) as u64)
-            .fold(1u64, u64::saturating_mul)
-    });
+    let out = b
+        .outputs
+        .first()
+        .map_or(0, |o| g.tensors[o.map.tensor.0].elements_at(p));
     let bytes = splits
         .saturating_mul(gemms)
         .saturating_mul(out)

@@ -294,7 +294,7 @@ impl Device {
         let mut split_k: Vec<Option<[u64; 2]>> = Vec::new();
         for l in &variant.launches {
             let grid = l.grid_at(dims).map_err(|e| plan_err(e.to_string()))?;
-            if l.split_k > 1 {
+            if l.split_k.is_some() {
                 let counters = self.stream.alloc_zeros::<u32>(l.counters(grid).max(1))?;
                 let elems = l.workspace_at(dims).map_err(|e| plan_err(e.to_string()))?;
                 // SAFETY: every split writes its part before the tile's last

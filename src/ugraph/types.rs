@@ -37,6 +37,16 @@ pub struct GlobalTensor {
     pub role: TensorRole,
 }
 
+impl GlobalTensor {
+    /// Elements at `dims` (a dim without a value counts as 0).
+    pub fn elements_at(&self, dims: &crate::ir::DimBindings) -> u64 {
+        self.shape
+            .iter()
+            .map(|d| d.eval(dims).unwrap_or(0).max(0) as u64)
+            .fold(1u64, u64::saturating_mul)
+    }
+}
+
 /// A whole workload as kernels, run in order on one stream.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct KernelGraph {
@@ -70,11 +80,7 @@ impl KernelGraph {
             .iter()
             .map(|&t| {
                 let t = &self.tensors[t];
-                t.shape
-                    .iter()
-                    .map(|d| d.eval(dims).unwrap_or(0).max(0) as u64)
-                    .fold(1u64, u64::saturating_mul)
-                    .saturating_mul(t.dtype.size() as u64)
+                t.elements_at(dims).saturating_mul(t.dtype.size() as u64)
             })
             .fold(0u64, u64::saturating_add)
     }

@@ -14,7 +14,7 @@ pub mod templates;
 use std::fmt::Write;
 
 use super::CodegenError;
-use super::plan::{ArchDispatch, GridFactor, Launch, Variant, WorkloadKernels};
+use super::plan::{ArchDispatch, GridFactor, Launch, SplitK, Variant, WorkloadKernels};
 use crate::ir::{Target, Workload};
 use crate::search::cache::{Cache, graph_fingerprint};
 use crate::search::crosscheck::CrossCheckOptions;
@@ -192,17 +192,17 @@ fn block_kernel(
                 let threads = block.params.threads;
                 let text = format!("{} {{\n{}}}\n", em.signature(name, threads), em.code);
                 let mut grid = grid_factors(&block.grid);
-                let (split_k, workspace) = match em.split_k.take() {
-                    Some((s, elems)) => {
-                        grid[2].push(GridFactor {
-                            extent: crate::ir::DimExpr::constant(i64::from(s)),
-                            tile: 1,
-                        });
-                        (s, Some(elems))
+                let split_k = em.split_k.take().map(|(s, elems)| {
+                    grid[2].push(GridFactor {
+                        extent: crate::ir::DimExpr::constant(i64::from(s)),
+                        tile: 1,
+                    });
+                    SplitK {
+                        splits: s,
+                        workspace: elems,
                     }
-                    None => (1, None),
-                };
-                if split_k != block.params.split_k.max(1) {
+                });
+                if split_k.as_ref().map_or(1, |s| s.splits) != block.params.split_k.max(1) {
                     reasons.push(format!("{label}: split-K across blocks not supported"));
                     continue;
                 }
@@ -213,7 +213,6 @@ fn block_kernel(
                     shared_bytes: em.dynamic_shared,
                     tensors: em.params.iter().map(|(t, _)| *t).collect(),
                     split_k,
-                    workspace,
                 };
                 return Ok((text, launch));
             }
@@ -269,8 +268,7 @@ fn predefined_kernel(
         threads: 256,
         shared_bytes: 0,
         tensors: vec![*partials, *output],
-        split_k: 1,
-        workspace: None,
+        split_k: None,
     };
     (text, launch)
 }

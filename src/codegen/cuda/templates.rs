@@ -566,31 +566,27 @@ fn split_k_range(em: &mut Emitter, k: &str, splits: u32, bk: u32) -> Result<()> 
 /// and goes on to the epilogue; the others return.
 fn split_k_combine(em: &mut Emitter, splits: u32, gemms: usize, m: &DimExpr, n: &DimExpr) {
     let (md, nd) = (dim(m), dim(n));
+    // The workspace element of split `s`, accumulator `j`, tile position
+    // (row, col), and which tile positions are data.
     em.line(&format!("const long long ws_plane = ({md}) * ({nd});"));
-    for j in 0..gemms {
-        em.line(&format!(
-            "gemm{j}.for_each([&](int row, int col, float acc) {{"
-        ));
-        em.line("if (row >= m_valid || col >= n_valid) return;");
-        em.line(&format!(
-            "__stcg(splitk_workspace + ((long long)blockIdx.z * {gemms} + {j}) * ws_plane + (g1_0 + row) * ({nd}) + g0_0 + col, acc);"
-        ));
-        em.line("});");
-    }
     em.line(&format!(
-        "if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), {splits}u)) return;"
+        "const auto splitk_at = [&](long long s, int j, int row, int col) {{ return splitk_workspace + (s * {gemms} + j) * ws_plane + (g1_0 + row) * ({nd}) + g0_0 + col; }};"
     ));
     em.line(
         "const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };",
     );
     for j in 0..gemms {
         em.line(&format!(
-            "gemm{j}.combine_splits<{splits}>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {{"
+            "gemm{j}.for_each([&](int row, int col, float acc) {{ if (splitk_valid(row, col)) __stcg(splitk_at(blockIdx.z, {j}, row, col), acc); }});"
         ));
+    }
+    em.line(&format!(
+        "if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), {splits}u)) return;"
+    ));
+    for j in 0..gemms {
         em.line(&format!(
-            "return __ldcg(splitk_workspace + ((long long)s * {gemms} + {j}) * ws_plane + (g1_0 + row) * ({nd}) + g0_0 + col);"
+            "gemm{j}.combine_splits<{splits}>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {{ return __ldcg(splitk_at(s, {j}, row, col)); }});"
         ));
-        em.line("});");
     }
     let elems = DimExpr::constant(i64::from(splits) * gemms as i64)
         .mul(m)
