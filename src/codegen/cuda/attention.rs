@@ -351,7 +351,6 @@ fn recognize(em: &Emitter, info: &BlockInfo) -> Result<Flash> {
     })
 }
 
-/// One split of flash attention on tensor cores.
 /// Stages of the flash partial's ring of (K, V) tile pairs for `splits`
 /// splits. With 3, a split of two or three key tiles has them all in
 /// flight at once; the ring then takes 104 KB at a head dim of 128, so 2
@@ -392,6 +391,7 @@ pub fn flash_shared_bytes(
     u32::try_from(tiles.max(merge)).unwrap_or(u32::MAX)
 }
 
+/// One split of flash attention on tensor cores.
 pub fn flash_partial(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     let b = em.block;
     let Some(fl) = &b.forloop else {

@@ -96,11 +96,10 @@ pub struct Emitter<'a> {
     pub fixed: crate::ir::DimBindings,
     /// Dynamic shared memory the kernel is launched with (bytes; 0: none).
     pub dynamic_shared: u32,
-    /// Split-K across blocks ([`crate::codegen::Launch::split_k`]): the
-    /// split count and the workspace's f32 elements, set by the matmul
-    /// template. The kernel then takes the counters and the workspace
-    /// after its tensors.
-    pub split_k: Option<(u32, DimExpr)>,
+    /// Split-K across blocks ([`crate::codegen::Launch::split_k`]), set by
+    /// the matmul template. The kernel then takes the counters and the
+    /// workspace after its tensors.
+    pub split_k: Option<crate::codegen::SplitK>,
     /// `__launch_bounds__`'s minimum blocks per SM (`None`: not given, and
     /// ptxas may cap registers for occupancy, spilling to do so).
     pub min_blocks: Option<u32>,

@@ -14,7 +14,7 @@ pub mod templates;
 use std::fmt::Write;
 
 use super::CodegenError;
-use super::plan::{ArchDispatch, GridFactor, Launch, SplitK, Variant, WorkloadKernels};
+use super::plan::{ArchDispatch, GridFactor, Launch, Variant, WorkloadKernels};
 use crate::ir::{Target, Workload};
 use crate::search::cache::{Cache, graph_fingerprint};
 use crate::search::crosscheck::CrossCheckOptions;
@@ -192,19 +192,12 @@ fn block_kernel(
                 let threads = block.params.threads;
                 let text = format!("{} {{\n{}}}\n", em.signature(name, threads), em.code);
                 let mut grid = grid_factors(&block.grid);
-                let split_k = em.split_k.take().map(|(s, elems)| {
+                let split_k = em.split_k.take();
+                if let Some(s) = &split_k {
                     grid[2].push(GridFactor {
-                        extent: crate::ir::DimExpr::constant(i64::from(s)),
+                        extent: crate::ir::DimExpr::constant(i64::from(s.splits)),
                         tile: 1,
                     });
-                    SplitK {
-                        splits: s,
-                        workspace: elems,
-                    }
-                });
-                if split_k.as_ref().map_or(1, |s| s.splits) != block.params.split_k.max(1) {
-                    reasons.push(format!("{label}: split-K across blocks not supported"));
-                    continue;
                 }
                 let launch = Launch {
                     symbol: name.to_string(),
@@ -214,6 +207,10 @@ fn block_kernel(
                     tensors: em.params.iter().map(|(t, _)| *t).collect(),
                     split_k,
                 };
+                if launch.splits() != block.params.split_k.max(1) {
+                    reasons.push(format!("{label}: split-K across blocks not supported"));
+                    continue;
+                }
                 return Ok((text, launch));
             }
             Err(why) => reasons.push(format!("{label}: {why}")),

@@ -14,7 +14,9 @@ use crate::ugraph::validate::{BlockInfo, TileExtent};
 use crate::ugraph::{BlockOp, ValueId};
 
 use super::emit::{Emitter, Evaluator};
-use super::templates::{elementwise_op, input_tiles, output_tile_elems, output_tile_index, store};
+use super::templates::{
+    block_reduce, elementwise_op, input_tiles, output_tile_elems, output_tile_index, store,
+};
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -171,30 +173,28 @@ pub fn row_resident(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         else {
             continue;
         };
-        let (init, update, rop) = match op {
-            ReduceOp::Max => ("-INFINITY", "fmaxf(s{i}, {x})", "MaxOp"),
-            ReduceOp::Sum | ReduceOp::Mean => ("0.0f", "s{i} + {x}", "SumOp"),
+        let max = *op == ReduceOp::Max;
+        let mean_of = match (op, count) {
+            (ReduceOp::Mean, None) => return Err("a tile mean without a data count".into()),
+            (ReduceOp::Mean, Some(c)) => Some(c),
+            _ => None,
         };
-        if *op == ReduceOp::Mean && count.is_none() {
-            return Err("a tile mean without a data count".into());
-        }
-        em.line(&format!("float s{i} = {init};"));
+        let s = format!("s{i}");
+        em.line(&format!(
+            "float {s} = {};",
+            if max { "-INFINITY" } else { "0.0f" }
+        ));
         pass(em, share, &mut |em, local| {
             let x = ev.value(em, *input, local)?;
-            let next = update.replace("{i}", &i.to_string()).replace("{x}", &x);
-            em.line(&format!("s{i} = {next};"));
+            if max {
+                em.line(&format!("{s} = fmaxf({s}, {x});"));
+            } else {
+                em.line(&format!("{s} = {s} + {x};"));
+            }
             Ok(())
         })?;
         ev.clear_memo();
-        em.line(&format!(
-            "s{i} = prism::block_reduce<prism::{rop}, {threads}>(s{i}, scratch);"
-        ));
-        if let (ReduceOp::Mean, Some(c)) = (op, count) {
-            em.line(&format!(
-                "s{i} *= (float)(1.0 / (double)({}));",
-                super::emit::dim(c)
-            ));
-        }
+        block_reduce(em, &s, max, threads, mean_of);
         ev.bound
             .insert(ValueId(i), Box::new(move |_: &[String]| format!("s{i}")));
     }

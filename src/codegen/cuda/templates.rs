@@ -235,17 +235,13 @@ pub fn loop_reduce(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     ev.clear_memo();
     for a in &accums {
         let acc = format!("acc{}", a.accum.0);
-        let op = if a.kind == AccumKind::Max {
-            "MaxOp"
-        } else {
-            "SumOp"
-        };
-        em.line(&format!(
-            "{acc} = prism::block_reduce<prism::{op}, {threads}>({acc}, scratch);"
-        ));
-        if let Some(c) = &a.count {
-            em.line(&format!("{acc} *= (float)(1.0 / (double)({}));", dim(c)));
-        }
+        block_reduce(
+            em,
+            &acc,
+            a.kind == AccumKind::Max,
+            threads,
+            a.count.as_ref(),
+        );
         ev.bound
             .insert(a.accum, Box::new(move |_: &[String]| acc.clone()));
     }
@@ -258,6 +254,25 @@ pub fn loop_reduce(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     }
     em.line("}");
     Ok(())
+}
+
+/// `var = ` its block-wide maximum (`max`) or sum, every thread getting it
+/// (through `scratch`, `__shared__ float[32]`); a mean then divides by
+/// `mean_of`.
+pub(super) fn block_reduce(
+    em: &mut Emitter,
+    var: &str,
+    max: bool,
+    threads: u32,
+    mean_of: Option<&DimExpr>,
+) {
+    let op = if max { "MaxOp" } else { "SumOp" };
+    em.line(&format!(
+        "{var} = prism::block_reduce<prism::{op}, {threads}>({var}, scratch);"
+    ));
+    if let Some(c) = mean_of {
+        em.line(&format!("{var} *= (float)(1.0 / (double)({}));", dim(c)));
+    }
 }
 
 /// Shared memory the matmul kernel declares statically, checked against the
@@ -588,10 +603,12 @@ fn split_k_combine(em: &mut Emitter, splits: u32, gemms: usize, m: &DimExpr, n: 
             "gemm{j}.combine_splits<{splits}>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) {{ return __ldcg(splitk_at(s, {j}, row, col)); }});"
         ));
     }
-    let elems = DimExpr::constant(i64::from(splits) * gemms as i64)
-        .mul(m)
-        .mul(n);
-    em.split_k = Some((splits, elems));
+    em.split_k = Some(crate::codegen::SplitK {
+        splits,
+        workspace: DimExpr::constant(i64::from(splits) * gemms as i64)
+            .mul(m)
+            .mul(n),
+    });
 }
 
 /// `st<s> += <statistic's operand at (row, col)>` for every row statistic
