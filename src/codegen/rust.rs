@@ -1056,12 +1056,17 @@ fn emit_workload(o: &mut Out, p: &Prepared<'_>, fatbin: Option<&str>) {
             o.line(&format!("grid: [{}],", axes.join(", ")));
             let slots: Vec<String> = l.tensors.iter().map(|t| v.slots[t.0].literal()).collect();
             o.line(&format!("args: &[{}],", slots.join(", ")));
-            o.line(&format!("split_k: {},", l.splits()));
-            let workspace = l
-                .split_k
-                .as_ref()
-                .map_or_else(|| "Poly(&[])".to_string(), |s| poly(&s.workspace, &p.dims));
-            o.line(&format!("workspace: {workspace},"));
+            let split_k = l.split_k.as_ref().map_or_else(
+                || "None".to_string(),
+                |s| {
+                    format!(
+                        "Some(SplitK {{ splits: {}, workspace: {} }})",
+                        s.splits,
+                        poly(&s.workspace, &p.dims)
+                    )
+                },
+            );
+            o.line(&format!("split_k: {split_k},"));
             o.close("},");
         }
         o.close("],");
@@ -1336,6 +1341,13 @@ const RUNTIME: &str = r#"/// Create a context on GPU `ordinal`, checking first t
 pub fn context(ordinal: usize) -> Result<Arc<CudaContext>, Error> {
     rt::check_driver()?;
     Ok(CudaContext::new(ordinal)?)
+}
+
+/// Whether this module's kernels run on a GPU of compute capability `major.minor`: SASS of
+/// [`ARCHS`] or PTX of [`PTX_ARCH`] covers it. `load` fails with [`Error::UnsupportedDevice`]
+/// exactly when this is false for the context's device.
+pub fn supports_compute_capability(major: i32, minor: i32) -> bool {
+    rt::runs_on(major, minor)
 }
 
 /// Why loading or launching a workload failed.
@@ -1759,11 +1771,17 @@ pub struct KernelInfo {
     grid: [&'static [(Poly, u32)]; 3],
     /// The buffer of each pointer parameter.
     args: &'static [Slot],
-    /// Blocks along z sharing each output tile's K range (1: none). Above 1 the
-    /// kernel takes two more pointers after `args`: one zeroed `u32` counter per
-    /// output tile (left zero by the kernel) and an `f32` workspace.
-    split_k: u32,
-    /// The split-K workspace's `f32` elements.
+    /// Split-K: the kernel then takes two more pointers after `args`, one zeroed
+    /// `u32` counter per output tile (left zero by the kernel) and an `f32` workspace.
+    split_k: Option<SplitK>,
+}
+
+/// The split-K plan of a kernel.
+#[derive(Clone, Copy, Debug)]
+struct SplitK {
+    /// Blocks along z sharing each output tile's K range (at least 2).
+    splits: u32,
+    /// The workspace's `f32` elements.
     workspace: Poly,
 }
 
@@ -1884,6 +1902,155 @@ impl WorkloadInfo {
             .map(|(v, d)| v.ok_or(Error::MissingDim { workload: self.name, dim: d.name }))
             .collect()
     }
+
+    /// Checks dims given in [`WorkloadInfo::dims`] order: as many as the workload has, each in
+    /// its declared values.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ArgumentCount`] (kind `"dims"`) or [`Error::DimOutOfRange`].
+    pub fn check_dims(&self, dims: &[i64]) -> Result<(), Error> {
+        if dims.len() != self.dims.len() {
+            return Err(Error::ArgumentCount {
+                workload: self.name,
+                kind: "dims",
+                expected: self.dims.len(),
+                got: dims.len(),
+            });
+        }
+        for (v, d) in dims.iter().zip(self.dims) {
+            if !d.values.contains(*v) {
+                return Err(Error::DimOutOfRange {
+                    workload: self.name,
+                    dim: d.name,
+                    value: i128::from(*v),
+                    allowed: d.values.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Elements of `t` at `dims`, checked: every extent at least 1, the byte size within
+    /// `isize::MAX`.
+    fn checked_len(&self, t: &TensorInfo, dims: &[i64]) -> Result<usize, Error> {
+        let overflow = || Error::SizeOverflow { workload: self.name, tensor: t.name, shape: t.shape };
+        let mut len: usize = 1;
+        for e in t.extents {
+            let v = e.eval(dims).ok_or_else(overflow)?;
+            if v < 1 {
+                return Err(Error::EmptyTensor { workload: self.name, tensor: t.name, shape: t.shape });
+            }
+            len = usize::try_from(v).ok().and_then(|v| len.checked_mul(v)).ok_or_else(overflow)?;
+        }
+        match len.checked_mul(t.dtype.size()) {
+            Some(bytes) if bytes <= isize::MAX as usize => Ok(len),
+            _ => Err(overflow()),
+        }
+    }
+
+    /// What a launch at `dims` (in [`WorkloadInfo::dims`] order) with the dispatch table
+    /// `table` needs: the checks and sizes `launch` computes before touching the GPU, so they
+    /// can be inspected (or tested) without one. `launch` uses the table `load` chose
+    /// ([`WorkloadInfo::dispatch_for`] of the device).
+    ///
+    /// # Errors
+    ///
+    /// As [`WorkloadInfo::check_dims`], then [`Error::SizeOverflow`] / [`Error::EmptyTensor`]
+    /// for a tensor (or split-K workspace) too large or empty at these dims, and
+    /// [`Error::GridTooLarge`] / [`Error::EmptyGrid`] for a grid CUDA cannot launch.
+    pub fn launch_sizes(&self, table: Option<&DispatchInfo>, dims: &[i64]) -> Result<LaunchSizes, Error> {
+        self.check_dims(dims)?;
+        let lens = |ts: &[TensorInfo]| -> Result<Vec<usize>, Error> {
+            ts.iter().map(|t| self.checked_len(t, dims)).collect()
+        };
+        let inputs = lens(self.inputs)?;
+        let outputs = lens(self.outputs)?;
+        let i = table.map_or(0, |t| t.variant_at(dims));
+        let variant = if i < self.variants.len() { i } else { 0 };
+        let v = &self.variants[variant];
+        let intermediates = lens(v.intermediates)?;
+        let mut scratch_bytes: usize = 0;
+        for (len, t) in intermediates.iter().zip(v.intermediates) {
+            // Each fits in isize::MAX bytes (checked_len); their sum saturates.
+            scratch_bytes = scratch_bytes.saturating_add(len * t.dtype.size());
+        }
+        let mut grids = Vec::with_capacity(v.kernels.len());
+        let mut workspaces = Vec::with_capacity(v.kernels.len());
+        let mut counters = 0usize;
+        for k in v.kernels {
+            let mut g = [1u32; 3];
+            for (axis, factors) in k.grid.iter().enumerate() {
+                let name = ["x", "y", "z"][axis];
+                let limit: u64 = if axis == 0 { (1 << 31) - 1 } else { 65535 };
+                let mut blocks: u64 = 1;
+                for (extent, tile) in *factors {
+                    let e = extent.eval(dims).ok_or(Error::GridTooLarge {
+                        workload: self.name,
+                        kernel: k.symbol,
+                        axis: name,
+                        blocks: u64::MAX,
+                        limit,
+                    })?;
+                    if e < 1 {
+                        return Err(Error::EmptyGrid { workload: self.name, kernel: k.symbol, axis: name });
+                    }
+                    let tile = u64::from((*tile).max(1));
+                    blocks = blocks.saturating_mul((e as u64).div_ceil(tile));
+                }
+                if blocks > limit {
+                    return Err(Error::GridTooLarge { workload: self.name, kernel: k.symbol, axis: name, blocks, limit });
+                }
+                // blocks <= limit < 2^31, so it fits.
+                g[axis] = blocks as u32;
+            }
+            grids.push((g[0], g[1], g[2]));
+            workspaces.push(match &k.split_k {
+                Some(split) => {
+                    let overflow = || Error::SizeOverflow { workload: self.name, tensor: "split-K workspace", shape: k.symbol };
+                    let elems = split.workspace.eval(dims).ok_or_else(overflow)?;
+                    let elems = usize::try_from(elems.max(1)).map_err(|_| overflow())?;
+                    let bytes = match elems.checked_mul(4) {
+                        Some(bytes) if bytes <= isize::MAX as usize => bytes,
+                        _ => return Err(overflow()),
+                    };
+                    scratch_bytes = scratch_bytes.saturating_add(bytes);
+                    // The grid's blocks fit in u32 per axis; their product in u128.
+                    let blocks = u128::from(g[0]) * u128::from(g[1]) * u128::from(g[2]);
+                    let tiles = usize::try_from(blocks / u128::from(split.splits.max(1))).map_err(|_| overflow())?;
+                    counters = counters.max(tiles.max(1));
+                    elems
+                }
+                None => 0,
+            });
+        }
+        Ok(LaunchSizes { variant, inputs, outputs, intermediates, grids, workspaces, counters, scratch_bytes })
+    }
+}
+
+/// What one launch needs at given dims: computed by [`WorkloadInfo::launch_sizes`], checked,
+/// without a GPU.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LaunchSizes {
+    /// The variant that runs (index into [`WorkloadInfo::variants`]).
+    pub variant: usize,
+    /// Elements each input must hold, in argument order.
+    pub inputs: Vec<usize>,
+    /// Elements each output must hold, in argument order.
+    pub outputs: Vec<usize>,
+    /// Elements of each intermediate the launch allocates ([`VariantInfo::intermediates`]).
+    pub intermediates: Vec<usize>,
+    /// The grid `(x, y, z)` of each kernel, in launch order.
+    pub grids: Vec<(u32, u32, u32)>,
+    /// The `f32` elements of each kernel's split-K workspace (0 without split-K).
+    pub workspaces: Vec<usize>,
+    /// The `u32` split-K tile counters the launch needs (0 without split-K). They are
+    /// allocated once per stream and reused, not per launch.
+    pub counters: usize,
+    /// Device bytes the launch allocates beyond its inputs and outputs: the intermediates
+    /// and the split-K workspaces, freed (stream-ordered) when the launch's kernels are done.
+    pub scratch_bytes: usize,
 }
 
 mod sealed {
@@ -2075,7 +2242,7 @@ mod rt {
     /// X.Y' with Y' >= Y, for `sm_XYf` likewise (same family), for `sm_XYa` on X.Y only;
     /// PTX for `compute_XY` runs on every capability >= X.Y, `compute_XYa` on X.Y only,
     /// `compute_XYf` within the family.
-    fn runs_on(major: i32, minor: i32) -> bool {
+    pub(super) fn runs_on(major: i32, minor: i32) -> bool {
         let (Ok(major), Ok(minor)) = (u32::try_from(major), u32::try_from(minor)) else {
             return false;
         };
@@ -2199,52 +2366,11 @@ mod rt {
             .collect()
     }
 
-    /// Elements of `t` at `dims`, checked: every extent at least 1, the byte size within
-    /// `isize::MAX`.
-    fn tensor_len(info: &WorkloadInfo, t: &TensorInfo, dims: &[i64]) -> Result<usize, Error> {
-        let overflow = || Error::SizeOverflow { workload: info.name, tensor: t.name, shape: t.shape };
-        let mut len: usize = 1;
-        for e in t.extents {
-            let v = e.eval(dims).ok_or_else(overflow)?;
-            if v < 1 {
-                return Err(Error::EmptyTensor { workload: info.name, tensor: t.name, shape: t.shape });
-            }
-            len = usize::try_from(v).ok().and_then(|v| len.checked_mul(v)).ok_or_else(overflow)?;
-        }
-        match len.checked_mul(t.dtype.size()) {
-            Some(bytes) if bytes <= isize::MAX as usize => Ok(len),
-            _ => Err(overflow()),
-        }
-    }
-
-    /// Dims in kernel order: as many as the workload has, each in its declared values.
-    fn check_dims(info: &WorkloadInfo, dims: &[i64]) -> Result<(), Error> {
-        if dims.len() != info.dims.len() {
-            return Err(Error::ArgumentCount {
-                workload: info.name,
-                kind: "dims",
-                expected: info.dims.len(),
-                got: dims.len(),
-            });
-        }
-        for (v, d) in dims.iter().zip(info.dims) {
-            if !d.values.contains(*v) {
-                return Err(Error::DimOutOfRange {
-                    workload: info.name,
-                    dim: d.name,
-                    value: i128::from(*v),
-                    allowed: d.values.to_string(),
-                });
-            }
-        }
-        Ok(())
-    }
-
     /// [`DynWorkload::variant_info`] for any workload.
     pub(super) fn variant_dyn(loaded: &Loaded, dims: &[(&str, i64)]) -> Result<&'static VariantInfo, Error> {
         let info = loaded.info;
         let values = info.dim_values(dims)?;
-        check_dims(info, &values)?;
+        info.check_dims(&values)?;
         Ok(&info.variants[loaded.variant(&values)])
     }
 
@@ -2253,14 +2379,7 @@ mod rt {
         loaded: &'a Loaded,
         stream: &'a Arc<CudaStream>,
         dims: Vec<i64>,
-        /// The variant it runs (index into `WorkloadInfo::variants`).
-        variant: usize,
-        inputs: Vec<usize>,
-        outputs: Vec<usize>,
-        scratch: Vec<usize>,
-        grids: Vec<(u32, u32, u32)>,
-        /// Per kernel: split-K counters and workspace elements (0, 0 without split-K).
-        split_k: Vec<(usize, usize)>,
+        sizes: LaunchSizes,
     }
 
     /// A buffer checked for one argument position, with its device address.
@@ -2273,64 +2392,11 @@ mod rt {
     impl<'a> Plan<'a> {
         pub(super) fn new(loaded: &'a Loaded, stream: &'a Arc<CudaStream>, dims: Vec<i64>) -> Result<Self, Error> {
             let info = loaded.info;
-            check_dims(info, &dims)?;
+            let sizes = info.launch_sizes(loaded.table, &dims)?;
             if **stream.context() != *loaded.ctx {
                 return Err(Error::WrongContext { workload: info.name, argument: "stream" });
             }
-            let lens = |ts: &[TensorInfo]| -> Result<Vec<usize>, Error> {
-                ts.iter().map(|t| tensor_len(info, t, &dims)).collect()
-            };
-            let inputs = lens(info.inputs)?;
-            let outputs = lens(info.outputs)?;
-            let variant = loaded.variant(&dims);
-            let v = &info.variants[variant];
-            let scratch = lens(v.intermediates)?;
-            let mut grids = Vec::with_capacity(v.kernels.len());
-            let mut split_k = Vec::with_capacity(v.kernels.len());
-            for k in v.kernels {
-                let mut g = [1u32; 3];
-                for (axis, factors) in k.grid.iter().enumerate() {
-                    let name = ["x", "y", "z"][axis];
-                    let limit: u64 = if axis == 0 { (1 << 31) - 1 } else { 65535 };
-                    let mut blocks: u64 = 1;
-                    for (extent, tile) in *factors {
-                        let e = extent.eval(&dims).ok_or(Error::GridTooLarge {
-                            workload: info.name,
-                            kernel: k.symbol,
-                            axis: name,
-                            blocks: u64::MAX,
-                            limit,
-                        })?;
-                        if e < 1 {
-                            return Err(Error::EmptyGrid { workload: info.name, kernel: k.symbol, axis: name });
-                        }
-                        let tile = u64::from((*tile).max(1));
-                        blocks = blocks.saturating_mul((e as u64).div_ceil(tile));
-                    }
-                    if blocks > limit {
-                        return Err(Error::GridTooLarge { workload: info.name, kernel: k.symbol, axis: name, blocks, limit });
-                    }
-                    // blocks <= limit < 2^31, so it fits.
-                    g[axis] = blocks as u32;
-                }
-                grids.push((g[0], g[1], g[2]));
-                split_k.push(if k.split_k > 1 {
-                    let overflow = || Error::SizeOverflow { workload: info.name, tensor: "split-K workspace", shape: k.symbol };
-                    let elems = k.workspace.eval(&dims).ok_or_else(overflow)?;
-                    let elems = usize::try_from(elems.max(1)).map_err(|_| overflow())?;
-                    match elems.checked_mul(4) {
-                        Some(bytes) if bytes <= isize::MAX as usize => {}
-                        _ => return Err(overflow()),
-                    }
-                    // The grid's blocks fit in u32 per axis; their product in u128.
-                    let blocks = u128::from(g[0]) * u128::from(g[1]) * u128::from(g[2]);
-                    let tiles = usize::try_from(blocks / u128::from(k.split_k)).map_err(|_| overflow())?;
-                    (tiles.max(1), elems)
-                } else {
-                    (0, 0)
-                });
-            }
-            Ok(Plan { loaded, stream, dims, variant, inputs, outputs, scratch, grids, split_k })
+            Ok(Plan { loaded, stream, dims, sizes })
         }
 
         fn check(&self, t: &TensorInfo, expected: usize, len: usize, ctx: &CudaContext) -> Result<(), Error> {
@@ -2359,7 +2425,7 @@ mod rt {
             if T::DTYPE != t.dtype {
                 return Err(Error::DTypeMismatch { workload: info.name, argument: t.name, expected: t.dtype, got: T::DTYPE });
             }
-            self.check(t, self.inputs[i], buffer.buffer_len(), buffer.buffer_context())?;
+            self.check(t, self.sizes.inputs[i], buffer.buffer_len(), buffer.buffer_context())?;
             let (ptr, guard) = buffer.buffer_ptr(self.stream);
             Ok(Bound { slot: Slot::Input(i), ptr, _guard: guard })
         }
@@ -2379,7 +2445,7 @@ mod rt {
             if T::DTYPE != t.dtype {
                 return Err(Error::DTypeMismatch { workload: info.name, argument: t.name, expected: t.dtype, got: T::DTYPE });
             }
-            self.check(t, self.outputs[i], buffer.buffer_len(), buffer.buffer_context())?;
+            self.check(t, self.sizes.outputs[i], buffer.buffer_len(), buffer.buffer_context())?;
             let (ptr, guard) = buffer.buffer_ptr_mut(self.stream);
             Ok(Bound { slot: Slot::Output(i), ptr, _guard: guard })
         }
@@ -2403,11 +2469,11 @@ mod rt {
                     got: args.len(),
                 });
             }
-            let variant = &info.variants[self.variant];
+            let variant = &info.variants[self.sizes.variant];
             // Intermediates: fresh, uninitialized, exactly as large as their shapes.
-            let mut scratch: Vec<CudaSlice<u8>> = Vec::with_capacity(self.scratch.len());
-            for (len, t) in self.scratch.iter().zip(variant.intermediates) {
-                let bytes = len * t.dtype.size(); // checked in `tensor_len`
+            let mut scratch: Vec<CudaSlice<u8>> = Vec::with_capacity(self.sizes.intermediates.len());
+            for (len, t) in self.sizes.intermediates.iter().zip(variant.intermediates) {
+                let bytes = len * t.dtype.size(); // checked in `WorkloadInfo::launch_sizes`
                 // SAFETY: the memory is left uninitialized. Only the kernels below touch it, and
                 // each kernel that reads an intermediate runs after the kernel that writes it
                 // (the launch plan's contract); it is never read on the host.
@@ -2422,7 +2488,7 @@ mod rt {
                 .collect();
             // Split-K: this stream's counters (grown, zeroed, when a kernel needs more; held
             // locked until every kernel is queued) and a fresh workspace per kernel.
-            let needed = self.split_k.iter().map(|s| s.0).max().unwrap_or(0);
+            let needed = self.sizes.counters;
             let mut counters_lock = None;
             let mut counters_ptr = 0u64;
             if needed > 0 {
@@ -2442,8 +2508,8 @@ mod rt {
                 };
                 counters_lock = Some(all);
             }
-            let mut workspaces: Vec<Option<CudaSlice<f32>>> = Vec::with_capacity(self.split_k.len());
-            for &(_, elems) in &self.split_k {
+            let mut workspaces: Vec<Option<CudaSlice<f32>>> = Vec::with_capacity(self.sizes.workspaces.len());
+            for &elems in &self.sizes.workspaces {
                 workspaces.push(if elems > 0 {
                     // SAFETY: uninitialized; every split of a tile writes its part before the
                     // tile's last block reads it (the kernel's contract), never read on the host.
@@ -2452,9 +2518,9 @@ mod rt {
                     None
                 });
             }
-            let functions = &self.loaded.functions[self.variant];
+            let functions = &self.loaded.functions[self.sizes.variant];
             for (((k, function), grid), workspace) in
-                variant.kernels.iter().zip(functions).zip(&self.grids).zip(&workspaces)
+                variant.kernels.iter().zip(functions).zip(&self.sizes.grids).zip(&workspaces)
             {
                 let mut ptrs: Vec<u64> = k
                     .args
@@ -2485,7 +2551,7 @@ mod rt {
                 // SAFETY: the parameters match the kernel's signature, which prism generated:
                 // one device pointer per entry of `k.args` (in that order), the split-K counters
                 // (at least one zeroed u32 per output tile, this stream's) and workspace when
-                // `k.split_k > 1`, then every dim as an i64, in `info.dims` order. Every pointer is a live allocation of this
+                // `k.split_k` is set, then every dim as an i64, in `info.dims` order. Every pointer is a live allocation of this
                 // context (checked by `Plan::input`/`Plan::output`, or allocated above) holding
                 // exactly the elements of its tensor's shape at `self.dims` (lengths checked
                 // with overflow-checked arithmetic), with the declared element type (the
