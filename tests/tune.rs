@@ -11,7 +11,7 @@ use prism::build::{Build, BuildError};
 use prism::ir::Spec;
 use prism::search::crosscheck::CrossCheckOptions;
 use prism::tune::instances::{InstanceId, split_count, unverified, verify, with_splits};
-use prism::tune::lock::{Entry, Lock, LockError, Source, path_for};
+use prism::tune::lock::{Entry, Lock, LockError, Source, path_for, seal};
 use prism::tune::resolve::{Origin, kept_entries, locked, model_entries, orphans, resolve};
 use prism::tune::tiles::{TILE_CONFIGS, tile_choices, with_tiles};
 use prism::tune::tuner::{Timed, arch_for, choose, shortlist, spearman};
@@ -263,26 +263,51 @@ fn lock_round_trips_and_refuses_bad_files() {
     assert_eq!(back.render(), text, "deterministic");
 
     let err = |t: &str| Lock::parse(t, p).expect_err("refused");
+    // Text without its checksum line, to edit and seal again: the TOML's
+    // own checks come after the checksum's.
+    let unsealed = |t: &str| -> String {
+        t.lines()
+            .filter(|l| !l.starts_with("checksum = "))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    assert_eq!(seal(&unsealed(&text)), text, "seal is what render does");
+    let sealed = |t: &str| err(&seal(t));
     assert!(matches!(
-        err("this is not toml ["),
+        sealed("this is not toml ["),
         LockError::Corrupt { .. }
     ));
     assert!(
-        matches!(err("nvcc = \"13.0\"\n"), LockError::Corrupt { .. }),
+        matches!(sealed("nvcc = \"13.0\"\n"), LockError::Corrupt { .. }),
         "no version"
     );
     assert!(matches!(
-        err("version = 99\nnvcc = \"13.0\"\n"),
+        sealed("version = 99\nnvcc = \"13.0\"\n"),
         LockError::Version { found: 99, .. }
     ));
     assert!(matches!(
-        err(&text.replace("source = \"model\"", "source = \"guessed\"")),
+        sealed(&unsealed(&text).replace("source = \"model\"", "source = \"guessed\"")),
         LockError::Corrupt { .. }
     ));
-    let dup = text.replace("key = \"k2\"", "key = \"k1\"");
-    let e = err(&dup);
+    let dup = unsealed(&text).replace("key = \"k2\"", "key = \"k1\"");
+    let e = sealed(&dup);
     assert!(matches!(e, LockError::Duplicate { .. }), "{e}");
-    for e in [err("x"), err("version = 2\nnvcc=\"1\""), e] {
+    // The same edits without sealing: refused by the checksum first.
+    for edited in [
+        "version = 99\nnvcc = \"13.0\"\n".to_string(),
+        text.replace("key = \"k2\"", "key = \"k1\""),
+    ] {
+        assert!(
+            matches!(err(&edited), LockError::Checksum { .. }),
+            "{edited}"
+        );
+    }
+    for e in [
+        sealed("x"),
+        sealed("version = 2\nnvcc=\"1\""),
+        e,
+        err("version = 1\n"),
+    ] {
         assert!(e.to_string().contains("prism tune"), "says what to do: {e}");
     }
     assert!(
@@ -517,7 +542,7 @@ fn missing_stale_and_corrupt_locks() {
     // A corrupt lock is an error saying what to do.
     std::fs::write(
         dir.join("prism.lock"),
-        "version = 1\n[[entry]]\nworkload = 3\n",
+        seal("version = 1\n[[entry]]\nworkload = 3\n"),
     )
     .expect("write");
     let e = small_build(&dir, false).expect_err("corrupt lock");

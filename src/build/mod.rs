@@ -432,6 +432,8 @@ impl Build {
         let dir = target.join("prism").join("tune");
         let toml_abs = std::path::absolute(&self.toml).unwrap_or_else(|_| self.toml.clone());
         let cache_path = dir.join(format!("{}.lock", hash(&toml_abs.display().to_string())));
+        // A cache that does not read (damaged, or written before locks had
+        // checksums) is never used: it counts as empty and is written again.
         let cached = Lock::read(&cache_path).ok().flatten();
         // The committed lock first, the cache for what it lacks.
         let mut combined = merge(

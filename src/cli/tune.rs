@@ -82,8 +82,14 @@ pub fn run(o: Options, color: bool) -> i32 {
             eprintln!("error: {e}");
             return 1;
         }
+        // Tuning writes a new lock; the unreadable one's entries (which may
+        // include other archs' measurements) are not carried over.
         Err(e) => {
-            eprintln!("warning: {e}; writing a new one");
+            eprintln!("warning: {e}");
+            eprintln!(
+                "note: writing a new {} from this run alone; none of the old file's entries are kept",
+                lock_path.display()
+            );
             None
         }
     };
