@@ -494,6 +494,85 @@ fn the_emitted_module_is_deterministic() {
     assert!(a.contains("grid: [&[(Poly(&[(1, &[0])]), 128)], &[], &[]],"));
 }
 
+/// Every file a build wrote under `out`, by path relative to it, with the
+/// absolute out path replaced so two builds in two folders compare.
+fn written_files(out: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    fn walk(dir: &Path, out: &Path, files: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .expect("read dir")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out, files);
+            } else {
+                let name = p
+                    .strip_prefix(out)
+                    .expect("under out")
+                    .display()
+                    .to_string();
+                let text = std::fs::read(&p).expect("read");
+                let text =
+                    String::from_utf8_lossy(&text).replace(&out.display().to_string(), "<out>");
+                files.insert(name, text.into_bytes());
+            }
+        }
+    }
+    let mut files = std::collections::BTreeMap::new();
+    walk(out, out, &mut files);
+    files
+}
+
+/// The real search and code generators on the bundled prism.toml, twice
+/// without the search cache and twice through it (filled, then read): every
+/// file written (the module and each workload's .cu) is byte-identical. DOCS_RS
+/// skips nvcc; everything before it runs as in a build.
+#[test]
+fn search_and_code_generation_are_byte_identical_across_runs() {
+    let (dir, toml) = project("determinism", prism::frontend::EMBEDDED_PRISM_TOML);
+    let run = |out: &Path| {
+        Build::from_toml(&toml)
+            .out_dir(out)
+            .emit_directives(false)
+            .env("DOCS_RS", "1")
+            .env_remove("CUDA_COMPUTE_CAP")
+            .try_run()
+            .unwrap_or_else(|e| panic!("{e}"));
+        written_files(out)
+    };
+    // No CACHEDIR.TAG above these: no search cache.
+    let first = run(&dir.join("a"));
+    let second = run(&dir.join("b"));
+    assert!(
+        first.keys().any(|k| k.ends_with("gated_mlp.cu")),
+        "{:?}",
+        first.keys()
+    );
+    assert!(
+        first.keys().any(|k| k.ends_with(".rs")),
+        "{:?}",
+        first.keys()
+    );
+    assert_eq!(first, second, "two runs without the cache differ");
+    // Under a target folder: the search cache is filled, then used.
+    let target = dir.join("target");
+    std::fs::create_dir_all(&target).expect("mkdir");
+    std::fs::write(
+        target.join("CACHEDIR.TAG"),
+        "Signature: 8a477f597d28d172789f06886806bc55\n",
+    )
+    .expect("tag");
+    let filled = run(&target.join("c"));
+    assert!(
+        std::fs::read_dir(target.join("prism").join("search")).is_ok_and(|d| d.count() >= 9),
+        "the search cache was not filled"
+    );
+    let cached = run(&target.join("d"));
+    assert_eq!(first, filled, "a run filling the cache differs");
+    assert_eq!(first, cached, "a run from the cache differs");
+}
+
 #[test]
 fn emit_rejects_inconsistent_plans_and_bad_names() {
     use prism::codegen::rust::{EmitError, Fatbins, emit};
@@ -605,6 +684,62 @@ fn no_out_dir() {
     );
     assert!(matches!(e, BuildError::NoOutDir), "{e:?}");
     assert!(text.contains("build script"), "{text}");
+}
+
+#[test]
+fn an_unwritable_search_cache_is_a_warning_not_a_failure() {
+    // The search cache lives in <target>/prism/search, the target folder being
+    // the nearest ancestor of OUT_DIR holding CACHEDIR.TAG. A file where its
+    // folder should be makes it unwritable, even for root.
+    let (dir, toml) = project("cache", TOML);
+    let target = dir.join("target");
+    std::fs::create_dir_all(target.join("build")).expect("mkdir");
+    std::fs::write(
+        target.join("CACHEDIR.TAG"),
+        "Signature: 8a477f597d28d172789f06886806bc55\n",
+    )
+    .expect("tag");
+    std::fs::write(target.join("prism"), "not a folder").expect("file");
+    let out = build(&toml, &target.join("build").join("out"), Path::new("nvcc"))
+        .env("DOCS_RS", "1")
+        .try_run()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let warning = out
+        .warnings
+        .iter()
+        .find(|w| w.contains("search cache"))
+        .unwrap_or_else(|| panic!("no warning in {:?}", out.warnings));
+    assert!(
+        warning.contains(&target.join("prism").join("search").display().to_string()),
+        "{warning}"
+    );
+    assert!(warning.contains("writable directory"), "{warning}");
+    // With the obstacle gone, the cache is used and nothing is said.
+    std::fs::remove_file(target.join("prism")).expect("rm");
+    let out = build(&toml, &target.join("build").join("out"), Path::new("nvcc"))
+        .env("DOCS_RS", "1")
+        .try_run()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    assert!(target.join("prism").join("search").is_dir());
+}
+
+#[test]
+fn an_unwritable_out_dir_is_an_error_with_a_hint() {
+    let (dir, toml) = project("out-file", TOML);
+    let out = dir.join("out");
+    std::fs::write(&out, "a file where OUT_DIR should be").expect("file");
+    let (e, text) = err_text(
+        build(&toml, &out, Path::new("nvcc"))
+            .env("DOCS_RS", "1")
+            .try_run(),
+    );
+    assert!(matches!(e, BuildError::Io { .. }), "{e:?}");
+    assert!(text.contains(&out.display().to_string()), "{text}");
+    assert!(
+        text.contains("hint: check that the output directory is writable"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -241,8 +241,9 @@ impl Build {
         }
         let docs = self.env.get_nonempty("DOCS_RS").is_some();
 
-        let cache = crate::search::cache::Cache::for_out_dir(&out_dir);
         let mut warnings = Vec::new();
+        let cache = crate::search::cache::Cache::for_out_dir(&out_dir)
+            .and_then(|c| usable_cache(c, &mut warnings));
         let (kernels, mut choices) = if docs || self.codegen.is_some() {
             (self.generate(&spec, cache.as_ref())?, Vec::new())
         } else {
@@ -562,6 +563,32 @@ fn load_spec(path: &Path) -> Result<Spec, BuildError> {
             rendered: format!("{other}\n"),
         },
     })
+}
+
+/// `cache` when its folder can be created and written; otherwise `None` and
+/// a warning: the search cache only saves time, so a build without it is
+/// slower, not wrong.
+fn usable_cache(
+    cache: crate::search::cache::Cache,
+    warnings: &mut Vec<String>,
+) -> Option<crate::search::cache::Cache> {
+    let probe = cache
+        .dir()
+        .join(format!(".prism-write-probe-{}", std::process::id()));
+    let writable = std::fs::create_dir_all(cache.dir())
+        .and_then(|()| std::fs::write(&probe, b""))
+        .and_then(|()| std::fs::remove_file(&probe));
+    match writable {
+        Ok(()) => Some(cache),
+        Err(e) => {
+            warnings.push(format!(
+                "prism: the search cache {} cannot be written ({e}), so every build searches \
+                 again; make it a writable directory (or remove what stands in its place)",
+                cache.dir().display()
+            ));
+            None
+        }
+    }
 }
 
 fn create_dir(dir: &Path) -> Result<(), BuildError> {
