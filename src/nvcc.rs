@@ -23,13 +23,17 @@ pub enum NvccError {
         "${var} points at {path}, which is not a file\nhint: set {var} to the nvcc executable, or unset it"
     )]
     BadEnv { var: &'static str, path: PathBuf },
-    #[error("cannot run {nvcc}: {source}")]
+    #[error(
+        "cannot run {nvcc}: {source}\nhint: check that it is an executable nvcc of CUDA 13 (`{nvcc} --version`), or point NVCC at another one"
+    )]
     Spawn {
         nvcc: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("nvcc failed on {file}:\n{stderr}")]
+    #[error(
+        "nvcc failed on {file}:\n{stderr}\nhint: check that nvcc is CUDA 13.0 (`nvcc --version`); if it is, this is a bug in prism's code generation: please report it with the file"
+    )]
     Failed { file: PathBuf, stderr: String },
 }
 

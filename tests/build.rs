@@ -328,7 +328,10 @@ fn invalid_prism_toml_shows_the_diagnostic() {
     // As cargo directives: one per line, all prefixed.
     let lines = cargo_error_lines(&e);
     assert!(lines.len() > 3);
-    assert!(lines[0].starts_with("cargo::error=prism: "), "{lines:?}");
+    assert!(
+        lines[0].starts_with("cargo::error=prism[invalid-toml]: error[unknown-op]: "),
+        "{lines:?}"
+    );
     assert!(
         lines
             .iter()
@@ -998,4 +1001,183 @@ fn emit_rejects_inconsistent_variants_and_dispatch() {
     );
     // The good plan emits.
     assert!(emit(&spec, "k", &[good], &Fatbins::DocsStub).is_ok());
+}
+
+/// One error of every kind a build can fail with.
+fn every_build_error() -> Vec<BuildError> {
+    use prism::build::CompileFailure;
+    use prism::codegen::rust::EmitError;
+    use prism::nvcc::NvccError;
+    use prism::tune::lock::{ChecksumProblem, LockError};
+    use prism::tune::resolve::ResolveError;
+    let io = || std::io::Error::other("boom");
+    let p = || PathBuf::from("/x/prism.lock");
+    vec![
+        BuildError::NoOutDir,
+        BuildError::Read {
+            path: p(),
+            source: io(),
+        },
+        BuildError::Invalid {
+            path: "prism.toml".into(),
+            rendered: "error[unknown-op]: ...\n".into(),
+        },
+        BuildError::Arch {
+            origin: "CUDA_COMPUTE_CAP",
+            value: "ninety".into(),
+            message: "no".into(),
+        },
+        BuildError::Env {
+            var: "NUM_JOBS",
+            value: "lots".into(),
+            message: "not a number".into(),
+        },
+        BuildError::Codegen(vec![CodegenError::Unsupported {
+            workload: "w".into(),
+            message: "m".into(),
+        }]),
+        BuildError::Emit(EmitError::NoArch),
+        BuildError::Nvcc(NvccError::NotFound),
+        BuildError::Nvcc(NvccError::BadEnv {
+            var: "NVCC",
+            path: p(),
+        }),
+        BuildError::Nvcc(NvccError::Spawn {
+            nvcc: p(),
+            source: io(),
+        }),
+        BuildError::Compile(vec![CompileFailure {
+            workload: "w".into(),
+            cu_path: p(),
+            error: NvccError::Failed {
+                file: p(),
+                stderr: "error: x".into(),
+            },
+        }]),
+        BuildError::Io {
+            path: p(),
+            source: io(),
+        },
+        BuildError::ThreadPool {
+            threads: 4,
+            message: "m".into(),
+        },
+        BuildError::Lock(LockError::Read {
+            path: p(),
+            source: io(),
+        }),
+        BuildError::Lock(LockError::Corrupt {
+            path: p(),
+            message: "m".into(),
+        }),
+        BuildError::Lock(LockError::Checksum {
+            path: p(),
+            problem: ChecksumProblem::NotUtf8,
+        }),
+        BuildError::Lock(LockError::Version {
+            path: p(),
+            found: 9,
+        }),
+        BuildError::Lock(LockError::Duplicate {
+            path: p(),
+            key: "k".into(),
+            workload: "w".into(),
+        }),
+        BuildError::Lock(LockError::Write {
+            path: p(),
+            source: io(),
+        }),
+        BuildError::Resolve(vec![ResolveError::Offline {
+            workload: "w".into(),
+            count: 1,
+            first: "n=8".into(),
+            lock: "prism.lock".into(),
+            command: "prism tune prism.toml".into(),
+        }]),
+        BuildError::Resolve(vec![ResolveError::Instances {
+            workload: "w".into(),
+            message: "m".into(),
+        }]),
+        BuildError::Tune(prism::tune::tuner::TuneError::Workload {
+            workload: "w".into(),
+            message: "m".into(),
+        }),
+    ]
+}
+
+#[test]
+fn every_build_error_has_a_stable_code_and_a_hint() {
+    let codes = BuildError::CODES;
+    let mut unique = codes.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), codes.len(), "duplicate codes");
+    let mut seen = std::collections::BTreeSet::new();
+    for e in every_build_error() {
+        let code = e.code();
+        assert!(codes.contains(&code), "{code} is not in BuildError::CODES");
+        seen.insert(code);
+        let text = e.to_string();
+        assert!(text.contains("hint: "), "{code}: no hint in {text}");
+        let lines = cargo_error_lines(&e);
+        assert!(
+            lines[0].starts_with(&format!("cargo::error=prism[{code}]: ")),
+            "{code}: {lines:?}"
+        );
+    }
+    let missed: Vec<_> = codes.iter().filter(|c| !seen.contains(*c)).collect();
+    assert!(
+        missed.is_empty(),
+        "codes no error produces here: {missed:?}"
+    );
+}
+
+/// The README's error list names every build error code, every diagnostic
+/// code of the front end (each has a case in tests/malformed.rs) and every
+/// error of the generated runtime.
+#[test]
+fn the_error_list_names_every_code() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let list =
+        std::fs::read_to_string(root.join("docs").join("ERRORS.md")).expect("docs/ERRORS.md");
+    for code in BuildError::CODES {
+        assert!(
+            list.contains(&format!("`{code}`")),
+            "docs/ERRORS.md lacks build error `{code}`"
+        );
+    }
+    let malformed = std::fs::read_to_string(root.join("tests").join("malformed.rs")).expect("read");
+    // The code of each case: the line after the case's input, a kebab-case literal.
+    let mut front = std::collections::BTreeSet::new();
+    for line in malformed.lines() {
+        let t = line.trim();
+        if let Some(code) = t.strip_prefix('"').and_then(|r| r.strip_suffix("\",")) {
+            if code.contains('-')
+                && code.starts_with(|c: char| c.is_ascii_lowercase())
+                && code
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '-' || c.is_ascii_digit())
+            {
+                front.insert(code.to_string());
+            }
+        }
+    }
+    assert!(
+        front.len() >= 40,
+        "found only {} front-end codes",
+        front.len()
+    );
+    for code in &front {
+        assert!(
+            list.contains(&format!("`{code}`")),
+            "docs/ERRORS.md lacks diagnostic `{code}`"
+        );
+    }
+    let runtime = prism::codegen::rust::RUNTIME_ERROR_NAMES;
+    for name in runtime {
+        assert!(
+            list.contains(&format!("`{name}`")),
+            "docs/ERRORS.md lacks runtime error `{name}`"
+        );
+    }
 }

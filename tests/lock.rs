@@ -600,7 +600,7 @@ fn the_build_reports_corrupt_and_partial_locks() {
             );
             let lines = cargo_error_lines(&e);
             assert!(
-                lines[0].starts_with("cargo::error=prism: ")
+                lines[0].starts_with("cargo::error=prism[lock-checksum]: ")
                     && lines[0].contains("prism.lock is corrupt or was edited by hand"),
                 "{lines:?}"
             );

@@ -41,7 +41,7 @@ pub enum BuildError {
         value: String,
         message: String,
     },
-    #[error("{var} = {value:?} is not valid: {message}")]
+    #[error("{var} = {value:?} is not valid: {message}\nhint: fix or unset {var}")]
     Env {
         var: &'static str,
         value: String,
@@ -62,7 +62,9 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot start {threads} compiler threads: {message}")]
+    #[error(
+        "cannot start {threads} compiler threads: {message}\nhint: set NUM_JOBS to a smaller number (cargo's -j sets it)"
+    )]
     ThreadPool { threads: usize, message: String },
     /// prism.lock could not be read or is corrupt.
     #[error(transparent)]
@@ -75,6 +77,75 @@ pub enum BuildError {
         "tuning on this machine's GPU failed: {0}\nhint: set PRISM_OFFLINE=1 to build from prism.lock (or the cost model) without the GPU"
     )]
     Tune(#[from] crate::tune::tuner::TuneError),
+}
+
+impl BuildError {
+    /// Every code [`BuildError::code`] returns, for documentation and tests.
+    pub const CODES: &'static [&'static str] = &[
+        "no-out-dir",
+        "toml-unreadable",
+        "invalid-toml",
+        "bad-arch-override",
+        "bad-env",
+        "codegen-failed",
+        "emit-failed",
+        "nvcc-not-found",
+        "nvcc-bad-env",
+        "nvcc-not-runnable",
+        "nvcc-failed",
+        "io",
+        "thread-pool",
+        "lock-unreadable",
+        "lock-invalid",
+        "lock-checksum",
+        "lock-version",
+        "lock-duplicate",
+        "lock-write",
+        "lock-stale",
+        "no-instance",
+        "tune-failed",
+    ];
+
+    /// A stable, kebab-case name of what went wrong, e.g. `nvcc-not-found`;
+    /// the build prints it first (`prism[nvcc-not-found]: ...`) and the
+    /// README's error list explains each.
+    pub fn code(&self) -> &'static str {
+        use crate::tune::lock::LockError;
+        let nvcc = |e: &NvccError| match e {
+            NvccError::NotFound => "nvcc-not-found",
+            NvccError::BadEnv { .. } => "nvcc-bad-env",
+            NvccError::Spawn { .. } => "nvcc-not-runnable",
+            NvccError::Failed { .. } => "nvcc-failed",
+        };
+        match self {
+            BuildError::NoOutDir => "no-out-dir",
+            BuildError::Read { .. } => "toml-unreadable",
+            BuildError::Invalid { .. } => "invalid-toml",
+            BuildError::Arch { .. } => "bad-arch-override",
+            BuildError::Env { .. } => "bad-env",
+            BuildError::Codegen(_) => "codegen-failed",
+            BuildError::Emit(_) => "emit-failed",
+            BuildError::Nvcc(e) => nvcc(e),
+            BuildError::Compile(failures) => {
+                failures.first().map_or("nvcc-failed", |f| nvcc(&f.error))
+            }
+            BuildError::Io { .. } => "io",
+            BuildError::ThreadPool { .. } => "thread-pool",
+            BuildError::Lock(e) => match e {
+                LockError::Read { .. } => "lock-unreadable",
+                LockError::Corrupt { .. } => "lock-invalid",
+                LockError::Checksum { .. } => "lock-checksum",
+                LockError::Version { .. } => "lock-version",
+                LockError::Duplicate { .. } => "lock-duplicate",
+                LockError::Write { .. } => "lock-write",
+            },
+            BuildError::Resolve(errors) => match errors.first() {
+                Some(crate::tune::resolve::ResolveError::Instances { .. }) => "no-instance",
+                _ => "lock-stale",
+            },
+            BuildError::Tune(_) => "tune-failed",
+        }
+    }
 }
 
 fn resolve_message(errors: &[crate::tune::resolve::ResolveError]) -> String {

@@ -612,7 +612,7 @@ fn write_if_changed(path: &Path, text: &str) -> Result<(), BuildError> {
 /// `cargo::error=` lines for `e`: one per message line (cargo takes one line
 /// per directive), the first saying it comes from prism.
 pub fn cargo_error_lines(e: &BuildError) -> Vec<String> {
-    let text = format!("prism: {e}");
+    let text = format!("prism[{}]: {e}", e.code());
     text.trim_end()
         .lines()
         .map(|l| format!("cargo::error={}", l.trim_end()))

@@ -59,9 +59,13 @@ pub enum EmitError {
     ReservedType { workload: String, ty: String },
     #[error("workload `{workload}` has no Rust type name\nhint: use a name with a letter in it")]
     NoTypeName { workload: String },
-    #[error("expected kernels for {expected} workloads, got {got}")]
+    #[error(
+        "internal error: expected kernels for {expected} workloads, got {got}\nhint: this is a bug in prism: please report it with the prism.toml"
+    )]
     WorkloadCount { expected: usize, got: usize },
-    #[error("expected {expected} fatbin paths, got {got}")]
+    #[error(
+        "internal error: expected {expected} fatbin paths, got {got}\nhint: this is a bug in prism: please report it with the prism.toml"
+    )]
     FatbinCount { expected: usize, got: usize },
     #[error(
         "the fatbin path {0:?} is not valid UTF-8 or not absolute\nhint: build in a directory whose path is plain UTF-8"
@@ -70,7 +74,9 @@ pub enum EmitError {
     #[error("no GPU architecture to build for\nhint: list one under [target] arch")]
     NoArch,
     /// The launch plan disagrees with the workload: a code generation bug.
-    #[error("internal error: the launch plan of workload `{workload}` is inconsistent: {message}")]
+    #[error(
+        "internal error: the launch plan of workload `{workload}` is inconsistent: {message}\nhint: this is a bug in prism's code generation: please report it with the prism.toml"
+    )]
     Plan { workload: String, message: String },
 }
 
@@ -1322,6 +1328,30 @@ fn names_doc<'a>(names: impl Iterator<Item = &'a str>) -> String {
     }
 }
 
+/// The variants of the generated module's `Error`, in declaration order
+/// (docs/ERRORS.md names each).
+pub const RUNTIME_ERROR_NAMES: &[&str] = &[
+    "Driver",
+    "ModuleLoad",
+    "DriverLibraryMissing",
+    "BuiltForDocs",
+    "UnsupportedDevice",
+    "UnknownWorkload",
+    "DimOutOfRange",
+    "UnknownDim",
+    "DuplicateDim",
+    "MissingDim",
+    "ArgumentCount",
+    "DTypeMismatch",
+    "LengthMismatch",
+    "WrongContext",
+    "SizeOverflow",
+    "EmptyTensor",
+    "GridTooLarge",
+    "EmptyGrid",
+    "SharedMemoryTooLarge",
+];
+
 /// The start of the module: imports.
 const RUNTIME_HEADER: &str = r#"use std::fmt;
 use std::sync::Arc;
@@ -1548,40 +1578,49 @@ impl fmt::Display for Error {
                 "`{workload}`: dim `{dim}` = {value} is outside its declared values {allowed}; \
                  widen them in prism.toml to launch at this size"
             ),
-            Error::UnknownDim { workload, dim } => {
-                write!(f, "`{workload}` has no dim `{dim}`")
-            }
+            Error::UnknownDim { workload, dim } => write!(
+                f,
+                "`{workload}` has no dim `{dim}`; pass the dims its `WorkloadInfo::dims` names"
+            ),
             Error::DuplicateDim { workload, dim } => {
-                write!(f, "`{workload}`: dim `{dim}` is given twice")
+                write!(f, "`{workload}`: dim `{dim}` is given twice; give each dim once")
             }
-            Error::MissingDim { workload, dim } => {
-                write!(f, "`{workload}`: no value given for dim `{dim}`")
-            }
-            Error::ArgumentCount { workload, kind, expected, got } => {
-                write!(f, "`{workload}` takes {expected} {kind}, got {got}")
-            }
+            Error::MissingDim { workload, dim } => write!(
+                f,
+                "`{workload}`: no value given for dim `{dim}`; give every dim its \
+                 `WorkloadInfo::dims` names"
+            ),
+            Error::ArgumentCount { workload, kind, expected, got } => write!(
+                f,
+                "`{workload}` takes {expected} {kind}, got {got}; pass them in the order of its \
+                 `WorkloadInfo`"
+            ),
             Error::DTypeMismatch { workload, argument, expected, got } => write!(
                 f,
-                "`{workload}`: `{argument}` must be a buffer of {expected}, got {got}"
+                "`{workload}`: `{argument}` must be a buffer of {expected}, got {got}; convert \
+                 the buffer, or declare the input's dtype in prism.toml"
             ),
             Error::LengthMismatch { workload, argument, shape, expected, got } => write!(
                 f,
                 "`{workload}`: `{argument}` has shape {shape}, which is {expected} elements at \
-                 these dims, but the buffer holds {got}"
+                 these dims, but the buffer holds {got}; pass a buffer or view of exactly \
+                 {expected} elements, or the dims that match the buffer"
             ),
             Error::WrongContext { workload, argument } => write!(
                 f,
                 "`{workload}`: `{argument}` belongs to another CUDA context than the one the \
-                 workload was loaded in"
+                 workload was loaded in; load the workload in the context that owns the stream \
+                 and the buffers"
             ),
             Error::SizeOverflow { workload, tensor, shape } => write!(
                 f,
-                "`{workload}`: tensor `{tensor}` of shape {shape} is too large at these dims"
+                "`{workload}`: tensor `{tensor}` of shape {shape} is too large at these dims; \
+                 launch at smaller dims"
             ),
             Error::EmptyTensor { workload, tensor, shape } => write!(
                 f,
                 "`{workload}`: tensor `{tensor}` of shape {shape} has an extent below 1 at \
-                 these dims"
+                 these dims; launch at dims where every extent is at least 1"
             ),
             Error::GridTooLarge { workload, kernel, axis, blocks, limit } => write!(
                 f,
@@ -1590,7 +1629,9 @@ impl fmt::Display for Error {
             ),
             Error::EmptyGrid { workload, kernel, axis } => write!(
                 f,
-                "`{workload}`: kernel `{kernel}` has no blocks along {axis} at these dims"
+                "`{workload}`: kernel `{kernel}` has no blocks along {axis} at these dims; if \
+                 the dims are within their declared values this is a bug in prism: please \
+                 report it with the prism.toml"
             ),
             Error::SharedMemoryTooLarge { workload, kernel, requested, available } => write!(
                 f,
@@ -2617,3 +2658,25 @@ mod rt {
         plan.launch(&args)
     }
 }"#;
+
+#[cfg(test)]
+mod tests {
+    use super::{RUNTIME, RUNTIME_ERROR_NAMES};
+
+    /// `RUNTIME_ERROR_NAMES` lists exactly the variants of the runtime's `Error`.
+    #[test]
+    fn runtime_error_names_match_the_enum() {
+        let start = RUNTIME.find("pub enum Error {").expect("the enum");
+        let end = start + RUNTIME[start..].find("\n}").expect("its end");
+        let variants: Vec<&str> = RUNTIME[start..end]
+            .lines()
+            .filter_map(|l| {
+                let t = l.strip_prefix("    ")?;
+                let name = t.split(|c: char| !c.is_ascii_alphanumeric()).next()?;
+                (!t.starts_with(' ') && name.starts_with(|c: char| c.is_ascii_uppercase()))
+                    .then_some(name)
+            })
+            .collect();
+        assert_eq!(variants, RUNTIME_ERROR_NAMES);
+    }
+}

@@ -99,7 +99,9 @@ pub struct Lock {
 /// Why a lock cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("cannot read {path}: {source}")]
+    #[error(
+        "cannot read {path}: {source}\nhint: check the file's permissions, or delete it and run `prism tune` on a machine with a GPU"
+    )]
     Read {
         path: PathBuf,
         #[source]
@@ -130,7 +132,9 @@ pub enum LockError {
         key: String,
         workload: String,
     },
-    #[error("cannot write {path}: {source}")]
+    #[error(
+        "cannot write {path}: {source}\nhint: check that its directory is writable and the disk is not full"
+    )]
     Write {
         path: PathBuf,
         #[source]

@@ -72,7 +72,9 @@ pub enum ResolveError {
         lock: String,
         command: String,
     },
-    #[error("workload `{workload}`: {message}")]
+    #[error(
+        "workload `{workload}`: {message}\nhint: prism found no kernel instance for a shape bucket: report the workload to prism; `prism search` shows its candidates"
+    )]
     Instances { workload: String, message: String },
 }
 
