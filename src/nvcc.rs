@@ -12,8 +12,10 @@ pub const NVCC_ENV: [&str; 2] = ["PRISM_NVCC", "NVCC"];
 /// Environment variables that locate a CUDA toolkit (`$X/bin/nvcc`).
 pub const CUDA_ENV: [&str; 2] = ["CUDA_HOME", "CUDA_PATH"];
 
+/// Why nvcc could not be found or did not do its job.
 #[derive(Debug, thiserror::Error)]
 pub enum NvccError {
+    /// No nvcc in any of the places searched.
     #[error(
         "nvcc not found (looked at $PRISM_NVCC, $NVCC, $CUDA_HOME/bin, $CUDA_PATH/bin, PATH and /usr/local/cuda/bin)\n\
          hint: install the CUDA 13 compiler (scripts/install-nvcc.sh installs it from PyPI) and set NVCC or CUDA_HOME"
@@ -22,19 +24,35 @@ pub enum NvccError {
     #[error(
         "${var} points at {path}, which is not a file\nhint: set {var} to the nvcc executable, or unset it"
     )]
-    BadEnv { var: &'static str, path: PathBuf },
+    /// A variable that names nvcc (`PRISM_NVCC`, `NVCC`) points at no file.
+    BadEnv {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        path: PathBuf,
+    },
+    /// nvcc could not be started.
     #[error(
         "cannot run {nvcc}: {source}\nhint: check that it is an executable nvcc of CUDA 13 (`{nvcc} --version`), or point NVCC at another one"
     )]
     Spawn {
+        /// The nvcc executable.
         nvcc: PathBuf,
+        /// Why it could not be started.
         #[source]
         source: std::io::Error,
     },
+    /// nvcc ran and failed (or `nvcc --version` printed no release).
     #[error(
         "nvcc failed on {file}:\n{stderr}\nhint: check that nvcc is CUDA 13.0 (`nvcc --version`); if it is, this is a bug in prism's code generation: please report it with the file"
     )]
-    Failed { file: PathBuf, stderr: String },
+    Failed {
+        /// The file nvcc was compiling (the nvcc executable for
+        /// `--version`).
+        file: PathBuf,
+        /// What nvcc printed.
+        stderr: String,
+    },
 }
 
 /// Locate nvcc: `PRISM_NVCC`, `NVCC`, `CUDA_HOME/bin`, `CUDA_PATH/bin`, `PATH`,

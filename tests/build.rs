@@ -1151,15 +1151,14 @@ fn the_error_list_names_every_code() {
     let mut front = std::collections::BTreeSet::new();
     for line in malformed.lines() {
         let t = line.trim();
-        if let Some(code) = t.strip_prefix('"').and_then(|r| r.strip_suffix("\",")) {
-            if code.contains('-')
-                && code.starts_with(|c: char| c.is_ascii_lowercase())
-                && code
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c == '-' || c.is_ascii_digit())
-            {
-                front.insert(code.to_string());
-            }
+        if let Some(code) = t.strip_prefix('"').and_then(|r| r.strip_suffix("\","))
+            && code.contains('-')
+            && code.starts_with(|c: char| c.is_ascii_lowercase())
+            && code
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '-' || c.is_ascii_digit())
+        {
+            front.insert(code.to_string());
         }
     }
     assert!(

@@ -8,6 +8,15 @@ use crate::ir::Arch;
 /// `sm_80`, or a compute capability `90`, `9.0`, `90a`, `8.6`, `120f`. A
 /// bare 9.0 means `sm_90a` (Hopper's wgmma needs the arch-specific target);
 /// any other bare capability X.Y means `sm_XY`.
+///
+/// ```
+/// use prism::build::arch::parse_override;
+///
+/// assert_eq!(parse_override("90").unwrap().to_string(), "sm_90a");
+/// assert_eq!(parse_override("8.6").unwrap().to_string(), "sm_86");
+/// assert_eq!(parse_override("sm_80").unwrap().to_string(), "sm_80");
+/// assert!(parse_override("70").is_err()); // older than CUDA 13 supports
+/// ```
 pub fn parse_override(text: &str) -> Result<Arch, String> {
     let t = text.trim();
     if t.starts_with("sm_") {
@@ -70,7 +79,14 @@ pub fn parse_override(text: &str) -> Result<Arch, String> {
     })
 }
 
-/// A comma-separated list of overrides (duplicates dropped, order kept).
+/// A comma-separated list of overrides (duplicates dropped, order kept), as
+/// `CUDA_COMPUTE_CAP` holds them.
+///
+/// ```
+/// let archs = prism::build::arch::parse_list("90,80,9.0").unwrap();
+/// let names: Vec<String> = archs.iter().map(|a| a.to_string()).collect();
+/// assert_eq!(names, ["sm_90a", "sm_80"]);
+/// ```
 pub fn parse_list(text: &str) -> Result<Vec<Arch>, String> {
     let mut out: Vec<Arch> = Vec::new();
     for part in text.split(',') {

@@ -24,6 +24,24 @@ pub const ENV_VARS: &[&str] = &[
 const CARGO_SET: &[&str] = &["OUT_DIR"];
 
 /// A snapshot of [`ENV_VARS`], with overrides.
+///
+/// [`Build::from_toml`](super::Build::from_toml) captures the process's
+/// values; [`Build::env`](super::Build::env),
+/// [`Build::env_remove`](super::Build::env_remove) and
+/// [`Build::with_env`](super::Build::with_env) change them without touching
+/// the process environment.
+///
+/// ```
+/// use prism::build::Env;
+///
+/// let mut env = Env::empty();
+/// env.set("CUDA_COMPUTE_CAP", "90");
+/// env.set("NUM_JOBS", "");
+/// assert_eq!(env.get("CUDA_COMPUTE_CAP"), Some(std::ffi::OsStr::new("90")));
+/// assert_eq!(env.get_nonempty("NUM_JOBS"), None); // set, but empty
+/// env.remove("CUDA_COMPUTE_CAP");
+/// assert_eq!(env.get("CUDA_COMPUTE_CAP"), None);
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Env {
     vars: BTreeMap<String, OsString>,
@@ -44,15 +62,18 @@ impl Env {
         Env::default()
     }
 
+    /// Give `key` (one of [`ENV_VARS`]) the value `value`.
     pub fn set(&mut self, key: &str, value: impl Into<OsString>) {
         self.vars.insert(key.to_string(), value.into());
     }
 
+    /// Treat `key` as unset.
     pub fn remove(&mut self, key: &str) {
         self.vars.remove(key);
     }
 
-    /// The value of `key`, `None` when unset.
+    /// The value of `key`, `None` when unset. `key` must be one of
+    /// [`ENV_VARS`] (checked in debug builds).
     pub fn get(&self, key: &str) -> Option<&OsStr> {
         debug_assert!(ENV_VARS.contains(&key), "{key} is not in ENV_VARS");
         self.vars.get(key).map(OsString::as_os_str)

@@ -1,75 +1,150 @@
 //! Why a build failed. Every message says what to do.
+//!
+//! [`BuildError`] is what [`Build::try_run`](super::Build::try_run) returns;
+//! [`cargo_error_lines`](super::cargo_error_lines) turns it into the
+//! `cargo::error=` lines [`Build::run`](super::Build::run) prints. The errors
+//! of the stages it wraps are re-exported here: [`NvccError`],
+//! [`CodegenError`], [`EmitError`], [`LockError`] (with [`ChecksumProblem`]),
+//! [`ResolveError`] and [`TuneError`] (with [`InstanceError`] and
+//! [`GpuError`]). Match on the variants to tell failures apart; their
+//! messages (`Display`) are what to show a user.
 
 use std::path::PathBuf;
 
-use crate::codegen::CodegenError;
-use crate::codegen::rust::EmitError;
-use crate::nvcc::NvccError;
+pub use crate::codegen::CodegenError;
+pub use crate::codegen::rust::EmitError;
+pub use crate::nvcc::NvccError;
+pub use crate::tune::gpu::GpuError;
+pub use crate::tune::instances::InstanceError;
+pub use crate::tune::lock::{ChecksumProblem, LockError};
+pub use crate::tune::resolve::ResolveError;
+pub use crate::tune::tuner::TuneError;
 
-/// A workload whose `.cu` nvcc could not compile.
+/// A workload whose `.cu` nvcc could not compile (in
+/// [`BuildError::Compile`]).
 #[derive(Debug)]
 pub struct CompileFailure {
+    /// The workload's name in prism.toml.
     pub workload: String,
+    /// The generated CUDA source, kept for inspection.
     pub cu_path: PathBuf,
+    /// What nvcc said ([`NvccError::Failed`] carries its stderr).
     pub error: NvccError,
 }
 
+/// Why [`Build::try_run`](super::Build::try_run) failed.
+///
+/// Every message (`Display`) names what went wrong and ends with a `hint:`
+/// saying what to do; [`cargo_error_lines`](super::cargo_error_lines) turns
+/// it into `cargo::error=` lines.
+///
+/// ```
+/// use prism::build::{Build, BuildError, cargo_error_lines};
+///
+/// let out = std::env::temp_dir().join("prism-doc-build-error");
+/// let err = Build::from_toml("no/such/prism.toml")
+///     .out_dir(&out)
+///     .emit_directives(false)
+///     .try_run()
+///     .expect_err("there is no prism.toml there");
+/// assert!(matches!(err, BuildError::Read { .. }));
+///
+/// let lines = cargo_error_lines(&err);
+/// assert!(lines[0].starts_with("cargo::error=prism: cannot read no/such/prism.toml"));
+/// assert!(lines.iter().all(|l| l.starts_with("cargo::error=")));
+/// assert!(lines.iter().any(|l| l.contains("hint: the path is relative to the crate root")));
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    /// Neither `OUT_DIR` nor [`Build::out_dir`](super::Build::out_dir) says
+    /// where to write.
     #[error(
         "OUT_DIR is not set\nhint: prism::Build runs from a build script (build.rs), where cargo sets OUT_DIR; elsewhere call .out_dir(..)"
     )]
     NoOutDir,
+    /// The prism.toml cannot be read.
     #[error(
         "cannot read {}: {source}\nhint: the path is relative to the crate root (where Cargo.toml is); create the file, or pass its path to prism::Build::from_toml",
         path.display()
     )]
     Read {
+        /// The path given to [`Build::from_toml`](super::Build::from_toml).
         path: PathBuf,
+        /// Why reading failed.
         #[source]
         source: std::io::Error,
     },
     /// The prism.toml has errors; `rendered` is the located report, without
     /// colors.
     #[error("{rendered}hint: fix the errors above in {path}")]
-    Invalid { path: String, rendered: String },
+    Invalid {
+        /// The prism.toml, as named in the report.
+        path: String,
+        /// Every diagnostic, rendered by [`Report::render`](crate::Report::render).
+        rendered: String,
+    },
+    /// An architecture override ([`Build::arch`](super::Build::arch) or
+    /// `CUDA_COMPUTE_CAP`) does not parse ([`super::arch::parse_list`]).
     #[error(
         "{origin} = {value:?}: {message}\nhint: set {origin} to a compute capability such as 90 (H100) or 80 (A100), or to an architecture such as sm_90a; unset it to use `[target] arch` from prism.toml"
     )]
     Arch {
+        /// `Build::arch` or `CUDA_COMPUTE_CAP`.
         origin: &'static str,
+        /// The text given.
         value: String,
+        /// What is wrong with it.
         message: String,
     },
+    /// An environment variable the build reads has an invalid value (e.g.
+    /// `NUM_JOBS=0`).
     #[error("{var} = {value:?} is not valid: {message}\nhint: fix or unset {var}")]
     Env {
+        /// The variable's name.
         var: &'static str,
+        /// Its value.
         value: String,
+        /// What is wrong with it.
         message: String,
     },
+    /// prism could not generate kernels for these workloads (one error each).
     #[error("{}", codegen_message(.0))]
     Codegen(Vec<CodegenError>),
+    /// The Rust module could not be emitted: a bad module name, workloads
+    /// whose Rust type names collide, no target architecture.
     #[error(transparent)]
     Emit(#[from] EmitError),
-    /// nvcc could not be found.
+    /// nvcc could not be found, or `nvcc --version` could not be run.
     #[error(transparent)]
     Nvcc(#[from] NvccError),
+    /// nvcc failed on the generated kernels of these workloads.
     #[error("{}", compile_message(.0))]
     Compile(Vec<CompileFailure>),
+    /// A file or directory under the output directory cannot be written.
     #[error("cannot write {}: {source}\nhint: check that the output directory is writable", path.display())]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// Why writing failed.
         #[source]
         source: std::io::Error,
     },
+    /// The compiler thread pool could not be started.
     #[error(
         "cannot start {threads} compiler threads: {message}\nhint: set NUM_JOBS to a smaller number (cargo's -j sets it)"
     )]
-    ThreadPool { threads: usize, message: String },
+    ThreadPool {
+        /// Threads asked for (`NUM_JOBS`, else the available parallelism).
+        threads: usize,
+        /// The thread pool's error.
+        message: String,
+    },
     /// prism.lock could not be read or is corrupt.
     #[error(transparent)]
     Lock(#[from] crate::tune::lock::LockError),
-    /// Offline with missing or stale lock entries, or no instance.
+    /// No kernel could be chosen for these workloads: offline
+    /// (`PRISM_OFFLINE=1`) with missing or stale prism.lock entries, or no
+    /// verified instance.
     #[error("{}", resolve_message(.0))]
     Resolve(Vec<crate::tune::resolve::ResolveError>),
     /// Tuning on this machine's GPU failed.

@@ -10,28 +10,36 @@
 //! include!(concat!(env!("OUT_DIR"), "/prism_kernels.rs"));
 //! ```
 //!
-//! The pipeline: [`crate::frontend::load`] → per workload
-//! [`crate::codegen::generate`] → `OUT_DIR/prism/<module>/<workload>.cu` and
-//! the device library in `OUT_DIR/prism/include` → one fatbin per workload
-//! (SASS for every target architecture, PTX for the newest), compiled in
-//! parallel → the Rust module `OUT_DIR/<module>.rs`
-//! ([`crate::codegen::rust`]).
+//! The pipeline: [`crate::frontend::load`] → per workload and target
+//! architecture, the kernel choices of prism.lock (else tuned on this
+//! machine's GPU, else the cost model's) → code generation into
+//! `OUT_DIR/prism/<module>/<workload>.cu`, with the device library in
+//! `OUT_DIR/prism/include` → one fatbin per workload (SASS for every target
+//! architecture, PTX for the newest), compiled in parallel → the Rust module
+//! `OUT_DIR/<module>.rs`. [`BuildOutput`] lists what was written.
 //!
-//! Environment (each gets a `cargo::rerun-if-env-changed`): `PRISM_NVCC`,
-//! `NVCC`, `CUDA_HOME`, `CUDA_PATH`, `PATH` (finding nvcc),
+//! Environment (each gets a `cargo::rerun-if-env-changed`, see [`ENV_VARS`]):
+//! `PRISM_NVCC`, `NVCC`, `CUDA_HOME`, `CUDA_PATH`, `PATH` (finding nvcc),
 //! `CUDA_COMPUTE_CAP` (replaces `[target] arch`), `NUM_JOBS` (compiler
-//! threads), `DOCS_RS` (no nvcc: stub module for docs.rs); `OUT_DIR` is where
-//! everything goes.
+//! threads), `DOCS_RS` (no nvcc: stub module for docs.rs), `PRISM_OFFLINE`
+//! (build only from prism.lock), `PRISM_UPDATE_LOCK` (write what was tuned
+//! here into prism.lock); `OUT_DIR` is where everything goes.
 
 pub mod arch;
 pub mod env;
 pub mod error;
+// Internal: nvcc discovery through the captured `Env` and the parallel
+// fatbin compiles `Build` runs. No stability promise.
+#[doc(hidden)]
+#[allow(missing_docs)]
 pub mod toolchain;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use crate::tune::lock::Source;
+pub use crate::tune::resolve::{Choice, Origin};
 pub use env::{ENV_VARS, Env};
 pub use error::{BuildError, CompileFailure};
 
@@ -42,12 +50,60 @@ use crate::ir::{Arch, Spec, Target, Workload};
 /// The module name used unless [`Build::module_name`] says otherwise.
 pub const DEFAULT_MODULE: &str = "prism_kernels";
 
-/// A code generator: [`crate::codegen::generate`] unless replaced (tests and
-/// tools).
+/// A code generator: prism's own unless replaced with
+/// `Build::codegen_with` (tests and tools). Internal: it names types of the
+/// code generator, which carry no stability promise.
+#[doc(hidden)]
 pub type Codegen =
     dyn Fn(&Workload, &Target) -> Result<WorkloadKernels, CodegenError> + Send + Sync;
 
 /// Builds the kernels of one prism.toml into one Rust module.
+///
+/// In a build script, [`Build::run`] is all it takes: it prints the
+/// `cargo::rerun-if-*` directives, builds, and on failure prints
+/// `cargo::error=` lines and exits with status 1 (never a panic).
+///
+/// ```no_run
+/// // build.rs, in `fn main`:
+/// prism::Build::from_toml("prism.toml")
+///     .arch("sm_90a") // instead of `[target] arch`; call again to add more
+///     .module_name("kernels") // OUT_DIR/kernels.rs instead of prism_kernels.rs
+///     .run();
+/// ```
+///
+/// [`Build::try_run`] returns the [`BuildOutput`] or a [`BuildError`]
+/// instead. With `DOCS_RS` set (as on docs.rs) it writes the same module
+/// API without running nvcc, so this runs anywhere:
+///
+/// ```
+/// let dir = std::env::temp_dir().join(format!("prism-doc-build-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let toml = dir.join("prism.toml");
+/// std::fs::write(
+///     &toml,
+///     r#"
+/// [workload.scale]
+/// inputs = { x = "f16[n, d]", g = "f16[d]" }
+/// program = "x * g"
+/// dims = { n = "1..=64", d = [1024, 4096] }
+/// "#,
+/// )
+/// .unwrap();
+///
+/// let out = prism::Build::from_toml(&toml)
+///     .out_dir(dir.join("out"))
+///     .env("DOCS_RS", "1") // no nvcc: `load` of the stub module returns an error
+///     .emit_directives(false) // not a build script: print nothing
+///     .try_run()
+///     .unwrap_or_else(|e| panic!("{e}"));
+///
+/// assert!(out.docs_stub && out.nvcc.is_none());
+/// assert_eq!(out.module_path, dir.join("out").join("prism_kernels.rs"));
+/// let module = std::fs::read_to_string(&out.module_path).unwrap();
+/// assert!(module.contains("pub struct Scale"));
+/// assert_eq!(out.workloads[0].type_name, "Scale");
+/// # std::fs::remove_dir_all(&dir).ok();
+/// ```
 #[derive(Clone)]
 pub struct Build {
     toml: PathBuf,
@@ -78,6 +134,7 @@ impl std::fmt::Debug for Build {
 pub struct BuildOutput {
     /// `OUT_DIR/<module>.rs`, to `include!`.
     pub module_path: PathBuf,
+    /// The generated module's name ([`Build::module_name`]).
     pub module_name: String,
     /// The architectures compiled for (after overrides).
     pub archs: Vec<Arch>,
@@ -85,6 +142,7 @@ pub struct BuildOutput {
     pub docs_stub: bool,
     /// The nvcc used (`None` in docs mode).
     pub nvcc: Option<PathBuf>,
+    /// Every workload of the prism.toml, in declaration order.
     pub workloads: Vec<BuiltWorkload>,
     /// What the build warned about (printed as `cargo::warning=` by a
     /// build script): workloads built with untuned kernel choices.
@@ -94,9 +152,11 @@ pub struct BuildOutput {
 /// One workload of a [`BuildOutput`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct BuiltWorkload {
+    /// The workload's name in prism.toml (`[workload.NAME]`).
     pub name: String,
     /// The Rust type in the module (`rms_norm` → `RmsNorm`).
     pub type_name: String,
+    /// The generated CUDA source (`OUT_DIR/prism/<module>/<name>.cu`).
     pub cu_path: PathBuf,
     /// `None` in docs mode.
     pub fatbin_path: Option<PathBuf>,
@@ -173,8 +233,9 @@ impl Build {
         self
     }
 
-    /// Generate kernels with `f` instead of [`crate::codegen::generate`]
-    /// (tests and tools).
+    /// Generate kernels with `f` instead of prism's search and code
+    /// generator (tests and tools). Internal: `f` works with the code
+    /// generator's types, which carry no stability promise.
     #[doc(hidden)]
     pub fn codegen_with(
         mut self,
@@ -611,6 +672,22 @@ fn write_if_changed(path: &Path, text: &str) -> Result<(), BuildError> {
 
 /// `cargo::error=` lines for `e`: one per message line (cargo takes one line
 /// per directive), the first saying it comes from prism.
+///
+/// [`Build::run`] prints these; a build script that calls [`Build::try_run`]
+/// to handle some errors itself can print them for the rest.
+///
+/// ```
+/// let err = prism::BuildError::NoOutDir;
+/// let lines = prism::build::cargo_error_lines(&err);
+/// assert_eq!(
+///     lines,
+///     [
+///         "cargo::error=prism: OUT_DIR is not set",
+///         "cargo::error=hint: prism::Build runs from a build script (build.rs), \
+///          where cargo sets OUT_DIR; elsewhere call .out_dir(..)",
+///     ]
+/// );
+/// ```
 pub fn cargo_error_lines(e: &BuildError) -> Vec<String> {
     let text = format!("prism[{}]: {e}", e.code());
     text.trim_end()

@@ -15,8 +15,14 @@ use crate::ir::{Target, Workload};
 /// Why a workload could not be turned into CUDA.
 #[derive(Debug, thiserror::Error)]
 pub enum CodegenError {
+    /// The workload uses something no code template covers yet.
     #[error("workload `{workload}`: {message}")]
-    Unsupported { workload: String, message: String },
+    Unsupported {
+        /// The workload's name in prism.toml.
+        workload: String,
+        /// What is not supported.
+        message: String,
+    },
 }
 
 /// The CUDA source and launch plan of one workload for `target`.

@@ -41,43 +41,80 @@ pub enum Fatbins {
 /// Why the module could not be emitted.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum EmitError {
+    /// The module name ([`Build::module_name`](crate::build::Build::module_name))
+    /// is not a usable Rust identifier.
     #[error(
         "`{0}` is not a usable Rust module name\nhint: use a lowercase identifier that is not a Rust keyword, e.g. `prism_kernels`"
     )]
     ModuleName(String),
+    /// Two workloads map to the same Rust type name (`rms_norm` and
+    /// `RmsNorm` both become `RmsNorm`).
     #[error(
         "workloads `{first}` and `{second}` both become the Rust type `{ty}`\nhint: rename one of them in prism.toml"
     )]
     TypeCollision {
+        /// The first workload.
         first: String,
+        /// The second workload.
         second: String,
+        /// The Rust type both become.
         ty: String,
     },
+    /// A workload's Rust type name is one the generated module defines
+    /// itself (`Error`, `WorkloadInfo`, ...).
     #[error(
         "workload `{workload}` becomes the Rust type `{ty}`, which the generated module already defines\nhint: rename the workload in prism.toml"
     )]
-    ReservedType { workload: String, ty: String },
+    ReservedType {
+        /// The workload.
+        workload: String,
+        /// The Rust type it would become.
+        ty: String,
+    },
+    /// A workload's name gives no Rust type name (no letter in it).
     #[error("workload `{workload}` has no Rust type name\nhint: use a name with a letter in it")]
-    NoTypeName { workload: String },
+    NoTypeName {
+        /// The workload.
+        workload: String,
+    },
+    /// Internal: the kernels do not match the workloads one to one.
     #[error(
         "internal error: expected kernels for {expected} workloads, got {got}\nhint: this is a bug in prism: please report it with the prism.toml"
     )]
-    WorkloadCount { expected: usize, got: usize },
+    WorkloadCount {
+        /// Workloads in the spec.
+        expected: usize,
+        /// Kernel sets given.
+        got: usize,
+    },
+    /// Internal: the fatbin paths do not match the workloads one to one.
     #[error(
         "internal error: expected {expected} fatbin paths, got {got}\nhint: this is a bug in prism: please report it with the prism.toml"
     )]
-    FatbinCount { expected: usize, got: usize },
+    FatbinCount {
+        /// Workloads in the spec.
+        expected: usize,
+        /// Fatbin paths given.
+        got: usize,
+    },
+    /// A fatbin path cannot be written into an `include_bytes!`.
     #[error(
         "the fatbin path {0:?} is not valid UTF-8 or not absolute\nhint: build in a directory whose path is plain UTF-8"
     )]
     FatbinPath(PathBuf),
+    /// The target has no architecture.
     #[error("no GPU architecture to build for\nhint: list one under [target] arch")]
     NoArch,
     /// The launch plan disagrees with the workload: a code generation bug.
     #[error(
         "internal error: the launch plan of workload `{workload}` is inconsistent: {message}\nhint: this is a bug in prism's code generation: please report it with the prism.toml"
     )]
-    Plan { workload: String, message: String },
+    Plan {
+        /// The workload.
+        workload: String,
+        /// What disagrees.
+        message: String,
+    },
 }
 
 /// Names the runtime part of the generated module defines in the type

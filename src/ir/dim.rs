@@ -14,6 +14,26 @@ use serde::{Serialize, Serializer};
 pub type Monomial = Vec<String>;
 
 /// A polynomial over symbolic dims in canonical form: no zero coefficients.
+///
+/// Equal expressions have equal representations, so `==` is symbolic
+/// equality:
+///
+/// ```
+/// use prism::ir::{DimBindings, DimExpr};
+///
+/// let (h, q) = (DimExpr::symbol("h"), DimExpr::symbol("q"));
+/// let hq = h.mul(&q);
+/// assert_eq!(hq, q.mul(&h));
+/// assert_eq!(hq.to_string(), "h*q");
+///
+/// let e = hq.add(&DimExpr::constant(2).mul(&h)); // h*q + 2*h
+/// assert_eq!(e.to_string(), "h*q + 2*h");
+/// assert_eq!(e.div_exact(&h).map(|x| x.to_string()), Some("q + 2".into()));
+/// assert_eq!(h.div_exact(&DimExpr::constant(2)), None); // not a polynomial
+///
+/// let dims: DimBindings = [("h".to_string(), 8), ("q".to_string(), 128)].into();
+/// assert_eq!(e.eval(&dims), Ok(1040));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DimExpr {
     terms: BTreeMap<Monomial, i64>,
@@ -22,8 +42,10 @@ pub struct DimExpr {
 /// Why a dim expression could not be evaluated for concrete dim values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DimEvalError {
+    /// The dim (named) has no value.
     #[error("no value given for dim `{0}`")]
     Unbound(String),
+    /// The value of the expression (shown) does not fit in an `i64`.
     #[error("dim expression `{0}` overflows a 64-bit integer")]
     Overflow(String),
 }
@@ -102,6 +124,7 @@ impl DimExpr {
         out
     }
 
+    /// `self + other` (coefficients saturate).
     pub fn add(&self, other: &DimExpr) -> DimExpr {
         let mut terms = self.terms.clone();
         for (m, c) in &other.terms {
@@ -114,6 +137,7 @@ impl DimExpr {
         DimExpr { terms }
     }
 
+    /// `-self` (coefficients saturate).
     pub fn neg(&self) -> DimExpr {
         DimExpr {
             terms: self
@@ -124,10 +148,12 @@ impl DimExpr {
         }
     }
 
+    /// `self - other` (coefficients saturate).
     pub fn sub(&self, other: &DimExpr) -> DimExpr {
         self.add(&other.neg())
     }
 
+    /// `self * other` (coefficients saturate).
     pub fn mul(&self, other: &DimExpr) -> DimExpr {
         let mut out = DimExpr::default();
         for (ma, ca) in &self.terms {

@@ -9,14 +9,29 @@ use serde::Serialize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DType {
+    /// IEEE 754 half precision (`f16` in prism.toml).
     F16,
+    /// bfloat16 (`bf16`).
     BF16,
+    /// IEEE 754 single precision (`f32`).
     F32,
 }
 
 impl DType {
+    /// Every dtype.
     pub const ALL: [DType; 3] = [DType::F16, DType::BF16, DType::F32];
 
+    /// The name in prism.toml: `f16`, `bf16`, `f32` (also `Display`; `FromStr`
+    /// parses it back).
+    ///
+    /// ```
+    /// use prism::ir::DType;
+    ///
+    /// assert_eq!(DType::BF16.name(), "bf16");
+    /// assert_eq!("f32".parse::<DType>(), Ok(DType::F32));
+    /// assert_eq!(DType::F16.size(), 2);
+    /// assert_eq!(DType::F16.round(1.0 / 3.0), 0.333251953125);
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             DType::F16 => "f16",

@@ -26,21 +26,28 @@ impl fmt::Display for NodeId {
     }
 }
 
+/// A primitive operator of a [`Node`], with its operands.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
     /// The graph input with this index in [`Graph::inputs`].
     Input(usize),
     /// A rank-0 constant.
     Const(ScalarExpr),
+    /// Elementwise.
     Unary(UnaryOp, NodeId),
     /// Elementwise with numpy broadcasting.
     Binary(BinaryOp, NodeId, NodeId),
     /// Batched matrix product `[.., m, k] x [.., k, n]`, batch dims broadcast.
     Matmul(NodeId, NodeId),
+    /// A reduction over one axis.
     Reduce {
+        /// Which reduction.
         op: ReduceOp,
+        /// The operand.
         input: NodeId,
+        /// The axis reduced (non-negative).
         axis: usize,
+        /// Whether the axis stays, with extent 1.
         keepdim: bool,
     },
     /// Output dim `i` is input dim `perm[i]`.
@@ -50,6 +57,7 @@ pub enum Op {
 }
 
 impl Op {
+    /// The operand nodes, in order.
     pub fn operands(&self) -> Vec<NodeId> {
         match self {
             Op::Input(_) | Op::Const(_) => vec![],
@@ -60,35 +68,54 @@ impl Op {
     }
 }
 
+/// One operator of a [`Graph`] with its inferred type.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Node {
+    /// The operator and its operands.
     pub op: Op,
+    /// The result's shape, symbolic.
     pub shape: Vec<DimExpr>,
+    /// The result's element type.
     pub dtype: DType,
 }
 
+/// An input tensor of a [`Graph`], as declared in prism.toml's `inputs`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Input {
+    /// Its name.
     pub name: String,
+    /// Its element type.
     pub dtype: DType,
+    /// Its shape, symbolic.
     pub shape: Vec<DimExpr>,
 }
 
+/// A named output of a [`Graph`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Output {
+    /// Its name (`out` for a one-expression program).
     pub name: String,
+    /// The node computing it.
     pub node: NodeId,
 }
 
 /// A tensor program: inputs, operator nodes in topological order, named outputs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Graph {
+    /// The inputs, in declaration order (the launch argument order).
     pub inputs: Vec<Input>,
+    /// Every node, operands before their users.
     pub nodes: Vec<Node>,
+    /// The outputs, in program order.
     pub outputs: Vec<Output>,
 }
 
 impl Graph {
+    /// The node `id`.
+    ///
+    /// # Panics
+    ///
+    /// When `id` is not a node of this graph.
     pub fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id.0]
     }
@@ -117,7 +144,14 @@ impl Graph {
     }
 }
 
-/// `f16[n, d]`.
+/// A tensor type as prism.toml writes it: `f16[n, d]`.
+///
+/// ```
+/// use prism::ir::{DType, DimExpr, type_string};
+///
+/// let shape = [DimExpr::symbol("n"), DimExpr::constant(4096)];
+/// assert_eq!(type_string(DType::F16, &shape), "f16[n, 4096]");
+/// ```
 pub fn type_string(dtype: DType, shape: &[DimExpr]) -> String {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     format!("{dtype}[{}]", dims.join(", "))
@@ -126,41 +160,80 @@ pub fn type_string(dtype: DType, shape: &[DimExpr]) -> String {
 /// A program that is not well typed. The front end attaches a source location.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum ShapeError {
+    /// The operands of a binary operator or matmul have different dtypes.
     #[error("dtype mismatch: {op} of {left} and {right}")]
     DtypeMismatch {
+        /// The operator.
         op: String,
+        /// The left operand's dtype.
         left: DType,
+        /// The right operand's dtype.
         right: DType,
     },
+    /// Two shapes do not broadcast: a dim pair is neither equal nor 1.
     #[error("shapes {left} and {right} do not broadcast: dim {left_dim} vs {right_dim}")]
     Broadcast {
+        /// The left operand's type ([`type_string`]).
         left: String,
+        /// The right operand's type.
         right: String,
+        /// The left dim that does not match.
         left_dim: DimExpr,
+        /// The right dim that does not match.
         right_dim: DimExpr,
     },
+    /// A matmul operand has rank below 2.
     #[error("matmul needs operands of rank 2 or more, got {got}")]
-    MatmulRank { got: String },
+    MatmulRank {
+        /// The operand's type.
+        got: String,
+    },
+    /// The contraction dims of a matmul differ.
     #[error("matmul contraction dims differ: {left} has k = {lk}, {right} has k = {rk}")]
     MatmulInner {
+        /// The left operand's type.
         left: String,
+        /// The right operand's type.
         right: String,
+        /// The left operand's last dim.
         lk: DimExpr,
+        /// The right operand's second-to-last dim.
         rk: DimExpr,
     },
+    /// An axis outside `-rank..rank`.
     #[error("axis {axis} is out of range for a tensor of rank {rank}")]
-    Axis { axis: i64, rank: usize },
+    Axis {
+        /// The axis given.
+        axis: i64,
+        /// The operand's rank.
+        rank: usize,
+    },
+    /// A permutation that does not list every axis exactly once.
     #[error("permutation {perm:?} is not a permutation of 0..{rank}")]
-    Permutation { perm: Vec<i64>, rank: usize },
+    Permutation {
+        /// The permutation given.
+        perm: Vec<i64>,
+        /// The operand's rank.
+        rank: usize,
+    },
+    /// A reshape that changes the element count (symbolically).
     #[error("reshape cannot turn {from} ({from_n} elements) into [{to}] ({to_n} elements)")]
     Reshape {
+        /// The operand's type.
         from: String,
+        /// The new shape.
         to: String,
+        /// The operand's element count.
         from_n: DimExpr,
+        /// The new shape's element count.
         to_n: DimExpr,
     },
+    /// A reduction of a rank-0 (scalar) operand.
     #[error("{op} needs a tensor, but its operand is rank 0")]
-    RankZero { op: String },
+    RankZero {
+        /// The operator.
+        op: String,
+    },
 }
 
 impl ShapeError {
@@ -194,6 +267,32 @@ impl ShapeError {
 }
 
 /// Builds a [`Graph`], inferring shapes and sharing identical nodes.
+///
+/// Every method that can build an ill-typed node returns a [`ShapeError`]
+/// instead; node ids are only valid for the builder that returned them.
+///
+/// ```
+/// use prism::ir::{DType, DimExpr, GraphBuilder, ReduceOp, ShapeError, UnaryOp};
+///
+/// let (n, d) = (DimExpr::symbol("n"), DimExpr::symbol("d"));
+/// let mut b = GraphBuilder::new();
+/// let x = b.input("x", DType::F16, vec![n.clone(), d.clone()]);
+/// let w = b.input("w", DType::F16, vec![d.clone(), DimExpr::constant(64)]);
+/// let y = b.matmul(x, w)?;
+/// assert_eq!(b.shape(y), [n.clone(), DimExpr::constant(64)]);
+/// let s = b.reduce(ReduceOp::Sum, y, -1, true)?;
+/// let e = b.unary(UnaryOp::Exp, s);
+/// assert_eq!(b.unary(UnaryOp::Exp, s), e); // hash-consed: built once
+/// b.output("out", e);
+///
+/// // x @ x is ill-typed unless n = d: refused with a ShapeError.
+/// assert!(matches!(b.matmul(x, x), Err(ShapeError::MatmulInner { .. })));
+///
+/// let g = b.finish();
+/// assert_eq!(g.inputs.len(), 2);
+/// assert_eq!(g.describe(g.outputs[0].node), "exp(%3)");
+/// # Ok::<(), ShapeError>(())
+/// ```
 #[derive(Default)]
 pub struct GraphBuilder {
     graph: Graph,
@@ -201,18 +300,22 @@ pub struct GraphBuilder {
 }
 
 impl GraphBuilder {
+    /// An empty graph.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// The graph so far.
     pub fn graph(&self) -> &Graph {
         &self.graph
     }
 
+    /// The shape of node `id`.
     pub fn shape(&self, id: NodeId) -> &[DimExpr] {
         &self.graph.nodes[id.0].shape
     }
 
+    /// The dtype of node `id`.
     pub fn dtype(&self, id: NodeId) -> DType {
         self.graph.nodes[id.0].dtype
     }
@@ -231,6 +334,7 @@ impl GraphBuilder {
         type_string(self.dtype(id), self.shape(id))
     }
 
+    /// A new input (the next in [`Graph::inputs`]) and its node.
     pub fn input(&mut self, name: &str, dtype: DType, shape: Vec<DimExpr>) -> NodeId {
         let index = self.graph.inputs.len();
         self.graph.inputs.push(Input {
@@ -245,6 +349,7 @@ impl GraphBuilder {
         })
     }
 
+    /// A rank-0 constant.
     pub fn constant(&mut self, value: ScalarExpr, dtype: DType) -> NodeId {
         self.push(Node {
             op: Op::Const(value),
@@ -253,6 +358,7 @@ impl GraphBuilder {
         })
     }
 
+    /// `op(a)`, elementwise (always well typed).
     pub fn unary(&mut self, op: UnaryOp, a: NodeId) -> NodeId {
         let (shape, dtype) = (self.shape(a).to_vec(), self.dtype(a));
         self.push(Node {
@@ -313,6 +419,8 @@ impl GraphBuilder {
         Ok(out)
     }
 
+    /// `op(a, b)`, elementwise with numpy broadcasting; the dtypes must
+    /// agree.
     pub fn binary(&mut self, op: BinaryOp, a: NodeId, b: NodeId) -> Result<NodeId, ShapeError> {
         let dtype = self.same_dtype(op.name(), a, b)?;
         let shape = self.broadcast(a, b, self.shape(a), self.shape(b))?;
@@ -323,6 +431,8 @@ impl GraphBuilder {
         }))
     }
 
+    /// The batched matrix product `[.., m, k] x [.., k, n]`, batch dims
+    /// broadcast.
     pub fn matmul(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, ShapeError> {
         let dtype = self.same_dtype("matmul", a, b)?;
         let (sa, sb) = (self.shape(a), self.shape(b));
@@ -365,6 +475,8 @@ impl GraphBuilder {
         })
     }
 
+    /// Reduce `a` over `axis` (negative counts from the end); with
+    /// `keepdim` the axis stays with extent 1.
     pub fn reduce(
         &mut self,
         op: ReduceOp,
@@ -398,6 +510,8 @@ impl GraphBuilder {
         }))
     }
 
+    /// Reorder the axes of `a`: output axis `i` is input axis `perm[i]`
+    /// (negative counts from the end). The identity returns `a` itself.
     pub fn permute(&mut self, a: NodeId, perm: &[i64]) -> Result<NodeId, ShapeError> {
         let rank = self.shape(a).len();
         let bad = || ShapeError::Permutation {
@@ -436,6 +550,8 @@ impl GraphBuilder {
         self.permute(a, &perm)
     }
 
+    /// The elements of `a` in row-major order, in a new shape with the same
+    /// element count (symbolically). The same shape returns `a` itself.
     pub fn reshape(&mut self, a: NodeId, shape: Vec<DimExpr>) -> Result<NodeId, ShapeError> {
         let count = |s: &[DimExpr]| s.iter().fold(DimExpr::constant(1), |acc, d| acc.mul(d));
         let (from_n, to_n) = (count(self.shape(a)), count(&shape));
@@ -459,6 +575,7 @@ impl GraphBuilder {
         }))
     }
 
+    /// Name `node` as an output.
     pub fn output(&mut self, name: &str, node: NodeId) {
         self.graph.outputs.push(Output {
             name: name.to_string(),
@@ -466,6 +583,7 @@ impl GraphBuilder {
         });
     }
 
+    /// The graph built.
     pub fn finish(self) -> Graph {
         self.graph
     }

@@ -22,7 +22,9 @@ pub struct Hardware {
     pub name: String,
     /// Streaming multiprocessors.
     pub sms: u32,
+    /// Threads per block, at most.
     pub max_threads_per_block: u32,
+    /// Resident threads per SM, at most.
     pub max_threads_per_sm: u32,
     /// 32-bit registers per SM.
     pub regs_per_sm: u32,
@@ -30,7 +32,9 @@ pub struct Hardware {
     pub smem_per_block: u32,
     /// Shared memory per block with the dynamic opt-in.
     pub smem_per_block_optin: u32,
+    /// Shared memory per SM, bytes.
     pub smem_per_sm: u32,
+    /// L2 cache, bytes.
     pub l2_bytes: u64,
     /// DRAM bandwidth, GB/s.
     pub dram_gbps: f64,
@@ -56,8 +60,11 @@ pub enum HardwareSource {
 /// A target architecture with its description.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TargetHardware {
+    /// The architecture.
     pub arch: Arch,
+    /// Its description.
     pub hardware: Hardware,
+    /// Where the description came from.
     pub source: HardwareSource,
 }
 
@@ -98,6 +105,21 @@ fn capability_of(name: &str) -> Option<u32> {
 /// already checked against [`FIELDS`]) over prism's own, or over the
 /// nearest older architecture prism knows. `Err` says what is missing when
 /// there is neither.
+///
+/// ```
+/// use prism::ir::Arch;
+/// use prism::ir::hardware::{HardwareSource, describe};
+///
+/// let sm_87 = Arch { capability: 87, suffix: String::new() };
+/// let t = describe(&sm_87, None).unwrap();
+/// assert_eq!(t.source, HardwareSource::Nearest("sm_86".into()));
+///
+/// let mut fields = toml::Table::new();
+/// fields.insert("dram_gbps".into(), toml::Value::Float(4800.0));
+/// let sm_90a = Arch { capability: 90, suffix: "a".into() };
+/// let t = describe(&sm_90a, Some(&fields)).unwrap();
+/// assert_eq!((t.hardware.dram_gbps, t.source), (4800.0, HardwareSource::Overridden));
+/// ```
 pub fn describe(arch: &Arch, fields: Option<&toml::Table>) -> Result<TargetHardware, String> {
     let table = built_in();
     let name = arch.to_string();

@@ -1,5 +1,12 @@
 //! The tensor-program IR: symbolic dims, dtypes, operators, graphs and the
 //! validated workload set the front end produces.
+//!
+//! A [`Spec`] (one prism.toml) holds the [`Target`] (architectures, default
+//! dtype, hardware descriptions) and its [`Workload`]s. A workload is a
+//! [`Graph`] of primitive operators ([`Op`]) over symbolic dims
+//! ([`DimExpr`]), with each dim's declared values ([`DimValues`]), shape
+//! points, a tolerance and input initializations. Graphs are built only
+//! through [`GraphBuilder`], which infers and checks every shape and dtype.
 
 pub mod dim;
 pub mod dtype;

@@ -8,19 +8,30 @@ use serde::Serialize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum UnaryOp {
+    /// `-x`.
     Neg,
+    /// `e^x`.
     Exp,
+    /// Natural logarithm.
     Log,
+    /// Square root.
     Sqrt,
+    /// `1 / sqrt(x)`.
     Rsqrt,
+    /// `x * x`.
     Square,
+    /// `x * sigmoid(x)`.
     Silu,
+    /// `x * Φ(x)`, the erf form (PyTorch's default).
     Gelu,
+    /// `max(x, 0)` (NaN stays NaN).
     Relu,
+    /// `1 / (1 + e^-x)`.
     Sigmoid,
 }
 
 impl UnaryOp {
+    /// Every unary operator.
     pub const ALL: [UnaryOp; 10] = [
         UnaryOp::Neg,
         UnaryOp::Exp,
@@ -34,6 +45,7 @@ impl UnaryOp {
         UnaryOp::Sigmoid,
     ];
 
+    /// The name in the expression language (`rsqrt`).
     pub fn name(self) -> &'static str {
         match self {
             UnaryOp::Neg => "neg",
@@ -49,6 +61,7 @@ impl UnaryOp {
         }
     }
 
+    /// The operator named `name`.
     pub fn from_name(name: &str) -> Option<UnaryOp> {
         UnaryOp::ALL.into_iter().find(|u| u.name() == name)
     }
@@ -102,15 +115,21 @@ impl UnaryOp {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BinaryOp {
+    /// `a + b`.
     Add,
+    /// `a - b`.
     Sub,
+    /// `a * b`.
     Mul,
+    /// `a / b`.
     Div,
 }
 
 impl BinaryOp {
+    /// Every binary operator.
     pub const ALL: [BinaryOp; 4] = [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div];
 
+    /// The name in the expression language (`add`).
     pub fn name(self) -> &'static str {
         match self {
             BinaryOp::Add => "add",
@@ -130,10 +149,12 @@ impl BinaryOp {
         }
     }
 
+    /// The operator named `name`.
     pub fn from_name(name: &str) -> Option<BinaryOp> {
         BinaryOp::ALL.into_iter().find(|b| b.name() == name)
     }
 
+    /// The exact meaning of the operator.
     pub fn apply(self, a: f64, b: f64) -> f64 {
         match self {
             BinaryOp::Add => a + b,
@@ -143,6 +164,7 @@ impl BinaryOp {
         }
     }
 
+    /// The same operator evaluated in f32, as a GPU kernel computes it.
     pub fn apply_f32(self, a: f32, b: f32) -> f32 {
         match self {
             BinaryOp::Add => a + b,
@@ -157,14 +179,19 @@ impl BinaryOp {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReduceOp {
+    /// The sum.
     Sum,
+    /// The maximum.
     Max,
+    /// The arithmetic mean.
     Mean,
 }
 
 impl ReduceOp {
+    /// Every reduction.
     pub const ALL: [ReduceOp; 3] = [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Mean];
 
+    /// The name in the expression language (`sum`).
     pub fn name(self) -> &'static str {
         match self {
             ReduceOp::Sum => "sum",
@@ -173,6 +200,7 @@ impl ReduceOp {
         }
     }
 
+    /// The reduction named `name`.
     pub fn from_name(name: &str) -> Option<ReduceOp> {
         ReduceOp::ALL.into_iter().find(|r| r.name() == name)
     }

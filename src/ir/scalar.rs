@@ -26,15 +26,35 @@ impl std::hash::Hash for Literal {
     }
 }
 
+/// A scalar: a literal, a dim's value, or arithmetic over them.
+///
+/// ```
+/// use prism::ir::{BinaryOp, DimBindings, ScalarExpr, UnaryOp};
+///
+/// // 1 / sqrt(dh)
+/// let e = ScalarExpr::Binary(
+///     BinaryOp::Div,
+///     Box::new(ScalarExpr::lit(1.0)),
+///     Box::new(ScalarExpr::Unary(UnaryOp::Sqrt, Box::new(ScalarExpr::Dim("dh".into())))),
+/// );
+/// assert_eq!(e.to_string(), "(1.0 / sqrt(dh))");
+/// let dims: DimBindings = [("dh".to_string(), 64)].into();
+/// assert_eq!(e.eval(&dims), Ok(0.125));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ScalarExpr {
+    /// A literal.
     Lit(Literal),
+    /// The value of the named dim.
     Dim(String),
+    /// An elementwise operator applied to a scalar.
     Unary(UnaryOp, Box<ScalarExpr>),
+    /// A binary operator applied to two scalars.
     Binary(BinaryOp, Box<ScalarExpr>, Box<ScalarExpr>),
 }
 
 impl ScalarExpr {
+    /// The literal `v`.
     pub fn lit(v: f64) -> Self {
         ScalarExpr::Lit(Literal(v))
     }
@@ -57,6 +77,7 @@ impl ScalarExpr {
         }
     }
 
+    /// The value at concrete dims (in f64).
     pub fn eval(&self, dims: &DimBindings) -> Result<f64, DimEvalError> {
         Ok(match self {
             ScalarExpr::Lit(Literal(v)) => *v,
@@ -69,7 +90,8 @@ impl ScalarExpr {
         })
     }
 
-    /// Dims the expression refers to.
+    /// Push the dims the expression refers to onto `out` (in order, with
+    /// repetitions).
     pub fn dims(&self, out: &mut Vec<String>) {
         match self {
             ScalarExpr::Lit(_) => {}

@@ -11,6 +11,16 @@ use super::graph::Graph;
 use super::scalar::ScalarExpr;
 
 /// A GPU architecture nvcc can target, e.g. `sm_90a`.
+///
+/// `Display` writes nvcc's name; [`crate::build::arch::parse_override`]
+/// parses one.
+///
+/// ```
+/// use prism::ir::Arch;
+///
+/// let hopper = Arch { capability: 90, suffix: "a".into() };
+/// assert_eq!(hopper.to_string(), "sm_90a");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Arch {
     /// Compute capability times ten: 90 for `sm_90a`.
@@ -20,8 +30,9 @@ pub struct Arch {
 }
 
 impl Arch {
-    /// Oldest and newest compute capability CUDA 13.0 can compile for.
+    /// Oldest compute capability CUDA 13.0 can compile for (7.5).
     pub const MIN_CAPABILITY: u32 = 75;
+    /// Newest compute capability CUDA 13.0 can compile for (12.1).
     pub const MAX_CAPABILITY: u32 = 121;
 }
 
@@ -37,9 +48,21 @@ impl fmt::Display for Arch {
     }
 }
 
+/// What to build for: prism.toml's `[target]` table.
+///
+/// The default is `arch = ["sm_90a", "sm_80"]`, `dtype = "f16"`.
+///
+/// ```
+/// let t = prism::ir::Target::default();
+/// let archs: Vec<String> = t.archs.iter().map(|a| a.to_string()).collect();
+/// assert_eq!(archs, ["sm_90a", "sm_80"]);
+/// assert_eq!(t.hardware[0].hardware.sms, 132); // prism's sm_90a description (H100 SXM)
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Target {
+    /// The architectures to compile for (SASS for each, PTX for the newest).
     pub archs: Vec<Arch>,
+    /// The dtype of inputs declared without one (`"[n, d]"`).
     pub dtype: DType,
     /// One description per arch, in `archs` order
     /// ([`super::hardware::describe`]).
@@ -81,12 +104,32 @@ impl Default for Target {
     }
 }
 
-/// The values a symbolic dim may take.
+/// The values a symbolic dim may take: prism.toml's `"1..=64"`, `"1..65"`,
+/// `[1024, 4096]` or `8`.
+///
+/// ```
+/// use prism::ir::DimValues;
+///
+/// let n = DimValues::Range { lo: 1, hi: 64 };
+/// assert!(n.contains(7) && !n.contains(65));
+/// assert_eq!((n.min(), n.max(), n.single()), (1, 64, None));
+/// assert_eq!(n.to_string(), "1..=64");
+///
+/// let d = DimValues::List(vec![1024, 4096]);
+/// assert!(d.contains(4096) && !d.contains(2048));
+/// assert_eq!(d.to_string(), "[1024, 4096]");
+/// assert_eq!(DimValues::List(vec![128]).single(), Some(128));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DimValues {
     /// Every integer in `lo..=hi`.
-    Range { lo: i64, hi: i64 },
+    Range {
+        /// The smallest value.
+        lo: i64,
+        /// The largest value.
+        hi: i64,
+    },
     /// Exactly these values, ascending.
     List(Vec<i64>),
 }
@@ -100,6 +143,8 @@ impl DimValues {
             _ => None,
         }
     }
+
+    /// Whether `v` is one of the values.
     pub fn contains(&self, v: i64) -> bool {
         match self {
             DimValues::Range { lo, hi } => (*lo..=*hi).contains(&v),
@@ -107,6 +152,7 @@ impl DimValues {
         }
     }
 
+    /// The smallest value.
     pub fn min(&self) -> i64 {
         match self {
             DimValues::Range { lo, .. } => *lo,
@@ -114,6 +160,7 @@ impl DimValues {
         }
     }
 
+    /// The largest value.
     pub fn max(&self) -> i64 {
         match self {
             DimValues::Range { hi, .. } => *hi,
@@ -134,17 +181,24 @@ impl fmt::Display for DimValues {
     }
 }
 
+/// One symbolic dim of a workload, with its declared values.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DimDecl {
+    /// The dim's name (`n`).
     pub name: String,
+    /// The values it may take.
     pub values: DimValues,
 }
 
 /// One declared tensor program with its shape ranges.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Workload {
+    /// The name in prism.toml (`[workload.NAME]`).
     pub name: String,
+    /// prism.toml's `description`, if given.
     pub description: Option<String>,
+    /// The program: inputs in declaration order (the launch argument order),
+    /// operators, named outputs.
     pub graph: Graph,
     /// In first-use order.
     pub dims: Vec<DimDecl>,
@@ -159,6 +213,7 @@ pub struct Workload {
 }
 
 impl Workload {
+    /// The declared dim `name`.
     pub fn dim(&self, name: &str) -> Option<&DimDecl> {
         self.dims.iter().find(|d| d.name == name)
     }
@@ -193,7 +248,8 @@ impl Workload {
         e.eval(&self.fixed_dims()).ok()
     }
 
-    /// Whether `dims` binds every declared dim to an allowed value.
+    /// Whether `dims` binds every declared dim to an allowed value (and
+    /// nothing else); `Err` says what is wrong.
     pub fn check_point(&self, dims: &DimBindings) -> Result<(), String> {
         for d in &self.dims {
             match dims.get(&d.name) {
@@ -222,11 +278,14 @@ impl Workload {
 pub struct Spec {
     /// Where it came from, for messages (`prism.toml`, `<embedded prism.toml>`).
     pub source_name: String,
+    /// `[target]`.
     pub target: Target,
+    /// Every `[workload.NAME]`, in file order.
     pub workloads: Vec<Workload>,
 }
 
 impl Spec {
+    /// The workload `name`.
     pub fn workload(&self, name: &str) -> Option<&Workload> {
         self.workloads.iter().find(|w| w.name == name)
     }

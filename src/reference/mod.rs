@@ -27,24 +27,51 @@ pub enum Precision {
     Declared,
 }
 
+/// Why the CPU reference interpreter could not evaluate a graph.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
+    /// A dim expression has no value at these dims, or overflows.
     #[error(transparent)]
     Dim(#[from] DimEvalError),
+    /// A dim (or a size computed from dims) is below 1.
     #[error("dim {dim} = {value} is not a valid size (sizes are at least 1)")]
-    BadDim { dim: String, value: i64 },
+    BadDim {
+        /// The dim or size expression.
+        dim: String,
+        /// Its value.
+        value: i64,
+    },
+    /// The wrong number of input tensors was given.
     #[error("expected {expected} inputs, got {got}")]
-    InputCount { expected: usize, got: usize },
+    InputCount {
+        /// Inputs of the graph.
+        expected: usize,
+        /// Tensors given.
+        got: usize,
+    },
+    /// An input tensor's shape differs from the graph's at these dims.
     #[error("input `{name}` has shape {got:?}, but the graph expects {expected:?} at these dims")]
     InputShape {
+        /// The input.
         name: String,
+        /// Its shape at these dims.
         expected: Vec<usize>,
+        /// The tensor's shape.
         got: Vec<usize>,
     },
+    /// A tensor of this shape has more elements than the interpreter
+    /// evaluates.
     #[error("tensor of shape {0:?} is too large to evaluate")]
     TooLarge(Vec<usize>),
+    /// An input's `init` is not a positive standard deviation at these dims.
     #[error("init of input `{input}` is {std}, not a positive standard deviation")]
-    BadInit { input: String, std: f64 },
+    BadInit {
+        /// The input.
+        input: String,
+        /// The value of its `init` expression.
+        std: f64,
+    },
+    /// The graph breaks an invariant of [`Graph`] (a bug, not user input).
     #[error("malformed graph: {0}")]
     Malformed(&'static str),
 }

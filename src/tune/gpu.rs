@@ -24,16 +24,22 @@ use crate::ugraph::TensorRole;
 /// Why a GPU step failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GpuError {
+    /// The CUDA driver library cannot be loaded.
     #[error("no CUDA driver library on this machine")]
     NoDriver,
+    /// A CUDA driver call failed.
     #[error("CUDA driver: {0}")]
     Driver(#[from] DriverError),
+    /// A compiled fatbin cannot be read.
     #[error("cannot read the fatbin {path}: {source}")]
     Fatbin {
+        /// The fatbin.
         path: std::path::PathBuf,
+        /// Why reading failed.
         #[source]
         source: std::io::Error,
     },
+    /// A launch plan cannot be run (a missing kernel, a bad size).
     #[error("{0}")]
     Plan(String),
 }

@@ -103,6 +103,7 @@ pub struct Instance {
 /// Why a workload has no instances.
 #[derive(Debug, thiserror::Error)]
 pub enum InstanceError {
+    /// No candidate of the workload (named) was proven and cross-checked.
     #[error(
         "workload `{0}`: no candidate passed both the proof and the cross-check, and the direct lowering failed"
     )]

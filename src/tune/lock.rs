@@ -6,10 +6,10 @@
 //! hash of everything that decides which kernels the entry stands for:
 //! the workload's program and declared dims, the bucket, the arch, prism's
 //! version, nvcc's release and the compile flags. It names the chosen
-//! instance ([`InstanceId`] label) and the fingerprint of its graph, which
-//! a build compares with the graph it rebuilds: a mismatch means the
-//! search changed since the entry was tuned, so the entry is stale (never
-//! used silently). `source = "measured"` entries were timed on `device`;
+//! instance ([`InstanceId`](super::instances::InstanceId) label) and the
+//! fingerprint of its graph, which a build compares with the graph it
+//! rebuilds: a mismatch means the search changed since the entry was tuned,
+//! so the entry is stale (never used silently). `source = "measured"` entries were timed on `device`;
 //! `"model"` entries (an arch no GPU here had) are the cost model's choice.
 //!
 //! The file is TOML, entries in the prism.toml's order (workload, then
@@ -99,44 +99,68 @@ pub struct Lock {
 /// Why a lock cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
+    /// The lock exists but cannot be read.
     #[error(
         "cannot read {path}: {source}\nhint: check the file's permissions, or delete it and run `prism tune` on a machine with a GPU"
     )]
     Read {
+        /// The prism.lock.
         path: PathBuf,
+        /// Why reading failed.
         #[source]
         source: std::io::Error,
     },
+    /// The lock is not valid TOML or not a prism.lock.
     #[error(
         "{path} is not a valid prism.lock: {message}\nhint: restore it from version control, or delete it and run `prism tune` on a machine with a GPU to write it again"
     )]
-    Corrupt { path: PathBuf, message: String },
+    Corrupt {
+        /// The prism.lock.
+        path: PathBuf,
+        /// What the TOML parser said.
+        message: String,
+    },
     /// The checksum line is missing, malformed or does not match the
     /// content: the file was damaged or edited by hand.
     #[error(
         "{path} is corrupt or was edited by hand: {problem}\nhint: restore it from version control (e.g. `git checkout -- {path}`), or run `prism tune` on the prism.toml next to it on a machine with a GPU to write it again; prism.lock is written by `prism tune` only, never by hand"
     )]
     Checksum {
+        /// The prism.lock.
         path: PathBuf,
+        /// What is wrong with it.
         problem: ChecksumProblem,
     },
+    /// The lock was written in another format version.
     #[error(
         "{path} has format version {found}, this prism reads version {LOCK_VERSION}\nhint: run `prism tune` to write it again"
     )]
-    Version { path: PathBuf, found: u32 },
+    Version {
+        /// The prism.lock.
+        path: PathBuf,
+        /// Its format version.
+        found: u32,
+    },
+    /// Two entries have the same key.
     #[error(
         "{path} has two entries with key {key} (workload `{workload}`)\nhint: delete it and run `prism tune` to write it again"
     )]
     Duplicate {
+        /// The prism.lock.
         path: PathBuf,
+        /// The duplicated key.
         key: String,
+        /// The workload of those entries.
         workload: String,
     },
+    /// The lock (or the tuning cache) cannot be written.
     #[error(
         "cannot write {path}: {source}\nhint: check that its directory is writable and the disk is not full"
     )]
     Write {
+        /// The file.
         path: PathBuf,
+        /// Why writing failed.
         #[source]
         source: std::io::Error,
     },
@@ -153,7 +177,10 @@ pub enum ChecksumProblem {
     #[error(
         "its line endings are mixed (some CRLF, some LF, or a lone carriage return on line {line})"
     )]
-    LineEndings { line: usize },
+    LineEndings {
+        /// The first line (1-based) whose ending differs.
+        line: usize,
+    },
     /// No line other than comments and blank lines.
     #[error("it holds nothing but comments, not even a `checksum` line")]
     Empty,
@@ -161,14 +188,29 @@ pub enum ChecksumProblem {
     #[error(
         "it has no `checksum` line: the first line after the header comments, line {line}, is `{found}`"
     )]
-    Missing { line: usize, found: String },
+    Missing {
+        /// That line (1-based).
+        line: usize,
+        /// Its text.
+        found: String,
+    },
     /// The first line after the comments is a checksum line, but not
     /// `checksum = "<32 lowercase hex digits>"`.
     #[error("line {line} should be `checksum = \"<32 lowercase hex digits>\"`, found `{found}`")]
-    Malformed { line: usize, found: String },
+    Malformed {
+        /// That line (1-based).
+        line: usize,
+        /// Its text.
+        found: String,
+    },
     /// The content does not hash to the recorded checksum.
     #[error("its checksum is {recorded} but its content hashes to {computed}")]
-    Mismatch { recorded: String, computed: String },
+    Mismatch {
+        /// The checksum the file records.
+        recorded: String,
+        /// The hash of its content.
+        computed: String,
+    },
 }
 
 /// 128-bit FNV-1a of `text`, hex (the search cache's fingerprint: two 64-bit
@@ -287,7 +329,7 @@ pub fn seal(text: &str) -> String {
 }
 
 /// Check the checksum of a lock's text ([`seal`]): LF-normalised (see
-/// [`normalise_newlines`]), the first line that is neither blank nor a
+/// `normalise_newlines`), the first line that is neither blank nor a
 /// comment must be `checksum = "<32 lowercase hex digits>"`, and the text
 /// with those digits cut out must [`hash`] to them. Returns the normalised
 /// text.

@@ -32,12 +32,18 @@ pub enum Origin {
     Model,
 }
 
-/// One resolved choice.
+/// One resolved choice: the kernel instance a build uses for one target
+/// architecture and shape bucket of a workload
+/// ([`BuiltWorkload::choices`](crate::build::BuiltWorkload::choices)).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Choice {
+    /// The target architecture (`sm_90a`).
     pub arch: String,
+    /// The shape bucket's label: each dim's range (`n=1..=8 d=4096`).
     pub bucket: String,
+    /// The instance's label (`sgraph#0 splits=16`).
     pub instance: String,
+    /// Where the choice came from: prism.lock or the cost model.
     pub origin: Origin,
     /// Why the lock's entry was not used (missing or stale).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,20 +68,33 @@ impl Resolution {
 /// Why a workload cannot be resolved.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
+    /// `PRISM_OFFLINE` is set and prism.lock lacks fresh entries for the
+    /// workload.
     #[error(
         "workload `{workload}`: {count} of its tuned kernels are not in {lock} or are stale (first: {first}) and PRISM_OFFLINE is set\nhint: run `{command}` on a machine with a GPU and commit the lock, or unset PRISM_OFFLINE to use the cost model's choice"
     )]
     Offline {
+        /// The workload.
         workload: String,
+        /// How many (arch, bucket) entries are missing or stale.
         count: usize,
+        /// What is wrong with the first of them.
         first: String,
+        /// The prism.lock, for the message.
         lock: String,
+        /// The command that tunes it (`prism tune prism.toml`).
         command: String,
     },
+    /// The workload has no usable instance.
     #[error(
         "workload `{workload}`: {message}\nhint: prism found no kernel instance for a shape bucket: report the workload to prism; `prism search` shows its candidates"
     )]
-    Instances { workload: String, message: String },
+    Instances {
+        /// The workload.
+        workload: String,
+        /// Why.
+        message: String,
+    },
 }
 
 fn ranges(b: &ShapeBucket) -> Vec<(i64, i64)> {

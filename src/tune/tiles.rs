@@ -126,7 +126,7 @@ fn is_matmul_kernel(b: &BlockGraph) -> bool {
         })
 }
 
-/// The configuration of every narrow matmul kernel ([`is_narrow`]),
+/// The configuration of every narrow matmul kernel (`is_narrow`),
 /// whatever the graph's other kernels use.
 pub const NARROW: &str = "t16x16x256w118s3k16";
 

@@ -106,23 +106,44 @@ impl BucketResult {
 /// Why tuning failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TuneError {
+    /// A workload has no verified instance to tune.
     #[error(transparent)]
     Instances(#[from] InstanceError),
+    /// A workload could not be tuned (e.g. the reference kernel disagrees
+    /// with the CPU interpreter).
     #[error("workload `{workload}`: {message}")]
-    Workload { workload: String, message: String },
+    Workload {
+        /// The workload.
+        workload: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A GPU step (driver, loading, launching) failed.
     #[error("GPU {ordinal}: {source}")]
     Gpu {
+        /// The GPU's ordinal.
         ordinal: usize,
+        /// What failed.
         #[source]
         source: GpuError,
     },
+    /// No GPU here has an architecture of `[target] arch`.
     #[error("no GPU of a target architecture here: the GPUs are {found}, the targets {targets}")]
-    NoTargetGpu { found: String, targets: String },
+    NoTargetGpu {
+        /// The GPUs present.
+        found: String,
+        /// The target architectures.
+        targets: String,
+    },
+    /// nvcc could not compile the candidates.
     #[error(transparent)]
     Nvcc(#[from] crate::nvcc::NvccError),
+    /// A file of the tuner's work directory cannot be written.
     #[error("cannot write {path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// Why writing failed.
         #[source]
         source: std::io::Error,
     },

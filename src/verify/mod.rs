@@ -1,9 +1,9 @@
 //! Equivalence verification of tensor programs.
 //!
 //! Two halves:
-//! - **algebraic** ([`prove`]): both programs go into one e-graph (egg) over
+//! - **algebraic** (`prove`): both programs go into one e-graph (egg) over
 //!   a tensor-level language ([`lang`]) whose e-classes carry their symbolic
-//!   shape ([`shape`]); sound rewrite rules ([`rules`]) are applied until the
+//!   shape ([`shape`]); sound rewrite rules (`rules`) are applied until the
 //!   two roots meet (a proof over the reals, for every value of the symbolic
 //!   dims) or a limit stops the run (`Unknown`, never a disproof);
 //! - **numeric** ([`counterexample`]): both programs are evaluated by the

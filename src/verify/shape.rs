@@ -4,7 +4,7 @@
 //!
 //! Shapes are a function of the children, so two terms of one e-class always
 //! have the same shape if every union is: the rule appliers
-//! ([`super::rules`]) check the shape of what they build against the class
+//! (`super::rules`) check the shape of what they build against the class
 //! they merge it into, and a merge of different shapes that slips through is
 //! recorded in [`ShapeAnalysis::conflicts`] (and asserts in debug builds), so
 //! a proof is never accepted from an inconsistent e-graph.

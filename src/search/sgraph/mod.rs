@@ -2,7 +2,7 @@
 //! saturated e-graph of the program.
 //!
 //! 1. **Target e-graph.** The program's outputs are saturated once with the
-//!    verifier's rules ([`crate::verify::rules`]); every operator a
+//!    verifier's rules (`crate::verify::rules`); every operator a
 //!    candidate uses must be an e-node of it (expression-guided pruning:
 //!    candidates are generated from the e-graph, so nothing outside it is
 //!    ever built).
