@@ -50,7 +50,8 @@ pub struct CompileFailure {
 /// assert!(matches!(err, BuildError::Read { .. }));
 ///
 /// let lines = cargo_error_lines(&err);
-/// assert!(lines[0].starts_with("cargo::error=prism: cannot read no/such/prism.toml"));
+/// assert!(lines[0].starts_with("cargo::error=prism[toml-unreadable]: cannot read no/such/prism.toml"));
+/// assert_eq!(err.code(), "toml-unreadable");
 /// assert!(lines.iter().all(|l| l.starts_with("cargo::error=")));
 /// assert!(lines.iter().any(|l| l.contains("hint: the path is relative to the crate root")));
 /// ```

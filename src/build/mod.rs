@@ -682,7 +682,7 @@ fn write_if_changed(path: &Path, text: &str) -> Result<(), BuildError> {
 /// assert_eq!(
 ///     lines,
 ///     [
-///         "cargo::error=prism: OUT_DIR is not set",
+///         "cargo::error=prism[no-out-dir]: OUT_DIR is not set",
 ///         "cargo::error=hint: prism::Build runs from a build script (build.rs), \
 ///          where cargo sets OUT_DIR; elsewhere call .out_dir(..)",
 ///     ]
