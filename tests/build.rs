@@ -497,6 +497,65 @@ fn the_emitted_module_is_deterministic() {
     assert!(a.contains("grid: [&[(Poly(&[(1, &[0])]), 128)], &[], &[]],"));
 }
 
+/// A crate whose cudarc links libcuda (`dynamic-linking`, as candle-core's
+/// `cuda` feature turns on) has no `is_culib_present`: the module for it
+/// checks nothing, and differs from the default one in that alone.
+#[test]
+fn a_linked_driver_needs_no_run_time_check() {
+    use prism::codegen::rust::{DriverLinking, EmitOptions, Fatbins, emit, emit_with};
+    let spec = prism::frontend::parse("prism.toml", TOML).expect("parses");
+    let target = Target::default();
+    let kernels: Vec<WorkloadKernels> = spec
+        .workloads
+        .iter()
+        .map(|w| elementwise_codegen(w, &target).expect("codegen"))
+        .collect();
+    let loaded = emit(&spec, "k", &kernels, &Fatbins::DocsStub).expect("emit");
+    let linked = emit_with(
+        &spec,
+        "k",
+        &kernels,
+        &Fatbins::DocsStub,
+        &EmitOptions {
+            driver_linking: DriverLinking::Linked,
+        },
+    )
+    .expect("emit");
+    assert_eq!(loaded.matches("is_culib_present").count(), 1);
+    assert!(!linked.contains("is_culib_present"), "{linked}");
+    // The module without `fn check_driver`'s doc and body, and that body.
+    let split = |text: &str| -> (Vec<String>, Vec<String>) {
+        let lines: Vec<&str> = text.lines().collect();
+        let f = lines
+            .iter()
+            .position(|l| l.contains("fn check_driver()"))
+            .expect("check_driver");
+        let indent = lines[f].len() - lines[f].trim_start().len();
+        let mut first = f;
+        while lines[first - 1].trim_start().starts_with("///") {
+            first -= 1;
+        }
+        let last = f + lines[f..]
+            .iter()
+            .position(|l| l.trim() == "}" && l.len() - l.trim_start().len() == indent)
+            .expect("end of check_driver");
+        let rest = lines[..first]
+            .iter()
+            .chain(&lines[last + 1..])
+            .map(|l| l.to_string())
+            .collect();
+        let body = lines[f + 1..last]
+            .iter()
+            .map(|l| l.trim().to_string())
+            .collect();
+        (rest, body)
+    };
+    let (loaded_rest, _) = split(&loaded);
+    let (linked_rest, linked_body) = split(&linked);
+    assert_eq!(linked_body, ["Ok(())"]);
+    assert_eq!(loaded_rest, linked_rest);
+}
+
 /// Every file a build wrote under `out`, by path relative to it, with the
 /// absolute out path replaced so two builds in two folders compare.
 fn written_files(out: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {

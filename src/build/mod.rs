@@ -43,7 +43,8 @@ pub use crate::tune::resolve::{Choice, Origin};
 pub use env::{ENV_VARS, Env};
 pub use error::{BuildError, CompileFailure};
 
-use crate::codegen::rust::{self as rust_emit, Fatbins};
+pub use crate::codegen::rust::DriverLinking;
+use crate::codegen::rust::{self as rust_emit, EmitOptions, Fatbins};
 use crate::codegen::{CodegenError, WorkloadKernels};
 use crate::ir::{Arch, Spec, Target, Workload};
 
@@ -112,6 +113,7 @@ pub struct Build {
     module_name: String,
     env: Env,
     emit_directives: bool,
+    driver_linking: DriverLinking,
     codegen: Option<Arc<Codegen>>,
 }
 
@@ -124,6 +126,7 @@ impl std::fmt::Debug for Build {
             .field("module_name", &self.module_name)
             .field("env", &self.env)
             .field("emit_directives", &self.emit_directives)
+            .field("driver_linking", &self.driver_linking)
             .field("custom_codegen", &self.codegen.is_some())
             .finish()
     }
@@ -182,6 +185,7 @@ impl Build {
             module_name: DEFAULT_MODULE.to_string(),
             env: Env::capture(),
             emit_directives: true,
+            driver_linking: DriverLinking::Loaded,
             codegen: None,
         }
     }
@@ -230,6 +234,17 @@ impl Build {
     /// (default true; [`Build::run`] always prints them).
     pub fn emit_directives(mut self, yes: bool) -> Self {
         self.emit_directives = yes;
+        self
+    }
+
+    /// How the crate reaches the CUDA driver library (default
+    /// [`DriverLinking::Loaded`], cudarc's default): pass
+    /// [`DriverLinking::Linked`] when it builds cudarc with `dynamic-linking`
+    /// or `static-linking`, as a crate using candle-core's `cuda` feature
+    /// does. The generated module's driver check needs cudarc's
+    /// `dynamic-loading` and would not compile otherwise.
+    pub fn driver_linking(mut self, linking: DriverLinking) -> Self {
+        self.driver_linking = linking;
         self
     }
 
@@ -354,7 +369,10 @@ impl Build {
             (Fatbins::Embedded(fatbin_paths.clone()), Some(nvcc))
         };
 
-        let text = rust_emit::emit(&spec, &self.module_name, &kernels, &fatbins)?;
+        let options = EmitOptions {
+            driver_linking: self.driver_linking,
+        };
+        let text = rust_emit::emit_with(&spec, &self.module_name, &kernels, &fatbins, &options)?;
         let module_path = out_dir.join(format!("{}.rs", self.module_name));
         write_if_changed(&module_path, &text)?;
 

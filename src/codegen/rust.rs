@@ -38,6 +38,31 @@ pub enum Fatbins {
     DocsStub,
 }
 
+/// How the crate that includes the module reaches the CUDA driver library:
+/// which of cudarc's linking features it builds with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum DriverLinking {
+    /// cudarc's `dynamic-loading` (or its default, `fallback-dynamic-loading`):
+    /// libcuda is opened at run time, so `context` and `load` first check
+    /// that it can be and return `Error::DriverLibraryMissing` when it cannot
+    /// (through cudarc's `is_culib_present`, which only exists then).
+    #[default]
+    Loaded,
+    /// cudarc's `dynamic-linking` or `static-linking`, e.g. through
+    /// candle-core's `cuda` feature, which turns on `dynamic-linking` (and
+    /// cudarc refuses `dynamic-loading` beside it): the program is linked
+    /// against libcuda and does not start without it, so there is nothing to
+    /// check.
+    Linked,
+}
+
+/// Choices of [`emit_with`] beyond the workloads and fatbins.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct EmitOptions {
+    /// See [`DriverLinking`].
+    pub driver_linking: DriverLinking,
+}
+
 /// Why the module could not be emitted.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum EmitError {
@@ -674,12 +699,24 @@ fn values_doc(v: &DimValues) -> String {
 
 /// Emit the module for `spec` (its `target.archs` are the architectures the
 /// fatbins were built for), with `kernels[i]` the plan of
-/// `spec.workloads[i]`.
+/// `spec.workloads[i]`, for a crate whose cudarc loads the driver library at
+/// run time ([`DriverLinking::Loaded`]).
 pub fn emit(
     spec: &Spec,
     module: &str,
     kernels: &[WorkloadKernels],
     fatbins: &Fatbins,
+) -> Result<String, EmitError> {
+    emit_with(spec, module, kernels, fatbins, &EmitOptions::default())
+}
+
+/// [`emit`] with the choices of `options`.
+pub fn emit_with(
+    spec: &Spec,
+    module: &str,
+    kernels: &[WorkloadKernels],
+    fatbins: &Fatbins,
+    options: &EmitOptions,
 ) -> Result<String, EmitError> {
     if !is_module_name(module) {
         return Err(EmitError::ModuleName(module.to_string()));
@@ -873,7 +910,12 @@ pub fn emit(
     o.close("}");
     o.close("}");
     o.line("");
-    o.block(RUNTIME);
+    match options.driver_linking {
+        DriverLinking::Loaded => o.block(RUNTIME),
+        DriverLinking::Linked => {
+            o.block(&RUNTIME.replacen(CHECK_DRIVER_LOADED, CHECK_DRIVER_LINKED, 1))
+        }
+    }
     for (i, p) in prepared.iter().enumerate() {
         o.line("");
         emit_workload(&mut o, p, paths.as_ref().map(|v| v[i].as_str()));
@@ -1396,6 +1438,26 @@ use std::sync::Arc;
 pub use cudarc::driver::{CudaContext, CudaSlice, CudaStream, CudaView, CudaViewMut};
 use cudarc::driver::{CudaFunction, DevicePtr, DevicePtrMut, DeviceSlice, DriverError, SyncOnDrop};
 pub use half::{bf16, f16};"#;
+
+/// `rt::check_driver` in [`RUNTIME`], as written there.
+const CHECK_DRIVER_LOADED: &str = r#"    /// Fail instead of letting cudarc panic when libcuda is missing.
+    pub(super) fn check_driver() -> Result<(), Error> {
+        // SAFETY: only tries to open the driver library; it calls none of its functions.
+        if unsafe { cudarc::driver::sys::is_culib_present() } {
+            Ok(())
+        } else {
+            Err(Error::DriverLibraryMissing)
+        }
+    }
+"#;
+
+/// `rt::check_driver` for [`DriverLinking::Linked`].
+const CHECK_DRIVER_LINKED: &str = r#"    /// Nothing to check: cudarc links the driver library (its `dynamic-linking` or
+    /// `static-linking` feature), so the program does not start without it.
+    pub(super) fn check_driver() -> Result<(), Error> {
+        Ok(())
+    }
+"#;
 
 /// The runtime every workload shares. Indented for the module body.
 const RUNTIME: &str = r#"/// Create a context on GPU `ordinal`, checking first that the CUDA driver library can be
