@@ -16,6 +16,7 @@ pub mod frontend;
 pub mod ir;
 pub mod nvcc;
 pub mod reference;
+pub mod report;
 pub mod search;
 pub mod tune;
 pub mod ugraph;
