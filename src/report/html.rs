@@ -32,6 +32,7 @@ a { color: var(--accent); }
 table { border-collapse: collapse; width: 100%; font-size: 12.5px; }
 th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
 table.buckets td:nth-child(-n+2), table.buckets td:nth-child(5), table.overview td { white-space: nowrap; }
+table.overview td:last-child, table.overview td:nth-child(3) { white-space: normal; }
 th { background:#f8fafc; color:#374151; font-weight: 600; position: sticky; top: 0; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 tbody tr:nth-child(even) td { background: #fbfcfe; }
@@ -169,7 +170,7 @@ fn overview(s: &mut String, r: &Report) {
         );
     }
     s.push_str("</ol></nav>");
-    s.push_str("<h3>Workloads</h3><div class=\"scroll\"><table class=\"overview\"><thead><tr><th>workload</th><th>bucket drawn</th><th>instance</th><th class=\"num\">kernels</th><th class=\"num\">µs</th><th class=\"num\">buckets</th><th class=\"num\">measured</th><th class=\"num\">mean ρ</th><th class=\"num\">agrees</th><th>search: valid → verified → chosen</th></tr></thead><tbody>");
+    s.push_str("<h3>Workloads</h3><div class=\"scroll\"><table class=\"overview\"><thead><tr><th>workload</th><th>bucket drawn</th><th>instance</th><th class=\"num\">kernels</th><th class=\"num\">µs</th><th class=\"num\">buckets</th><th class=\"num\">measured</th><th class=\"num\">mean ρ</th><th class=\"num\">agrees</th><th>search (valid → verified → chosen)</th></tr></thead><tbody>");
     for w in &r.workloads {
         let row = w.row();
         let micros: f64 = w
