@@ -698,6 +698,14 @@ fn a_build_with_nvcc_draws_the_resolved_graphs() {
         .env_remove("CUDA_COMPUTE_CAP")
         .try_run()
         .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.nvcc.is_some(), "nvcc ran");
+    assert!(
+        out.workloads[0]
+            .fatbin_path
+            .as_ref()
+            .is_some_and(|p| p.is_file()),
+        "a fatbin"
+    );
     let html = std::fs::read_to_string(out.report.expect("a report")).expect("read");
     let s = section(&html, "scale_add");
     assert!(s.contains("cost model (untuned)"), "model choices");
