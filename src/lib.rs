@@ -145,6 +145,11 @@ pub mod nvcc;
 #[doc(hidden)]
 #[allow(missing_docs)]
 pub mod reference;
+// Internal: the build report (report.html) behind `prism report` and
+// `BuildOutput::report`; the page is the interface, not these types.
+#[doc(hidden)]
+#[allow(missing_docs)]
+pub mod report;
 // Internal: the sGraph search and its cache. No stability promise.
 #[doc(hidden)]
 #[allow(missing_docs)]

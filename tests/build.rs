@@ -603,9 +603,14 @@ fn search_and_code_generation_are_byte_identical_across_runs() {
             .unwrap_or_else(|e| panic!("{e}"));
         written_files(out)
     };
-    // No CACHEDIR.TAG above these: no search cache.
-    let first = run(&dir.join("a"));
-    let second = run(&dir.join("b"));
+    // No CACHEDIR.TAG above these: no search cache, and the report page
+    // is written under OUT_DIR (compared on its own below: under a target
+    // folder it goes to <target>/prism).
+    let report = "prism/report.html".to_string();
+    let mut first = run(&dir.join("a"));
+    let mut second = run(&dir.join("b"));
+    let first_report = first.remove(&report).expect("a report page");
+    assert_eq!(second.remove(&report), Some(first_report.clone()));
     assert!(
         first.keys().any(|k| k.ends_with("gated_mlp.cu")),
         "{:?}",
@@ -630,7 +635,18 @@ fn search_and_code_generation_are_byte_identical_across_runs() {
         std::fs::read_dir(target.join("prism").join("search")).is_ok_and(|d| d.count() >= 9),
         "the search cache was not filled"
     );
+    let in_target = || std::fs::read(target.join("prism").join("report.html")).expect("report");
+    assert_eq!(
+        in_target(),
+        first_report,
+        "the report of a run filling the cache differs"
+    );
     let cached = run(&target.join("d"));
+    assert_eq!(
+        in_target(),
+        first_report,
+        "the report of a run from the cache differs"
+    );
     assert_eq!(first, filled, "a run filling the cache differs");
     assert_eq!(first, cached, "a run from the cache differs");
 }

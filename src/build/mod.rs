@@ -48,6 +48,14 @@ use crate::codegen::rust::{self as rust_emit, EmitOptions, Fatbins};
 use crate::codegen::{CodegenError, WorkloadKernels};
 use crate::ir::{Arch, Spec, Target, Workload};
 
+/// What [`Build`] resolved from the lock: per workload its kernels and its
+/// resolution, and the lock it resolved from.
+type Tuned = (
+    Vec<WorkloadKernels>,
+    Vec<crate::tune::resolve::Resolution>,
+    Option<crate::tune::lock::Lock>,
+);
+
 /// The module name used unless [`Build::module_name`] says otherwise.
 pub const DEFAULT_MODULE: &str = "prism_kernels";
 
@@ -150,6 +158,9 @@ pub struct BuildOutput {
     /// What the build warned about (printed as `cargo::warning=` by a
     /// build script): workloads built with untuned kernel choices.
     pub warnings: Vec<String>,
+    /// The report page written ([`crate::report::build_report_path`]);
+    /// `None` when it could not be written (a warning says why).
+    pub report: Option<PathBuf>,
 }
 
 /// One workload of a [`BuildOutput`].
@@ -270,6 +281,10 @@ impl Build {
         if lock.is_file() {
             out.push(format!("cargo::rerun-if-changed={}", lock.display()));
         }
+        let tune = crate::report::tune_data::path_for(&self.toml);
+        if tune.is_file() {
+            out.push(format!("cargo::rerun-if-changed={}", tune.display()));
+        }
         out.extend(Env::rerun_vars().map(|v| format!("cargo::rerun-if-env-changed={v}")));
         out
     }
@@ -320,13 +335,18 @@ impl Build {
         let mut warnings = Vec::new();
         let cache = crate::search::cache::Cache::for_out_dir(&out_dir)
             .and_then(|c| usable_cache(c, &mut warnings));
-        let (kernels, mut choices) = if docs || self.codegen.is_some() {
-            (self.generate(&spec, cache.as_ref())?, Vec::new())
+        let (kernels, resolutions, lock) = if docs || self.codegen.is_some() {
+            (self.generate(&spec, cache.as_ref())?, None, None)
         } else {
             let nvcc = toolchain::find_nvcc(&self.env)?;
             let release = crate::nvcc::version(&nvcc)?;
-            self.generate_tuned(&spec, &out_dir, &nvcc, &release, &mut warnings)?
+            let (k, r, l) = self.generate_tuned(&spec, &out_dir, &nvcc, &release, &mut warnings)?;
+            (k, Some(r), l)
         };
+        let mut choices: Vec<Vec<crate::tune::resolve::Choice>> = resolutions
+            .as_ref()
+            .map(|rs| rs.iter().map(|r| r.choices.clone()).collect())
+            .unwrap_or_default();
         choices.resize(kernels.len(), Vec::new());
         if self.emit_directives {
             for w in &warnings {
@@ -376,6 +396,35 @@ impl Build {
         let module_path = out_dir.join(format!("{}.rs", self.module_name));
         write_if_changed(&module_path, &text)?;
 
+        // The report: never a build failure, never a search.
+        let report = {
+            let (html, notes) = crate::report::for_build(&crate::report::BuildInputs {
+                spec: &spec,
+                toml: &self.toml,
+                lock: lock.as_ref(),
+                resolutions: resolutions.as_deref(),
+                kernels: &kernels,
+                cache: cache.as_ref().map(|c| c.dir()),
+            });
+            let path = crate::report::build_report_path(&out_dir, &self.module_name);
+            let mut late = Vec::new();
+            let written = match crate::report::write(&path, &html) {
+                Ok(()) => Some(path),
+                Err(e) => {
+                    late.push(format!("prism: the report page was not written: {e}"));
+                    None
+                }
+            };
+            late.extend(notes.into_iter().map(|n| format!("prism: report: {n}")));
+            if self.emit_directives {
+                for w in &late {
+                    println!("cargo::warning={}", w.replace('\n', " "));
+                }
+            }
+            warnings.extend(late);
+            written
+        };
+
         let workloads = kernels
             .iter()
             .zip(cu_paths)
@@ -399,6 +448,7 @@ impl Build {
             nvcc,
             workloads,
             warnings,
+            report,
         })
     }
 
@@ -420,7 +470,7 @@ impl Build {
         nvcc: &Path,
         release: &str,
         warnings: &mut Vec<String>,
-    ) -> Result<(Vec<WorkloadKernels>, Vec<Vec<crate::tune::resolve::Choice>>), BuildError> {
+    ) -> Result<Tuned, BuildError> {
         use crate::tune::lock::{Lock, path_for};
         use crate::tune::resolve::resolve;
         use rayon::prelude::*;
@@ -449,7 +499,7 @@ impl Build {
             })
             .collect();
         let mut kernels = Vec::new();
-        let mut choices = Vec::new();
+        let mut resolutions = Vec::new();
         let mut errors = Vec::new();
         let mut codegen_errors = Vec::new();
         for (w, r) in spec.workloads.iter().zip(results) {
@@ -467,15 +517,14 @@ impl Build {
                             lock_name
                         ));
                     }
-                    let crate::tune::resolve::Resolution {
-                        variants,
-                        dispatch,
-                        choices: chosen,
-                    } = res;
-                    match crate::codegen::cuda::generate_variants(w, &variants, dispatch) {
+                    match crate::codegen::cuda::generate_variants(
+                        w,
+                        &res.variants,
+                        res.dispatch.clone(),
+                    ) {
                         Ok(k) => {
                             kernels.push(k);
-                            choices.push(chosen);
+                            resolutions.push(res);
                         }
                         Err(e) => codegen_errors.push(e),
                     }
@@ -488,7 +537,7 @@ impl Build {
         if !codegen_errors.is_empty() {
             return Err(BuildError::Codegen(codegen_errors));
         }
-        Ok((kernels, choices))
+        Ok((kernels, resolutions, lock))
     }
 
     /// Tune, on this machine's GPUs, the workloads that `lock` (and the

@@ -5,6 +5,7 @@ pub mod build;
 pub mod check;
 pub mod equiv;
 pub mod explain;
+pub mod report;
 pub mod search;
 pub mod tune;
 
@@ -143,6 +144,40 @@ pub enum Command {
         /// Timed launches per point (below 100 only for quick looks).
         #[arg(long, default_value_t = crate::bench::DEFAULT_REPS)]
         reps: usize,
+    },
+    /// Write the report page of a prism.toml: per workload the chosen
+    /// μGraph as a diagram, the search funnel, the tuning landscape and a
+    /// roofline of every kernel (what every build writes to
+    /// `<target>/prism/report.html`). Prints the page's path.
+    ///
+    /// One self-contained HTML file (inline CSS and SVG, nothing fetched).
+    /// Runs the search's proofs and cross-checks for workloads whose funnel
+    /// is not cached yet, and caches them under
+    /// `$CARGO_TARGET_DIR/prism/search` (else `target/prism/search`), where
+    /// builds find them.
+    Report {
+        /// The prism.toml (default ./prism.toml, else the bundled one); its
+        /// prism.lock and prism.tune.json are read from next to it.
+        path: Option<PathBuf>,
+        /// Where to write the page (default
+        /// `$CARGO_TARGET_DIR/prism/report.html`, else
+        /// `target/prism/report.html`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Tune data instead of the prism.tune.json next to the prism.toml:
+        /// a `prism tune --json` report or a prism.tune.json (repeatable;
+        /// later files win per bucket).
+        #[arg(long = "tune")]
+        tune: Vec<PathBuf>,
+        /// A `prism bench --json` report: its measured copy bandwidth and
+        /// mma peak become the roofline's roofs (else the hardware
+        /// description's, labelled "spec").
+        #[arg(long)]
+        bench: Option<PathBuf>,
+        /// Also write the tune data used, as prism.tune.json (keyed to this
+        /// prism.toml; what builds read from next to it).
+        #[arg(long)]
+        save_tune: Option<PathBuf>,
     },
     /// Decide whether two tensor programs are equal: `lhs` and `rhs` of an
     /// equivalence file. Exit codes: 0 equivalent, 1 not equivalent, 2
@@ -284,6 +319,22 @@ pub fn run(cli: Cli) -> i32 {
             color,
         ),
         Command::Explain { workload, path } => explain::run(workload, path, color),
+        Command::Report {
+            path,
+            out,
+            tune,
+            bench,
+            save_tune,
+        } => report::run(
+            report::Args {
+                path,
+                out,
+                tune,
+                bench,
+                save_tune,
+            },
+            color,
+        ),
         Command::Search {
             path,
             workload,

@@ -371,6 +371,17 @@ fn tune(
         summary.rejected
     );
     println!("wrote {}", lock_path.display());
+    // Every timed instance, for the report's tuning landscape.
+    let tune_path = crate::report::tune_data::path_for(toml);
+    match crate::report::tune_data::update_after_tune(spec, &tune_path, &tuned.results, release) {
+        Ok(notes) => {
+            for n in notes {
+                eprintln!("warning: {n}");
+            }
+            println!("wrote {}", tune_path.display());
+        }
+        Err(e) => eprintln!("warning: {e}"),
+    }
     if let Some(path) = &o.json {
         let mut devices: Vec<String> = tuned.results.iter().map(|r| r.device.clone()).collect();
         devices.dedup();

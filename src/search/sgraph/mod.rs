@@ -92,6 +92,15 @@ pub struct EnumStats {
     pub valid: usize,
     /// Pruned choices and instances, by reason.
     pub pruned: BTreeMap<String, usize>,
+    /// The part of `pruned` that are mapping instances (the rest are
+    /// choices pruned while walking terms): `instances` is the sum of
+    /// these and `single_valid`.
+    pub pruned_instances: BTreeMap<String, usize>,
+    /// Distinct valid single-kernel instances (before kernel cuts).
+    pub single_valid: usize,
+    /// Kernel-cut graphs equal to one found before (`valid` is
+    /// `single_valid + cut_graphs - cut_duplicates`).
+    pub cut_duplicates: usize,
     /// Walks that stopped at their term or step bound.
     pub walks_at_bound: usize,
     /// Kernel-cut sets tried, and the multi-kernel graphs they gave.
@@ -310,11 +319,19 @@ pub fn enumerate(
                     found.push(f);
                 } else {
                     *stats.pruned.entry("duplicate instance".into()).or_default() += 1;
+                    *stats
+                        .pruned_instances
+                        .entry("duplicate instance".into())
+                        .or_default() += 1;
                 }
             }
-            Err(why) => *stats.pruned.entry(why).or_default() += 1,
+            Err(why) => {
+                *stats.pruned.entry(why.clone()).or_default() += 1;
+                *stats.pruned_instances.entry(why).or_default() += 1;
+            }
         }
     }
+    stats.single_valid = found.len();
     // Kernel cuts: pieces enumerated like workloads (without cuts), their
     // best graphs stitched.
     if opts.cuts > 0 {
@@ -333,6 +350,8 @@ pub fn enumerate(
         for f in cut {
             if seen.insert(format!("{:?}", f.graph)) {
                 found.push(f);
+            } else {
+                stats.cut_duplicates += 1;
             }
         }
     }
