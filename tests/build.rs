@@ -39,27 +39,10 @@ negated = -a
 dims = { m = "1..=4096" }
 "#;
 
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl std::ops::Deref for TempDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::TempDir;
 
 fn temp_dir(name: &str) -> TempDir {
-    let dir = std::env::temp_dir().join(format!("prism-build-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    TempDir(dir)
+    common::temp_dir("build-test", name)
 }
 
 /// A temp dir holding `prism.toml` with `text`; returns (dir, toml path).

@@ -24,6 +24,8 @@
 //! times. The proptest runner uses a fixed RNG seed and no failure
 //! persistence: the cases are the same on every run.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -58,28 +60,7 @@ const KINDS: [(&str, &str); 9] = [
 
 // ------------------------------------------------------------------ generator
 
-/// Choices drawn from proptest's vector; 0 (also past the end) is always the
-/// simplest option, so shrinking simplifies the program.
-struct Tape<'a> {
-    choices: &'a [u32],
-    at: usize,
-}
-
-impl Tape<'_> {
-    fn pick(&mut self, n: usize) -> usize {
-        let c = self.choices.get(self.at).copied().unwrap_or(0);
-        self.at += 1;
-        c as usize % n.max(1)
-    }
-
-    fn chance(&mut self, num: usize, den: usize) -> bool {
-        self.pick(den) >= den - num
-    }
-
-    fn of<'s, T>(&mut self, items: &'s [T]) -> &'s T {
-        &items[self.pick(items.len())]
-    }
-}
+use common::Tape;
 
 /// A value of the program (an input or a `let`) and its symbolic shape,
 /// each dim as program text (`n`, `1`, `b * n`).

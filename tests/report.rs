@@ -15,26 +15,10 @@ use std::sync::OnceLock;
 use prism::ir::Spec;
 use prism::report::{Made, Options, ReportError, make, tune_data};
 
-struct TempDir(PathBuf);
-
-impl std::ops::Deref for TempDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::TempDir;
 
 fn temp_dir(name: &str) -> TempDir {
-    let dir = std::env::temp_dir().join(format!("prism-report-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    TempDir(dir)
+    common::temp_dir("report-test", name)
 }
 
 fn root() -> PathBuf {

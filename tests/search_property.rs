@@ -30,6 +30,8 @@
 //! The proptest runners use a fixed RNG seed and no failure persistence: the
 //! cases are the same on every run.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
@@ -73,29 +75,7 @@ const EXP_SCALE: f64 = 2.5;
 
 // ------------------------------------------------------------------ generator
 
-/// Choices drawn from proptest's vector; 0 (also past the end) is always the
-/// simplest option, so shrinking simplifies the program.
-struct Tape<'a> {
-    choices: &'a [u32],
-    at: usize,
-}
-
-impl Tape<'_> {
-    fn pick(&mut self, n: usize) -> usize {
-        let c = self.choices.get(self.at).copied().unwrap_or(0);
-        self.at += 1;
-        c as usize % n.max(1)
-    }
-
-    /// True with probability `num / den` (false for a zero choice).
-    fn chance(&mut self, num: usize, den: usize) -> bool {
-        self.pick(den) >= den - num
-    }
-
-    fn of<'s, T>(&mut self, items: &'s [T]) -> &'s T {
-        &items[self.pick(items.len())]
-    }
-}
+use common::Tape;
 
 /// A value of the program: an input or a `let`.
 #[derive(Clone, Debug)]

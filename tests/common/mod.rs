@@ -34,3 +34,61 @@ pub fn prism(args: &[&str]) -> Output {
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// A fresh, empty directory under the system temp dir
+/// (`prism-<what>-<pid>-<name>`), removed on drop.
+#[allow(dead_code)] // not every test crate uses it
+pub struct TempDir(pub PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// [`TempDir`] `prism-<what>-<pid>-<name>`, created empty.
+#[allow(dead_code)] // not every test crate uses it
+pub fn temp_dir(what: &str, name: &str) -> TempDir {
+    let dir = std::env::temp_dir().join(format!("prism-{what}-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    TempDir(dir)
+}
+
+/// Choices drawn from proptest's vector for the program generators of the
+/// property tests; 0 (also past the end) is always the simplest option, so
+/// shrinking simplifies the program.
+#[allow(dead_code)] // not every test crate uses it
+pub struct Tape<'a> {
+    /// The choices.
+    pub choices: &'a [u32],
+    /// How many were taken.
+    pub at: usize,
+}
+
+#[allow(dead_code)] // not every test crate uses every method
+impl Tape<'_> {
+    /// The next choice, below `n`.
+    pub fn pick(&mut self, n: usize) -> usize {
+        let c = self.choices.get(self.at).copied().unwrap_or(0);
+        self.at += 1;
+        c as usize % n.max(1)
+    }
+
+    /// True with probability `num / den` (false for a zero choice).
+    pub fn chance(&mut self, num: usize, den: usize) -> bool {
+        self.pick(den) >= den - num
+    }
+
+    /// One of `items`.
+    pub fn of<'s, T>(&mut self, items: &'s [T]) -> &'s T {
+        &items[self.pick(items.len())]
+    }
+}
