@@ -112,6 +112,7 @@
 
 #![deny(missing_docs)]
 
+mod atomic_write;
 // Internal: `prism bench` (the CLI's GPU benchmark). No stability promise.
 #[doc(hidden)]
 #[allow(missing_docs)]

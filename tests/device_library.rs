@@ -65,7 +65,7 @@ fn concurrent_writes_never_show_a_truncated_header() {
     let leftovers: Vec<_> = std::fs::read_dir(path.parent().expect("parent"))
         .expect("list")
         .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     let _ = std::fs::remove_dir_all(&dir);

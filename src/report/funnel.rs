@@ -326,7 +326,7 @@ pub fn store(dir: &Path, w: &Workload, f: &Funnel) -> std::io::Result<()> {
         funnel: f.clone(),
     };
     let text = serde_json::to_string_pretty(&c).map_err(std::io::Error::other)?;
-    super::write_atomic(&cache_path(dir, w), &(text + "\n"))
+    crate::atomic_write::write(&cache_path(dir, w), (text + "\n").as_bytes())
 }
 
 /// The funnel of `w`: cached, else computed by the full search (and

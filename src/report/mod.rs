@@ -79,25 +79,6 @@ pub enum ReportError {
     },
 }
 
-/// Write `text` to `path` through a temporary file renamed over it (a
-/// reader never sees half a file); unchanged content is left alone.
-pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    if std::fs::read(path).is_ok_and(|old| old == text.as_bytes()) {
-        return Ok(());
-    }
-    static WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = path
-        .file_name()
-        .map_or_else(|| "report".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.{}-{n}.tmp", std::process::id()));
-    let r = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r
-}
-
 /// What a workload's kernels are, as its caller resolved them.
 pub enum Plan<'a> {
     /// Per arch and bucket the instance and its graph (a build from the
@@ -771,5 +752,5 @@ pub fn write(path: &Path, html: &str) -> Result<(), ReportError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(err)?;
     }
-    write_atomic(path, html).map_err(err)
+    crate::atomic_write::write(path, html.as_bytes()).map_err(err)
 }

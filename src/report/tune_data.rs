@@ -394,7 +394,7 @@ fn j<T: Serialize + ?Sized>(v: &T) -> String {
 /// Write `file` to `path` atomically (a temporary file renamed over it);
 /// unchanged content is not rewritten.
 pub fn write(path: &Path, file: &TuneFile) -> Result<(), ReportError> {
-    super::write_atomic(path, &render(file)).map_err(|source| ReportError::Write {
+    crate::atomic_write::write(path, render(file).as_bytes()).map_err(|source| ReportError::Write {
         path: path.to_path_buf(),
         source,
     })

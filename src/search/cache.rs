@@ -122,9 +122,6 @@ impl Cache {
             graph: graph_fingerprint(graph),
         };
         let text = serde_json::to_string_pretty(&entry).map_err(std::io::Error::other)?;
-        let path = self.path(w);
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, text + "\n")?;
-        std::fs::rename(&tmp, &path)
+        crate::atomic_write::write(&self.path(w), (text + "\n").as_bytes())
     }
 }

@@ -484,33 +484,12 @@ impl Lock {
     /// or a `prism tune` killed halfway, sees the old file or the new one,
     /// never a part of one.
     pub fn write(&self, path: &Path) -> Result<(), LockError> {
-        let text = self.render();
-        if std::fs::read(path).is_ok_and(|old| old == text.as_bytes()) {
-            return Ok(());
-        }
-        let err = |source| LockError::Write {
-            path: path.to_path_buf(),
-            source,
-        };
-        let name = path
-            .file_name()
-            .map_or_else(|| LOCK_FILE.into(), |n| n.to_string_lossy().into_owned());
-        // Unique per process and call: two writers never share a temporary.
-        static WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = path.with_file_name(format!(".{name}.{}-{n}.tmp", std::process::id()));
-        let written = (|| {
-            use std::io::Write as _;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-            drop(f);
-            std::fs::rename(&tmp, path)
-        })();
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        written.map_err(err)
+        crate::atomic_write::write(path, self.render().as_bytes()).map_err(|source| {
+            LockError::Write {
+                path: path.to_path_buf(),
+                source,
+            }
+        })
     }
 
     /// The entry with `key`.
