@@ -1983,6 +1983,22 @@ impl BucketInfo {
         self.ranges.len() == dims.len()
             && self.ranges.iter().zip(dims).all(|((lo, hi), v)| lo <= v && v <= hi)
     }
+
+    /// The smallest dims inside this box that `dims` (the workload's
+    /// [`WorkloadInfo::dims`]) declare, in that order: a launch that runs this bucket's
+    /// variant when no earlier bucket holds it. `None` when a dim declares no value inside.
+    pub fn smallest_point(&self, dims: &[DimInfo]) -> Option<Vec<i64>> {
+        if self.ranges.len() != dims.len() {
+            return None;
+        }
+        dims.iter()
+            .zip(self.ranges)
+            .map(|(d, &(lo, hi))| match d.values {
+                DimValues::Range { lo: a, hi: b } => Some(lo.max(a)).filter(|v| *v <= hi.min(b)),
+                DimValues::List(l) => l.iter().copied().find(|v| (lo..=hi).contains(v)),
+            })
+            .collect()
+    }
 }
 
 impl DispatchInfo {
@@ -2016,9 +2032,14 @@ impl WorkloadInfo {
     /// The variant a launch at `dims` (in [`WorkloadInfo::dims`] order) runs with the
     /// dispatch table `table` (see [`WorkloadInfo::dispatch_for`]).
     pub fn variant_at(&self, table: Option<&DispatchInfo>, dims: &[i64]) -> &'static VariantInfo {
-        let variants = self.variants;
+        &self.variants[self.variant_index(table, dims)]
+    }
+
+    /// The index into [`WorkloadInfo::variants`] of [`WorkloadInfo::variant_at`]: the table's
+    /// choice, or 0 without a table or for an index out of range.
+    fn variant_index(&self, table: Option<&DispatchInfo>, dims: &[i64]) -> usize {
         let i = table.map_or(0, |t| t.variant_at(dims));
-        variants.get(i).unwrap_or(&variants[0])
+        if i < self.variants.len() { i } else { 0 }
     }
 
     /// Dim values given by name, in [`WorkloadInfo::dims`] order.
@@ -2106,8 +2127,7 @@ impl WorkloadInfo {
         };
         let inputs = lens(self.inputs)?;
         let outputs = lens(self.outputs)?;
-        let i = table.map_or(0, |t| t.variant_at(dims));
-        let variant = if i < self.variants.len() { i } else { 0 };
+        let variant = self.variant_index(table, dims);
         let v = &self.variants[variant];
         let intermediates = lens(v.intermediates)?;
         let mut scratch_bytes: usize = 0;
@@ -2478,12 +2498,6 @@ mod rt {
             Ok(Loaded { info, ctx: ctx.clone(), functions, table, counters: std::sync::Mutex::new(Vec::new()) })
         }
 
-        /// The variant index a launch at `dims` (kernel order) runs.
-        pub(super) fn variant(&self, dims: &[i64]) -> usize {
-            let i = self.table.map_or(0, |t| t.variant_at(dims));
-            if i < self.info.variants.len() { i } else { 0 }
-        }
-
         /// The variant a launch at `dims` given as `usize` runs.
         pub(super) fn variant_usize(&self, dims: &[usize]) -> &'static VariantInfo {
             let dims: Vec<i64> = dims.iter().map(|v| i64::try_from(*v).unwrap_or(i64::MAX)).collect();
@@ -2511,7 +2525,7 @@ mod rt {
         let info = loaded.info;
         let values = info.dim_values(dims)?;
         info.check_dims(&values)?;
-        Ok(&info.variants[loaded.variant(&values)])
+        Ok(info.variant_at(loaded.table, &values))
     }
 
     /// A checked launch: dims validated, every size and grid computed.
