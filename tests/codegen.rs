@@ -135,3 +135,79 @@ fn two_variants_compile_into_one_source() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The flash-decoding combine runs in the partial's last block per row
+/// tile when the partial takes 16 query rows per block (decode): one
+/// launch, which writes the workload's output, with one split-K counter
+/// per row tile and batch index (grid x holds the splits). At 64 rows per
+/// block (prefill) the combine stays a kernel of its own. Every fused form
+/// compiles without local memory for both archs.
+#[test]
+fn the_flash_combine_fuses_into_decode_partials() {
+    use prism::codegen::cuda::attention::{combine_shared_bytes, flash_shared_bytes, flash_stages};
+    use prism::tune::instances::{with_flash_rows, with_splits};
+    use prism::ugraph::TensorRole;
+    use prism::ugraph::lower::{LowerOptions, lower};
+    let bundled = frontend::embedded().expect("bundled prism.toml");
+    let w = bundled.workload("attention").expect("attention");
+    let base = lower(w, &LowerOptions::default()).expect("flash lowering");
+    let k = codegen::cuda::generate_graph(w, &base).expect("generates");
+    assert_eq!(
+        k.variants[0].launches.len(),
+        2,
+        "64 rows per block: partial + combine"
+    );
+    assert!(!k.source.contains("FlashCombine<"));
+    let mut plans = Vec::new();
+    for splits in [1u32, 16, 64] {
+        let g = with_splits(&base, splits).expect("a split form");
+        let g = with_flash_rows(&g, 16).expect("a flash partial");
+        let k = codegen::cuda::generate_graph(w, &g).expect("generates");
+        let v = &k.variants[0];
+        assert_eq!(v.launches.len(), 1, "splits={splits}: one launch");
+        let l = &v.launches[0];
+        let split_k = l.split_k.as_ref().expect("tile counters");
+        assert_eq!(split_k.splits, splits);
+        // Grid x is the splits, y the row tiles (16 rows), z the batch: no
+        // split factor added on z.
+        assert_eq!(l.grid[0].len(), 1);
+        assert_eq!(l.grid[0][0].extent.as_constant(), Some(i64::from(splits)));
+        assert_eq!(l.grid[1][0].tile, 16);
+        assert_eq!(l.grid[2].len(), 1, "{:?}", l.grid[2]);
+        let out = v
+            .tensors
+            .iter()
+            .position(|t| matches!(t.role, TensorRole::Output(_)))
+            .expect("an output");
+        assert!(
+            l.tensors.iter().any(|t| t.0 == out),
+            "the launch writes the output"
+        );
+        let s = i64::from(splits);
+        let flash = flash_shared_bytes(16, 64, 128, 128, 4, false, flash_stages(s));
+        let combine = combine_shared_bytes(16, 128, s, 128);
+        assert_eq!(l.shared_bytes, flash.max(combine));
+        assert!(
+            k.source
+                .contains(&format!("prism::FlashCombine<16, 128, {splits}, 128>")),
+            "{}",
+            k.source
+        );
+        plans.push((format!("attention_fused_{splits}"), k));
+    }
+    // gqa_decode's rows (4 grouped heads) never pass 16: its bundled
+    // graph is fused as generated.
+    let gqa = bundled.workload("gqa_decode").expect("gqa_decode");
+    let k = codegen::generate(gqa, &bundled.target).expect("generates");
+    assert_eq!(k.variants[0].launches.len(), 1);
+    assert!(k.source.contains("prism::split_k_arrive"));
+    plans.push(("gqa_decode_fused".into(), k));
+    let Some(nvcc) = common::nvcc() else { return };
+    let dir = std::env::temp_dir().join(format!("prism-codegen-fused-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    prism::device_library::write_to(&dir.join("include")).expect("device library");
+    for (name, k) in &plans {
+        compile(k, name, &dir, &nvcc, &["sm_90a", "sm_80"]);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

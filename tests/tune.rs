@@ -37,26 +37,37 @@ fn instance_labels_round_trip() {
             strategy: Strategy::Searched(0),
             splits: None,
             tiles: None,
+            rows: None,
         },
         InstanceId {
             strategy: Strategy::Searched(12),
             splits: Some(16),
             tiles: None,
+            rows: None,
         },
         InstanceId {
             strategy: Strategy::Flash,
             splits: Some(1),
             tiles: None,
+            rows: None,
         },
         InstanceId {
             strategy: Strategy::Regions,
             splits: None,
             tiles: Some(3),
+            rows: None,
         },
         InstanceId {
             strategy: Strategy::Searched(2),
             splits: Some(4),
             tiles: Some(0),
+            rows: None,
+        },
+        InstanceId {
+            strategy: Strategy::Flash,
+            splits: Some(16),
+            tiles: None,
+            rows: Some(16),
         },
     ] {
         assert_eq!(InstanceId::parse(&id.label()), Some(id), "{}", id.label());
@@ -77,6 +88,10 @@ fn instance_labels_round_trip() {
         "regions tiles=",
         "regions tiles=t16x32x128w124s4 splits=2",
         "regions tiles=t16x32x128w124s4 tiles=t16x32x128w124s4",
+        "flash splits=4 rows=32",
+        "flash splits=4 rows=",
+        "flash rows=16 splits=4",
+        "flash rows=16 rows=16",
     ] {
         assert_eq!(InstanceId::parse(bad), None, "{bad:?}");
     }
@@ -554,7 +569,7 @@ fn missing_stale_and_corrupt_locks() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The shortlist takes one instance per split count and tile setting
+/// The shortlist takes one instance per split count, tile and row setting
 /// before a second of any, keeps rank order, and fills up with the rest.
 #[test]
 fn shortlist_spreads_over_parameter_settings() {
@@ -565,6 +580,7 @@ fn shortlist_spreads_over_parameter_settings() {
             strategy: Strategy::Searched(s),
             splits,
             tiles,
+            rows: None,
         },
         graph: KernelGraph {
             tensors: Vec::new(),
@@ -722,4 +738,53 @@ fn flash_partials_take_a_deeper_ring_when_split_many_ways() {
         );
         assert!(k.source.contains("extern __shared__"));
     }
+}
+
+/// A workload whose flash rows reach past 16 (Prism's attention: decode
+/// and prefill) gets instances at 16 and 64 query rows per block for every
+/// split count; those verify like any other. gqa_decode (4 rows) gets none.
+#[test]
+fn flash_instances_take_16_or_64_rows_per_block() {
+    use prism::tune::instances::with_flash_rows;
+    let spec = load("prism.toml");
+    let w = spec.workload("attention").expect("attention");
+    let fits = |g: &KernelGraph| prism::codegen::cuda::fits(w, g);
+    let all = unverified(w, &CrossCheckOptions::default(), &fits).expect("instances");
+    let rows16: Vec<&InstanceId> = all
+        .iter()
+        .map(|(i, _)| &i.id)
+        .filter(|id| id.rows == Some(16))
+        .collect();
+    let splits: Vec<Option<u32>> = rows16.iter().map(|id| id.splits).collect();
+    for s in [1, 2, 4, 8, 16, 32, 64] {
+        assert!(splits.contains(&Some(s)), "rows=16 splits={s}: {splits:?}");
+    }
+    // 64 rows is what the lowering instantiates: the same graph as `None`,
+    // kept once under the first id.
+    assert!(all.iter().all(|(i, _)| i.id.rows != Some(64)));
+    let (one, _) = all
+        .iter()
+        .find(|(i, _)| i.id.rows == Some(16) && i.id.splits == Some(16))
+        .expect("rows=16 splits=16");
+    assert_eq!(
+        verify(w, &[&one.graph], &CrossCheckOptions::default()),
+        vec![true]
+    );
+    // The id's rows applied to the same split count's instance as
+    // instantiated give the same graph.
+    let (base, _) = all
+        .iter()
+        .find(|(i, _)| {
+            i.id.strategy == one.id.strategy && i.id.splits == Some(16) && i.id.rows.is_none()
+        })
+        .expect("the candidate as instantiated");
+    assert_eq!(with_flash_rows(&base.graph, 16).as_ref(), Some(&one.graph));
+    let gqa = spec.workload("gqa_decode").expect("gqa_decode");
+    let fits = |g: &KernelGraph| prism::codegen::cuda::fits(gqa, g);
+    let all = unverified(gqa, &CrossCheckOptions::default(), &fits).expect("instances");
+    assert!(all.iter().all(|(i, _)| i.id.rows.is_none()));
+    // A graph without a flash partial has no rows to set.
+    let rms = spec.workload("rms_norm").expect("rms_norm");
+    let g = prism::ugraph::lower::lower(rms, &Default::default()).expect("lowers");
+    assert!(with_flash_rows(&g, 16).is_none());
 }

@@ -308,4 +308,90 @@ struct FlashPartial {
   }
 };
 
+// The combine of flash-decoding, run by the last block of a row tile to
+// finish its splits (see prism::split_k_arrive): rows [0, m_valid) of the
+// tile, DV columns, over SPLITS splits of (o, m, l) as FlashPartial stores
+// them (o and l unnormalized, relative to m). Output
+//   M = max_s m_s,  w_s = exp(m_s - M) (0 for an empty split, m_s = -inf),
+//   out[row][col] = (sum_s o_s[row][col] w_s) / (sum_s l_s w_s)
+// through store(row, col, value). o_row(s, row) points at o_s[row][0] (DV
+// contiguous floats), m_at / l_at(s, row) return the statistics; all are
+// read through L2 (other blocks wrote them). THREADS threads call it with
+// `smem` holding at least BYTES bytes; the sums run in a fixed order.
+//
+// Latency is what costs here (a few hundred KB read by one block from
+// L2): the THREADS / (DV / 4) thread groups each take a share of the
+// splits of a row, with their 16-byte loads unrolled so a group has all
+// of them in flight at once, and two rows at a time.
+template <int BM, int DV, int SPLITS, int THREADS>
+struct FlashCombine {
+  static_assert(DV % 4 == 0, "FlashCombine: DV must be a multiple of 4");
+  static constexpr int C4 = DV / 4;  // 16-byte chunks per row
+  static_assert(THREADS % C4 == 0, "FlashCombine: the threads must cover whole rows");
+  static constexpr int G = THREADS / C4 < SPLITS ? THREADS / C4 : SPLITS;  // split groups
+  static constexpr int PER = (SPLITS + G - 1) / G;                          // splits per group
+  static constexpr int BYTES = (2 * BM * SPLITS + BM + G * BM * DV) * 4;
+
+  template <class ORow, class MAt, class LAt, class Store>
+  __device__ __forceinline__ static void run(char* smem, int m_valid, ORow&& o_row, MAt&& m_at, LAt&& l_at,
+                                             Store&& store) {
+    float* sw = reinterpret_cast<float*>(smem);  // [BM][SPLITS]: m_s, then w_s
+    float* sls = sw + BM * SPLITS;               // [BM][SPLITS]: l_s
+    float* sl = sls + BM * SPLITS;               // [BM]: sum_s l_s w_s
+    float* sacc = sl + BM;                       // [G][BM][DV]
+    for (int i = threadIdx.x; i < m_valid * SPLITS; i += THREADS) {
+      sw[i] = m_at(i % SPLITS, i / SPLITS);
+      sls[i] = l_at(i % SPLITS, i / SPLITS);
+    }
+    __syncthreads();
+    for (int row = threadIdx.x; row < m_valid; row += THREADS) {
+      float* w = sw + row * SPLITS;
+      float M = -INFINITY;
+      for (int s = 0; s < SPLITS; ++s) M = fmaxf(M, w[s]);
+      float l = 0.0f;
+      for (int s = 0; s < SPLITS; ++s) {
+        const float ws = w[s] == -INFINITY ? 0.0f : __expf(w[s] - M);
+        w[s] = ws;
+        l += sls[row * SPLITS + s] * ws;
+      }
+      sl[row] = l;
+    }
+    __syncthreads();
+    const int grp = threadIdx.x / C4, c4 = threadIdx.x % C4;
+    if (grp < G) {
+#pragma unroll 2
+      for (int row = 0; row < m_valid; ++row) {
+        float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
+        for (int k = 0; k < PER; ++k) {
+          const int s = grp + k * G;
+          if (s < SPLITS) {
+            const float* p = o_row(s, row) + c4 * 4;
+            float4 o;
+            if (is_aligned(p, 16)) {
+              o = __ldcg(reinterpret_cast<const float4*>(p));
+            } else {
+              o = make_float4(__ldcg(p), __ldcg(p + 1), __ldcg(p + 2), __ldcg(p + 3));
+            }
+            const float ws = sw[row * SPLITS + s];
+            acc.x += o.x * ws;
+            acc.y += o.y * ws;
+            acc.z += o.z * ws;
+            acc.w += o.w * ws;
+          }
+        }
+        *reinterpret_cast<float4*>(sacc + (grp * BM + row) * DV + c4 * 4) = acc;
+      }
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < m_valid * DV; i += THREADS) {
+      const int row = i / DV, col = i % DV;
+      float o = 0.0f;
+#pragma unroll
+      for (int g = 0; g < G; ++g) o += sacc[(g * BM + row) * DV + col];
+      store(row, col, o / sl[row]);
+    }
+  }
+};
+
 }  // namespace prism

@@ -43,10 +43,14 @@ pub struct InstanceId {
     /// The matmul tile configuration, an index into
     /// [`super::tiles::TILE_CONFIGS`] (`None`: as instantiated).
     pub tiles: Option<u8>,
+    /// Query rows per block of the flash-decoding partial kernels
+    /// ([`with_flash_rows`]; `None`: as instantiated).
+    pub rows: Option<u32>,
 }
 
 impl InstanceId {
-    /// `sgraph#0 splits=16`, `sgraph#1 tiles=t16x32x128w124s4`, `regions`.
+    /// `sgraph#0 splits=16`, `flash splits=16 rows=16`,
+    /// `sgraph#1 tiles=t16x32x128w124s4`, `regions`.
     pub fn label(&self) -> String {
         let mut s = self.strategy.label();
         if let Some(n) = self.splits {
@@ -54,6 +58,9 @@ impl InstanceId {
         }
         if let Some(c) = self.tiles.and_then(|t| TILE_CONFIGS.get(usize::from(t))) {
             s.push_str(&format!(" tiles={}", c.name));
+        }
+        if let Some(r) = self.rows {
+            s.push_str(&format!(" rows={r}"));
         }
         s
     }
@@ -66,19 +73,27 @@ impl InstanceId {
             strategy,
             splits: None,
             tiles: None,
+            rows: None,
         };
         for p in parts {
             if let Some(n) = p.strip_prefix("splits=") {
-                if id.splits.is_some() || id.tiles.is_some() {
+                if id.splits.is_some() || id.tiles.is_some() || id.rows.is_some() {
                     return None;
                 }
                 id.splits = Some(n.parse().ok()?);
             } else if let Some(name) = p.strip_prefix("tiles=") {
-                if id.tiles.is_some() {
+                if id.tiles.is_some() || id.rows.is_some() {
                     return None;
                 }
                 let i = TILE_CONFIGS.iter().position(|c| c.name == name)?;
                 id.tiles = Some(u8::try_from(i).ok()?);
+            } else if let Some(n) = p.strip_prefix("rows=") {
+                if id.rows.is_some() {
+                    return None;
+                }
+                let r: u32 = n.parse().ok()?;
+                FLASH_ROWS.contains(&r).then_some(())?;
+                id.rows = Some(r);
             } else {
                 return None;
             }
@@ -209,6 +224,67 @@ fn split_choices(g: &KernelGraph, w: &Workload) -> Vec<u32> {
     (0..).map(|e| 1u32 << e).take_while(|&s| s <= top).collect()
 }
 
+/// Query rows per block a flash-decoding partial may take: 16 (one warp
+/// row, the four warps sharing each key tile: decode) or 64 (four warp
+/// rows: prefill).
+pub const FLASH_ROWS: [u32; 2] = [16, 64];
+
+/// Whether `b` is a flash-decoding partial: a loop split over the grid with
+/// two tile matmuls (scores, then `p · v`) and its rows on grid y.
+fn is_flash_partial(b: &crate::ugraph::BlockGraph) -> bool {
+    b.forloop.as_ref().is_some_and(|f| f.split == Some(0))
+        && b.grid.len() >= 2
+        && b.ops
+            .iter()
+            .filter(|op| matches!(op, crate::ugraph::BlockOp::Matmul(..)))
+            .count()
+            == 2
+}
+
+/// `g` with its flash-decoding partials taking `rows` query rows per block
+/// (grid y's tile and the warp layout); `None` when `g` has none. The
+/// combine is per row and does not change.
+pub fn with_flash_rows(g: &KernelGraph, rows: u32) -> Option<KernelGraph> {
+    let mut g = g.clone();
+    let mut any = false;
+    for k in &mut g.kernels {
+        let KernelBody::Block(b) = &mut k.body else {
+            continue;
+        };
+        if !is_flash_partial(b) {
+            continue;
+        }
+        any = true;
+        b.grid[1].tile = rows;
+        b.params.warps_m = (rows / 16).clamp(1, 4);
+        b.params.warps_n = 4 / b.params.warps_m;
+    }
+    any.then_some(g)
+}
+
+/// The row tiles worth trying for `g`'s flash partials at `w`: both of
+/// [`FLASH_ROWS`] when its rows reach past 16 at some declared point
+/// (decode and prefill buckets of one workload, as in Prism's attention),
+/// none otherwise (the lowering's 16 is the only sensible one).
+fn flash_row_choices(g: &KernelGraph, w: &Workload) -> Vec<u32> {
+    let mut rows: i64 = 0;
+    for k in &g.kernels {
+        let KernelBody::Block(b) = &k.body else {
+            continue;
+        };
+        if is_flash_partial(b) {
+            for e in &b.grid[1].extents {
+                rows = rows.max(crate::ugraph::lower::max_value(e, w));
+            }
+        }
+    }
+    if rows > 16 {
+        FLASH_ROWS.to_vec()
+    } else {
+        Vec::new()
+    }
+}
+
 /// The instances of `w` before the split variants are verified: every
 /// candidate that passed the proof and the cross-check (`verified`), and
 /// its split variants (not yet). Deterministic: candidates in id order,
@@ -251,6 +327,22 @@ pub fn unverified(
             }
         }
         for (s, v, ok) in splits {
+            for r in flash_row_choices(&v, w) {
+                if let Some(x) = with_flash_rows(&v, r).filter(|x| fits(x).is_ok()) {
+                    out.push((
+                        Instance {
+                            id: InstanceId {
+                                strategy,
+                                splits: s,
+                                tiles: None,
+                                rows: Some(r),
+                            },
+                            graph: x,
+                        },
+                        false,
+                    ));
+                }
+            }
             for c in tile_choices(&v, w) {
                 let Some(t) = with_tiles(&v, c).filter(|t| fits(t).is_ok()) else {
                     continue;
@@ -265,6 +357,7 @@ pub fn unverified(
                             strategy,
                             splits: s,
                             tiles: index,
+                            rows: None,
                         },
                         graph: t,
                     },
@@ -277,6 +370,7 @@ pub fn unverified(
                         strategy,
                         splits: s,
                         tiles: None,
+                        rows: None,
                     },
                     graph: v,
                 },
@@ -353,6 +447,15 @@ pub fn set_splits(g: KernelGraph, id: InstanceId) -> Result<KernelGraph, String>
         Some(s) => with_splits(&g, s).ok_or_else(|| {
             format!(
                 "`{}` has no split loop to split {s} ways",
+                id.strategy.label()
+            )
+        })?,
+    };
+    let g = match id.rows {
+        None => g,
+        Some(r) => with_flash_rows(&g, r).ok_or_else(|| {
+            format!(
+                "`{}` has no flash-decoding kernel to set to {r} rows per block",
                 id.strategy.label()
             )
         })?,

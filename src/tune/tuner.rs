@@ -238,7 +238,7 @@ pub fn rank(insts: &[Instance], point: &DimBindings, hw: &Hardware) -> Vec<(usiz
 }
 
 /// The first `k` of `ranked` (best first), taking one instance per
-/// parameter setting (split count and tiles) before a second: candidates
+/// parameter setting (split count, tiles, flash rows) before a second: candidates
 /// whose kernels differ only in how their epilogue is written time alike,
 /// and would otherwise crowd the shortlist with one tile shape. Kept in
 /// rank order.
@@ -247,7 +247,7 @@ pub fn shortlist(insts: &[Instance], ranked: Vec<(usize, f64)>, k: usize) -> Vec
     let (mut first, mut rest): (Vec<_>, Vec<_>) = (Vec::new(), Vec::new());
     for (i, t) in ranked {
         let id = insts[i].id;
-        if seen.insert((id.splits, id.tiles)) {
+        if seen.insert((id.splits, id.tiles, id.rows)) {
             first.push((i, t));
         } else {
             rest.push((i, t));

@@ -525,7 +525,39 @@ fn combine_kernel(m: &Attention, t: FlashTiles, x: &FlashTensors) -> BlockGraph 
         fmap: Some(0),
     };
     let v = ValueId;
-    let ops = vec![
+    let ops = combine_ops();
+    BlockGraph {
+        grid,
+        forloop: Some(ForLoop::new(DimExpr::constant(i64::from(t.splits)), 1)),
+        inputs: vec![
+            part(x.m_part, stat_shape.clone()),
+            part(x.o_part, o_shape),
+            part(x.l_part, stat_shape),
+        ],
+        ops,
+        outputs: vec![BlockOutput {
+            value: v(14),
+            map: TileMap {
+                tensor: x.out,
+                view: lead(&m.out_shape),
+                imap: vec![Some(rows_axes)],
+                fmap: None,
+            },
+        }],
+        params: LaunchParams {
+            threads: combine_threads(i64::from(t.splits)),
+            ..LaunchParams::default()
+        },
+    }
+}
+
+/// The combine kernel's block operators: over the splits `j` (the loop),
+/// `M = max m_j`, `O = sum o_j exp(m_j - M)`, `L = sum l_j exp(m_j - M)`
+/// (rescaled as `M` grows), output `O / L`; inputs 0, 1, 2 are `m_j`,
+/// `o_j`, `l_j`.
+fn combine_ops() -> Vec<BlockOp> {
+    let v = ValueId;
+    vec![
         BlockOp::Input(0), // 0: m_j
         BlockOp::Reduce {
             op: ReduceOp::Max,
@@ -565,28 +597,98 @@ fn combine_kernel(m: &Attention, t: FlashTiles, x: &FlashTensors) -> BlockGraph 
             input: v(12),
         }, // 13: L
         BlockOp::Binary(BinaryOp::Div, v(9), v(13)), // 14
-    ];
-    BlockGraph {
-        grid,
-        forloop: Some(ForLoop::new(DimExpr::constant(i64::from(t.splits)), 1)),
-        inputs: vec![
-            part(x.m_part, stat_shape.clone()),
-            part(x.o_part, o_shape),
-            part(x.l_part, stat_shape),
-        ],
-        ops,
-        outputs: vec![BlockOutput {
-            value: v(14),
-            map: TileMap {
-                tensor: x.out,
-                view: lead(&m.out_shape),
-                imap: vec![Some(rows_axes)],
-                fmap: None,
-            },
-        }],
-        params: LaunchParams {
-            threads: combine_threads(i64::from(t.splits)),
-            ..LaunchParams::default()
-        },
+    ]
+}
+
+/// Which input slots of a combine block hold `m_j`, `o_j` and `l_j`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CombineSlots {
+    pub m: usize,
+    pub o: usize,
+    pub l: usize,
+}
+
+/// Whether `b` computes the flash-decoding combine over its loop (the
+/// splits, the loop axis 0 of its three inputs): one output
+/// `O / L` (or `(1 / L) · O`) with `M = max m_j`, `O` and `L` the sums of
+/// `o_j` and `l_j` weighed by `exp(m_j - M)` as rescaled sums over `M`,
+/// whatever order the operators come in (the lowering's combine and the
+/// search's equivalent ones). Returns the slots of `m_j`, `o_j`, `l_j`.
+pub fn recognize_combine(b: &BlockGraph) -> Option<CombineSlots> {
+    let ops = &b.ops;
+    let op = |v: ValueId| ops.get(v.0);
+    let [out] = &b.outputs[..] else {
+        return None;
+    };
+    if b.inputs.len() != 3 || b.inputs.iter().any(|i| i.fmap != Some(0)) {
+        return None;
     }
+    let f = b.forloop.as_ref()?;
+    if f.tile != 1 || f.split.is_some() {
+        return None;
+    }
+    // The input slot an element of a split reads (a reduction over the
+    // loop axis of a one-split tile is the element itself).
+    let slot = |v: ValueId| match op(v)? {
+        BlockOp::Input(i) => Some(*i),
+        BlockOp::Reduce { input, axis: 0, .. } => match op(*input)? {
+            BlockOp::Input(i) => Some(*i),
+            _ => None,
+        },
+        _ => None,
+    };
+    let accums: Vec<(ValueId, AccumKind, ValueId)> = ops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| match o {
+            BlockOp::Accum { kind, input } => Some((ValueId(i), *kind, *input)),
+            _ => None,
+        })
+        .collect();
+    let [max] = accums
+        .iter()
+        .filter(|(_, k, _)| *k == AccumKind::Max)
+        .collect::<Vec<_>>()[..]
+    else {
+        return None;
+    };
+    let (mx, _, mx_in) = *max;
+    let m = slot(mx_in)?;
+    // exp(m_j - running M)
+    let is_weight = |v: ValueId| match op(v) {
+        Some(BlockOp::Unary(UnaryOp::Exp, d)) => matches!(op(*d),
+            Some(BlockOp::Binary(BinaryOp::Sub, x, r))
+                if slot(*x) == Some(m) && matches!(op(*r), Some(BlockOp::Running(a)) if *a == mx)),
+        _ => false,
+    };
+    // A rescaled sum over M of (x_j · weight): the slot of x.
+    let weighted = |v: ValueId| match op(v)? {
+        BlockOp::Binary(BinaryOp::Mul, a, c) if is_weight(*c) => slot(*a),
+        BlockOp::Binary(BinaryOp::Mul, a, c) if is_weight(*a) => slot(*c),
+        _ => None,
+    };
+    let sums: Vec<(ValueId, usize)> = accums
+        .iter()
+        .filter(|(_, k, _)| *k == AccumKind::RescaledSum { max: mx })
+        .map(|(v, _, x)| Some((*v, weighted(*x)?)))
+        .collect::<Option<_>>()?;
+    if sums.len() != 2 || accums.len() != 3 {
+        return None;
+    }
+    let is_one = |v: ValueId| matches!(op(v), Some(BlockOp::Const(crate::ir::ScalarExpr::Lit(l))) if l.0 == 1.0);
+    // out = O / L, (1 / L) · O or O · (1 / L).
+    let (num, den) = match op(out.value)? {
+        BlockOp::Binary(BinaryOp::Div, n, d) => (*n, *d),
+        BlockOp::Binary(BinaryOp::Mul, a, c) => match (op(*a)?, op(*c)?) {
+            (BlockOp::Binary(BinaryOp::Div, one, d), _) if is_one(*one) => (*c, *d),
+            (_, BlockOp::Binary(BinaryOp::Div, one, d)) if is_one(*one) => (*a, *d),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let of = |v: ValueId| sums.iter().find(|(s, _)| *s == v).map(|(_, i)| *i);
+    let (o, l) = (of(num)?, of(den)?);
+    let mut all = [m, o, l];
+    all.sort_unstable();
+    (all == [0, 1, 2]).then_some(CombineSlots { m, o, l })
 }

@@ -9,9 +9,9 @@
 //!   over the output tile and each walks the whole loop (the combine of the
 //!   splits).
 
-use crate::ir::{ReduceOp, UnaryOp};
+use crate::ir::{DimExpr, ReduceOp, UnaryOp};
 use crate::ugraph::validate::{BlockInfo, Phase, TileExtent};
-use crate::ugraph::{AccumKind, BlockOp, ValueId};
+use crate::ugraph::{AccumKind, BlockGraph, BlockOp, KernelGraph, TileMap, ValueId};
 
 use super::emit::{Emitter, Evaluator, c_type, dim};
 use super::templates::{elementwise_op, input_tiles, output_tile_index, store, stride_output_tile};
@@ -391,7 +391,88 @@ pub fn flash_shared_bytes(
     u32::try_from(tiles.max(merge)).unwrap_or(u32::MAX)
 }
 
-/// One split of flash attention on tensor cores.
+/// Most query rows per block for which the combine is fused into the
+/// partial: the decode configuration (one row tile of 16). A prefill row
+/// tile (64 rows) would leave one block per tile reading 64 rows × dv ×
+/// splits partial results through L2, where the separate combine spreads
+/// them over a block per row.
+const FUSED_COMBINE_MAX_ROWS: u32 = 16;
+
+/// Whether `combine` is the flash-decoding combine of `partial`, to run in
+/// the partial's last block per row tile ([`flash_partial`] with
+/// [`Emitter::combine`]): a combine
+/// ([`crate::ugraph::flash::recognize_combine`]) over the partial's split
+/// count, reading exactly the partial's three outputs as it writes them,
+/// and writing one output whose view is the partial's `o` view without the
+/// split axis. The flash template checks the rest (which output is `o`,
+/// `m`, `l`).
+pub fn fusable_combine(partial: &BlockGraph, combine: &BlockGraph, graph: &KernelGraph) -> bool {
+    let Some(fl) = &partial.forloop else {
+        return false;
+    };
+    let splits = partial.grid.first().map(|g| g.extents.as_slice());
+    let (Some([s]), Some(rows)) = (splits, partial.grid.get(1)) else {
+        return false;
+    };
+    let Some(cl) = &combine.forloop else {
+        return false;
+    };
+    let whole_tensor = |m: &TileMap| {
+        graph
+            .tensors
+            .get(m.tensor.0)
+            .is_some_and(|t| t.shape == m.view)
+    };
+    let [out] = &combine.outputs[..] else {
+        return false;
+    };
+    let Some(slots) = crate::ugraph::flash::recognize_combine(combine) else {
+        return false;
+    };
+    let o_view = partial
+        .outputs
+        .iter()
+        .find(|o| {
+            combine
+                .inputs
+                .get(slots.o)
+                .is_some_and(|i| i.tensor == o.map.tensor)
+        })
+        .map(|o| &o.map.view);
+    fl.split == Some(0)
+        && rows.tile <= FUSED_COMBINE_MAX_ROWS
+        && s.as_constant().is_some()
+        && cl.extent == *s
+        && cl.tile == 1
+        && out.map.fmap.is_none()
+        && partial.outputs.len() == 3
+        && combine.inputs.len() == 3
+        && combine.inputs.iter().all(|i| {
+            i.fmap == Some(0)
+                && partial.outputs.iter().any(|o| {
+                    o.map.tensor == i.tensor
+                        && o.map.view == i.view
+                        && o.map.imap.first() == Some(&Some(vec![0]))
+                        && whole_tensor(&o.map)
+                })
+        })
+        && o_view.is_some_and(|v| {
+            out.map.view.first().is_some_and(DimExpr::is_one) && out.map.view[1..] == v[1..]
+        })
+}
+
+/// `prism::FlashCombine<BM, DV, SPLITS, THREADS>::BYTES` (the device
+/// library's formula; the generated kernel asserts they agree).
+pub fn combine_shared_bytes(bm: u32, dv: i64, splits: i64, threads: u32) -> u32 {
+    let (bm, threads) = (i64::from(bm), i64::from(threads));
+    let groups = (threads / (dv / 4)).min(splits);
+    let floats = 2 * bm * splits + bm + groups * bm * dv;
+    u32::try_from(floats * 4).unwrap_or(u32::MAX)
+}
+
+/// One split of flash attention on tensor cores; with [`Emitter::combine`]
+/// set, the tile's last block to finish then combines every split's
+/// results into the output (the counters of split-K across blocks).
 pub fn flash_partial(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     let b = em.block;
     let Some(fl) = &b.forloop else {
@@ -477,12 +558,17 @@ pub fn flash_partial(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     let rows = dim(&b.grid[1].extents[0]);
     let stages = flash_stages(splits);
     let smem = flash_shared_bytes(bm, bn, d, dv, wn, f.k_rows, stages);
+    let combine_smem = em.combine.map_or(0, |_| {
+        combine_shared_bytes(bm, dv, splits, b.params.threads)
+    });
+    let smem = smem.max(combine_smem);
     em.line(&format!(
         "using F = prism::FlashPartial<{ty}, {bm}, {bn}, {d}, {dv}, {wm}, {wn}, {}, {stages}>;",
         f.k_rows
     ));
     em.line(&format!(
-        "static_assert(F::SMEM_BYTES == {smem}, \"prism: FlashPartial shared memory differs from the code generator's\");"
+        "static_assert(F::SMEM_BYTES == {}, \"prism: FlashPartial shared memory differs from the code generator's\");",
+        flash_shared_bytes(bm, bn, d, dv, wn, f.k_rows, stages)
     ));
     // Shared memory limits the blocks per SM to 2 or 3: registers need not
     // (without this ptxas capped gqa_decode's partial at 128 registers and
@@ -492,7 +578,7 @@ pub fn flash_partial(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         em.line("extern __shared__ __align__(16) char smem[];");
         em.dynamic_shared = smem;
     } else {
-        em.line("__shared__ __align__(16) char smem[F::SMEM_BYTES];");
+        em.line(&format!("__shared__ __align__(16) char smem[{smem}];"));
     }
     em.line(&format!(
         "const long long iters = ({n} + {bn}LL - 1) / {bn}LL;"
@@ -561,5 +647,87 @@ pub fn flash_partial(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     let t = em.axis_tiles(&b.outputs[ol].map, "0", "0");
     store(em, ol, "l", &local1, &t);
     em.line("});");
+    if let Some(c) = em.combine {
+        fused_combine(em, c, [oo, om, ol], (bm, dv, splits, combine_smem), &local)?;
+    }
+    Ok(())
+}
+
+/// The combine in the partial's last block of its row tile: every split
+/// of the tile has stored its `o`, `m` and `l` (outputs `[o, m, l]` of the
+/// partial) when `prism::split_k_arrive` lets that block through; it reads
+/// them back through L2 and writes the combine's output.
+fn fused_combine(
+    em: &mut Emitter,
+    combine: &BlockGraph,
+    [oo, om, ol]: [usize; 3],
+    (bm, dv, splits, smem): (u32, i64, i64, u32),
+    local: &[String],
+) -> Result<()> {
+    let b = em.block;
+    let r = local.len();
+    let slots = crate::ugraph::flash::recognize_combine(combine).ok_or("not a combine")?;
+    let reads =
+        |slot: usize, part: usize| combine.inputs[slot].tensor == b.outputs[part].map.tensor;
+    if !(reads(slots.m, om) && reads(slots.o, oo) && reads(slots.l, ol)) {
+        return Err("the combine does not read the partial's m, o and l".into());
+    }
+    let out = &combine.outputs[0].map;
+    em.add_written_param(out.tensor);
+    let threads = b.params.threads;
+    em.line(&format!(
+        "using C = prism::FlashCombine<{bm}, {dv}, {splits}, {threads}>;"
+    ));
+    em.line(&format!(
+        "static_assert(C::BYTES == {smem}, \"prism: FlashCombine shared memory differs from the code generator's\");"
+    ));
+    // One counter per row tile and batch index (grid x holds the splits).
+    em.line(&format!(
+        "if (!prism::split_k_arrive(splitk_counters + ((long long)blockIdx.z * gridDim.y + blockIdx.y), {splits}u)) return;"
+    ));
+    // The partial's outputs at split `s` instead of this block's.
+    let at_split = |em: &Emitter, part: usize| {
+        let mut t = em.axis_tiles(&b.outputs[part].map, "0", "0");
+        if let Some(a) = t.first_mut() {
+            a.start = "(long long)s".into();
+        }
+        t
+    };
+    let mut row0 = local.to_vec();
+    row0[r - 1] = "0".into();
+    let o_tiles = at_split(em, oo);
+    let o_at = em.offset(&b.outputs[oo].map, &o_tiles, &row0);
+    let m_tiles = at_split(em, om);
+    let m_at = em.offset(&b.outputs[om].map, &m_tiles, &row0);
+    let l_tiles = at_split(em, ol);
+    let l_at = em.offset(&b.outputs[ol].map, &l_tiles, &row0);
+    let [po, pm, pl] = [oo, om, ol].map(|part| em.pointer(b.outputs[part].map.tensor));
+    em.line("C::run(smem, m_valid,");
+    em.line(&format!("[&](int s, int row) {{ return {po} + {o_at}; }},"));
+    em.line(&format!(
+        "[&](int s, int row) {{ return __ldcg({pm} + {m_at}); }},"
+    ));
+    em.line(&format!(
+        "[&](int s, int row) {{ return __ldcg({pl} + {l_at}); }},"
+    ));
+    // The combine's output at this block's rows, addressed as the
+    // partial's o (its view is o's without the split axis).
+    let map = TileMap {
+        tensor: out.tensor,
+        view: out.view.clone(),
+        imap: b.outputs[oo].map.imap.clone(),
+        fmap: None,
+    };
+    let tiles = em.axis_tiles(&map, "0", "0");
+    let off = em.offset(&map, &tiles, local);
+    let ty = c_type(em.tensors[out.tensor.0].dtype);
+    em.line(&format!(
+        "[&](int row, int col, float v) {{ {}[{off}] = prism::from_float<{ty}>(v); }});",
+        em.pointer(out.tensor)
+    ));
+    em.split_k = Some(crate::codegen::SplitK {
+        splits: u32::try_from(splits).map_err(|_| "too many splits")?,
+        workspace: DimExpr::constant(0),
+    });
     Ok(())
 }

@@ -103,6 +103,11 @@ pub struct Emitter<'a> {
     /// `__launch_bounds__`'s minimum blocks per SM (`None`: not given, and
     /// ptxas may cap registers for occupancy, spilling to do so).
     pub min_blocks: Option<u32>,
+    /// The flash-decoding combine kernel that follows this (partial)
+    /// kernel, to be fused into its last block per row tile; its output
+    /// tensor is then a parameter of this kernel too. Only the flash
+    /// template takes it ([`super::attention::flash_partial`]).
+    pub combine: Option<&'a BlockGraph>,
     pub code: String,
     tmp: usize,
     depth: usize,
@@ -132,9 +137,18 @@ impl<'a> Emitter<'a> {
             dynamic_shared: 0,
             split_k: None,
             min_blocks: None,
+            combine: None,
             code: String::new(),
             tmp: 0,
             depth: 0,
+        }
+    }
+
+    /// Pass `t` as a written parameter too (after the block's own).
+    pub fn add_written_param(&mut self, t: TensorId) {
+        match self.params.iter_mut().find(|(p, _)| *p == t) {
+            Some(p) => p.1 = true,
+            None => self.params.push((t, true)),
         }
     }
 

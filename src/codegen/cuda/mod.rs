@@ -118,17 +118,39 @@ pub fn generate_variants(
     for (j, (label, graph)) in variants.iter().enumerate() {
         validate(graph).map_err(|e| fail(format!("invalid μGraph: {e}")))?;
         let mut launches = Vec::new();
-        for kernel in &graph.kernels {
+        let mut k = 0;
+        while let Some(kernel) = graph.kernels.get(k) {
             let name = if variants.len() > 1 {
                 format!("{}_v{j}", kernel.name)
             } else {
                 kernel.name.clone()
             };
-            let (text, launch) = match &kernel.body {
-                KernelBody::Block(b) => block_kernel(&name, b, graph, &dims, &fixed)
-                    .map_err(|m| fail(format!("kernel `{}`: {m}", kernel.name)))?,
-                KernelBody::Predefined(p) => predefined_kernel(&name, p, graph, &dims),
+            // A flash-decoding combine right after its partial runs in the
+            // partial's last block per row tile: one launch instead of two.
+            let combine = match (&kernel.body, graph.kernels.get(k + 1).map(|n| &n.body)) {
+                (KernelBody::Block(p), Some(KernelBody::Block(c)))
+                    if attention::fusable_combine(p, c, graph) =>
+                {
+                    Some(c)
+                }
+                _ => None,
             };
+            let fused = match (&kernel.body, combine) {
+                (KernelBody::Block(b), Some(c)) => {
+                    block_kernel(&name, b, graph, &dims, &fixed, Some(c)).ok()
+                }
+                _ => None,
+            };
+            let (text, launch) = match (fused, &kernel.body) {
+                (Some(f), _) => {
+                    k += 1; // the combine's launch is this one
+                    f
+                }
+                (None, KernelBody::Block(b)) => block_kernel(&name, b, graph, &dims, &fixed, None)
+                    .map_err(|m| fail(format!("kernel `{}`: {m}", kernel.name)))?,
+                (None, KernelBody::Predefined(p)) => predefined_kernel(&name, p, graph, &dims),
+            };
+            k += 1;
             source.push('\n');
             source.push_str(&text);
             launches.push(launch);
@@ -165,17 +187,20 @@ fn grid_factors(grid: &[GridDim]) -> [Vec<GridFactor>; 3] {
     out
 }
 
+/// The kernel of `block`, with the flash-decoding `combine` that follows
+/// it fused in when given (only the flash template takes that).
 fn block_kernel(
     name: &str,
     block: &BlockGraph,
     graph: &KernelGraph,
     dims: &[String],
     fixed: &crate::ir::DimBindings,
+    combine: Option<&BlockGraph>,
 ) -> Result<(String, Launch), String> {
     let info = check_block(block, &graph.tensors).map_err(|e| e.to_string())?;
     let mut reasons = Vec::new();
     type Template = fn(&mut Emitter, &crate::ugraph::validate::BlockInfo) -> Result<(), String>;
-    let candidates: [(&str, Template); 6] = [
+    let all: [(&str, Template); 6] = [
         ("elementwise", templates::elementwise),
         ("loop reduction", templates::loop_reduce),
         ("row-resident", rows::row_resident),
@@ -183,9 +208,15 @@ fn block_kernel(
         ("serial loop", attention::serial_loop),
         ("flash attention", attention::flash_partial),
     ];
-    for (label, template) in candidates {
+    let candidates = if combine.is_some() {
+        &all[5..]
+    } else {
+        &all[..]
+    };
+    for &(label, template) in candidates {
         let mut em = Emitter::new(block, &graph.tensors, dims);
         em.fixed = fixed.clone();
+        em.combine = combine;
         em.decompose_grid();
         match template(&mut em, &info) {
             Ok(()) => {
@@ -193,7 +224,10 @@ fn block_kernel(
                 let text = format!("{} {{\n{}}}\n", em.signature(name, threads), em.code);
                 let mut grid = grid_factors(&block.grid);
                 let split_k = em.split_k.take();
-                if let Some(s) = &split_k {
+                // A loop split over the grid (flash decoding) has its splits
+                // among the grid's factors already; split-K adds them on z.
+                let split_loop = block.forloop.as_ref().is_some_and(|f| f.split.is_some());
+                if let Some(s) = split_k.as_ref().filter(|_| !split_loop) {
                     grid[2].push(GridFactor {
                         extent: crate::ir::DimExpr::constant(i64::from(s.splits)),
                         tile: 1,
@@ -207,7 +241,7 @@ fn block_kernel(
                     tensors: em.params.iter().map(|(t, _)| *t).collect(),
                     split_k,
                 };
-                if launch.splits() != block.params.split_k.max(1) {
+                if !split_loop && launch.splits() != block.params.split_k.max(1) {
                     reasons.push(format!("{label}: split-K across blocks not supported"));
                     continue;
                 }
