@@ -136,16 +136,17 @@ fn two_variants_compile_into_one_source() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The flash-decoding combine runs in the partial's last block per row
-/// tile when the partial takes 16 query rows per block (decode): one
-/// launch, which writes the workload's output, with one split-K counter
-/// per row tile and batch index (grid x holds the splits). At 64 rows per
-/// block (prefill) the combine stays a kernel of its own. Every fused form
-/// compiles without local memory for both archs.
+/// With `fused_combine` set on a flash partial of 16 query rows per block
+/// (decode), its combine runs in the partial's last block per row tile:
+/// one launch, which writes the workload's output, with one split-K
+/// counter per row tile and batch index (grid x holds the splits). Without
+/// it, or at 64 rows per block (prefill, refused with a clear error), the
+/// combine stays a kernel of its own. Every fused form compiles without
+/// local memory for both archs.
 #[test]
 fn the_flash_combine_fuses_into_decode_partials() {
     use prism::codegen::cuda::attention::{combine_shared_bytes, flash_shared_bytes, flash_stages};
-    use prism::tune::instances::{with_flash_rows, with_splits};
+    use prism::tune::instances::{with_flash_rows, with_fused_combine, with_splits};
     use prism::ugraph::TensorRole;
     use prism::ugraph::lower::{LowerOptions, lower};
     let bundled = frontend::embedded().expect("bundled prism.toml");
@@ -158,10 +159,25 @@ fn the_flash_combine_fuses_into_decode_partials() {
         "64 rows per block: partial + combine"
     );
     assert!(!k.source.contains("FlashCombine<"));
+    assert!(with_fused_combine(&base).is_none(), "64 rows per block");
+    let mut forced = base.clone();
+    for kernel in &mut forced.kernels {
+        if let prism::ugraph::KernelBody::Block(b) = &mut kernel.body
+            && b.forloop.as_ref().is_some_and(|f| f.split.is_some())
+        {
+            b.params.fused_combine = true;
+        }
+    }
+    let err = codegen::cuda::generate_graph(w, &forced).expect_err("64 rows cannot fuse");
+    assert!(err.to_string().contains("cannot be fused"), "{err}");
+    let rows16 = with_flash_rows(&base, 16).expect("a flash partial");
+    let k = codegen::cuda::generate_graph(w, &rows16).expect("generates");
+    assert_eq!(k.variants[0].launches.len(), 2, "not fused unless asked");
     let mut plans = Vec::new();
     for splits in [1u32, 16, 64] {
         let g = with_splits(&base, splits).expect("a split form");
         let g = with_flash_rows(&g, 16).expect("a flash partial");
+        let g = with_fused_combine(&g).expect("16 rows per block");
         let k = codegen::cuda::generate_graph(w, &g).expect("generates");
         let v = &k.variants[0];
         assert_eq!(v.launches.len(), 1, "splits={splits}: one launch");
@@ -195,11 +211,20 @@ fn the_flash_combine_fuses_into_decode_partials() {
         );
         plans.push((format!("attention_fused_{splits}"), k));
     }
-    // gqa_decode's rows (4 grouped heads) never pass 16: its bundled
-    // graph is fused as generated.
+    // gqa_decode's rows (4 grouped heads) never pass 16: the lowering's
+    // and the search's graphs (their combines are written differently)
+    // both fuse.
     let gqa = bundled.workload("gqa_decode").expect("gqa_decode");
-    let k = codegen::generate(gqa, &bundled.target).expect("generates");
-    assert_eq!(k.variants[0].launches.len(), 1);
+    let (_, searched) =
+        prism::search::strategies::choose(gqa, &Default::default()).expect("a choice");
+    let lowered = lower(gqa, &LowerOptions::default()).expect("flash lowering");
+    for g in [&lowered, &searched] {
+        let f = with_fused_combine(g).expect("16 rows per block");
+        let k = codegen::cuda::generate_graph(gqa, &f).expect("generates");
+        assert_eq!(k.variants[0].launches.len(), 1);
+    }
+    let k = codegen::cuda::generate_graph(gqa, &with_fused_combine(&searched).expect("fuses"))
+        .expect("generates");
     assert!(k.source.contains("prism::split_k_arrive"));
     plans.push(("gqa_decode_fused".into(), k));
     let Some(nvcc) = common::nvcc() else { return };

@@ -154,3 +154,23 @@ fn compute_bound_graphs_follow_the_tensor_rate() {
     let nominal = estimate(&g, &p, &h100());
     assert!(nominal.micros >= e.micros);
 }
+
+/// A flash combine fused into its partial costs one round trip in place
+/// of a launch; everything else about the two kernels is estimated alike.
+#[test]
+fn a_fused_flash_combine_costs_a_round_trip_instead_of_a_launch() {
+    let (_, g) = chosen("gqa_decode");
+    let p = point(&[("b", 1), ("kv", 1024)]);
+    let hw = h100();
+    let fused = prism::tune::instances::with_fused_combine(&g).expect("16-row partials");
+    let (plain, f) = (estimate(&g, &p, &hw), estimate(&fused, &p, &hw));
+    assert_eq!(plain.kernels.len(), 2);
+    assert_eq!(f.kernels.len(), 2);
+    assert_eq!(f.kernels[0], plain.kernels[0]);
+    assert_eq!(f.kernels[1].bytes, plain.kernels[1].bytes);
+    let saved = plain.micros - f.micros;
+    assert!(
+        (saved - (hw.launch_us - prism::tune::cost::SPLIT_K_COMBINE_US)).abs() < 1e-9,
+        "{plain:?} {f:?}"
+    );
+}

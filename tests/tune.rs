@@ -38,36 +38,56 @@ fn instance_labels_round_trip() {
             splits: None,
             tiles: None,
             rows: None,
+            fused: false,
         },
         InstanceId {
             strategy: Strategy::Searched(12),
             splits: Some(16),
             tiles: None,
             rows: None,
+            fused: false,
         },
         InstanceId {
             strategy: Strategy::Flash,
             splits: Some(1),
             tiles: None,
             rows: None,
+            fused: false,
         },
         InstanceId {
             strategy: Strategy::Regions,
             splits: None,
             tiles: Some(3),
             rows: None,
+            fused: false,
         },
         InstanceId {
             strategy: Strategy::Searched(2),
             splits: Some(4),
             tiles: Some(0),
             rows: None,
+            fused: false,
         },
         InstanceId {
             strategy: Strategy::Flash,
             splits: Some(16),
             tiles: None,
             rows: Some(16),
+            fused: false,
+        },
+        InstanceId {
+            strategy: Strategy::Flash,
+            splits: Some(16),
+            tiles: None,
+            rows: Some(16),
+            fused: true,
+        },
+        InstanceId {
+            strategy: Strategy::Searched(0),
+            splits: Some(8),
+            tiles: None,
+            rows: None,
+            fused: true,
         },
     ] {
         assert_eq!(InstanceId::parse(&id.label()), Some(id), "{}", id.label());
@@ -92,6 +112,9 @@ fn instance_labels_round_trip() {
         "flash splits=4 rows=",
         "flash rows=16 splits=4",
         "flash rows=16 rows=16",
+        "flash splits=4 fused rows=16",
+        "flash fused fused",
+        "flash splits=4 fuse",
     ] {
         assert_eq!(InstanceId::parse(bad), None, "{bad:?}");
     }
@@ -581,6 +604,7 @@ fn shortlist_spreads_over_parameter_settings() {
             splits,
             tiles,
             rows: None,
+            fused: false,
         },
         graph: KernelGraph {
             tensors: Vec::new(),
@@ -742,7 +766,8 @@ fn flash_partials_take_a_deeper_ring_when_split_many_ways() {
 
 /// A workload whose flash rows reach past 16 (Prism's attention: decode
 /// and prefill) gets instances at 16 and 64 query rows per block for every
-/// split count; those verify like any other. gqa_decode (4 rows) gets none.
+/// split count, and at 16 rows with the combine fused; those verify like
+/// any other. gqa_decode (4 rows) gets no row choice, and fused instances.
 #[test]
 fn flash_instances_take_16_or_64_rows_per_block() {
     use prism::tune::instances::with_flash_rows;
@@ -760,8 +785,16 @@ fn flash_instances_take_16_or_64_rows_per_block() {
         assert!(splits.contains(&Some(s)), "rows=16 splits={s}: {splits:?}");
     }
     // 64 rows is what the lowering instantiates: the same graph as `None`,
-    // kept once under the first id.
+    // kept once under the first id. Only 16-row partials fuse the combine.
     assert!(all.iter().all(|(i, _)| i.id.rows != Some(64)));
+    assert!(
+        all.iter()
+            .all(|(i, _)| !i.id.fused || i.id.rows == Some(16))
+    );
+    assert!(
+        all.iter()
+            .any(|(i, _)| i.id.fused && i.id.splits == Some(64))
+    );
     let (one, _) = all
         .iter()
         .find(|(i, _)| i.id.rows == Some(16) && i.id.splits == Some(16))
@@ -783,6 +816,14 @@ fn flash_instances_take_16_or_64_rows_per_block() {
     let fits = |g: &KernelGraph| prism::codegen::cuda::fits(gqa, g);
     let all = unverified(gqa, &CrossCheckOptions::default(), &fits).expect("instances");
     assert!(all.iter().all(|(i, _)| i.id.rows.is_none()));
+    // Its partials take 16 rows: every split count also comes fused.
+    for s in [1, 2, 4, 8, 16, 32, 64] {
+        assert!(
+            all.iter()
+                .any(|(i, _)| i.id.fused && i.id.splits == Some(s)),
+            "gqa_decode splits={s} fused"
+        );
+    }
     // A graph without a flash partial has no rows to set.
     let rms = spec.workload("rms_norm").expect("rms_norm");
     let g = prism::ugraph::lower::lower(rms, &Default::default()).expect("lowers");

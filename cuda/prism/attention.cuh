@@ -315,9 +315,11 @@ struct FlashPartial {
 //   M = max_s m_s,  w_s = exp(m_s - M) (0 for an empty split, m_s = -inf),
 //   out[row][col] = (sum_s o_s[row][col] w_s) / (sum_s l_s w_s)
 // through store(row, col, value). o_row(s, row) points at o_s[row][0] (DV
-// contiguous floats), m_at / l_at(s, row) return the statistics; all are
-// read through L2 (other blocks wrote them). THREADS threads call it with
-// `smem` holding at least BYTES bytes; the sums run in a fixed order.
+// contiguous floats, 16-byte aligned: o is one allocation of rows of DV
+// floats, DV a multiple of 4; checked once), m_at / l_at(s, row) return
+// the statistics; all are read through L2 (other blocks wrote them).
+// THREADS threads call it with `smem` holding at least BYTES bytes; the
+// sums run in a fixed order.
 //
 // Latency is what costs here (a few hundred KB read by one block from
 // L2): the THREADS / (DV / 4) thread groups each take a share of the
@@ -339,6 +341,7 @@ struct FlashCombine {
     float* sls = sw + BM * SPLITS;               // [BM][SPLITS]: l_s
     float* sl = sls + BM * SPLITS;               // [BM]: sum_s l_s w_s
     float* sacc = sl + BM;                       // [G][BM][DV]
+    if (!is_aligned(o_row(0, 0), 16)) __trap();
     for (int i = threadIdx.x; i < m_valid * SPLITS; i += THREADS) {
       sw[i] = m_at(i % SPLITS, i / SPLITS);
       sls[i] = l_at(i % SPLITS, i / SPLITS);
@@ -366,13 +369,7 @@ struct FlashCombine {
         for (int k = 0; k < PER; ++k) {
           const int s = grp + k * G;
           if (s < SPLITS) {
-            const float* p = o_row(s, row) + c4 * 4;
-            float4 o;
-            if (is_aligned(p, 16)) {
-              o = __ldcg(reinterpret_cast<const float4*>(p));
-            } else {
-              o = make_float4(__ldcg(p), __ldcg(p + 1), __ldcg(p + 2), __ldcg(p + 3));
-            }
+            const float4 o = __ldcg(reinterpret_cast<const float4*>(o_row(s, row)) + c4);
             const float ws = sw[row * SPLITS + s];
             acc.x += o.x * ws;
             acc.y += o.y * ws;

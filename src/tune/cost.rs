@@ -82,7 +82,7 @@ fn block_iterations(b: &BlockGraph, p: &DimBindings) -> u64 {
 
 /// The round trip a split-K tile's last block adds (its counter, then the
 /// other splits' partial sums from L2), µs.
-const SPLIT_K_COMBINE_US: f64 = 1.0;
+pub const SPLIT_K_COMBINE_US: f64 = 1.0;
 
 /// Split-K across blocks: the workspace bytes (each split's partial sums
 /// of every tile matmul, written once and read once, f32) and the last
@@ -165,7 +165,16 @@ fn tile_bytes(b: &BlockGraph, g: &KernelGraph, info: &BlockInfo, p: &DimBindings
 /// The estimate of `g` at `p` on `hw`.
 pub fn estimate(g: &KernelGraph, p: &DimBindings, hw: &Hardware) -> Estimate {
     let mut kernels = Vec::with_capacity(g.kernels.len());
-    for k in &g.kernels {
+    for (i, k) in g.kernels.iter().enumerate() {
+        // A flash combine fused into the partial before it runs in that
+        // kernel's last blocks: no launch of its own, one more round trip.
+        let fused = i > 0
+            && matches!(&g.kernels[i - 1].body, KernelBody::Block(b) if b.params.fused_combine);
+        let launch_us = if fused {
+            SPLIT_K_COMBINE_US
+        } else {
+            hw.launch_us
+        };
         let (split_bytes, split_us) = match &k.body {
             KernelBody::Block(b) => split_k_cost(b, g, p),
             KernelBody::Predefined(_) => (0, 0.0),
@@ -209,7 +218,7 @@ pub fn estimate(g: &KernelGraph, p: &DimBindings, hw: &Hardware) -> Estimate {
             flops,
             blocks: nblocks,
             waves,
-            micros: hw.launch_us + memory.max(compute) + split_us,
+            micros: launch_us + memory.max(compute) + split_us,
         });
     }
     let micros = kernels.iter().map(|k| k.micros).sum();

@@ -46,6 +46,9 @@ pub struct InstanceId {
     /// Query rows per block of the flash-decoding partial kernels
     /// ([`with_flash_rows`]; `None`: as instantiated).
     pub rows: Option<u32>,
+    /// The flash-decoding combine runs in the partial's last block per
+    /// row tile ([`with_fused_combine`]).
+    pub fused: bool,
 }
 
 impl InstanceId {
@@ -62,6 +65,9 @@ impl InstanceId {
         if let Some(r) = self.rows {
             s.push_str(&format!(" rows={r}"));
         }
+        if self.fused {
+            s.push_str(" fused");
+        }
         s
     }
 
@@ -74,8 +80,12 @@ impl InstanceId {
             splits: None,
             tiles: None,
             rows: None,
+            fused: false,
         };
         for p in parts {
+            if id.fused {
+                return None; // `fused` comes last
+            }
             if let Some(n) = p.strip_prefix("splits=") {
                 if id.splits.is_some() || id.tiles.is_some() || id.rows.is_some() {
                     return None;
@@ -94,6 +104,8 @@ impl InstanceId {
                 let r: u32 = n.parse().ok()?;
                 FLASH_ROWS.contains(&r).then_some(())?;
                 id.rows = Some(r);
+            } else if p == "fused" {
+                id.fused = true;
             } else {
                 return None;
             }
@@ -262,6 +274,47 @@ pub fn with_flash_rows(g: &KernelGraph, rows: u32) -> Option<KernelGraph> {
     any.then_some(g)
 }
 
+/// `g` with the combine of each flash-decoding partial of at most 16 rows
+/// per block that a kernel follows fused into it
+/// ([`crate::ugraph::LaunchParams::fused_combine`]); `None` when there is
+/// none. Code generation refuses the graph (and the instance is dropped)
+/// when the next kernel is not its combine.
+pub fn with_fused_combine(g: &KernelGraph) -> Option<KernelGraph> {
+    let mut g = g.clone();
+    let n = g.kernels.len();
+    let mut any = false;
+    for (i, k) in g.kernels.iter_mut().enumerate() {
+        let KernelBody::Block(b) = &mut k.body else {
+            continue;
+        };
+        if is_flash_partial(b) && b.grid[1].tile <= 16 && i + 1 < n {
+            b.params.fused_combine = true;
+            any = true;
+        }
+    }
+    any.then_some(g)
+}
+
+/// A flash instance: `splits`, `rows` and whether the combine is fused.
+fn flash_instance(
+    strategy: Strategy,
+    splits: Option<u32>,
+    rows: Option<u32>,
+    fused: bool,
+    graph: KernelGraph,
+) -> Instance {
+    Instance {
+        id: InstanceId {
+            strategy,
+            splits,
+            tiles: None,
+            rows,
+            fused,
+        },
+        graph,
+    }
+}
+
 /// The row tiles worth trying for `g`'s flash partials at `w`: both of
 /// [`FLASH_ROWS`] when its rows reach past 16 at some declared point
 /// (decode and prefill buckets of one workload, as in Prism's attention),
@@ -327,20 +380,19 @@ pub fn unverified(
             }
         }
         for (s, v, ok) in splits {
+            // Row tiles and the fused combine of flash partials.
+            let mut flash: Vec<(Option<u32>, KernelGraph)> = vec![(None, v.clone())];
             for r in flash_row_choices(&v, w) {
                 if let Some(x) = with_flash_rows(&v, r).filter(|x| fits(x).is_ok()) {
-                    out.push((
-                        Instance {
-                            id: InstanceId {
-                                strategy,
-                                splits: s,
-                                tiles: None,
-                                rows: Some(r),
-                            },
-                            graph: x,
-                        },
-                        false,
-                    ));
+                    flash.push((Some(r), x));
+                }
+            }
+            for (r, x) in flash {
+                if r.is_some() {
+                    out.push((flash_instance(strategy, s, r, false, x.clone()), false));
+                }
+                if let Some(f) = with_fused_combine(&x).filter(|f| fits(f).is_ok()) {
+                    out.push((flash_instance(strategy, s, r, true, f), false));
                 }
             }
             for c in tile_choices(&v, w) {
@@ -358,6 +410,7 @@ pub fn unverified(
                             splits: s,
                             tiles: index,
                             rows: None,
+                            fused: false,
                         },
                         graph: t,
                     },
@@ -371,6 +424,7 @@ pub fn unverified(
                         splits: s,
                         tiles: None,
                         rows: None,
+                        fused: false,
                     },
                     graph: v,
                 },
@@ -459,6 +513,16 @@ pub fn set_splits(g: KernelGraph, id: InstanceId) -> Result<KernelGraph, String>
                 id.strategy.label()
             )
         })?,
+    };
+    let g = if id.fused {
+        with_fused_combine(&g).ok_or_else(|| {
+            format!(
+                "`{}` has no flash-decoding partial of at most 16 rows to fuse its combine into",
+                id.strategy.label()
+            )
+        })?
+    } else {
+        g
     };
     match id.tiles {
         None => Ok(g),

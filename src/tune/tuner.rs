@@ -247,7 +247,7 @@ pub fn shortlist(insts: &[Instance], ranked: Vec<(usize, f64)>, k: usize) -> Vec
     let (mut first, mut rest): (Vec<_>, Vec<_>) = (Vec::new(), Vec::new());
     for (i, t) in ranked {
         let id = insts[i].id;
-        if seen.insert((id.splits, id.tiles, id.rows)) {
+        if seen.insert((id.splits, id.tiles, id.rows, id.fused)) {
             first.push((i, t));
         } else {
             rest.push((i, t));

@@ -505,6 +505,7 @@ fn partial_kernel(g: &Graph, m: &Attention, t: FlashTiles, x: &FlashTensors) -> 
             warps_n: 4 / warps_m,
             warps_k: 1,
             split_k: 1,
+            fused_combine: false,
         },
     }
 }

@@ -771,6 +771,7 @@ pub fn matmul_params(tiles: MatmulTiles) -> LaunchParams {
         warps_n: tiles.warps_n,
         warps_k: tiles.warps_k,
         split_k: 1,
+        fused_combine: false,
     }
 }
 

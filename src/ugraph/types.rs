@@ -283,7 +283,7 @@ pub struct BlockOutput {
 
 /// Parameters the tuner sets; the structure above does not depend on them
 /// except through `GridDim::tile` and `ForLoop::tile`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct LaunchParams {
     pub threads: u32,
     /// cp.async pipeline depth (1 = no pipelining).
@@ -301,6 +301,32 @@ pub struct LaunchParams {
     /// to arrive adds them in split order (deterministic) and runs the
     /// epilogue. 1: none.
     pub split_k: u32,
+    /// A flash-decoding partial (a loop split over grid x) whose combine,
+    /// the next kernel, runs in this kernel's last block per row tile
+    /// instead of a launch of its own (see
+    /// `codegen::cuda::attention::fusable_combine`). It changes how the
+    /// kernels run, not what they compute.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fused_combine: bool,
+}
+
+/// As derived, but `fused_combine` only when set: graph fingerprints (the
+/// `Debug` text) of graphs without it stay what they were before it
+/// existed, and so do the prism.lock entries that name them.
+impl std::fmt::Debug for LaunchParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("LaunchParams");
+        d.field("threads", &self.threads)
+            .field("stages", &self.stages)
+            .field("warps_m", &self.warps_m)
+            .field("warps_n", &self.warps_n)
+            .field("warps_k", &self.warps_k)
+            .field("split_k", &self.split_k);
+        if self.fused_combine {
+            d.field("fused_combine", &self.fused_combine);
+        }
+        d.finish()
+    }
 }
 
 impl Default for LaunchParams {
@@ -312,6 +338,7 @@ impl Default for LaunchParams {
             warps_n: 1,
             warps_k: 1,
             split_k: 1,
+            fused_combine: false,
         }
     }
 }

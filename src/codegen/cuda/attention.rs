@@ -440,6 +440,7 @@ pub fn fusable_combine(partial: &BlockGraph, combine: &BlockGraph, graph: &Kerne
         })
         .map(|o| &o.map.view);
     fl.split == Some(0)
+        && partial.params.fused_combine
         && rows.tile <= FUSED_COMBINE_MAX_ROWS
         && s.as_constant().is_some()
         && cl.extent == *s

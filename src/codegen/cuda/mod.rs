@@ -125,30 +125,26 @@ pub fn generate_variants(
             } else {
                 kernel.name.clone()
             };
-            // A flash-decoding combine right after its partial runs in the
-            // partial's last block per row tile: one launch instead of two.
-            let combine = match (&kernel.body, graph.kernels.get(k + 1).map(|n| &n.body)) {
-                (KernelBody::Block(p), Some(KernelBody::Block(c)))
-                    if attention::fusable_combine(p, c, graph) =>
-                {
-                    Some(c)
+            let (text, launch) = match &kernel.body {
+                // A flash-decoding partial whose combine (the next kernel)
+                // runs in its last block per row tile: one launch for both.
+                KernelBody::Block(b) if b.params.fused_combine => {
+                    let combine = match graph.kernels.get(k + 1).map(|n| &n.body) {
+                        Some(KernelBody::Block(c)) if attention::fusable_combine(b, c, graph) => c,
+                        _ => {
+                            return Err(fail(format!(
+                                "kernel `{}`: its combine cannot be fused into it (the next kernel is not its flash-decoding combine, or it takes more than 16 rows per block)",
+                                kernel.name
+                            )));
+                        }
+                    };
+                    k += 1;
+                    block_kernel(&name, b, graph, &dims, &fixed, Some(combine))
+                        .map_err(|m| fail(format!("kernel `{}`: {m}", kernel.name)))?
                 }
-                _ => None,
-            };
-            let fused = match (&kernel.body, combine) {
-                (KernelBody::Block(b), Some(c)) => {
-                    block_kernel(&name, b, graph, &dims, &fixed, Some(c)).ok()
-                }
-                _ => None,
-            };
-            let (text, launch) = match (fused, &kernel.body) {
-                (Some(f), _) => {
-                    k += 1; // the combine's launch is this one
-                    f
-                }
-                (None, KernelBody::Block(b)) => block_kernel(&name, b, graph, &dims, &fixed, None)
+                KernelBody::Block(b) => block_kernel(&name, b, graph, &dims, &fixed, None)
                     .map_err(|m| fail(format!("kernel `{}`: {m}", kernel.name)))?,
-                (None, KernelBody::Predefined(p)) => predefined_kernel(&name, p, graph, &dims),
+                KernelBody::Predefined(p) => predefined_kernel(&name, p, graph, &dims),
             };
             k += 1;
             source.push('\n');
@@ -241,7 +237,14 @@ fn block_kernel(
                     tensors: em.params.iter().map(|(t, _)| *t).collect(),
                     split_k,
                 };
-                if !split_loop && launch.splits() != block.params.split_k.max(1) {
+                // Split-K across blocks exactly as the parameters say; for a
+                // split loop, tile counters exactly when the combine is fused.
+                let consistent = if split_loop {
+                    launch.split_k.is_some() == combine.is_some()
+                } else {
+                    launch.splits() == block.params.split_k.max(1)
+                };
+                if !consistent {
                     reasons.push(format!("{label}: split-K across blocks not supported"));
                     continue;
                 }
