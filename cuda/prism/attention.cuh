@@ -23,7 +23,7 @@
 // its own online softmax over its keys, in registers (the score fragments
 // become the A fragments of the second product, as in FlashAttention-2),
 // and the WN warps of a row group are merged through shared memory at the
-// end. Tiles are loaded with 16-byte loads when the pointers and strides
+// end (with WN = 1 the warps store their rows from registers). Tiles are loaded with 16-byte loads when the pointers and strides
 // allow, element by element otherwise; rows and keys past the edges are
 // zero-filled and masked. K and V tiles arrive through cp.async, each
 // overlapping the other's math.
@@ -263,42 +263,77 @@ struct FlashPartial {
     cp_async_wait<0>();
     __syncthreads();
 
-    // Merge the WN warps of each row group through shared memory.
-    float* sO = reinterpret_cast<float*>(smem);  // [WN][BM][DV]
-    float* sM = sO + WN * BM * DV;               // [WN][BM]
-    float* sL = sM + WN * BM;                    // [WN][BM]
-#pragma unroll
-    for (int j = 0; j < ONI; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int row = wm * 16 + g + (e / 2) * 8, col = j * 8 + 2 * t + (e % 2);
-        sO[(wn * BM + row) * DV + col] = o[j][e];
-      }
-    if (t == 0) {
+    if constexpr (WN == 1) {
+      // Each warp holds whole rows: o, m and l straight from registers
+      // (m and l are the same in the four threads of a row's quad).
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int row = wm * 16 + g + h * 8;
-        sM[wn * BM + row] = m_run[h];
-        sL[wn * BM + row] = l_run[h];
-      }
-    }
-    __syncthreads();
-    for (int i = threadIdx.x; i < BM * DV; i += THREADS) {
-      const int row = i / DV, col = i % DV;
-      if (row >= m_valid) continue;
-      float m = -INFINITY;
+        if (row >= m_valid) continue;
 #pragma unroll
-      for (int w = 0; w < WN; ++w) m = fmaxf(m, sM[w * BM + row]);
-      float acc = 0.0f, l = 0.0f;
-#pragma unroll
-      for (int w = 0; w < WN; ++w) {
-        const float mw = sM[w * BM + row];
-        const float f = mw == -INFINITY ? 0.0f : __expf(mw - m);
-        acc += sO[(w * BM + row) * DV + col] * f;
-        l += sL[w * BM + row] * f;
+        for (int j = 0; j < ONI; ++j) {
+          store_o(row, j * 8 + 2 * t, o[j][2 * h]);
+          store_o(row, j * 8 + 2 * t + 1, o[j][2 * h + 1]);
+        }
+        if (t == 0) store_ml(row, m_run[h], l_run[h]);
       }
-      store_o(row, col, acc);
-      if (col == 0) store_ml(row, m, l);
+    } else {
+      // Merge the WN warps of each row group through shared memory: per
+      // row its max, every warp's weight exp(m_w - m) (in place of m_w)
+      // and the weighted row sum, once; then the weighted o sums, four
+      // columns per thread.
+      float* sO = reinterpret_cast<float*>(smem);  // [WN][BM][DV]
+      float* sM = sO + WN * BM * DV;               // [WN][BM]: m_w, then its weight
+      float* sL = sM + WN * BM;                    // [WN][BM]
+#pragma unroll
+      for (int j = 0; j < ONI; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int row = wm * 16 + g + (e / 2) * 8, col = j * 8 + 2 * t + (e % 2);
+          sO[(wn * BM + row) * DV + col] = o[j][e];
+        }
+      if (t == 0) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int row = wm * 16 + g + h * 8;
+          sM[wn * BM + row] = m_run[h];
+          sL[wn * BM + row] = l_run[h];
+        }
+      }
+      __syncthreads();
+      for (int row = threadIdx.x; row < m_valid; row += THREADS) {
+        float m = -INFINITY;
+#pragma unroll
+        for (int w = 0; w < WN; ++w) m = fmaxf(m, sM[w * BM + row]);
+        float l = 0.0f;
+#pragma unroll
+        for (int w = 0; w < WN; ++w) {
+          const float mw = sM[w * BM + row];
+          const float f = mw == -INFINITY ? 0.0f : __expf(mw - m);
+          sM[w * BM + row] = f;
+          l += sL[w * BM + row] * f;
+        }
+        store_ml(row, m, l);
+      }
+      __syncthreads();
+      constexpr int C4 = DV / 4;
+      for (int i = threadIdx.x; i < m_valid * C4; i += THREADS) {
+        const int row = i / C4, col = (i % C4) * 4;
+        float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
+        for (int w = 0; w < WN; ++w) {
+          const float f = sM[w * BM + row];
+          const float4 x = *reinterpret_cast<const float4*>(sO + (w * BM + row) * DV + col);
+          acc.x += x.x * f;
+          acc.y += x.y * f;
+          acc.z += x.z * f;
+          acc.w += x.w * f;
+        }
+        store_o(row, col, acc.x);
+        store_o(row, col + 1, acc.y);
+        store_o(row, col + 2, acc.z);
+        store_o(row, col + 3, acc.w);
+      }
     }
 #else
     (void)smem, (void)q, (void)ldq, (void)m_valid, (void)k, (void)ldk, (void)v, (void)ldv, (void)n;
