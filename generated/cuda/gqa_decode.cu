@@ -52,8 +52,8 @@ extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v0(cons
 
 extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v1(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_b, long long d_kv) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = b_x % 4;
-    b_x /= 4;
+    const long long g0_0 = b_x % 2;
+    b_x /= 2;
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((4 + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((4 + 16LL - 1) / 16LL);
@@ -66,7 +66,7 @@ extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v1(cons
     static_assert(F::SMEM_BYTES == 69632, "prism: FlashPartial shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const long long iters = (d_kv + 64LL - 1) / 64LL;
-    const long long per = (iters + 4LL - 1) / 4LL;
+    const long long per = (iters + 2LL - 1) / 2LL;
     const long long it_begin = min(g0_0 * per, iters);
     const long long it_end = min(it_begin + per, iters);
     const int m_valid = (int)min((long long)16, 4 - g1_0);
@@ -85,9 +85,9 @@ extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v1(cons
         p5[g0_0 * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
         p6[g0_0 * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
     });
-    using C = prism::FlashCombine<16, 128, 4, 128>;
-    static_assert(C::BYTES == 33344, "prism: FlashCombine shared memory differs from the code generator's");
-    if (!prism::split_k_arrive(splitk_counters + ((long long)blockIdx.z * gridDim.y + blockIdx.y), 4u)) return;
+    using C = prism::FlashCombine<16, 128, 2, 128>;
+    static_assert(C::BYTES == 16704, "prism: FlashCombine shared memory differs from the code generator's");
+    if (!prism::split_k_arrive(splitk_counters + ((long long)blockIdx.z * gridDim.y + blockIdx.y), 2u)) return;
     C::run(smem, m_valid,
     [&](int s, int row) { return p4 + (long long)s * (d_b * (8 * (4 * (128 * 1LL)))) + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + 0 * 1LL; },
     [&](int s, int row) { return __ldcg(p5 + (long long)s * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)); },
@@ -232,8 +232,8 @@ extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v4(cons
 
 extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v5(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_b, long long d_kv) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = b_x % 2;
-    b_x /= 2;
+    const long long g0_0 = b_x % 4;
+    b_x /= 4;
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((4 + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((4 + 16LL - 1) / 16LL);
@@ -246,7 +246,7 @@ extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v5(cons
     static_assert(F::SMEM_BYTES == 69632, "prism: FlashPartial shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const long long iters = (d_kv + 64LL - 1) / 64LL;
-    const long long per = (iters + 2LL - 1) / 2LL;
+    const long long per = (iters + 4LL - 1) / 4LL;
     const long long it_begin = min(g0_0 * per, iters);
     const long long it_end = min(it_begin + per, iters);
     const int m_valid = (int)min((long long)16, 4 - g1_0);
@@ -265,101 +265,12 @@ extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v5(cons
         p5[g0_0 * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
         p6[g0_0 * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
     });
-    using C = prism::FlashCombine<16, 128, 2, 128>;
-    static_assert(C::BYTES == 16704, "prism: FlashCombine shared memory differs from the code generator's");
-    if (!prism::split_k_arrive(splitk_counters + ((long long)blockIdx.z * gridDim.y + blockIdx.y), 2u)) return;
+    using C = prism::FlashCombine<16, 128, 4, 128>;
+    static_assert(C::BYTES == 33344, "prism: FlashCombine shared memory differs from the code generator's");
+    if (!prism::split_k_arrive(splitk_counters + ((long long)blockIdx.z * gridDim.y + blockIdx.y), 4u)) return;
     C::run(smem, m_valid,
     [&](int s, int row) { return p4 + (long long)s * (d_b * (8 * (4 * (128 * 1LL)))) + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + 0 * 1LL; },
     [&](int s, int row) { return __ldcg(p5 + (long long)s * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)); },
     [&](int s, int row) { return __ldcg(p6 + (long long)s * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)); },
     [&](int row, int col, float v) { p3[g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + col * 1LL] = prism::from_float<__half>(v); });
-}
-
-extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v6(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, long long d_b, long long d_kv) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = b_x % 2;
-    b_x /= 2;
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((4 + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((4 + 16LL - 1) / 16LL);
-    long long b_z = (long long)blockIdx.z;
-    const long long g2_1 = b_z % 8;
-    b_z /= 8;
-    const long long g2_0 = b_z % d_b;
-    b_z /= d_b;
-    using F = prism::FlashPartial<__half, 16, 64, 128, 128, 1, 4, true, 2>;
-    static_assert(F::SMEM_BYTES == 69632, "prism: FlashPartial shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const long long iters = (d_kv + 64LL - 1) / 64LL;
-    const long long per = (iters + 2LL - 1) / 2LL;
-    const long long it_begin = min(g0_0 * per, iters);
-    const long long it_end = min(it_begin + per, iters);
-    const int m_valid = (int)min((long long)16, 4 - g1_0);
-    F f;
-    f.stream_kv = 4 <= 16LL;
-    f.run(smem, p0 + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + g1_0 * (128 * 1LL) + 0 * 1LL, 128LL, m_valid, p1 + g2_0 * (8 * (d_kv * (128 * 1LL))) + g2_1 * (d_kv * (128 * 1LL)) + 0 * (128 * 1LL) + 0 * 1LL, 128, p2 + g2_0 * (8 * (d_kv * (128 * 1LL))) + g2_1 * (d_kv * (128 * 1LL)) + 0 * (128 * 1LL) + 0 * 1LL, 128LL, d_kv, it_begin, it_end,
-    [&](float raw) {
-        const float v1 = ((float)(1.1313708498984761e1));
-        const float v2 = (raw / v1);
-        return v2;
-    },
-    [&](int row, int col, float o) {
-        p4[g0_0 * (d_b * (8 * (4 * (128 * 1LL)))) + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + col * 1LL] = prism::from_float<float>(o);
-    },
-    [&](int row, float m, float l) {
-        p5[g0_0 * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
-        p6[g0_0 * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(512) gqa_decode_k1_combine_v6(const float* __restrict__ p5, const float* __restrict__ p4, const float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_kv) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_2 = b_x % 4;
-    b_x /= 4;
-    const long long g0_1 = b_x % 8;
-    b_x /= 8;
-    const long long g0_0 = b_x % d_b;
-    b_x /= d_b;
-    const long long grp = threadIdx.x / 128LL;
-    long long rest = threadIdx.x % 128LL;
-    const long long l4 = rest % (128); rest /= (128);
-    (void)rest;
-    float acc2 = -INFINITY, prev2 = -INFINITY;
-    float acc9 = 0.0f;
-    float acc13 = 0.0f;
-    const long long per = (2 + 2LL - 1) / 2LL;
-    const long long it_begin = min(grp * per, (long long)2);
-    const long long it_end = min(it_begin + per, (long long)2);
-    #pragma unroll
-    for (int u = 0; u < 1; ++u) {
-        const long long it = it_begin + u;
-        if (it < it_end) {
-            const float v1 = prism::to_float(p5[it * (d_b * (8 * (4 * (1 * 1LL)))) + g0_0 * (8 * (4 * (1 * 1LL))) + g0_1 * (4 * (1 * 1LL)) + g0_2 * (1 * 1LL)]);
-            prev2 = acc2; acc2 = fmaxf(acc2, v1);
-            const float v2 = prism::to_float(p4[it * (d_b * (8 * (4 * (128 * 1LL)))) + g0_0 * (8 * (4 * (128 * 1LL))) + g0_1 * (4 * (128 * 1LL)) + g0_2 * (128 * 1LL) + l4 * 1LL]);
-            const float v3 = (v1 - acc2);
-            const float v4 = prism::op::exp(v3);
-            const float v5 = (v2 * v4);
-            acc9 = acc9 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v5;
-            const float v6 = prism::to_float(p6[it * (d_b * (8 * (4 * (1 * 1LL)))) + g0_0 * (8 * (4 * (1 * 1LL))) + g0_1 * (4 * (1 * 1LL)) + g0_2 * (1 * 1LL)]);
-            const float v7 = (v6 * v4);
-            acc13 = acc13 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v7;
-        }
-    }
-    __shared__ float red[3][512];
-    red[0][threadIdx.x] = acc2;
-    red[1][threadIdx.x] = acc9;
-    red[2][threadIdx.x] = acc13;
-    __syncthreads();
-    if (grp == 0) {
-        for (int g = 1; g < 2; ++g) acc2 = fmaxf(acc2, red[0][g * 128 + threadIdx.x]);
-        { float s = 0.0f;
-        for (int g = 0; g < 2; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[1][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
-        acc9 = s; }
-        { float s = 0.0f;
-        for (int g = 0; g < 2; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[2][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
-        acc13 = s; }
-        const float v8 = (acc9 / acc13);
-        p3[g0_0 * (8 * (4 * (128 * 1LL))) + g0_1 * (4 * (128 * 1LL)) + g0_2 * (128 * 1LL) + l4 * 1LL] = prism::from_float<__half>(v8);
-    }
 }
