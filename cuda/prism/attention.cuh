@@ -260,10 +260,15 @@ struct FlashPartial {
         row_sum[h] += __shfl_xor_sync(0xffffffffu, row_sum[h], 2);
         l_run[h] = l_run[h] * alpha[h] + row_sum[h];
       }
+      // Rescale o only when some row of the warp got a new max (a factor
+      // of exactly 1 leaves it as it is): once the running maxima settle,
+      // most key tiles skip these DV / 2 multiplies per thread.
+      if (__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f)) {
 #pragma unroll
-      for (int j = 0; j < ONI; ++j)
+        for (int j = 0; j < ONI; ++j)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) o[j][e] *= alpha[e / 2];
+          for (int e = 0; e < 4; ++e) o[j][e] *= alpha[e / 2];
+      }
       // o += p . v over this warp's keys; p's fragments are the A operand.
 #pragma unroll
       for (int kk = 0; kk < KW / 16; ++kk) {
