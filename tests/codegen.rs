@@ -174,7 +174,7 @@ fn the_flash_combine_fuses_into_decode_partials() {
     let k = codegen::cuda::generate_graph(w, &rows16).expect("generates");
     assert_eq!(k.variants[0].launches.len(), 2, "not fused unless asked");
     let mut plans = Vec::new();
-    for splits in [1u32, 16, 64, 128] {
+    for splits in [1u32, 16, 64] {
         let g = with_splits(&base, splits).expect("a split form");
         let g = with_flash_rows(&g, 16).expect("a flash partial");
         let g = with_fused_combine(&g).expect("16 rows per block");

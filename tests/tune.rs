@@ -225,14 +225,10 @@ fn split_variants_change_every_split_site_and_verify() {
     let all = unverified(w, &CrossCheckOptions::default(), &fits).expect("instances");
     let splits: Vec<u32> = all
         .iter()
-        .filter(|(i, _)| i.id.strategy == prism::search::strategies::Strategy::Flash && !i.id.fused)
+        .filter(|(i, _)| i.id.strategy == prism::search::strategies::Strategy::Flash)
         .filter_map(|(i, _)| i.id.splits)
         .collect();
-    assert_eq!(
-        splits,
-        vec![1, 2, 4, 8, 16, 32, 64, 128],
-        "flash split counts (kv up to 8192: 128 key tiles)"
-    );
+    assert_eq!(splits, vec![1, 2, 4, 8, 16, 32, 64], "flash split counts");
     let (base, _) = all
         .iter()
         .find(|(i, ok)| *ok && i.id.splits.is_some())

@@ -430,7 +430,7 @@ struct FlashCombine {
 #pragma unroll 2
       for (int row = 0; row < m_valid; ++row) {
         float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-#pragma unroll 16
+#pragma unroll
         for (int k = 0; k < PER; ++k) {
           const int s = grp + k * G;
           if (s < SPLITS) {

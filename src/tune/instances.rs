@@ -6,7 +6,7 @@
 //! parameters are instantiated here:
 //! - **split factors**: a graph whose for-loop is split over a grid dim
 //!   (split-K, flash decoding) gets one instance per power-of-two split
-//!   count up to [`crate::ugraph::flash::MAX_TUNED_SPLITS`] and the declared
+//!   count up to [`crate::ugraph::flash::MAX_SPLITS`] and the declared
 //!   loop's iteration count. A small grid wants many splits, a large one
 //!   few; only the tuner can tell where the crossover lies.
 //!
@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::ir::{DimExpr, Workload};
 use crate::search::crosscheck::{CrossCheckOptions, cross_check_all};
 use crate::search::strategies::{Fits, Strategy, prove, search_all};
-use crate::ugraph::flash::MAX_TUNED_SPLITS;
+use crate::ugraph::flash::MAX_SPLITS;
 use crate::ugraph::{KernelBody, KernelGraph};
 
 use super::tiles::{TILE_CONFIGS, tile_choices, with_tiles};
@@ -218,7 +218,7 @@ pub fn with_splits(g: &KernelGraph, s: u32) -> Option<KernelGraph> {
 
 /// The split counts worth trying for `g`: powers of two up to both its
 /// split loop's most iterations at `w`'s declared points (or its largest
-/// one) and [`MAX_TUNED_SPLITS`].
+/// one) and [`MAX_SPLITS`].
 fn split_choices(g: &KernelGraph, w: &Workload) -> Vec<u32> {
     let mut iters: u64 = 1;
     for k in &g.kernels {
@@ -232,7 +232,7 @@ fn split_choices(g: &KernelGraph, w: &Workload) -> Vec<u32> {
             iters = iters.max(f.iterations(&p).unwrap_or(1));
         }
     }
-    let top = iters.next_power_of_two().min(MAX_TUNED_SPLITS as u64) as u32;
+    let top = iters.next_power_of_two().min(MAX_SPLITS as u64) as u32;
     (0..).map(|e| 1u32 << e).take_while(|&s| s <= top).collect()
 }
 

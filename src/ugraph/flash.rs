@@ -29,12 +29,8 @@ pub const KEY_TILE: u32 = 64;
 /// Blocks the split count aims for at the smallest declared point (two
 /// waves of a 132-SM GPU).
 pub const TARGET_BLOCKS: i64 = 264;
-/// Most splits the lowering instantiates.
+/// Most splits.
 pub const MAX_SPLITS: i64 = 64;
-/// Most splits the tuner tries: more than the lowering's default, for
-/// decode grids too small to give every SM two blocks at 64 (the flash
-/// partials are issue-bound, so a second block per SM hides latency).
-pub const MAX_TUNED_SPLITS: i64 = 128;
 /// Rows per block of the combine kernel.
 pub const COMBINE_ROWS: u32 = 1;
 /// Threads of the combine kernel over `splits` splits: up to 8 thread
