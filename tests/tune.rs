@@ -225,7 +225,7 @@ fn split_variants_change_every_split_site_and_verify() {
     let all = unverified(w, &CrossCheckOptions::default(), &fits).expect("instances");
     let splits: Vec<u32> = all
         .iter()
-        .filter(|(i, _)| i.id.strategy == prism::search::strategies::Strategy::Flash)
+        .filter(|(i, _)| i.id.strategy == prism::search::strategies::Strategy::Flash && !i.id.fused)
         .filter_map(|(i, _)| i.id.splits)
         .collect();
     assert_eq!(splits, vec![1, 2, 4, 8, 16, 32, 64], "flash split counts");
