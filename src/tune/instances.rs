@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::ir::{DimExpr, Workload};
 use crate::search::crosscheck::{CrossCheckOptions, cross_check_all};
 use crate::search::strategies::{Fits, Strategy, prove, search_all};
-use crate::ugraph::flash::MAX_SPLITS;
+use crate::ugraph::flash::{FUSED_COMBINE_MAX_ROWS, MAX_SPLITS};
 use crate::ugraph::{KernelBody, KernelGraph};
 
 use super::tiles::{TILE_CONFIGS, tile_choices, with_tiles};
@@ -268,14 +268,14 @@ pub fn with_flash_rows(g: &KernelGraph, rows: u32) -> Option<KernelGraph> {
         }
         any = true;
         b.grid[1].tile = rows;
-        b.params.warps_m = (rows / 16).clamp(1, 4);
-        b.params.warps_n = 4 / b.params.warps_m;
+        (b.params.warps_m, b.params.warps_n) = crate::ugraph::flash::partial_warps(rows);
     }
     any.then_some(g)
 }
 
-/// `g` with the combine of each flash-decoding partial of at most 16 rows
-/// per block that a kernel follows fused into it
+/// `g` with the combine of each flash-decoding partial of at most
+/// [`FUSED_COMBINE_MAX_ROWS`] rows per block that a kernel follows fused
+/// into it
 /// ([`crate::ugraph::LaunchParams::fused_combine`]); `None` when there is
 /// none. Code generation refuses the graph (and the instance is dropped)
 /// when the next kernel is not its combine.
@@ -287,7 +287,7 @@ pub fn with_fused_combine(g: &KernelGraph) -> Option<KernelGraph> {
         let KernelBody::Block(b) = &mut k.body else {
             continue;
         };
-        if is_flash_partial(b) && b.grid[1].tile <= 16 && i + 1 < n {
+        if is_flash_partial(b) && b.grid[1].tile <= FUSED_COMBINE_MAX_ROWS && i + 1 < n {
             b.params.fused_combine = true;
             any = true;
         }

@@ -45,6 +45,13 @@ pub fn combine_threads(splits: i64) -> u32 {
     if splits >= 16 { 1024 } else { 512 }
 }
 
+/// Most query rows per block for which the combine is fused into the
+/// partial: the decode configuration (one row tile of 16). A prefill row
+/// tile (64 rows) would leave one block per tile reading 64 rows × dv ×
+/// splits partial results through L2, where the separate combine spreads
+/// them over a block per row.
+pub const FUSED_COMBINE_MAX_ROWS: u32 = 16;
+
 /// One elementwise step from the scores to the softmax input.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ScoreStep {
@@ -474,7 +481,7 @@ fn partial_kernel(g: &Graph, m: &Attention, t: FlashTiles, x: &FlashTensors) -> 
         imap: imap(Some(nb + 1)),
         fmap: None,
     };
-    let warps_m = (t.rows / 16).clamp(1, 4);
+    let (warps_m, warps_n) = partial_warps(t.rows);
     BlockGraph {
         grid,
         forloop: Some(ForLoop {
@@ -502,12 +509,19 @@ fn partial_kernel(g: &Graph, m: &Attention, t: FlashTiles, x: &FlashTensors) -> 
             threads: 128,
             stages: 2,
             warps_m,
-            warps_n: 4 / warps_m,
+            warps_n,
             warps_k: 1,
             split_k: 1,
             fused_combine: false,
         },
     }
+}
+
+/// The partial's four warps for `rows` query rows per block: a warp row of
+/// 16 rows each (at most 4), the rest sharing each key tile.
+pub fn partial_warps(rows: u32) -> (u32, u32) {
+    let warps_m = (rows / 16).clamp(1, 4);
+    (warps_m, 4 / warps_m)
 }
 
 fn combine_kernel(m: &Attention, t: FlashTiles, x: &FlashTensors) -> BlockGraph {

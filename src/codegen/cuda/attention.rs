@@ -10,6 +10,7 @@
 //!   splits).
 
 use crate::ir::{DimExpr, ReduceOp, UnaryOp};
+use crate::ugraph::flash::{CombineSlots, FUSED_COMBINE_MAX_ROWS, recognize_combine};
 use crate::ugraph::validate::{BlockInfo, Phase, TileExtent};
 use crate::ugraph::{AccumKind, BlockGraph, BlockOp, KernelGraph, TileMap, ValueId};
 
@@ -391,13 +392,6 @@ pub fn flash_shared_bytes(
     u32::try_from(tiles.max(merge)).unwrap_or(u32::MAX)
 }
 
-/// Most query rows per block for which the combine is fused into the
-/// partial: the decode configuration (one row tile of 16). A prefill row
-/// tile (64 rows) would leave one block per tile reading 64 rows × dv ×
-/// splits partial results through L2, where the separate combine spreads
-/// them over a block per row.
-const FUSED_COMBINE_MAX_ROWS: u32 = 16;
-
 /// Whether `combine` is the flash-decoding combine of `partial`, to run in
 /// the partial's last block per row tile ([`flash_partial`] with
 /// [`Emitter::combine`]): a combine
@@ -405,18 +399,18 @@ const FUSED_COMBINE_MAX_ROWS: u32 = 16;
 /// count, reading exactly the partial's three outputs as it writes them,
 /// and writing one output whose view is the partial's `o` view without the
 /// split axis. The flash template checks the rest (which output is `o`,
-/// `m`, `l`).
-pub fn fusable_combine(partial: &BlockGraph, combine: &BlockGraph, graph: &KernelGraph) -> bool {
-    let Some(fl) = &partial.forloop else {
-        return false;
-    };
+/// `m`, `l`). Returns the combine's input slots.
+pub fn fusable_combine(
+    partial: &BlockGraph,
+    combine: &BlockGraph,
+    graph: &KernelGraph,
+) -> Option<CombineSlots> {
+    let fl = partial.forloop.as_ref()?;
     let splits = partial.grid.first().map(|g| g.extents.as_slice());
     let (Some([s]), Some(rows)) = (splits, partial.grid.get(1)) else {
-        return false;
+        return None;
     };
-    let Some(cl) = &combine.forloop else {
-        return false;
-    };
+    let cl = combine.forloop.as_ref()?;
     let whole_tensor = |m: &TileMap| {
         graph
             .tensors
@@ -424,11 +418,9 @@ pub fn fusable_combine(partial: &BlockGraph, combine: &BlockGraph, graph: &Kerne
             .is_some_and(|t| t.shape == m.view)
     };
     let [out] = &combine.outputs[..] else {
-        return false;
+        return None;
     };
-    let Some(slots) = crate::ugraph::flash::recognize_combine(combine) else {
-        return false;
-    };
+    let slots = recognize_combine(combine)?;
     let o_view = partial
         .outputs
         .iter()
@@ -439,7 +431,7 @@ pub fn fusable_combine(partial: &BlockGraph, combine: &BlockGraph, graph: &Kerne
                 .is_some_and(|i| i.tensor == o.map.tensor)
         })
         .map(|o| &o.map.view);
-    fl.split == Some(0)
+    let fusable = fl.split == Some(0)
         && partial.params.fused_combine
         && rows.tile <= FUSED_COMBINE_MAX_ROWS
         && s.as_constant().is_some()
@@ -459,7 +451,8 @@ pub fn fusable_combine(partial: &BlockGraph, combine: &BlockGraph, graph: &Kerne
         })
         && o_view.is_some_and(|v| {
             out.map.view.first().is_some_and(DimExpr::is_one) && out.map.view[1..] == v[1..]
-        })
+        });
+    fusable.then_some(slots)
 }
 
 /// `prism::FlashCombine<BM, DV, SPLITS, THREADS>::BYTES` (the device
@@ -558,18 +551,17 @@ pub fn flash_partial(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     let n = dim(&fl.extent);
     let rows = dim(&b.grid[1].extents[0]);
     let stages = flash_stages(splits);
-    let smem = flash_shared_bytes(bm, bn, d, dv, wn, f.k_rows, stages);
+    let flash_smem = flash_shared_bytes(bm, bn, d, dv, wn, f.k_rows, stages);
     let combine_smem = em.combine.map_or(0, |_| {
         combine_shared_bytes(bm, dv, splits, b.params.threads)
     });
-    let smem = smem.max(combine_smem);
+    let smem = flash_smem.max(combine_smem);
     em.line(&format!(
         "using F = prism::FlashPartial<{ty}, {bm}, {bn}, {d}, {dv}, {wm}, {wn}, {}, {stages}>;",
         f.k_rows
     ));
     em.line(&format!(
-        "static_assert(F::SMEM_BYTES == {}, \"prism: FlashPartial shared memory differs from the code generator's\");",
-        flash_shared_bytes(bm, bn, d, dv, wn, f.k_rows, stages)
+        "static_assert(F::SMEM_BYTES == {flash_smem}, \"prism: FlashPartial shared memory differs from the code generator's\");"
     ));
     // Shared memory limits the blocks per SM to 2 or 3: registers need not
     // (without this ptxas capped gqa_decode's partial at 128 registers and
@@ -648,8 +640,15 @@ pub fn flash_partial(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     let t = em.axis_tiles(&b.outputs[ol].map, "0", "0");
     store(em, ol, "l", &local1, &t);
     em.line("});");
-    if let Some(c) = em.combine {
-        fused_combine(em, c, [oo, om, ol], (bm, dv, splits, combine_smem), &local)?;
+    if let Some((c, slots)) = em.combine {
+        fused_combine(
+            em,
+            c,
+            slots,
+            [oo, om, ol],
+            (bm, dv, splits, combine_smem),
+            &local,
+        )?;
     }
     Ok(())
 }
@@ -661,13 +660,13 @@ pub fn flash_partial(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
 fn fused_combine(
     em: &mut Emitter,
     combine: &BlockGraph,
+    slots: CombineSlots,
     [oo, om, ol]: [usize; 3],
     (bm, dv, splits, smem): (u32, i64, i64, u32),
     local: &[String],
 ) -> Result<()> {
     let b = em.block;
     let r = local.len();
-    let slots = crate::ugraph::flash::recognize_combine(combine).ok_or("not a combine")?;
     let reads =
         |slot: usize, part: usize| combine.inputs[slot].tensor == b.outputs[part].map.tensor;
     if !(reads(slots.m, om) && reads(slots.o, oo) && reads(slots.l, ol)) {

@@ -104,10 +104,11 @@ pub struct Emitter<'a> {
     /// ptxas may cap registers for occupancy, spilling to do so).
     pub min_blocks: Option<u32>,
     /// The flash-decoding combine kernel that follows this (partial)
-    /// kernel, to be fused into its last block per row tile; its output
-    /// tensor is then a parameter of this kernel too. Only the flash
-    /// template takes it ([`super::attention::flash_partial`]).
-    pub combine: Option<&'a BlockGraph>,
+    /// kernel, with the slots of its inputs, to be fused into its last
+    /// block per row tile; its output tensor is then a parameter of this
+    /// kernel too. Only the flash template takes it
+    /// ([`super::attention::flash_partial`]).
+    pub combine: Option<(&'a BlockGraph, crate::ugraph::flash::CombineSlots)>,
     pub code: String,
     tmp: usize,
     depth: usize,
@@ -121,13 +122,7 @@ impl<'a> Emitter<'a> {
                 params.push((m.tensor, false));
             }
         }
-        for o in &block.outputs {
-            match params.iter_mut().find(|(t, _)| *t == o.map.tensor) {
-                Some(p) => p.1 = true,
-                None => params.push((o.map.tensor, true)),
-            }
-        }
-        Emitter {
+        let mut em = Emitter {
             block,
             tensors,
             dims,
@@ -141,10 +136,14 @@ impl<'a> Emitter<'a> {
             code: String::new(),
             tmp: 0,
             depth: 0,
+        };
+        for o in &block.outputs {
+            em.add_written_param(o.map.tensor);
         }
+        em
     }
 
-    /// Pass `t` as a written parameter too (after the block's own).
+    /// Pass `t` as a written parameter (marking it written if it is read).
     pub fn add_written_param(&mut self, t: TensorId) {
         match self.params.iter_mut().find(|(p, _)| *p == t) {
             Some(p) => p.1 = true,
@@ -394,27 +393,23 @@ impl<'e> Evaluator<'e> {
                 let a = self.value(em, *a, &idx)?;
                 unary(*u, &a)
             }
-            // A division by a constant is a product with its reciprocal
-            // (computed in double): an IEEE f32 division is a multi-
-            // instruction sequence with a slow-path branch, and it sat on
-            // every score of the flash partials (`/ sqrt(128)`); the
-            // product is within 1.5 ulp of it.
-            BlockOp::Binary(BinaryOp::Div, x, y)
-                if matches!(em.block.ops.get(y.0), Some(BlockOp::Const(_))) =>
-            {
-                let ix = self.operand_index(*x, local);
-                let x = self.value(em, *x, &ix)?;
-                let Some(BlockOp::Const(c)) = em.block.ops.get(y.0) else {
-                    return Err("a constant divisor".into());
-                };
-                format!("({x} * ((float)(1.0 / {})))", scalar_f64(c))
-            }
             BlockOp::Binary(b, x, y) => {
                 let ix = self.operand_index(*x, local);
                 let iy = self.operand_index(*y, local);
                 let x = self.value(em, *x, &ix)?;
-                let y = self.value(em, *y, &iy)?;
-                binary(*b, &x, &y)
+                // A division by a constant is a product with its reciprocal
+                // (computed in double): an IEEE f32 division is a multi-
+                // instruction sequence with a slow-path branch, and it sat on
+                // every score of the flash partials (`/ sqrt(128)`); the
+                // product is within 1.5 ulp of it.
+                if *b == BinaryOp::Div
+                    && let Some(BlockOp::Const(c)) = em.block.ops.get(y.0)
+                {
+                    format!("({x} * ((float)(1.0 / {})))", scalar_f64(c))
+                } else {
+                    let y = self.value(em, *y, &iy)?;
+                    binary(*b, &x, &y)
+                }
             }
             BlockOp::Permute(a, perm) => {
                 let mut idx = vec!["0".to_string(); perm.len()];

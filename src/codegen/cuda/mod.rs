@@ -130,13 +130,17 @@ pub fn generate_variants(
                 // runs in its last block per row tile: one launch for both.
                 KernelBody::Block(b) if b.params.fused_combine => {
                     let combine = match graph.kernels.get(k + 1).map(|n| &n.body) {
-                        Some(KernelBody::Block(c)) if attention::fusable_combine(b, c, graph) => c,
-                        _ => {
-                            return Err(fail(format!(
-                                "kernel `{}`: its combine cannot be fused into it (the next kernel is not its flash-decoding combine, or it takes more than 16 rows per block)",
-                                kernel.name
-                            )));
+                        Some(KernelBody::Block(c)) => {
+                            attention::fusable_combine(b, c, graph).map(|slots| (c, slots))
                         }
+                        _ => None,
+                    };
+                    let Some(combine) = combine else {
+                        return Err(fail(format!(
+                            "kernel `{}`: its combine cannot be fused into it (the next kernel is not its flash-decoding combine, or it takes more than {} rows per block)",
+                            kernel.name,
+                            crate::ugraph::flash::FUSED_COMBINE_MAX_ROWS
+                        )));
                     };
                     k += 1;
                     block_kernel(&name, b, graph, &dims, &fixed, Some(combine))
@@ -191,7 +195,7 @@ fn block_kernel(
     graph: &KernelGraph,
     dims: &[String],
     fixed: &crate::ir::DimBindings,
-    combine: Option<&BlockGraph>,
+    combine: Option<(&BlockGraph, crate::ugraph::flash::CombineSlots)>,
 ) -> Result<(String, Launch), String> {
     let info = check_block(block, &graph.tensors).map_err(|e| e.to_string())?;
     let mut reasons = Vec::new();
