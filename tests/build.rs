@@ -17,7 +17,7 @@ use prism::build::{Build, BuildError, cargo_error_lines};
 use prism::codegen::{
     ArchDispatch, CodegenError, DispatchEntry, GridFactor, Launch, Variant, WorkloadKernels,
 };
-use prism::ir::{DType, DimExpr, Target, Workload};
+use prism::ir::{DType, DimExpr, Spec, Target, Workload};
 use prism::ugraph::{GlobalTensor, TensorId, TensorRole};
 
 const TOML: &str = r#"
@@ -59,6 +59,14 @@ fn cuda_type(d: DType) -> &'static str {
         DType::BF16 => "__nv_bfloat16",
         DType::F32 => "float",
     }
+}
+
+/// [`elementwise_codegen`]'s kernels for every workload of `spec`.
+fn elementwise_kernels(spec: &Spec) -> Vec<WorkloadKernels> {
+    spec.workloads
+        .iter()
+        .map(|w| elementwise_codegen(w, &Target::default()).expect("codegen"))
+        .collect()
 }
 
 /// A stand-in code generator for workloads whose inputs and outputs all have
@@ -456,12 +464,7 @@ fn docs_rs_builds_stubs_without_nvcc() {
 #[test]
 fn the_emitted_module_is_deterministic() {
     let spec = prism::frontend::parse("prism.toml", TOML).expect("parses");
-    let target = Target::default();
-    let kernels: Vec<WorkloadKernels> = spec
-        .workloads
-        .iter()
-        .map(|w| elementwise_codegen(w, &target).expect("codegen"))
-        .collect();
+    let kernels = elementwise_kernels(&spec);
     let fatbins = prism::codegen::rust::Fatbins::Embedded(
         spec.workloads
             .iter()
@@ -487,12 +490,7 @@ fn the_emitted_module_is_deterministic() {
 fn a_linked_driver_needs_no_run_time_check() {
     use prism::codegen::rust::{DriverLinking, EmitOptions, Fatbins, emit, emit_with};
     let spec = prism::frontend::parse("prism.toml", TOML).expect("parses");
-    let target = Target::default();
-    let kernels: Vec<WorkloadKernels> = spec
-        .workloads
-        .iter()
-        .map(|w| elementwise_codegen(w, &target).expect("codegen"))
-        .collect();
+    let kernels = elementwise_kernels(&spec);
     let loaded = emit(&spec, "k", &kernels, &Fatbins::DocsStub).expect("emit");
     let linked = emit_with(
         &spec,
@@ -638,12 +636,7 @@ fn search_and_code_generation_are_byte_identical_across_runs() {
 fn emit_rejects_inconsistent_plans_and_bad_names() {
     use prism::codegen::rust::{EmitError, Fatbins, emit};
     let spec = prism::frontend::parse("prism.toml", TOML).expect("parses");
-    let target = Target::default();
-    let good: Vec<WorkloadKernels> = spec
-        .workloads
-        .iter()
-        .map(|w| elementwise_codegen(w, &target).expect("codegen"))
-        .collect();
+    let good = elementwise_kernels(&spec);
     assert!(matches!(
         emit(&spec, "fn", &good, &Fatbins::DocsStub),
         Err(EmitError::ModuleName(_))
@@ -674,11 +667,7 @@ fn emit_rejects_inconsistent_plans_and_bad_names() {
     let toml = "[workload.a_b]\ninputs = { x = \"f16[n]\" }\nprogram = \"-x\"\ndims = { n = 4 }\n\
                 [workload.aB]\ninputs = { x = \"f16[n]\" }\nprogram = \"-x\"\ndims = { n = 4 }\n";
     let spec = prism::frontend::parse("p.toml", toml).expect("parses");
-    let k: Vec<WorkloadKernels> = spec
-        .workloads
-        .iter()
-        .map(|w| elementwise_codegen(w, &target).expect("codegen"))
-        .collect();
+    let k = elementwise_kernels(&spec);
     let e = emit(&spec, "k", &k, &Fatbins::DocsStub).expect_err("collision");
     assert!(e.to_string().contains("`AB`"), "{e}");
 }
@@ -859,7 +848,7 @@ fn builds_with_the_real_code_generator() {
 /// The bundled spec reduced to `rms_norm`, and its plan with two variants
 /// (the direct lowering and the fused one) and a dispatch table per
 /// architecture.
-fn two_variants() -> (prism::ir::Spec, WorkloadKernels) {
+fn two_variants() -> (Spec, WorkloadKernels) {
     use prism::ugraph::lower::{LowerOptions, lower};
     let mut spec = prism::frontend::embedded().expect("bundled prism.toml");
     spec.workloads.retain(|w| w.name == "rms_norm");

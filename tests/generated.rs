@@ -2,6 +2,8 @@
 //! prism.toml. This test keeps it up to date: run with PRISM_BLESS=1 to
 //! rewrite it after an intended change, and review the diff.
 
+mod common;
+
 use std::path::Path;
 
 use prism::cli::check;
@@ -41,25 +43,8 @@ fn generated_matches_the_root_prism_toml() {
 /// the tuned variants prism.lock names (resolved offline, as CI builds).
 #[test]
 fn generated_cuda_matches_the_root_prism_toml() {
-    let spec = prism::frontend::parse("prism.toml", prism::frontend::EMBEDDED_PRISM_TOML)
-        .expect("bundled prism.toml parses");
-    let lock_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("prism.lock");
-    let lock = prism::tune::lock::Lock::read(&lock_path)
-        .expect("prism.lock reads")
-        .expect("prism.lock is committed");
-    for w in &spec.workloads {
-        let r = prism::tune::resolve::resolve(
-            &spec,
-            w,
-            Some(&lock),
-            &lock.nvcc,
-            true,
-            "prism.lock",
-            "prism tune prism.toml",
-        )
-        .expect("the lock covers every bucket");
-        let k =
-            prism::codegen::cuda::generate_variants(w, &r.variants, r.dispatch).expect("generates");
+    let (spec, locked) = common::bundled_locked();
+    for (w, (_, k)) in spec.workloads.iter().zip(&locked) {
         check_file(&format!("cuda/{}.cu", w.name), &k.source);
     }
 }

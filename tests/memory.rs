@@ -11,9 +11,8 @@
 //! - every other intermediate is no larger than the largest input (the
 //!   normalized `q` of qk_norm_attention, LoRA's `x · A`).
 
-use std::path::Path;
+mod common;
 
-use prism::codegen::cuda::generate_variants;
 use prism::ir::DimBindings;
 use prism::tune::instances::split_count;
 use prism::ugraph::{KernelGraph, TensorRole};
@@ -26,26 +25,10 @@ fn bytes(g: &KernelGraph, t: usize, p: &DimBindings) -> u64 {
 
 #[test]
 fn split_workspaces_and_intermediates_stay_within_the_memory_target() {
-    let spec = prism::frontend::parse("prism.toml", prism::frontend::EMBEDDED_PRISM_TOML)
-        .expect("bundled prism.toml parses");
-    let lock =
-        prism::tune::lock::Lock::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("prism.lock"))
-            .expect("prism.lock reads")
-            .expect("prism.lock is committed");
+    let (spec, locked) = common::bundled_locked();
     let mut checked = 0;
     let mut worst: f64 = 0.0;
-    for w in &spec.workloads {
-        let r = prism::tune::resolve::resolve(
-            &spec,
-            w,
-            Some(&lock),
-            &lock.nvcc,
-            true,
-            "prism.lock",
-            "prism tune",
-        )
-        .expect("the lock covers every bucket");
-        let k = generate_variants(w, &r.variants, r.dispatch.clone()).expect("generates");
+    for (w, (r, k)) in spec.workloads.iter().zip(&locked) {
         for ((label, g), plan) in r.variants.iter().zip(&k.variants) {
             let flash_splits = split_count(g).filter(|&s| s > 1);
             for p in w.points_or_max() {

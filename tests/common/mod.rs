@@ -92,3 +92,42 @@ impl Tape<'_> {
         &items[self.pick(items.len())]
     }
 }
+
+/// The bundled prism.toml and, per workload, what a build embeds: the
+/// variants the committed prism.lock names (resolved offline, as CI
+/// builds) and their generated kernels.
+#[allow(dead_code)] // not every test crate reads the lock
+pub fn bundled_locked() -> (
+    prism::ir::Spec,
+    Vec<(
+        prism::tune::resolve::Resolution,
+        prism::codegen::WorkloadKernels,
+    )>,
+) {
+    let spec = prism::frontend::parse("prism.toml", prism::frontend::EMBEDDED_PRISM_TOML)
+        .expect("bundled prism.toml parses");
+    let lock_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("prism.lock");
+    let lock = prism::tune::lock::Lock::read(&lock_path)
+        .expect("prism.lock reads")
+        .expect("prism.lock is committed");
+    let locked = spec
+        .workloads
+        .iter()
+        .map(|w| {
+            let r = prism::tune::resolve::resolve(
+                &spec,
+                w,
+                Some(&lock),
+                &lock.nvcc,
+                true,
+                "prism.lock",
+                "prism tune prism.toml",
+            )
+            .expect("the lock covers every bucket");
+            let k = prism::codegen::cuda::generate_variants(w, &r.variants, r.dispatch.clone())
+                .expect("generates");
+            (r, k)
+        })
+        .collect();
+    (spec, locked)
+}
