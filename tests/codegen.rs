@@ -236,3 +236,78 @@ fn the_flash_combine_fuses_into_decode_partials() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A gated kernel's two GEMMs share A: when a stage holds A and both B
+/// tiles within the shared-memory limit, one pipeline runs both
+/// (`TileGemm::mainloop_pair`, A loaded once, both weight streams in flight
+/// together); otherwise two main loops run one after the other. Both forms
+/// compile for sm_90a and sm_80 without local memory.
+#[test]
+fn a_gated_kernel_runs_both_gemms_in_one_pipeline_when_they_fit() {
+    use prism::codegen::cuda::templates::{GemmShape, MAX_GEMM_SHARED_BYTES, gemm_shared_bytes};
+    use prism::tune::tiles::{by_name, with_tiles};
+    use prism::ugraph::lower::{LowerOptions, lower};
+    let bundled = frontend::embedded().expect("bundled prism.toml");
+    let w = bundled.workload("swiglu").expect("swiglu");
+    let base = lower(w, &LowerOptions::default()).expect("fused lowering");
+    let mut plans = Vec::new();
+    // (configuration, one pipeline?, dynamic shared memory of the kernel)
+    for (name, pair, bytes) in [
+        // 4 × (16 × 264 + 2 × 256 × 24) × 2 bytes: A and both B tiles.
+        ("t16x16x256w118s4", true, 132_096),
+        // 3 × (16 × 136 + 2 × 128 × 72) × 2: split-K keeps both GEMMs.
+        ("t16x64x128w142s3k2", true, 123_648),
+        // Both B tiles would need 197 632 bytes: one B per stage.
+        ("t16x32x256w124s4", false, 115_712),
+    ] {
+        let c = by_name(name).expect("a configuration");
+        let g = with_tiles(&base, c).expect("a matmul kernel");
+        let k = codegen::cuda::generate_graph(w, &g).expect("generates");
+        let l = k.variants[0]
+            .launches
+            .iter()
+            .find(|l| k.source.contains(&l.symbol) && l.shared_bytes > 0)
+            .expect("the matmul launch");
+        assert_eq!(l.shared_bytes, bytes, "{name}");
+        assert_eq!(
+            k.source.contains("Gemm::mainloop_pair(gemm0, gemm1, "),
+            pair,
+            "{name}"
+        );
+        assert_eq!(
+            k.source.matches("gemm0.mainloop(").count()
+                + k.source.matches("gemm1.mainloop(").count(),
+            if pair { 0 } else { 2 },
+            "{name}"
+        );
+        let size = if pair {
+            "PAIR_SMEM_BYTES"
+        } else {
+            "SMEM_BYTES"
+        };
+        assert!(
+            k.source.contains(&format!("Gemm::{size} == {bytes}")),
+            "{name}"
+        );
+        plans.push((name.replace('x', "_"), k));
+    }
+    // The limit decides: the configuration that does not fit two B tiles
+    // is refused as a pair and accepted alone.
+    let c = by_name("t16x32x256w124s4").expect("a configuration").shape;
+    assert_eq!(gemm_shared_bytes(c, 2, 1), Ok(115_712));
+    let err = gemm_shared_bytes(c, 2, 2).expect_err("197 632 bytes");
+    assert!(err.contains(&MAX_GEMM_SHARED_BYTES.to_string()), "{err}");
+    let single = GemmShape { stages: 1, ..c };
+    assert_eq!(
+        gemm_shared_bytes(single, 2, 2),
+        Ok((16 * 264 + 2 * 256 * 40) * 2)
+    );
+    let Some(nvcc) = common::nvcc() else { return };
+    let dir = std::env::temp_dir().join(format!("prism-codegen-pair-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    prism::device_library::write_to(&dir.join("include")).expect("device library");
+    for (name, k) in &plans {
+        compile(k, name, &dir, &nvcc, &["sm_90a", "sm_80"]);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -93,6 +93,9 @@ struct TileGemm {
   // The k groups' partial sums pass through shared memory once.
   static constexpr int REDUCE_BYTES = (WARPS_K - 1) * BM * BN * (int)sizeof(float);
   static constexpr int SMEM_BYTES = PIPE_BYTES > REDUCE_BYTES ? PIPE_BYTES : REDUCE_BYTES;
+  // mainloop_pair's pipeline: the A tile and two B tiles per stage.
+  static constexpr int PAIR_PIPE_BYTES = STAGES * (A_STAGE + 2 * B_STAGE) * (int)sizeof(T);
+  static constexpr int PAIR_SMEM_BYTES = PAIR_PIPE_BYTES > REDUCE_BYTES ? PAIR_PIPE_BYTES : REDUCE_BYTES;
   // Accumulator elements per thread (the same for both paths).
   static constexpr int ACC = BM * BN / GROUP_THREADS;
 
@@ -155,6 +158,29 @@ struct TileGemm {
     else
       run<false, false>(A, lda, m_valid, B, ldb, n_valid, k_begin, k_end, smem);
     if constexpr (WARPS_K > 1) reduce_groups(smem);
+  }
+
+  // g0 += A * B0 and g1 += A * B1 in one pipeline (a gated MLP's two GEMMs):
+  // each K tile of A is loaded once, and both B streams are in flight
+  // together, instead of two main loops one after the other. As mainloop
+  // otherwise (ldb is both B's row stride); smem holds PAIR_SMEM_BYTES.
+  __device__ __forceinline__ static void mainloop_pair(TileGemm& g0, TileGemm& g1, const T* A, long long lda,
+                                                       int m_valid, const T* B0, const T* B1, long long ldb,
+                                                       int n_valid, long long k_begin, long long k_end, char* smem,
+                                                       bool stream_b = false) {
+    if (k_end <= k_begin) return;
+    const bool vector = is_aligned(A, 16) && is_aligned(B0, 16) && is_aligned(B1, 16) && lda % VEC == 0 &&
+                        ldb % VEC == 0 && k_begin % VEC == 0;
+    if (vector && stream_b)
+      run_pair<true, true>(g0, g1, A, lda, m_valid, B0, B1, ldb, n_valid, k_begin, k_end, smem);
+    else if (vector)
+      run_pair<true, false>(g0, g1, A, lda, m_valid, B0, B1, ldb, n_valid, k_begin, k_end, smem);
+    else
+      run_pair<false, false>(g0, g1, A, lda, m_valid, B0, B1, ldb, n_valid, k_begin, k_end, smem);
+    if constexpr (WARPS_K > 1) {
+      g0.reduce_groups(smem);
+      g1.reduce_groups(smem);
+    }
   }
 
   // Calls f(row, col, value) for every accumulator element of this thread,
@@ -345,14 +371,17 @@ struct TileGemm {
     }
 
     // Stage the next tile into sA / sB (one stage) and advance by BK.
-    template <bool VECTOR, bool STREAM>
+    // LOAD_A false: only the B tile (a second GEMM sharing A's stage).
+    template <bool VECTOR, bool STREAM, bool LOAD_A = true>
     __device__ __forceinline__ void load(T* sA, T* sB) {
       const T* src = a;
+      if constexpr (LOAD_A) {
 #pragma unroll
-      for (int i = 0; i < A_ITERS; ++i) {
-        if (BM % A_RSTEP == 0 || i * A_RSTEP < a_in)
-          load_chunk<VECTOR>(sA + sa + i * A_RSTEP * LDA_S, src, i * A_RSTEP < a_rows ? a_k_left : 0, a_base);
-        src += a_step;
+        for (int i = 0; i < A_ITERS; ++i) {
+          if (BM % A_RSTEP == 0 || i * A_RSTEP < a_in)
+            load_chunk<VECTOR>(sA + sa + i * A_RSTEP * LDA_S, src, i * A_RSTEP < a_rows ? a_k_left : 0, a_base);
+          src += a_step;
+        }
       }
       src = b;
 #pragma unroll
@@ -368,21 +397,19 @@ struct TileGemm {
   };
 
   // ------------------------------------------------------------ pipeline
-  template <bool VECTOR, bool STREAM>
-  __device__ __forceinline__ void run(const T* A, long long lda, int m_valid, const T* B, long long ldb,
-                                      int n_valid, long long k_begin, long long k_end, char* smem) {
-    T* sA = reinterpret_cast<T*>(smem);
-    T* sB = sA + STAGES * A_STAGE;
-    Loader ld(A, lda, m_valid, B, ldb, n_valid, k_begin, k_end, STREAM ? l2_evict_first_policy() : 0);
-    const int tiles = (int)((k_end - k_begin + BK - 1) / BK);
+  // The cp.async pipeline over `tiles` K tiles: load(s) issues the copies of
+  // the next K tile into stage s, compute(s) consumes stage s. Ends with a
+  // barrier (the stages may be reused).
+  template <class Load, class Compute>
+  __device__ __forceinline__ static void pipeline(int tiles, Load&& load, Compute&& compute) {
     if constexpr (STAGES == 1) {
       // Load, wait, compute; the trailing barrier frees the buffer.
       for (int t = 0; t < tiles; ++t) {
-        ld.template load<VECTOR, STREAM>(sA, sB);
+        load(0);
         cp_async_commit();
         cp_async_wait<0>();
         __syncthreads();
-        compute(sA, sB);
+        compute(0);
         __syncthreads();
       }
     } else {
@@ -390,7 +417,7 @@ struct TileGemm {
       // groups past the last tile keep the group count uniform).
 #pragma unroll
       for (int s = 0; s < STAGES - 1; ++s) {
-        if (s < tiles) ld.template load<VECTOR, STREAM>(sA + s * A_STAGE, sB + s * B_STAGE);
+        if (s < tiles) load(s);
         cp_async_commit();
       }
       int read = 0, write = STAGES - 1;
@@ -399,15 +426,52 @@ struct TileGemm {
         // warp is done with tile t-1, whose buffer is the one refilled next.
         cp_async_wait<STAGES - 2>();
         __syncthreads();
-        if (t + STAGES - 1 < tiles) ld.template load<VECTOR, STREAM>(sA + write * A_STAGE, sB + write * B_STAGE);
+        if (t + STAGES - 1 < tiles) load(write);
         cp_async_commit();
-        compute(sA + read * A_STAGE, sB + read * B_STAGE);
+        compute(read);
         read = read == STAGES - 1 ? 0 : read + 1;
         write = write == STAGES - 1 ? 0 : write + 1;
       }
       cp_async_wait<0>();
       __syncthreads();
     }
+  }
+
+  template <bool VECTOR, bool STREAM>
+  __device__ __forceinline__ void run(const T* A, long long lda, int m_valid, const T* B, long long ldb,
+                                      int n_valid, long long k_begin, long long k_end, char* smem) {
+    T* sA = reinterpret_cast<T*>(smem);
+    T* sB = sA + STAGES * A_STAGE;
+    Loader ld(A, lda, m_valid, B, ldb, n_valid, k_begin, k_end, STREAM ? l2_evict_first_policy() : 0);
+    const int tiles = (int)((k_end - k_begin + BK - 1) / BK);
+    pipeline(
+        tiles, [&](int s) { ld.template load<VECTOR, STREAM>(sA + s * A_STAGE, sB + s * B_STAGE); },
+        [&](int s) { compute(sA + s * A_STAGE, sB + s * B_STAGE); });
+  }
+
+  // Two GEMMs sharing A in one pipeline: a stage holds the A tile and both
+  // B tiles; the second loader copies only its B.
+  template <bool VECTOR, bool STREAM>
+  __device__ __forceinline__ static void run_pair(TileGemm& g0, TileGemm& g1, const T* A, long long lda, int m_valid,
+                                                  const T* B0, const T* B1, long long ldb, int n_valid,
+                                                  long long k_begin, long long k_end, char* smem) {
+    T* sA = reinterpret_cast<T*>(smem);
+    T* sB0 = sA + STAGES * A_STAGE;
+    T* sB1 = sB0 + STAGES * B_STAGE;
+    const uint64_t policy = STREAM ? l2_evict_first_policy() : 0;
+    Loader l0(A, lda, m_valid, B0, ldb, n_valid, k_begin, k_end, policy);
+    Loader l1(A, lda, m_valid, B1, ldb, n_valid, k_begin, k_end, policy);
+    const int tiles = (int)((k_end - k_begin + BK - 1) / BK);
+    pipeline(
+        tiles,
+        [&](int s) {
+          l0.template load<VECTOR, STREAM>(sA + s * A_STAGE, sB0 + s * B_STAGE);
+          l1.template load<VECTOR, STREAM, false>(sA + s * A_STAGE, sB1 + s * B_STAGE);
+        },
+        [&](int s) {
+          g0.compute(sA + s * A_STAGE, sB0 + s * B_STAGE);
+          g1.compute(sA + s * A_STAGE, sB1 + s * B_STAGE);
+        });
   }
 
   // ------------------------------------------------------------ math on one stage

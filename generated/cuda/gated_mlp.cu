@@ -19,9 +19,9 @@ extern "C" __global__ void __launch_bounds__(512) gated_mlp_k0_mul_fused_v0(cons
     const int n_valid = (int)min((long long)64, 14336 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     Gemm gemm1;
     gemm1.clear();
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     gemm1.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     gemm0.for_each_pair(gemm1, [&](int row, int col, float acc, float acc1) {
         if (row >= m_valid || col >= n_valid) return;
@@ -31,7 +31,7 @@ extern "C" __global__ void __launch_bounds__(512) gated_mlp_k0_mul_fused_v0(cons
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) gated_mlp_k0_sgraph_v1(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) gated_mlp_k0_mul_fused_v1(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((14336 + 64LL - 1) / 64LL)) * 64LL;
     b_x /= ((14336 + 64LL - 1) / 64LL);
@@ -45,9 +45,9 @@ extern "C" __global__ void __launch_bounds__(256) gated_mlp_k0_sgraph_v1(const _
     const int n_valid = (int)min((long long)64, 14336 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     Gemm gemm1;
     gemm1.clear();
+    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     gemm1.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     gemm0.for_each_pair(gemm1, [&](int row, int col, float acc, float acc1) {
         if (row >= m_valid || col >= n_valid) return;
@@ -65,16 +65,15 @@ extern "C" __global__ void __launch_bounds__(128) gated_mlp_k0_mul_fused_v2(cons
     const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
     b_y /= ((d_n + 64LL - 1) / 64LL);
     using Gemm = prism::TileGemm<__half, 64, 64, 64, 2, 2, 4, 1>;
-    static_assert(Gemm::SMEM_BYTES == 73728, "prism: TileGemm shared memory differs from the code generator's");
+    static_assert(Gemm::PAIR_SMEM_BYTES == 110592, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)64, d_n - g1_0);
     const int n_valid = (int)min((long long)64, 14336 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     Gemm gemm1;
     gemm1.clear();
-    gemm1.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
+    Gemm::mainloop_pair(gemm0, gemm1, p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, p2 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     gemm0.for_each_pair(gemm1, [&](int row, int col, float acc, float acc1) {
         if (row >= m_valid || col >= n_valid) return;
         const float v1 = prism::op::silu(acc);
@@ -91,16 +90,15 @@ extern "C" __global__ void __launch_bounds__(256) gated_mlp_k0_mul_fused_v3(cons
     const long long g1_0 = (b_y % ((d_n + 128LL - 1) / 128LL)) * 128LL;
     b_y /= ((d_n + 128LL - 1) / 128LL);
     using Gemm = prism::TileGemm<__half, 128, 128, 64, 2, 4, 3, 1>;
-    static_assert(Gemm::SMEM_BYTES == 107520, "prism: TileGemm shared memory differs from the code generator's");
+    static_assert(Gemm::PAIR_SMEM_BYTES == 159744, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)128, d_n - g1_0);
     const int n_valid = (int)min((long long)128, 14336 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     Gemm gemm1;
     gemm1.clear();
-    gemm1.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
+    Gemm::mainloop_pair(gemm0, gemm1, p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, p2 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     gemm0.for_each_pair(gemm1, [&](int row, int col, float acc, float acc1) {
         if (row >= m_valid || col >= n_valid) return;
         const float v1 = prism::op::silu(acc);
@@ -109,84 +107,7 @@ extern "C" __global__ void __launch_bounds__(256) gated_mlp_k0_mul_fused_v3(cons
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) gated_mlp_k0_matmul_v4(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p3, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((14336 + 128LL - 1) / 128LL)) * 128LL;
-    b_x /= ((14336 + 128LL - 1) / 128LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 128LL - 1) / 128LL)) * 128LL;
-    b_y /= ((d_n + 128LL - 1) / 128LL);
-    using Gemm = prism::TileGemm<__half, 128, 128, 64, 2, 4, 3, 1>;
-    static_assert(Gemm::SMEM_BYTES == 107520, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)128, d_n - g1_0);
-    const int n_valid = (int)min((long long)128, 14336 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p3[(g1_0 + row) * (14336 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) gated_mlp_k1_silu_v4(const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = (b_x % ((14336 + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((14336 + 256LL - 1) / 256LL);
-    const long long g0_0 = b_x % d_n;
-    b_x /= d_n;
-    const long long tile_elems = 1 * min(256LL, 14336 - g0_1);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l1 = rest % (min(256LL, 14336 - g0_1)); rest /= (min(256LL, 14336 - g0_1));
-        (void)rest;
-        const float v1 = prism::to_float(p3[g0_0 * (14336 * 1LL) + (g0_1 + l1) * 1LL]);
-        const float v2 = prism::op::silu(v1);
-        p4[g0_0 * (14336 * 1LL) + (g0_1 + l1) * 1LL] = prism::from_float<__half>(v2);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(256) gated_mlp_k2_matmul_v4(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p5, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((14336 + 128LL - 1) / 128LL)) * 128LL;
-    b_x /= ((14336 + 128LL - 1) / 128LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 128LL - 1) / 128LL)) * 128LL;
-    b_y /= ((d_n + 128LL - 1) / 128LL);
-    using Gemm = prism::TileGemm<__half, 128, 128, 64, 2, 4, 3, 1>;
-    static_assert(Gemm::SMEM_BYTES == 107520, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)128, d_n - g1_0);
-    const int n_valid = (int)min((long long)128, 14336 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p5[(g1_0 + row) * (14336 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) gated_mlp_k3_mul_v4(const __half* __restrict__ p4, const __half* __restrict__ p5, __half* __restrict__ p6, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_1 = (b_x % ((14336 + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((14336 + 256LL - 1) / 256LL);
-    const long long g0_0 = b_x % d_n;
-    b_x /= d_n;
-    const long long tile_elems = 1 * min(256LL, 14336 - g0_1);
-    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
-        long long rest = li;
-        const long long l1 = rest % (min(256LL, 14336 - g0_1)); rest /= (min(256LL, 14336 - g0_1));
-        (void)rest;
-        const float v1 = prism::to_float(p4[g0_0 * (14336 * 1LL) + (g0_1 + l1) * 1LL]);
-        const float v2 = prism::to_float(p5[g0_0 * (14336 * 1LL) + (g0_1 + l1) * 1LL]);
-        const float v3 = (v1 * v2);
-        p6[g0_0 * (14336 * 1LL) + (g0_1 + l1) * 1LL] = prism::from_float<__half>(v3);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(128) gated_mlp_k0_mul_fused_v5(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n) {
+extern "C" __global__ void __launch_bounds__(128) gated_mlp_k0_mul_fused_v4(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((14336 + 64LL - 1) / 64LL)) * 64LL;
     b_x /= ((14336 + 64LL - 1) / 64LL);
@@ -194,16 +115,15 @@ extern "C" __global__ void __launch_bounds__(128) gated_mlp_k0_mul_fused_v5(cons
     const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
     b_y /= ((d_n + 64LL - 1) / 64LL);
     using Gemm = prism::TileGemm<__half, 64, 64, 32, 2, 2, 3, 1>;
-    static_assert(Gemm::SMEM_BYTES == 29184, "prism: TileGemm shared memory differs from the code generator's");
-    __shared__ __align__(16) char smem[Gemm::SMEM_BYTES];
+    static_assert(Gemm::PAIR_SMEM_BYTES == 43008, "prism: TileGemm shared memory differs from the code generator's");
+    __shared__ __align__(16) char smem[Gemm::PAIR_SMEM_BYTES];
     const int m_valid = (int)min((long long)64, d_n - g1_0);
     const int n_valid = (int)min((long long)64, 14336 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     Gemm gemm1;
     gemm1.clear();
-    gemm1.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
+    Gemm::mainloop_pair(gemm0, gemm1, p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, p2 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     gemm0.for_each_pair(gemm1, [&](int row, int col, float acc, float acc1) {
         if (row >= m_valid || col >= n_valid) return;
         const float v1 = prism::op::silu(acc);
@@ -212,7 +132,7 @@ extern "C" __global__ void __launch_bounds__(128) gated_mlp_k0_mul_fused_v5(cons
     });
 }
 
-extern "C" __global__ void __launch_bounds__(128) gated_mlp_k0_mul_fused_v6(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n) {
+extern "C" __global__ void __launch_bounds__(128) gated_mlp_k0_mul_fused_v5(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((14336 + 128LL - 1) / 128LL)) * 128LL;
     b_x /= ((14336 + 128LL - 1) / 128LL);
@@ -220,16 +140,15 @@ extern "C" __global__ void __launch_bounds__(128) gated_mlp_k0_mul_fused_v6(cons
     const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
     b_y /= ((d_n + 64LL - 1) / 64LL);
     using Gemm = prism::TileGemm<__half, 64, 128, 32, 2, 2, 4, 1>;
-    static_assert(Gemm::SMEM_BYTES == 55296, "prism: TileGemm shared memory differs from the code generator's");
+    static_assert(Gemm::PAIR_SMEM_BYTES == 90112, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)64, d_n - g1_0);
     const int n_valid = (int)min((long long)128, 14336 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     Gemm gemm1;
     gemm1.clear();
-    gemm1.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
+    Gemm::mainloop_pair(gemm0, gemm1, p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, p2 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
     gemm0.for_each_pair(gemm1, [&](int row, int col, float acc, float acc1) {
         if (row >= m_valid || col >= n_valid) return;
         const float v1 = prism::op::silu(acc);

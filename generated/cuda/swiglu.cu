@@ -12,17 +12,16 @@ extern "C" __global__ void __launch_bounds__(256) swiglu_k0_mul_fused_v0(const _
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 16, 512, 1, 1, 3, 8>;
-    static_assert(Gemm::SMEM_BYTES == 123648, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 4, 8>;
+    static_assert(Gemm::PAIR_SMEM_BYTES == 132096, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
     const int n_valid = (int)min((long long)16, d_d - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p1 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, 0LL, d_d, smem, gridDim.y == 1);
     Gemm gemm1;
     gemm1.clear();
-    gemm1.mainloop(p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p2 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, 0LL, d_d, smem, gridDim.y == 1);
+    Gemm::mainloop_pair(gemm0, gemm1, p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p1 + 0 * (d_d * 1LL) + g0_0 * 1LL, p2 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, 0LL, d_d, smem, gridDim.y == 1);
     gemm0.for_each_pair(gemm1, [&](int row, int col, float acc, float acc1) {
         if (row >= m_valid || col >= n_valid) return;
         const float v1 = prism::op::silu(acc);
@@ -38,17 +37,16 @@ extern "C" __global__ void __launch_bounds__(256) swiglu_k0_mul_fused_v1(const _
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 32, 256, 1, 2, 4, 4>;
-    static_assert(Gemm::SMEM_BYTES == 115712, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 16, 32, 128, 1, 2, 4, 4>;
+    static_assert(Gemm::PAIR_SMEM_BYTES == 99328, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
     const int n_valid = (int)min((long long)32, d_d - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p1 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, 0LL, d_d, smem, gridDim.y == 1);
     Gemm gemm1;
     gemm1.clear();
-    gemm1.mainloop(p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p2 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, 0LL, d_d, smem, gridDim.y == 1);
+    Gemm::mainloop_pair(gemm0, gemm1, p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p1 + 0 * (d_d * 1LL) + g0_0 * 1LL, p2 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, 0LL, d_d, smem, gridDim.y == 1);
     gemm0.for_each_pair(gemm1, [&](int row, int col, float acc, float acc1) {
         if (row >= m_valid || col >= n_valid) return;
         const float v1 = prism::op::silu(acc);
@@ -64,8 +62,8 @@ extern "C" __global__ void __launch_bounds__(256) swiglu_k0_mul_fused_v2(const _
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
-    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 3, 2>;
+    static_assert(Gemm::PAIR_SMEM_BYTES == 123648, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
     const int n_valid = (int)min((long long)64, d_d - g0_0);
@@ -74,10 +72,9 @@ extern "C" __global__ void __launch_bounds__(256) swiglu_k0_mul_fused_v2(const _
     const long long k_hi = min((long long)(d_d), k_lo + k_chunk);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p1 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
     Gemm gemm1;
     gemm1.clear();
-    gemm1.mainloop(p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p2 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
+    Gemm::mainloop_pair(gemm0, gemm1, p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p1 + 0 * (d_d * 1LL) + g0_0 * 1LL, p2 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
     const long long ws_plane = (d_n) * (d_d);
     const auto splitk_at = [&](long long s, int j, int row, int col) { return splitk_workspace + (s * 2 + j) * ws_plane + (g1_0 + row) * (d_d) + g0_0 + col; };
     const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
@@ -102,16 +99,15 @@ extern "C" __global__ void __launch_bounds__(256) swiglu_k0_mul_fused_v3(const _
     const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((d_n + 16LL - 1) / 16LL);
     using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 3, 8>;
-    static_assert(Gemm::SMEM_BYTES == 62208, "prism: TileGemm shared memory differs from the code generator's");
+    static_assert(Gemm::PAIR_SMEM_BYTES == 99072, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
     const int n_valid = (int)min((long long)16, d_d - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p1 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, 0LL, d_d, smem, gridDim.y == 1);
     Gemm gemm1;
     gemm1.clear();
-    gemm1.mainloop(p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p2 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, 0LL, d_d, smem, gridDim.y == 1);
+    Gemm::mainloop_pair(gemm0, gemm1, p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p1 + 0 * (d_d * 1LL) + g0_0 * 1LL, p2 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, 0LL, d_d, smem, gridDim.y == 1);
     gemm0.for_each_pair(gemm1, [&](int row, int col, float acc, float acc1) {
         if (row >= m_valid || col >= n_valid) return;
         const float v1 = prism::op::silu(acc);

@@ -97,6 +97,14 @@ pub const TILE_CONFIGS: &[TileConfig] = &[
     split("t16x16x256w118s3k16", 16, 16, 256, (1, 1, 8), 3, 16),
     split("t64x128x32w221s4k2", 64, 128, 32, (2, 2, 1), 4, 2),
     split("t64x128x32w221s4k4", 64, 128, 32, (2, 2, 1), 4, 4),
+    // Shallower decode pipelines, whose stages also hold two B tiles (a
+    // gated kernel's GEMMs in one pipeline: `TileGemm::mainloop_pair`)
+    // within the shared-memory limit; the deeper ones above do not.
+    cfg("t16x16x256w118s4", 16, 16, 256, (1, 1, 8), 4),
+    cfg("t16x16x512w118s2", 16, 16, 512, (1, 1, 8), 2),
+    cfg("t16x32x256w124s2", 16, 32, 256, (1, 2, 4), 2),
+    split("t16x64x128w142s3k2", 16, 64, 128, (1, 4, 2), 3, 2),
+    split("t16x64x128w142s3k4", 16, 64, 128, (1, 4, 2), 3, 4),
 ];
 
 /// The configuration named `name`.
@@ -192,7 +200,7 @@ pub fn with_tiles(g: &KernelGraph, c: &TileConfig) -> Option<KernelGraph> {
         .iter()
         .find(|t| matches!(t.role, crate::ugraph::TensorRole::Input(_)))
         .map(|t| t.dtype.size() as u32)?;
-    if !any || !changed || elem != 2 || gemm_shared_bytes(c.shape, elem).is_err() {
+    if !any || !changed || elem != 2 || gemm_shared_bytes(c.shape, elem, 1).is_err() {
         return None;
     }
     if !wide && c.name != NARROW {

@@ -381,18 +381,24 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     let p = &b.params;
     let dtype = em.tensors[ma.tensor.0].dtype;
     let ty = c_type(dtype);
-    let smem = gemm_shared_bytes(
-        GemmShape {
-            bm,
-            bn,
-            bk,
-            warps_m: p.warps_m,
-            warps_n: p.warps_n,
-            warps_k: p.warps_k,
-            stages: p.stages,
-        },
-        dtype.size() as u32,
-    )?;
+    let shape = GemmShape {
+        bm,
+        bn,
+        bk,
+        warps_m: p.warps_m,
+        warps_n: p.warps_n,
+        warps_k: p.warps_k,
+        stages: p.stages,
+    };
+    let elem = dtype.size() as u32;
+    // Two GEMMs run in one pipeline when both B tiles fit per stage.
+    let pair = rights.len() == 2 && gemm_shared_bytes(shape, elem, 2).is_ok();
+    let smem = gemm_shared_bytes(shape, elem, if pair { 2 } else { 1 })?;
+    let smem_const = if pair {
+        "PAIR_SMEM_BYTES"
+    } else {
+        "SMEM_BYTES"
+    };
     if p.threads != p.warps_m * p.warps_n * p.warps_k * 32 {
         return Err("matmul threads are not 32 per warp of warps_m × warps_n × warps_k".into());
     }
@@ -401,14 +407,16 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         p.warps_m, p.warps_n, p.stages, p.warps_k
     ));
     em.line(&format!(
-        "static_assert(Gemm::SMEM_BYTES == {smem}, \"prism: TileGemm shared memory differs from the code generator's\");"
+        "static_assert(Gemm::{smem_const} == {smem}, \"prism: TileGemm shared memory differs from the code generator's\");"
     ));
     // Static arrays beside the pipeline (row statistics) need headroom.
     if smem + 4096 > STATIC_SHARED_BYTES {
         em.line("extern __shared__ __align__(16) char smem[];");
         em.dynamic_shared = smem;
     } else {
-        em.line("__shared__ __align__(16) char smem[Gemm::SMEM_BYTES];");
+        em.line(&format!(
+            "__shared__ __align__(16) char smem[Gemm::{smem_const}];"
+        ));
     }
     for (s, _, _) in &stats {
         em.line(&format!("__shared__ float rowstat{}[{bm}];", s.0));
@@ -435,16 +443,30 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     };
     // With one block row (decode-sized m), each right operand element is
     // read by one block: streamed through L2 evict_first.
-    for (j, &ib) in rights.iter().enumerate() {
-        let mb = &b.inputs[ib];
-        let off_b = em.offset(mb, &tiles[ib], &zero);
-        let pb = em.pointer(mb.tensor);
+    let b_ptrs: Vec<String> = rights
+        .iter()
+        .map(|&ib| {
+            let mb = &b.inputs[ib];
+            let off_b = em.offset(mb, &tiles[ib], &zero);
+            format!("{} + {off_b}", em.pointer(mb.tensor))
+        })
+        .collect();
+    for j in 0..rights.len() {
         em.line(&format!("Gemm gemm{j};"));
         em.line(&format!("gemm{j}.clear();"));
+    }
+    let (k_lo, k_hi) = k_range;
+    if pair {
         em.line(&format!(
-            "gemm{j}.mainloop({pa} + {off_a}, {k}, m_valid, {pb} + {off_b}, {n}, n_valid, {}, {}, smem, gridDim.y == 1);",
-            k_range.0, k_range.1
+            "Gemm::mainloop_pair(gemm0, gemm1, {pa} + {off_a}, {k}, m_valid, {}, {}, {n}, n_valid, {k_lo}, {k_hi}, smem, gridDim.y == 1);",
+            b_ptrs[0], b_ptrs[1]
         ));
+    } else {
+        for (j, pb) in b_ptrs.iter().enumerate() {
+            em.line(&format!(
+                "gemm{j}.mainloop({pa} + {off_a}, {k}, m_valid, {pb}, {n}, n_valid, {k_lo}, {k_hi}, smem, gridDim.y == 1);"
+            ));
+        }
     }
     if split_k > 1 {
         split_k_combine(em, split_k, rights.len(), &gy.extents[0], &gx.extents[0]);
@@ -651,10 +673,12 @@ pub struct GemmShape {
     pub stages: u32,
 }
 
-/// `prism::TileGemm<T, ..>::SMEM_BYTES` for elements of `elem` bytes, or
-/// why the configuration breaks one of the template's static assertions
-/// (checked here so that code generation, not nvcc, refuses it).
-pub fn gemm_shared_bytes(g: GemmShape, elem: u32) -> Result<u32> {
+/// `prism::TileGemm<T, ..>::SMEM_BYTES` for elements of `elem` bytes
+/// (`PAIR_SMEM_BYTES` with `b_tiles` 2: two GEMMs sharing A in one
+/// pipeline), or why the configuration breaks one of the template's static
+/// assertions or the shared-memory limit (checked here so that code
+/// generation, not nvcc, refuses it).
+pub fn gemm_shared_bytes(g: GemmShape, elem: u32, b_tiles: u32) -> Result<u32> {
     let GemmShape {
         bm,
         bn,
@@ -695,7 +719,7 @@ pub fn gemm_shared_bytes(g: GemmShape, elem: u32) -> Result<u32> {
             "matmul: tile {bm}×{bn}×{bk} with warps {warps_m}×{warps_n}×{warps_k} breaks a TileGemm constraint"
         ));
     }
-    let pipe = stages * (bm * (bk + vec) + bk * (bn + vec)) * elem;
+    let pipe = stages * (bm * (bk + vec) + b_tiles * bk * (bn + vec)) * elem;
     let reduce = (warps_k - 1) * bm * bn * 4;
     let bytes = pipe.max(reduce);
     if bytes > MAX_GEMM_SHARED_BYTES {
