@@ -74,6 +74,19 @@ fn compile(k: &WorkloadKernels, name: &str, dir: &Path, nvcc: &Path, archs: &[&s
     }
 }
 
+/// [`compile`] every named plan in a temporary folder with the device
+/// library, for sm_90a and sm_80 (nothing without nvcc).
+fn compile_plans(plans: &[(String, WorkloadKernels)], tag: &str) {
+    let Some(nvcc) = common::nvcc() else { return };
+    let dir = std::env::temp_dir().join(format!("prism-codegen-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    prism::device_library::write_to(&dir.join("include")).expect("device library");
+    for (name, k) in plans {
+        compile(k, name, &dir, &nvcc, &["sm_90a", "sm_80"]);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn generated_cuda_compiles_without_spills() {
     let Some(nvcc) = common::nvcc() else { return };
@@ -227,14 +240,7 @@ fn the_flash_combine_fuses_into_decode_partials() {
         .expect("generates");
     assert!(k.source.contains("prism::split_k_arrive"));
     plans.push(("gqa_decode_fused".into(), k));
-    let Some(nvcc) = common::nvcc() else { return };
-    let dir = std::env::temp_dir().join(format!("prism-codegen-fused-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    prism::device_library::write_to(&dir.join("include")).expect("device library");
-    for (name, k) in &plans {
-        compile(k, name, &dir, &nvcc, &["sm_90a", "sm_80"]);
-    }
-    let _ = std::fs::remove_dir_all(&dir);
+    compile_plans(&plans, "fused");
 }
 
 /// A gated kernel's two GEMMs share A: when a stage holds A and both B
@@ -302,12 +308,5 @@ fn a_gated_kernel_runs_both_gemms_in_one_pipeline_when_they_fit() {
         gemm_shared_bytes(single, 2, 2),
         Ok((16 * 264 + 2 * 256 * 40) * 2)
     );
-    let Some(nvcc) = common::nvcc() else { return };
-    let dir = std::env::temp_dir().join(format!("prism-codegen-pair-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    prism::device_library::write_to(&dir.join("include")).expect("device library");
-    for (name, k) in &plans {
-        compile(k, name, &dir, &nvcc, &["sm_90a", "sm_80"]);
-    }
-    let _ = std::fs::remove_dir_all(&dir);
+    compile_plans(&plans, "pair");
 }
