@@ -392,12 +392,15 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     };
     let elem = dtype.size() as u32;
     // Two GEMMs run in one pipeline when both B tiles fit per stage.
-    let pair = rights.len() == 2 && gemm_shared_bytes(shape, elem, 2).is_ok();
-    let smem = gemm_shared_bytes(shape, elem, if pair { 2 } else { 1 })?;
-    let smem_const = if pair {
-        "PAIR_SMEM_BYTES"
+    let pair_smem = if rights.len() == 2 {
+        gemm_shared_bytes(shape, elem, 2).ok()
     } else {
-        "SMEM_BYTES"
+        None
+    };
+    let pair = pair_smem.is_some();
+    let (smem, smem_const) = match pair_smem {
+        Some(bytes) => (bytes, "PAIR_SMEM_BYTES"),
+        None => (gemm_shared_bytes(shape, elem, 1)?, "SMEM_BYTES"),
     };
     if p.threads != p.warps_m * p.warps_n * p.warps_k * 32 {
         return Err("matmul threads are not 32 per warp of warps_m × warps_n × warps_k".into());
