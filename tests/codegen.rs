@@ -310,3 +310,129 @@ fn a_gated_kernel_runs_both_gemms_in_one_pipeline_when_they_fit() {
     );
     compile_plans(&plans, "pair");
 }
+
+/// A wgmma configuration makes the matmul kernel a `prism::WgmmaGemm`
+/// (a gated kernel's two GEMMs always in one pipeline: two main loops
+/// would hold both accumulators anyway, so a tile whose stages cannot
+/// hold both B tiles is refused), with the shared memory its constants
+/// name, and compiles for sm_90a (warpgroup MMA, no local memory) and
+/// sm_80 (a trap). Only sm_90a runs it.
+#[test]
+fn a_wgmma_configuration_runs_the_main_loop_on_warpgroup_mma() {
+    use prism::codegen::cuda::templates::{MAX_WGMMA_SHARED_BYTES, gemm_shared_bytes};
+    use prism::ir::Arch;
+    use prism::tune::tiles::{by_name, runs_on, with_tiles};
+    use prism::ugraph::lower::{LowerOptions, lower};
+    let bundled = frontend::embedded().expect("bundled prism.toml");
+    let gated = bundled.workload("gated_mlp").expect("gated_mlp");
+    let lora = bundled.workload("lora").expect("lora");
+    let mut plans = Vec::new();
+    // (workload, configuration, one pipeline?, threads, dynamic shared memory)
+    for (w, name, pair, threads, bytes) in [
+        // 4 × (128 × 64 + 2 × 64 × 128) × 2 + 1024 (alignment).
+        (gated, "t128x128x64g2s4", true, 256, 197_632),
+        (
+            gated,
+            "t128x64x64g2s6",
+            true,
+            256,
+            6 * (16_384 + 2 * 8_192) + 1024,
+        ),
+        (
+            gated,
+            "t64x64x64g1s6k2",
+            true,
+            128,
+            6 * (8_192 + 2 * 8_192) + 1024,
+        ),
+        // One GEMM (LoRA's x · W): 128 accumulators per thread.
+        (
+            lora,
+            "t128x256x64g2s4",
+            false,
+            256,
+            4 * (16_384 + 32_768) + 1024,
+        ),
+    ] {
+        let base = lower(w, &LowerOptions::default()).expect("fused lowering");
+        let c = by_name(name).expect("a configuration");
+        let g = with_tiles(&base, c).expect("a matmul kernel");
+        assert!(runs_on(
+            &g,
+            &Arch {
+                capability: 90,
+                suffix: "a".into()
+            }
+        ));
+        assert!(!runs_on(
+            &g,
+            &Arch {
+                capability: 90,
+                suffix: String::new()
+            }
+        ));
+        assert!(!runs_on(
+            &g,
+            &Arch {
+                capability: 80,
+                suffix: String::new()
+            }
+        ));
+        let k = codegen::cuda::generate_graph(w, &g).expect("generates");
+        // The wide matmul's launch (LoRA's narrow x · A has its own tile).
+        let l = k.variants[0]
+            .launches
+            .iter()
+            .max_by_key(|l| l.shared_bytes)
+            .expect("the matmul launch");
+        assert_eq!((l.threads, l.shared_bytes), (threads, bytes), "{name}");
+        assert!(
+            k.source.contains("using Gemm = prism::WgmmaGemm<__half, "),
+            "{name}"
+        );
+        assert!(
+            k.source.contains("__launch_bounds__(256, 1)") || threads != 256,
+            "{name}"
+        );
+        // Blocks walk the row tiles of a column first.
+        assert!(
+            k.source.contains("long long b_y = b_lin % gridDim.y;"),
+            "{name}"
+        );
+        assert_eq!(
+            k.source.contains("Gemm::mainloop_pair(gemm0, gemm1, "),
+            pair,
+            "{name}"
+        );
+        plans.push((name.to_string(), k));
+    }
+    let base = lower(gated, &LowerOptions::default()).expect("fused lowering");
+    // mma.sync configurations stay on TileGemm and run anywhere.
+    let t = with_tiles(
+        &base,
+        by_name("t128x128x64w241s3").expect("a configuration"),
+    )
+    .expect("a matmul kernel");
+    assert!(runs_on(
+        &t,
+        &Arch {
+            capability: 80,
+            suffix: String::new()
+        }
+    ));
+    // The limits: bn 256 holds 128 accumulators per GEMM, so a gated
+    // kernel cannot take it (neither as a pair nor as two loops); and the
+    // shared-memory cap.
+    let wide = by_name("t128x256x64g2s4").expect("a configuration");
+    assert!(gemm_shared_bytes(wide.shape, 2, 2).is_err());
+    let g = with_tiles(&base, wide).expect("a matmul kernel");
+    let err = codegen::cuda::generate_graph(gated, &g).expect_err("256 accumulators");
+    assert!(err.to_string().contains("one pipeline"), "{err}");
+    let wide = wide.shape;
+    let deep = prism::codegen::cuda::templates::GemmShape { stages: 8, ..wide };
+    let err = gemm_shared_bytes(deep, 2, 1).expect_err("8 × 48 KiB");
+    assert!(err.contains(&MAX_WGMMA_SHARED_BYTES.to_string()), "{err}");
+    let f32s = by_name("t64x64x64g1s6").expect("a configuration").shape;
+    assert!(gemm_shared_bytes(f32s, 4, 1).is_err(), "f32 elements");
+    compile_plans(&plans, "wgmma");
+}

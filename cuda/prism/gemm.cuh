@@ -70,10 +70,120 @@ __device__ __forceinline__ void load4_f32(const T* p, float (&out)[4]) {
 #pragma unroll
   for (int i = 0; i < 4; ++i) out[i] = to_float(e[i]);
 }
+
+// Up to vec16<T>::elems elements src[0..n) into a 16-byte smem chunk, zeros
+// after. 4-byte elements go through cp.async (4 bytes each, zero-filled past
+// n), 16-bit ones through registers.
+template <typename T>
+__device__ __forceinline__ void copy_partial(T* dst, const T* src, int n) {
+  constexpr int VEC = vec16<T>::elems;
+  if constexpr (sizeof(T) == 4) {
+#pragma unroll
+    for (int e = 0; e < VEC; ++e) cp_async4(dst + e, e < n ? src + e : src, e < n);
+  } else {
+    T v[VEC];
+#pragma unroll
+    for (int e = 0; e < VEC; ++e) v[e] = e < n ? src[e] : from_float<T>(0.0f);
+    store_vec16(dst, v);
+  }
+}
+
+// One 16-byte chunk of vec16<T>::elems elements, of which `n` (<= elems, may
+// be <= 0) are valid. VECTOR: full chunks by cp.async (src 16-byte
+// aligned), else element by element. STREAM: full chunks are copied L2
+// evict_first (`policy`). `base`: a valid pointer for zero-fill copies.
+template <typename T, bool VECTOR, bool STREAM = false>
+__device__ __forceinline__ void load_chunk(T* dst, const T* src, int n, const T* base, uint64_t policy = 0) {
+  constexpr int VEC = vec16<T>::elems;
+  if (VECTOR) {
+    if (n >= VEC && STREAM)
+      cp_async16_policy(dst, src, true, policy);
+    else if (n >= VEC)
+      cp_async16(dst, src, true);
+    else if (n <= 0)
+      cp_async16(dst, base, false);  // zero-fill, reads nothing
+    else
+      copy_partial(dst, src, n);  // straddles the edge
+  } else {
+    copy_partial(dst, src, n <= 0 ? 0 : (n >= VEC ? VEC : n));
+  }
+}
 }  // namespace detail
 
+// The accumulator side of a block GEMM (TileGemm, WgmmaGemm): GROUPS groups
+// of 4 f32 values per thread and what the epilogue does with them. Derived
+// provides visit(f), calling f(i, e, row, col) for every element acc_[i][e]
+// that holds a sum, at its tile position, and holds_sums(): whether this
+// thread has any.
+template <class Derived, int GROUPS>
+struct GemmAccumulators {
+  float acc_[GROUPS][4];
+
+  __device__ __forceinline__ void clear() {
+#pragma unroll
+    for (int i = 0; i < GROUPS; ++i)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc_[i][e] = 0.0f;
+  }
+
+  // Calls f(row, col, value) for every accumulator element of this thread,
+  // 0 <= row < TILE_M, 0 <= col < TILE_N. Every (row, col) of the tile is
+  // visited by exactly one thread of the block.
+  template <class F>
+  __device__ __forceinline__ void for_each(F&& f) const {
+    self().visit([&](int i, int e, int row, int col) { f(row, col, acc_[i][e]); });
+  }
+
+  // Like for_each, over this accumulator and `other`'s (same configuration,
+  // e.g. two GEMMs sharing the A operand): f(row, col, value, other_value).
+  template <class F>
+  __device__ __forceinline__ void for_each_pair(const Derived& other, F&& f) const {
+    self().visit([&](int i, int e, int row, int col) { f(row, col, acc_[i][e], other.acc_[i][e]); });
+  }
+
+  // Replaces every accumulator element that holds a sum by f(row, col,
+  // value) (the combine of a split-K across blocks adds the other splits').
+  template <class F>
+  __device__ __forceinline__ void transform(F&& f) {
+    self().visit([&](int i, int e, int row, int col) { acc_[i][e] = f(row, col, acc_[i][e]); });
+  }
+
+  // Split-K combine in the tile's last block: every accumulator element
+  // becomes the sum over s = 0 .. SPLITS-1, in that order, of part(s, row,
+  // col) (split s's partial sum, read from the workspace), with this block's
+  // own split `own` taken from the registers (the values it stored). The
+  // splits are the outer loop, so the loads of one split (every element of
+  // the thread) are independent and in flight together: SPLITS round trips
+  // to L2, not one per element. `valid(row, col)`: elements outside it are
+  // left as they are (nothing is read for them).
+  template <int SPLITS, class Valid, class Part>
+  __device__ __forceinline__ void combine_splits(int own, Valid&& valid, Part&& part) {
+    if (!self().holds_sums()) return;
+    float mine[GROUPS][4];
+#pragma unroll
+    for (int i = 0; i < GROUPS; ++i)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) mine[i][e] = acc_[i][e], acc_[i][e] = 0.0f;
+#pragma unroll 4
+    for (int s = 0; s < SPLITS; ++s) {
+      if (s == own) {
+#pragma unroll
+        for (int i = 0; i < GROUPS; ++i)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) acc_[i][e] += mine[i][e];
+      } else {
+        transform([&](int row, int col, float v) { return valid(row, col) ? v + part(s, row, col) : v; });
+      }
+    }
+  }
+
+ private:
+  __device__ __forceinline__ const Derived& self() const { return static_cast<const Derived&>(*this); }
+};
+
 template <typename T, int BM, int BN, int BK, int WARPS_M, int WARPS_N, int STAGES, int WARPS_K = 1>
-struct TileGemm {
+struct TileGemm : GemmAccumulators<TileGemm<T, BM, BN, BK, WARPS_M, WARPS_N, STAGES, WARPS_K>,
+                                       BM * BN / (WARPS_M * WARPS_N * 32) / 4> {
   // ------------------------------------------------------------ configuration
   using Element = T;
   static constexpr int TILE_M = BM, TILE_N = BN, TILE_K = BK, NUM_STAGES = STAGES;
@@ -127,16 +237,12 @@ struct TileGemm {
                 "TileGemm (SIMT path): BN/TN threads per row must divide THREADS and cover BM");
 
   // ------------------------------------------------------------ state
-  // Accumulators, in groups of 4 (tensor core: one m16n8 fragment per group,
-  // index mi * NI + ni; SIMT: row i, columns j*4TX + 4tx + 0..3 at i*TN/4 + j).
-  float acc_[ACC / 4][4];
-
-  __device__ __forceinline__ void clear() {
-#pragma unroll
-    for (int i = 0; i < ACC / 4; ++i)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) acc_[i][e] = 0.0f;
-  }
+  // Accumulators (GemmAccumulators::acc_), in groups of 4 (tensor core: one
+  // m16n8 fragment per group, index mi * NI + ni; SIMT: row i, columns
+  // j*4TX + 4tx + 0..3 at i*TN/4 + j).
+  using Accumulators = GemmAccumulators<TileGemm, ACC / 4>;
+  using Accumulators::acc_;
+  static_assert(ACC / 4 == BM * BN / (WARPS_M * WARPS_N * 32) / 4, "TileGemm: accumulator groups");
 
   // acc[BM,BN] += A[0:BM, k_begin:k_end] * B[k_begin:k_end, 0:BN]; see the
   // header comment. All THREADS threads must call it with the same arguments.
@@ -183,63 +289,14 @@ struct TileGemm {
     }
   }
 
-  // Calls f(row, col, value) for every accumulator element of this thread,
-  // 0 <= row < BM, 0 <= col < BN. Every (row, col) of the tile is visited by
-  // exactly one thread of the block.
-  template <class F>
-  __device__ __forceinline__ void for_each(F&& f) const {
-    for_each_pair(*this, [&](int row, int col, float v, float) { f(row, col, v); });
-  }
+  // Whether this thread holds sums (k group 0).
+  __device__ __forceinline__ bool holds_sums() const { return WARPS_K == 1 || threadIdx.x < GROUP_THREADS; }
 
-  // Replaces every accumulator element of k group 0 by f(row, col, value)
-  // (the combine of a split-K across blocks adds the other splits' sums).
-  template <class F>
-  __device__ __forceinline__ void transform(F&& f) {
-    visit([&](int i, int e, int row, int col) { acc_[i][e] = f(row, col, acc_[i][e]); });
-  }
-
-  // Split-K combine in the tile's last block: every accumulator element of k
-  // group 0 becomes the sum over s = 0 .. SPLITS-1, in that order, of
-  // part(s, row, col) (split s's partial sum, read from the workspace), with
-  // this block's own split `own` taken from the registers (the values it
-  // stored). The splits are the outer loop, so the loads of one split (every
-  // element of the thread) are independent and in flight together: SPLITS
-  // round trips to L2, not one per element. `valid(row, col)`: elements
-  // outside it are left as they are (nothing is read for them).
-  template <int SPLITS, class Valid, class Part>
-  __device__ __forceinline__ void combine_splits(int own, Valid&& valid, Part&& part) {
-    if (WARPS_K > 1 && threadIdx.x >= GROUP_THREADS) return;
-    float mine[ACC / 4][4];
-#pragma unroll
-    for (int i = 0; i < ACC / 4; ++i)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) mine[i][e] = acc_[i][e], acc_[i][e] = 0.0f;
-#pragma unroll 4
-    for (int s = 0; s < SPLITS; ++s) {
-      if (s == own) {
-#pragma unroll
-        for (int i = 0; i < ACC / 4; ++i)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) acc_[i][e] += mine[i][e];
-      } else {
-        transform([&](int row, int col, float v) { return valid(row, col) ? v + part(s, row, col) : v; });
-      }
-    }
-  }
-
-  // Like for_each, over this accumulator and `other`'s (same configuration,
-  // e.g. two GEMMs sharing the A operand): f(row, col, value, other_value).
-  template <class F>
-  __device__ __forceinline__ void for_each_pair(const TileGemm& other, F&& f) const {
-    visit([&](int i, int e, int row, int col) { f(row, col, acc_[i][e], other.acc_[i][e]); });
-  }
-
- private:
   // Calls f(i, e, row, col) for every accumulator element acc_[i][e] of this
   // thread (k group 0 only: it holds the sums), at tile position (row, col).
   template <class F>
   __device__ __forceinline__ void visit(F&& f) const {
-    if (WARPS_K > 1 && threadIdx.x >= GROUP_THREADS) return;
+    if (!holds_sums()) return;
 #if PRISM_HAS_MMA_SM80
     if constexpr (kMma) {
       const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -264,6 +321,7 @@ struct TileGemm {
   }
 
 
+ private:
   // Adds the accumulators of k groups 1..WARPS_K-1 into group 0's (thread t
   // of group g pairs with thread t of group 0). smem is free on entry (the
   // pipeline ended with a barrier) and again on return.
@@ -299,40 +357,6 @@ struct TileGemm {
   static constexpr int B_ROW = BN / VEC, B_RSTEP = THREADS / B_ROW, B_ITERS = ceil_div(BK, B_RSTEP);
   static_assert(THREADS % A_ROW == 0 && THREADS % B_ROW == 0,
                 "TileGemm: the threads must cover whole rows of 16-byte chunks of the A and B tiles");
-
-  // Up to VEC elements src[0..n) into a 16-byte smem chunk, zeros after.
-  // 4-byte elements go through cp.async (4 bytes each, zero-filled past n),
-  // 16-bit ones through registers.
-  __device__ __forceinline__ static void copy_partial(T* dst, const T* src, int n) {
-    if constexpr (sizeof(T) == 4) {
-#pragma unroll
-      for (int e = 0; e < VEC; ++e) cp_async4(dst + e, e < n ? src + e : src, e < n);
-    } else {
-      T v[VEC];
-#pragma unroll
-      for (int e = 0; e < VEC; ++e) v[e] = e < n ? src[e] : from_float<T>(0.0f);
-      store_vec16(dst, v);
-    }
-  }
-
-  // One chunk of VEC elements, of which `n` (<= VEC, may be <= 0) are valid.
-  // STREAM: full chunks are copied L2 evict_first (`policy`).
-  template <bool VECTOR, bool STREAM = false>
-  __device__ __forceinline__ static void load_chunk(T* dst, const T* src, int n, const T* base,
-                                                    uint64_t policy = 0) {
-    if (VECTOR) {
-      if (n >= VEC && STREAM)
-        cp_async16_policy(dst, src, true, policy);
-      else if (n >= VEC)
-        cp_async16(dst, src, true);
-      else if (n <= 0)
-        cp_async16(dst, base, false);  // zero-fill, reads nothing
-      else
-        copy_partial(dst, src, n);  // straddles the edge
-    } else {
-      copy_partial(dst, src, n <= 0 ? 0 : (n >= VEC ? VEC : n));
-    }
-  }
 
   // Per-thread state of the global -> shared copies for the next K tile:
   // where this thread's first A / B chunks are and how many of their elements
@@ -379,7 +403,7 @@ struct TileGemm {
 #pragma unroll
         for (int i = 0; i < A_ITERS; ++i) {
           if (BM % A_RSTEP == 0 || i * A_RSTEP < a_in)
-            load_chunk<VECTOR>(sA + sa + i * A_RSTEP * LDA_S, src, i * A_RSTEP < a_rows ? a_k_left : 0, a_base);
+            detail::load_chunk<T, VECTOR>(sA + sa + i * A_RSTEP * LDA_S, src, i * A_RSTEP < a_rows ? a_k_left : 0, a_base);
           src += a_step;
         }
       }
@@ -387,7 +411,7 @@ struct TileGemm {
 #pragma unroll
       for (int i = 0; i < B_ITERS; ++i) {
         if (BK % B_RSTEP == 0 || i * B_RSTEP < b_in)
-          load_chunk<VECTOR, STREAM>(sB + sb + i * B_RSTEP * LDB_S, src, i * B_RSTEP < b_k_left ? b_n_left : 0,
+          detail::load_chunk<T, VECTOR, STREAM>(sB + sb + i * B_RSTEP * LDB_S, src, i * B_RSTEP < b_k_left ? b_n_left : 0,
                                      b_base, b_policy);
         src += b_step;
       }

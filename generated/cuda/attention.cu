@@ -3,6 +3,7 @@
 #include "prism/math.cuh"
 #include "prism/reduce.cuh"
 #include "prism/gemm.cuh"
+#include "prism/wgmma.cuh"
 #include "prism/attention.cuh"
 
 extern "C" __global__ void __launch_bounds__(128, 1) attention_k0_flash_v0(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {

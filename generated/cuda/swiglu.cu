@@ -3,6 +3,7 @@
 #include "prism/math.cuh"
 #include "prism/reduce.cuh"
 #include "prism/gemm.cuh"
+#include "prism/wgmma.cuh"
 #include "prism/attention.cuh"
 
 extern "C" __global__ void __launch_bounds__(256) swiglu_k0_mul_fused_v0(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n, long long d_d) {

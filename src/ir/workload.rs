@@ -34,6 +34,13 @@ impl Arch {
     pub const MIN_CAPABILITY: u32 = 75;
     /// Newest compute capability CUDA 13.0 can compile for (12.1).
     pub const MAX_CAPABILITY: u32 = 121;
+
+    /// Whether code built for this architecture has Hopper's warpgroup
+    /// MMA (`wgmma`): `sm_90a` only (neither plain `sm_90` nor Blackwell's
+    /// arch-specific targets).
+    pub fn has_warpgroup_mma(&self) -> bool {
+        self.capability == 90 && self.suffix == "a"
+    }
 }
 
 impl Serialize for Arch {

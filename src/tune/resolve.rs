@@ -154,7 +154,7 @@ pub fn resolve(
                     message: format!("no hardware description for {arch}"),
                 })?;
                 let mut best = None;
-                for (i, _) in rank(&insts, &b.tuning_point(), hw) {
+                for (i, _) in rank(&insts, &b.tuning_point(), hw, &arch) {
                     let ok = *verified[i].get_or_insert_with(|| {
                         verify(w, &[&insts[i].graph], &CrossCheckOptions::default())
                             .first()
@@ -253,6 +253,11 @@ pub fn locked(spec: &Spec, w: &Workload, lock: Option<&Lock>, nvcc: &str) -> Loc
                                 .and_then(|g| set_splits(g, id))
                         });
                         match g {
+                            Ok(g) if !super::tiles::runs_on(g, arch) => Err(format!(
+                                "entry for {arch} {} names `{}`, whose warpgroup-MMA kernels run on sm_90a only",
+                                b.label(),
+                                e.instance
+                            )),
                             Ok(g) if graph_fingerprint(g) == e.graph => {
                                 Ok((id, g.clone(), e.source))
                             }
@@ -341,7 +346,7 @@ pub fn model_entries(
     };
     let mut out = Vec::new();
     for b in buckets(w) {
-        let Some(&(i, _)) = rank(insts, &b.tuning_point(), hw).first() else {
+        let Some(&(i, _)) = rank(insts, &b.tuning_point(), hw, arch).first() else {
             continue;
         };
         out.push(Entry {

@@ -59,6 +59,26 @@ const fn split(
             warps_n: warps.1,
             warps_k: warps.2,
             stages,
+            wgmma: false,
+        },
+    }
+}
+
+/// A configuration on warpgroup MMA (`prism::WgmmaGemm`, sm_90a): `bm`
+/// rows in `bm / 64` warpgroups, K tiles of 64.
+const fn wgmma(name: &'static str, bm: u32, bn: u32, stages: u32, split_k: u32) -> TileConfig {
+    TileConfig {
+        name,
+        split_k,
+        shape: GemmShape {
+            bm,
+            bn,
+            bk: 64,
+            warps_m: bm / 16,
+            warps_n: 1,
+            warps_k: 1,
+            stages,
+            wgmma: true,
         },
     }
 }
@@ -105,7 +125,40 @@ pub const TILE_CONFIGS: &[TileConfig] = &[
     cfg("t16x32x256w124s2", 16, 32, 256, (1, 2, 4), 2),
     split("t16x64x128w142s3k2", 16, 64, 128, (1, 4, 2), 3, 2),
     split("t16x64x128w142s3k4", 16, 64, 128, (1, 4, 2), 3, 4),
+    // Warpgroup MMA (sm_90a only), for prefill-sized m: `g{warpgroups}`.
+    // On an H200 (bench/results/wgmma-probe-h200-session13.txt) 128×128
+    // with both B tiles per stage runs a gated MLP at n = 2048 in 1182 µs
+    // against 1687 µs for t128x128x64w241s3; 128×256 a 2048×4096×4096
+    // GEMM in 165 µs against 226 µs; 64×64 the same at m = 128 in 42 µs
+    // against 72 µs.
+    wgmma("t128x128x64g2s4", 128, 128, 4, 1),
+    wgmma("t128x256x64g2s4", 128, 256, 4, 1),
+    wgmma("t128x64x64g2s6", 128, 64, 6, 1),
+    wgmma("t64x128x64g1s4", 64, 128, 4, 1),
+    wgmma("t64x64x64g1s6", 64, 64, 6, 1),
+    wgmma("t64x64x64g1s6k2", 64, 64, 6, 2),
+    wgmma("t64x128x64g1s4k2", 64, 128, 4, 2),
+    wgmma("t128x128x64g2s4k2", 128, 128, 4, 2),
+    // Wider column tiles split over K for mid-sized m (LoRA's x · W at
+    // m = 128: every block re-reads its rows of x from L2 once per column
+    // tile, so wide tiles and more blocks per column).
+    wgmma("t128x256x64g2s4k2", 128, 256, 4, 2),
+    wgmma("t128x256x64g2s4k4", 128, 256, 4, 4),
+    wgmma("t64x256x64g1s4k2", 64, 256, 4, 2),
+    wgmma("t64x256x64g1s4k4", 64, 256, 4, 4),
+    wgmma("t128x128x64g2s4k4", 128, 128, 4, 4),
 ];
+
+/// Whether `g` runs on `arch`: a graph with a warpgroup-MMA matmul kernel
+/// ([`crate::ugraph::LaunchParams::wgmma`]) needs `sm_90a` (elsewhere its
+/// main loop traps).
+pub fn runs_on(g: &KernelGraph, arch: &crate::ir::Arch) -> bool {
+    arch.has_warpgroup_mma()
+        || !g
+            .kernels
+            .iter()
+            .any(|k| matches!(&k.body, KernelBody::Block(b) if b.params.wgmma))
+}
 
 /// The configuration named `name`.
 pub fn by_name(name: &str) -> Option<&'static TileConfig> {
@@ -192,6 +245,7 @@ pub fn with_tiles(g: &KernelGraph, c: &TileConfig) -> Option<KernelGraph> {
         b.params.warps_k = s.warps_k;
         b.params.stages = s.stages;
         b.params.split_k = c.split_k;
+        b.params.wgmma = s.wgmma;
         b.params.threads = s.warps_m * s.warps_n * s.warps_k * 32;
         changed |= before != (b.grid[1].tile, b.grid[0].tile, s.bk, b.params.clone());
     }

@@ -225,12 +225,19 @@ pub fn reps_for(reps: usize, micros: f64) -> usize {
     }
 }
 
-/// The verified instances ranked by the model at `point` on `hw`: indices
-/// into `insts` and estimates, cheapest first (ties: the earlier one).
-pub fn rank(insts: &[Instance], point: &DimBindings, hw: &Hardware) -> Vec<(usize, f64)> {
+/// The verified instances that run on `arch` ([`super::tiles::runs_on`])
+/// ranked by the model at `point` on `hw`: indices into `insts` and
+/// estimates, cheapest first (ties: the earlier one).
+pub fn rank(
+    insts: &[Instance],
+    point: &DimBindings,
+    hw: &Hardware,
+    arch: &Arch,
+) -> Vec<(usize, f64)> {
     let mut r: Vec<(usize, f64)> = insts
         .iter()
         .enumerate()
+        .filter(|(_, x)| super::tiles::runs_on(&x.graph, arch))
         .map(|(i, x)| (i, estimate(&x.graph, point, hw).micros))
         .collect();
     r.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
@@ -334,7 +341,7 @@ pub fn prepare(
     let ranked: Vec<Vec<(usize, f64)>> = bs
         .iter()
         .map(|b| {
-            let r = rank(&insts, &b.tuning_point(), hw);
+            let r = rank(&insts, &b.tuning_point(), hw, arch);
             shortlist(&insts, r, opts.top_k.max(1))
         })
         .collect();
@@ -514,6 +521,9 @@ pub fn measure(
                 extra_micros: Vec::new(),
                 error: None,
             };
+            if std::env::var_os("PRISM_TUNE_TRACE").is_some() {
+                eprintln!("tune-trace {} {} {}", w.name, bucket.label(), t.instance);
+            }
             let at =
                 std::iter::once((&point, &reference.outputs)).chain(extra.iter().zip(&extra_refs));
             for (j, (q, want)) in at.enumerate() {

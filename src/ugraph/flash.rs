@@ -513,6 +513,7 @@ fn partial_kernel(g: &Graph, m: &Attention, t: FlashTiles, x: &FlashTensors) -> 
             warps_k: 1,
             split_k: 1,
             fused_combine: false,
+            wgmma: false,
         },
     }
 }

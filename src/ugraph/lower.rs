@@ -772,6 +772,7 @@ pub fn matmul_params(tiles: MatmulTiles) -> LaunchParams {
         warps_k: tiles.warps_k,
         split_k: 1,
         fused_combine: false,
+        wgmma: false,
     }
 }
 

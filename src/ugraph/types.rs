@@ -308,11 +308,20 @@ pub struct LaunchParams {
     /// kernels run, not what they compute.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub fused_combine: bool,
+    /// A tensor-core matmul whose main loop runs on Hopper's warpgroup
+    /// MMA (`prism::WgmmaGemm`: wgmma.mma_async from 128-byte-swizzled
+    /// shared memory, one warpgroup per 64 rows) instead of mma.sync
+    /// (`prism::TileGemm`). sm_90a only: the tuner offers it on hardware
+    /// with `warpgroup_mma`. It changes how the kernel runs, not what it
+    /// computes.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub wgmma: bool,
 }
 
-/// As derived, but `fused_combine` only when set: graph fingerprints (the
-/// `Debug` text) of graphs without it stay what they were before it
-/// existed, and so do the prism.lock entries that name them.
+/// As derived, but `fused_combine` and `wgmma` only when set: graph
+/// fingerprints (the `Debug` text) of graphs without them stay what they
+/// were before they existed, and so do the prism.lock entries that name
+/// them.
 impl std::fmt::Debug for LaunchParams {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut d = f.debug_struct("LaunchParams");
@@ -324,6 +333,9 @@ impl std::fmt::Debug for LaunchParams {
             .field("split_k", &self.split_k);
         if self.fused_combine {
             d.field("fused_combine", &self.fused_combine);
+        }
+        if self.wgmma {
+            d.field("wgmma", &self.wgmma);
         }
         d.finish()
     }
@@ -339,6 +351,7 @@ impl Default for LaunchParams {
             warps_k: 1,
             split_k: 1,
             fused_combine: false,
+            wgmma: false,
         }
     }
 }

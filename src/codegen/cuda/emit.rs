@@ -103,6 +103,13 @@ pub struct Emitter<'a> {
     /// `__launch_bounds__`'s minimum blocks per SM (`None`: not given, and
     /// ptxas may cap registers for occupancy, spilling to do so).
     pub min_blocks: Option<u32>,
+    /// Consecutive blocks walk grid y (a matmul's row tiles) before x:
+    /// the blocks that share B's column tile run together and read it
+    /// from DRAM once while it is in L2 (set for warpgroup-MMA matmuls,
+    /// whose B may not fit in L2: a gated MLP at n = 2048 took 1027 µs
+    /// instead of 1120 µs on an H200,
+    /// bench/results/wgmma-raster-h200-session13.txt).
+    pub column_major: bool,
     /// The flash-decoding combine kernel that follows this (partial)
     /// kernel, with the slots of its inputs, to be fused into its last
     /// block per row tile; its output tensor is then a parameter of this
@@ -132,6 +139,7 @@ impl<'a> Emitter<'a> {
             dynamic_shared: 0,
             split_k: None,
             min_blocks: None,
+            column_major: false,
             combine: None,
             code: String::new(),
             tmp: 0,
@@ -200,10 +208,19 @@ impl<'a> Emitter<'a> {
     /// Decompose blockIdx into the start of every grid component.
     pub fn decompose_grid(&mut self) {
         let grid = self.block.grid.clone();
+        let column = self.column_major && grid.len() >= 2;
+        if column {
+            self.line("const long long b_lin = (long long)blockIdx.y * gridDim.x + blockIdx.x;");
+        }
         for (g, gd) in grid.iter().enumerate() {
             let axis = ["x", "y", "z"][g];
             let b = format!("b_{axis}");
-            self.line(&format!("long long {b} = (long long)blockIdx.{axis};"));
+            let index = match g {
+                0 if column => "b_lin / gridDim.y".to_string(),
+                1 if column => "b_lin % gridDim.y".to_string(),
+                _ => format!("(long long)blockIdx.{axis}"),
+            };
+            self.line(&format!("long long {b} = {index};"));
             let k = gd.extents.len();
             let mut starts = vec![String::new(); k];
             for j in (0..k).rev() {

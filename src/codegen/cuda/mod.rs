@@ -30,6 +30,7 @@ const INCLUDES: &[&str] = &[
     "prism/math.cuh",
     "prism/reduce.cuh",
     "prism/gemm.cuh",
+    "prism/wgmma.cuh",
     "prism/attention.cuh",
 ];
 
@@ -217,6 +218,7 @@ fn block_kernel(
         let mut em = Emitter::new(block, &graph.tensors, dims);
         em.fixed = fixed.clone();
         em.combine = combine;
+        em.column_major = block.params.wgmma;
         em.decompose_grid();
         match template(&mut em, &info) {
             Ok(()) => {

@@ -389,6 +389,7 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         warps_n: p.warps_n,
         warps_k: p.warps_k,
         stages: p.stages,
+        wgmma: p.wgmma,
     };
     let elem = dtype.size() as u32;
     // Two GEMMs run in one pipeline when both B tiles fit per stage.
@@ -398,6 +399,14 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         None
     };
     let pair = pair_smem.is_some();
+    if p.wgmma && rights.len() == 2 && !pair {
+        // Two main loops would keep both GEMMs' accumulators live anyway.
+        return Err(format!(
+            "matmul: two GEMMs on wgmma run in one pipeline, and {bm}×{bn} with {} stages cannot ({})",
+            p.stages,
+            gemm_shared_bytes(shape, elem, 2).err().unwrap_or_default()
+        ));
+    }
     let (smem, smem_const) = match pair_smem {
         Some(bytes) => (bytes, "PAIR_SMEM_BYTES"),
         None => (gemm_shared_bytes(shape, elem, 1)?, "SMEM_BYTES"),
@@ -405,12 +414,24 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     if p.threads != p.warps_m * p.warps_n * p.warps_k * 32 {
         return Err("matmul threads are not 32 per warp of warps_m × warps_n × warps_k".into());
     }
+    let gemm = if p.wgmma {
+        // One block per SM: its registers hold up to 128 accumulators per
+        // thread (ptxas would otherwise trade them for occupancy, spilling).
+        em.min_blocks = Some(1);
+        em.line(&format!(
+            "using Gemm = prism::WgmmaGemm<{ty}, {bm}, {bn}, {}>;",
+            p.stages
+        ));
+        "WgmmaGemm"
+    } else {
+        em.line(&format!(
+            "using Gemm = prism::TileGemm<{ty}, {bm}, {bn}, {bk}, {}, {}, {}, {}>;",
+            p.warps_m, p.warps_n, p.stages, p.warps_k
+        ));
+        "TileGemm"
+    };
     em.line(&format!(
-        "using Gemm = prism::TileGemm<{ty}, {bm}, {bn}, {bk}, {}, {}, {}, {}>;",
-        p.warps_m, p.warps_n, p.stages, p.warps_k
-    ));
-    em.line(&format!(
-        "static_assert(Gemm::{smem_const} == {smem}, \"prism: TileGemm shared memory differs from the code generator's\");"
+        "static_assert(Gemm::{smem_const} == {smem}, \"prism: {gemm} shared memory differs from the code generator's\");"
     ));
     // Static arrays beside the pipeline (row statistics) need headroom.
     if smem + 4096 > STATIC_SHARED_BYTES {
@@ -674,14 +695,19 @@ pub struct GemmShape {
     pub warps_n: u32,
     pub warps_k: u32,
     pub stages: u32,
+    /// The main loop on warpgroup MMA (`prism::WgmmaGemm`, sm_90a): `bk`
+    /// 64, one warpgroup (4 warps, all along m) per 64 rows.
+    pub wgmma: bool,
 }
 
-/// `prism::TileGemm<T, ..>::SMEM_BYTES` for elements of `elem` bytes
-/// (`PAIR_SMEM_BYTES` with `b_tiles` 2: two GEMMs sharing A in one
-/// pipeline), or why the configuration breaks one of the template's static
-/// assertions or the shared-memory limit (checked here so that code
-/// generation, not nvcc, refuses it).
-pub fn gemm_shared_bytes(g: GemmShape, elem: u32, b_tiles: u32) -> Result<u32> {
+/// The most dynamic shared memory a `prism::WgmmaGemm` kernel may ask for:
+/// sm_90's 227 KiB per block less room for the kernel's static arrays.
+pub const MAX_WGMMA_SHARED_BYTES: u32 = 220 * 1024;
+
+/// `prism::WgmmaGemm<T, bm, bn, stages>::SMEM_BYTES` (`PAIR_SMEM_BYTES`
+/// with `b_tiles` 2), or why the configuration breaks one of its static
+/// assertions or the shared-memory limit.
+fn wgmma_shared_bytes(g: GemmShape, elem: u32, b_tiles: u32) -> Result<u32> {
     let GemmShape {
         bm,
         bn,
@@ -690,6 +716,52 @@ pub fn gemm_shared_bytes(g: GemmShape, elem: u32, b_tiles: u32) -> Result<u32> {
         warps_n,
         warps_k,
         stages,
+        ..
+    } = g;
+    let ok = elem == 2
+        && bk == 64
+        && bm.is_multiple_of(64)
+        && (64..=256).contains(&bm)
+        && matches!(bn, 64 | 128 | 256)
+        && (3..=8).contains(&stages)
+        && warps_m == bm / 16
+        && warps_n == 1
+        && warps_k == 1
+        // f32 accumulators per thread: BN / 2 per GEMM, within the 255
+        // registers a thread may have.
+        && b_tiles * bn / 2 <= 128;
+    if !ok {
+        return Err(format!(
+            "matmul: a wgmma tile {bm}×{bn}×{bk} with warps {warps_m}×{warps_n}×{warps_k}, {stages} stages and {b_tiles} B tile(s) breaks a WgmmaGemm constraint (16-bit elements, bk 64, bm a multiple of 64 up to 256 with bm/16 warps along m, bn 64, 128 or 256, 3 to 8 stages, at most 128 accumulators per thread)"
+        ));
+    }
+    let bytes = stages * (bm * bk * 2 + b_tiles * bk * bn * 2) + 1024;
+    if bytes > MAX_WGMMA_SHARED_BYTES {
+        return Err(format!(
+            "matmul: {bytes} bytes of shared memory (at most {MAX_WGMMA_SHARED_BYTES} for wgmma)"
+        ));
+    }
+    Ok(bytes)
+}
+
+/// `prism::TileGemm<T, ..>::SMEM_BYTES` for elements of `elem` bytes
+/// (`PAIR_SMEM_BYTES` with `b_tiles` 2: two GEMMs sharing A in one
+/// pipeline), or why the configuration breaks one of the template's static
+/// assertions or the shared-memory limit (checked here so that code
+/// generation, not nvcc, refuses it).
+pub fn gemm_shared_bytes(g: GemmShape, elem: u32, b_tiles: u32) -> Result<u32> {
+    if g.wgmma {
+        return wgmma_shared_bytes(g, elem, b_tiles);
+    }
+    let GemmShape {
+        bm,
+        bn,
+        bk,
+        warps_m,
+        warps_n,
+        warps_k,
+        stages,
+        wgmma: _,
     } = g;
     if !(elem == 2 || elem == 4) {
         return Err("matmul: elements must be 2 or 4 bytes".into());

@@ -1,0 +1,398 @@
+// prism device library: block-level GEMM on Hopper's warpgroup tensor cores
+// (wgmma, sm_90a).
+//
+//   using G = prism::WgmmaGemm<__half, 128, 128, 4>;
+//   extern __shared__ char smem[];                      // >= G::SMEM_BYTES
+//   G g;                                                // launched with G::THREADS threads
+//   g.clear();
+//   g.mainloop(A + m0 * lda, lda, M - m0, B + n0, ldb, N - n0, 0, K, smem);
+//   g.for_each([&](int r, int c, float v) { ... });     // as TileGemm
+//
+// The same interface as TileGemm (gemm.cuh), for prefill-sized tiles: one
+// warpgroup (4 warps) per 64 rows of the BM x BN tile, each issuing
+// wgmma.mma_async m64nBNk16 with f32 accumulators in registers, A and B read
+// by the tensor cores straight from shared memory. K walks in tiles of 64
+// (one 128-byte row of 16-bit elements) through a STAGES-deep ring filled by
+// cp.async (16-byte chunks, the same edge predication as TileGemm's loader).
+//
+// Shared-memory layouts (each stage 1024-byte aligned), both in the
+// 128-byte swizzle of the wgmma descriptors (16-byte chunk c of 128-byte row
+// r at chunk c ^ (r % 8)):
+//   * A, K-major: BM rows of 64 k, 128 bytes each; 8-row groups 1024 bytes
+//     apart (the descriptor's stride offset). A k16 step starts 32 bytes on.
+//   * B, N-major (row-major B[k][n], the transposed-B form): BN / 64 atoms of
+//     64 k rows x 64 n (128 bytes per row), atoms 8 KiB apart (the leading
+//     offset), 8-row groups 1024 bytes apart (the stride offset). A k16 step
+//     starts 2 KiB on.
+//
+// Pipeline: tile t's wgmmas are committed as one group and left in flight
+// while the next iteration waits for its data; the copies run STAGES - 2
+// tiles ahead, into the buffer whose wgmmas the previous iteration's
+// wait_group 1 retired (every warpgroup, by the barrier in between).
+// cp.async writes go through the generic proxy and the tensor cores read
+// through the async proxy: each thread fences (fence.proxy.async) after its
+// copies land and before the barrier.
+//
+// Only for 16-bit elements on sm_90a (`__CUDA_ARCH_FEAT_SM90_ALL`); compiled
+// for anything else its main loops trap, so the tuner offers it only on
+// architectures that have warpgroup MMA.
+#pragma once
+
+#include "prism/common.cuh"
+#include "prism/gemm.cuh"
+#include "prism/memory.cuh"
+
+#include <type_traits>
+
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define PRISM_HAS_WGMMA 1
+#else
+#define PRISM_HAS_WGMMA 0
+#endif
+
+namespace prism {
+namespace wgmma {
+
+// A shared-memory matrix descriptor with the 128-byte swizzle: start
+// address, leading and stride byte offsets (16-byte units, 14 bits each).
+__device__ __forceinline__ uint64_t desc_sw128(uint32_t addr, uint32_t leading, uint32_t stride) {
+  return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)((leading & 0x3FFFF) >> 4) << 16) |
+         ((uint64_t)((stride & 0x3FFFF) >> 4) << 32) | (1ull << 62);
+}
+
+#if PRISM_HAS_WGMMA
+__device__ __forceinline__ void fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+// Orders this thread's generic-proxy shared-memory writes (cp.async, st)
+// before later async-proxy reads (wgmma) that a barrier makes wait for them.
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+// d[8][4] += A(desc_a) * B(desc_b), m64n64k16, TY: f16 or bf16.
+#define PRISM_WGMMA_M64N64K16(TY, d, desc_a, desc_b) \
+  asm volatile( \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n" \
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32." TY "." TY " " \
+      "{" \
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31" \
+      "}, %32, %33, p, 1, 1, 0, 1;\n}\n" \
+      : "+f"((d)[0][0]), "+f"((d)[0][1]), "+f"((d)[0][2]), "+f"((d)[0][3]), \
+        "+f"((d)[1][0]), "+f"((d)[1][1]), "+f"((d)[1][2]), "+f"((d)[1][3]), \
+        "+f"((d)[2][0]), "+f"((d)[2][1]), "+f"((d)[2][2]), "+f"((d)[2][3]), \
+        "+f"((d)[3][0]), "+f"((d)[3][1]), "+f"((d)[3][2]), "+f"((d)[3][3]), \
+        "+f"((d)[4][0]), "+f"((d)[4][1]), "+f"((d)[4][2]), "+f"((d)[4][3]), \
+        "+f"((d)[5][0]), "+f"((d)[5][1]), "+f"((d)[5][2]), "+f"((d)[5][3]), \
+        "+f"((d)[6][0]), "+f"((d)[6][1]), "+f"((d)[6][2]), "+f"((d)[6][3]), \
+        "+f"((d)[7][0]), "+f"((d)[7][1]), "+f"((d)[7][2]), "+f"((d)[7][3]) \
+      : "l"(desc_a), "l"(desc_b), "r"(1))
+
+// d[16][4] += A(desc_a) * B(desc_b), m64n128k16, TY: f16 or bf16.
+#define PRISM_WGMMA_M64N128K16(TY, d, desc_a, desc_b) \
+  asm volatile( \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n" \
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32." TY "." TY " " \
+      "{" \
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63" \
+      "}, %64, %65, p, 1, 1, 0, 1;\n}\n" \
+      : "+f"((d)[0][0]), "+f"((d)[0][1]), "+f"((d)[0][2]), "+f"((d)[0][3]), \
+        "+f"((d)[1][0]), "+f"((d)[1][1]), "+f"((d)[1][2]), "+f"((d)[1][3]), \
+        "+f"((d)[2][0]), "+f"((d)[2][1]), "+f"((d)[2][2]), "+f"((d)[2][3]), \
+        "+f"((d)[3][0]), "+f"((d)[3][1]), "+f"((d)[3][2]), "+f"((d)[3][3]), \
+        "+f"((d)[4][0]), "+f"((d)[4][1]), "+f"((d)[4][2]), "+f"((d)[4][3]), \
+        "+f"((d)[5][0]), "+f"((d)[5][1]), "+f"((d)[5][2]), "+f"((d)[5][3]), \
+        "+f"((d)[6][0]), "+f"((d)[6][1]), "+f"((d)[6][2]), "+f"((d)[6][3]), \
+        "+f"((d)[7][0]), "+f"((d)[7][1]), "+f"((d)[7][2]), "+f"((d)[7][3]), \
+        "+f"((d)[8][0]), "+f"((d)[8][1]), "+f"((d)[8][2]), "+f"((d)[8][3]), \
+        "+f"((d)[9][0]), "+f"((d)[9][1]), "+f"((d)[9][2]), "+f"((d)[9][3]), \
+        "+f"((d)[10][0]), "+f"((d)[10][1]), "+f"((d)[10][2]), "+f"((d)[10][3]), \
+        "+f"((d)[11][0]), "+f"((d)[11][1]), "+f"((d)[11][2]), "+f"((d)[11][3]), \
+        "+f"((d)[12][0]), "+f"((d)[12][1]), "+f"((d)[12][2]), "+f"((d)[12][3]), \
+        "+f"((d)[13][0]), "+f"((d)[13][1]), "+f"((d)[13][2]), "+f"((d)[13][3]), \
+        "+f"((d)[14][0]), "+f"((d)[14][1]), "+f"((d)[14][2]), "+f"((d)[14][3]), \
+        "+f"((d)[15][0]), "+f"((d)[15][1]), "+f"((d)[15][2]), "+f"((d)[15][3]) \
+      : "l"(desc_a), "l"(desc_b), "r"(1))
+
+// d[32][4] += A(desc_a) * B(desc_b), m64n256k16, TY: f16 or bf16.
+#define PRISM_WGMMA_M64N256K16(TY, d, desc_a, desc_b) \
+  asm volatile( \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n" \
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32." TY "." TY " " \
+      "{" \
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, " \
+      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, " \
+      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, " \
+      "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, " \
+      "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127" \
+      "}, %128, %129, p, 1, 1, 0, 1;\n}\n" \
+      : "+f"((d)[0][0]), "+f"((d)[0][1]), "+f"((d)[0][2]), "+f"((d)[0][3]), \
+        "+f"((d)[1][0]), "+f"((d)[1][1]), "+f"((d)[1][2]), "+f"((d)[1][3]), \
+        "+f"((d)[2][0]), "+f"((d)[2][1]), "+f"((d)[2][2]), "+f"((d)[2][3]), \
+        "+f"((d)[3][0]), "+f"((d)[3][1]), "+f"((d)[3][2]), "+f"((d)[3][3]), \
+        "+f"((d)[4][0]), "+f"((d)[4][1]), "+f"((d)[4][2]), "+f"((d)[4][3]), \
+        "+f"((d)[5][0]), "+f"((d)[5][1]), "+f"((d)[5][2]), "+f"((d)[5][3]), \
+        "+f"((d)[6][0]), "+f"((d)[6][1]), "+f"((d)[6][2]), "+f"((d)[6][3]), \
+        "+f"((d)[7][0]), "+f"((d)[7][1]), "+f"((d)[7][2]), "+f"((d)[7][3]), \
+        "+f"((d)[8][0]), "+f"((d)[8][1]), "+f"((d)[8][2]), "+f"((d)[8][3]), \
+        "+f"((d)[9][0]), "+f"((d)[9][1]), "+f"((d)[9][2]), "+f"((d)[9][3]), \
+        "+f"((d)[10][0]), "+f"((d)[10][1]), "+f"((d)[10][2]), "+f"((d)[10][3]), \
+        "+f"((d)[11][0]), "+f"((d)[11][1]), "+f"((d)[11][2]), "+f"((d)[11][3]), \
+        "+f"((d)[12][0]), "+f"((d)[12][1]), "+f"((d)[12][2]), "+f"((d)[12][3]), \
+        "+f"((d)[13][0]), "+f"((d)[13][1]), "+f"((d)[13][2]), "+f"((d)[13][3]), \
+        "+f"((d)[14][0]), "+f"((d)[14][1]), "+f"((d)[14][2]), "+f"((d)[14][3]), \
+        "+f"((d)[15][0]), "+f"((d)[15][1]), "+f"((d)[15][2]), "+f"((d)[15][3]), \
+        "+f"((d)[16][0]), "+f"((d)[16][1]), "+f"((d)[16][2]), "+f"((d)[16][3]), \
+        "+f"((d)[17][0]), "+f"((d)[17][1]), "+f"((d)[17][2]), "+f"((d)[17][3]), \
+        "+f"((d)[18][0]), "+f"((d)[18][1]), "+f"((d)[18][2]), "+f"((d)[18][3]), \
+        "+f"((d)[19][0]), "+f"((d)[19][1]), "+f"((d)[19][2]), "+f"((d)[19][3]), \
+        "+f"((d)[20][0]), "+f"((d)[20][1]), "+f"((d)[20][2]), "+f"((d)[20][3]), \
+        "+f"((d)[21][0]), "+f"((d)[21][1]), "+f"((d)[21][2]), "+f"((d)[21][3]), \
+        "+f"((d)[22][0]), "+f"((d)[22][1]), "+f"((d)[22][2]), "+f"((d)[22][3]), \
+        "+f"((d)[23][0]), "+f"((d)[23][1]), "+f"((d)[23][2]), "+f"((d)[23][3]), \
+        "+f"((d)[24][0]), "+f"((d)[24][1]), "+f"((d)[24][2]), "+f"((d)[24][3]), \
+        "+f"((d)[25][0]), "+f"((d)[25][1]), "+f"((d)[25][2]), "+f"((d)[25][3]), \
+        "+f"((d)[26][0]), "+f"((d)[26][1]), "+f"((d)[26][2]), "+f"((d)[26][3]), \
+        "+f"((d)[27][0]), "+f"((d)[27][1]), "+f"((d)[27][2]), "+f"((d)[27][3]), \
+        "+f"((d)[28][0]), "+f"((d)[28][1]), "+f"((d)[28][2]), "+f"((d)[28][3]), \
+        "+f"((d)[29][0]), "+f"((d)[29][1]), "+f"((d)[29][2]), "+f"((d)[29][3]), \
+        "+f"((d)[30][0]), "+f"((d)[30][1]), "+f"((d)[30][2]), "+f"((d)[30][3]), \
+        "+f"((d)[31][0]), "+f"((d)[31][1]), "+f"((d)[31][2]), "+f"((d)[31][3]) \
+      : "l"(desc_a), "l"(desc_b), "r"(1))
+
+
+// acc[BN / 8][4] += A * B for one k16 step of a warpgroup.
+template <typename T, int BN>
+__device__ __forceinline__ void mma(float (&d)[BN / 8][4], uint64_t desc_a, uint64_t desc_b) {
+  static_assert(BN == 64 || BN == 128 || BN == 256, "wgmma::mma: BN must be 64, 128 or 256");
+  if constexpr (std::is_same<T, __half>::value) {
+    if constexpr (BN == 64) PRISM_WGMMA_M64N64K16("f16", d, desc_a, desc_b);
+    if constexpr (BN == 128) PRISM_WGMMA_M64N128K16("f16", d, desc_a, desc_b);
+    if constexpr (BN == 256) PRISM_WGMMA_M64N256K16("f16", d, desc_a, desc_b);
+  } else {
+    if constexpr (BN == 64) PRISM_WGMMA_M64N64K16("bf16", d, desc_a, desc_b);
+    if constexpr (BN == 128) PRISM_WGMMA_M64N128K16("bf16", d, desc_a, desc_b);
+    if constexpr (BN == 256) PRISM_WGMMA_M64N256K16("bf16", d, desc_a, desc_b);
+  }
+}
+#endif
+}  // namespace wgmma
+
+template <typename T, int BM, int BN, int STAGES>
+struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
+  // ------------------------------------------------------------ configuration
+  using Element = T;
+  static constexpr int BK = 64;  // one 128-byte swizzle row of 16-bit elements
+  static constexpr int TILE_M = BM, TILE_N = BN, TILE_K = BK, NUM_STAGES = STAGES;
+  static constexpr int WARPGROUPS = BM / 64;
+  static constexpr int THREADS = WARPGROUPS * 128;
+  static constexpr int VEC = 8;  // elements per 16-byte chunk
+  static constexpr int A_STAGE = BM * BK * 2;  // bytes
+  static constexpr int B_STAGE = BK * BN * 2;
+  static constexpr int B_ATOM = BK * 128;  // bytes of one 64-column atom of B
+  // The stages start on a 1024-byte boundary (the swizzle's period): room
+  // to align the buffer given.
+  static constexpr int ALIGN = 1024;
+  static constexpr int SMEM_BYTES = STAGES * (A_STAGE + B_STAGE) + ALIGN;
+  static constexpr int PAIR_SMEM_BYTES = STAGES * (A_STAGE + 2 * B_STAGE) + ALIGN;
+  static constexpr int ACC = BN / 2;  // f32 accumulators per thread
+
+  static_assert(sizeof(T) == 2, "WgmmaGemm: T must be __half or __nv_bfloat16");
+  static_assert(BM % 64 == 0 && BM >= 64 && BM <= 256, "WgmmaGemm: BM must be 64, 128, 192 or 256");
+  static_assert(BN == 64 || BN == 128 || BN == 256, "WgmmaGemm: BN must be 64, 128 or 256");
+  static_assert(STAGES >= 3 && STAGES <= 8, "WgmmaGemm: STAGES must be in [3, 8]");
+
+  using Accumulators = GemmAccumulators<WgmmaGemm, BN / 8>;
+  using Accumulators::acc_;
+
+  // acc[BM,BN] += A[0:BM, k_begin:k_end] * B[k_begin:k_end, 0:BN], as
+  // TileGemm::mainloop. `stream_b` is ignored: these tiles are for
+  // prefill-sized m, where B is shared by the blocks of a column (and an
+  // L2::cache_hint copy faulted as an illegal instruction in some of
+  // these kernels on an H200 under nvcc 13.0).
+  __device__ __forceinline__ void mainloop(const T* A, long long lda, int m_valid, const T* B, long long ldb,
+                                           int n_valid, long long k_begin, long long k_end, char* smem,
+                                           bool stream_b = false) {
+    (void)stream_b;
+    if (k_end <= k_begin) return;
+    const bool vector = is_aligned(A, 16) && is_aligned(B, 16) && lda % VEC == 0 && ldb % VEC == 0 &&
+                        k_begin % VEC == 0;
+    if (vector)
+      run<true, false>(this, this, A, lda, m_valid, B, B, ldb, n_valid, k_begin, k_end, smem);
+    else
+      run<false, false>(this, this, A, lda, m_valid, B, B, ldb, n_valid, k_begin, k_end, smem);
+  }
+
+  // g0 += A * B0 and g1 += A * B1 in one pipeline, as TileGemm::mainloop_pair
+  // (smem holds PAIR_SMEM_BYTES; `stream_b` ignored, as in mainloop).
+  __device__ __forceinline__ static void mainloop_pair(WgmmaGemm& g0, WgmmaGemm& g1, const T* A, long long lda,
+                                                       int m_valid, const T* B0, const T* B1, long long ldb,
+                                                       int n_valid, long long k_begin, long long k_end, char* smem,
+                                                       bool stream_b = false) {
+    (void)stream_b;
+    if (k_end <= k_begin) return;
+    const bool vector = is_aligned(A, 16) && is_aligned(B0, 16) && is_aligned(B1, 16) && lda % VEC == 0 &&
+                        ldb % VEC == 0 && k_begin % VEC == 0;
+    if (vector)
+      run<true, true>(&g0, &g1, A, lda, m_valid, B0, B1, ldb, n_valid, k_begin, k_end, smem);
+    else
+      run<false, true>(&g0, &g1, A, lda, m_valid, B0, B1, ldb, n_valid, k_begin, k_end, smem);
+  }
+
+  // Every thread holds sums.
+  __device__ __forceinline__ bool holds_sums() const { return true; }
+
+  // Calls f(i, e, row, col) for every accumulator element acc_[i][e] at its
+  // tile position: warpgroup w's warp v holds rows 64w + 16v .. +15 in the
+  // layout of an mma.sync m16n8 fragment per 8 columns (fragment i).
+  template <class F>
+  __device__ __forceinline__ void visit(F&& f) const {
+    const int lane = threadIdx.x % 32;
+    const int row0 = (threadIdx.x / 128) * 64 + ((threadIdx.x % 128) / 32) * 16 + lane / 4;
+    const int col0 = (lane % 4) * 2;
+#pragma unroll
+    for (int i = 0; i < BN / 8; ++i)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) f(i, e, row0 + (e / 2) * 8, col0 + i * 8 + (e % 2));
+  }
+
+ private:
+  // ------------------------------------------------------------ loading
+  // Thread `tid` copies the A chunks of column tid % 8 in rows tid / 8 +
+  // i * THREADS / 8, and the B chunks of column tid % (BN / 8) in k rows
+  // tid / (BN / 8) + i * THREADS / (BN / 8): consecutive threads take
+  // consecutive 16-byte chunks of a row (coalesced reads).
+  static constexpr int A_RSTEP = THREADS / 8, A_ITERS = BM / A_RSTEP;
+  static constexpr int B_ROW = BN / VEC, B_RSTEP = THREADS / B_ROW, B_ITERS = BK / B_RSTEP;
+  static_assert(BM % A_RSTEP == 0 && THREADS % B_ROW == 0 && BK % B_RSTEP == 0,
+                "WgmmaGemm: the threads must cover the A and B tiles in whole rows");
+
+  struct Loader {
+    const T* a;        // this thread's first A chunk of the next tile
+    const T* b0;       // ... B chunk (first B, second B)
+    const T* b1;
+    const T* a_base;   // valid pointers for zero-fill copies
+    const T* b_base;
+    long long a_step;  // A_RSTEP rows of A
+    long long b_step;  // B_RSTEP rows of B
+    long long b_tile;  // BK rows of B
+    int a_rows;        // valid rows from this thread's first A row
+    int a_k_left;      // valid K elements from this thread's A chunk
+    int b_k_left;      // valid K rows from this thread's first B row
+    int b_n_left;      // valid N elements from this thread's B chunk
+    uint32_t sa;       // this thread's first A chunk in a stage (bytes, swizzled)
+    uint32_t sb;       // ... first B chunk, before the row swizzle
+    int b_c, b_r0;     // B chunk column within its atom, first k row
+
+    __device__ __forceinline__ Loader(const T* A, long long lda, int m_valid, const T* B0, const T* B1,
+                                      long long ldb, int n_valid, long long k_begin, long long k_end) {
+      const int tid = threadIdx.x;
+      const int r0 = tid / 8, c = tid % 8;
+      const int kr0 = tid / B_ROW, nc = tid % B_ROW;
+      const int k_len = (int)(k_end - k_begin);
+      a = A + (r0 * lda + k_begin + c * VEC);
+      b0 = B0 + ((k_begin + kr0) * ldb + nc * VEC);
+      b1 = B1 + ((k_begin + kr0) * ldb + nc * VEC);
+      a_base = A, b_base = B0;
+      a_step = A_RSTEP * lda, b_step = B_RSTEP * ldb, b_tile = BK * ldb;
+      a_rows = m_valid - r0, a_k_left = k_len - c * VEC;
+      b_k_left = k_len - kr0, b_n_left = n_valid - nc * VEC;
+      // A_RSTEP is a multiple of 8: every row of this thread has the swizzle phase r0 % 8.
+      sa = r0 * 128 + ((c ^ (r0 % 8)) << 4);
+      b_c = nc % 8, b_r0 = kr0;
+      sb = (nc / 8) * B_ATOM;
+    }
+
+    template <bool VECTOR>
+    __device__ __forceinline__ void load_b(char* sB, const T* src) const {
+#pragma unroll
+      for (int i = 0; i < B_ITERS; ++i) {
+        const int r = b_r0 + i * B_RSTEP;
+        T* dst = reinterpret_cast<T*>(sB + sb + r * 128 + ((b_c ^ (r % 8)) << 4));
+        detail::load_chunk<T, VECTOR>(dst, src, i * B_RSTEP < b_k_left ? b_n_left : 0, b_base);
+        src += b_step;
+      }
+    }
+
+    // Stage the next K tile (A, and one or two B tiles) and advance by BK.
+    template <bool VECTOR, bool PAIR>
+    __device__ __forceinline__ void load(char* sA, char* sB0, char* sB1) {
+      const T* src = a;
+#pragma unroll
+      for (int i = 0; i < A_ITERS; ++i) {
+        T* dst = reinterpret_cast<T*>(sA + sa + i * A_RSTEP * 128);
+        detail::load_chunk<T, VECTOR>(dst, src, i * A_RSTEP < a_rows ? a_k_left : 0, a_base);
+        src += a_step;
+      }
+      load_b<VECTOR>(sB0, b0);
+      if constexpr (PAIR) load_b<VECTOR>(sB1, b1);
+      a += BK, b0 += b_tile;
+      if constexpr (PAIR) b1 += b_tile;
+      a_k_left -= BK, b_k_left -= BK;
+    }
+  };
+
+  // ------------------------------------------------------------ pipeline
+  // g0 += A * B0 (and, PAIR, g1 += A * B1); see the header comment.
+  template <bool VECTOR, bool PAIR>
+  __device__ __forceinline__ static void run(WgmmaGemm* g0, WgmmaGemm* g1, const T* A, long long lda, int m_valid,
+                                             const T* B0, const T* B1, long long ldb, int n_valid,
+                                             long long k_begin, long long k_end, char* smem) {
+#if PRISM_HAS_WGMMA
+    const uint32_t raw = smem_addr(smem);
+    const uint32_t base = (raw + ALIGN - 1) & ~(uint32_t)(ALIGN - 1);
+    char* s = smem + (base - raw);
+    constexpr int stage_bytes = A_STAGE + (PAIR ? 2 : 1) * B_STAGE;
+    Loader ld(A, lda, m_valid, B0, B1, ldb, n_valid, k_begin, k_end);
+    const int tiles = (int)((k_end - k_begin + BK - 1) / BK);
+    const auto load = [&](int stage) {
+      char* st = s + stage * stage_bytes;
+      ld.template load<VECTOR, PAIR>(st, st + A_STAGE, st + A_STAGE + B_STAGE);
+    };
+    const uint32_t a_off = (threadIdx.x / 128) * 64 * 128;  // this warpgroup's 64 rows
+#pragma unroll
+    for (int p = 0; p < STAGES - 2; ++p) {
+      if (p < tiles) load(p);
+      cp_async_commit();
+    }
+    int read = 0, write = STAGES - 2;
+    for (int t = 0; t < tiles; ++t) {
+      cp_async_wait<STAGES - 3>();
+      wgmma::fence_proxy_async();
+      __syncthreads();
+      if (t + STAGES - 2 < tiles) load(write);
+      cp_async_commit();
+      const uint32_t sa = base + read * stage_bytes + a_off;
+      const uint32_t sb = base + read * stage_bytes + A_STAGE;
+      wgmma::fence();
+#pragma unroll
+      for (int kk = 0; kk < BK / 16; ++kk) {
+        const uint64_t da = wgmma::desc_sw128(sa + kk * 32, 16, 1024);
+        wgmma::mma<T, BN>(g0->acc_, da, wgmma::desc_sw128(sb + kk * 2048, B_ATOM, 1024));
+        if constexpr (PAIR) wgmma::mma<T, BN>(g1->acc_, da, wgmma::desc_sw128(sb + B_STAGE + kk * 2048, B_ATOM, 1024));
+      }
+      wgmma::commit();
+      wgmma::wait<1>();
+      read = read == STAGES - 1 ? 0 : read + 1;
+      write = write == STAGES - 1 ? 0 : write + 1;
+    }
+    wgmma::wait<0>();
+    cp_async_wait<0>();
+    __syncthreads();
+#else
+    (void)g0, (void)g1, (void)A, (void)lda, (void)m_valid, (void)B0, (void)B1, (void)ldb, (void)n_valid;
+    (void)k_begin, (void)k_end, (void)smem;
+    __trap();
+#endif
+  }
+};
+
+}  // namespace prism
