@@ -19,8 +19,8 @@
 // COLUMN: consecutive blocks walk the m tiles of one n tile first (B's
 // columns read by all of them while in L2), instead of the n tiles of one
 // m tile.
-template <class G, bool PAIR, bool COLUMN = false>
-__global__ void __launch_bounds__(G::THREADS, 1) gemm_kernel(const __half* A, const __half* B0, const __half* B1,
+template <class G, bool PAIR, bool COLUMN = false, int MINB = 1>
+__global__ void __launch_bounds__(G::THREADS, MINB) gemm_kernel(const __half* A, const __half* B0, const __half* B1,
                                                              __half* C, int M, int N, int K) {
   extern __shared__ __align__(16) char smem[];
   const int lin = blockIdx.y * gridDim.x + blockIdx.x;
@@ -66,7 +66,7 @@ __global__ void fill(__half* p, long long n, unsigned seed, float scale) {
 static char* g_flush;
 static const size_t FLUSH = 256ull << 20;
 
-template <class G, bool PAIR, bool COLUMN = false>
+template <class G, bool PAIR, bool COLUMN = false, int MINB = 1>
 void run(const char* name, int M, int N, int K, int reps) {
   __half *A, *B0, *B1, *C;
   float* R;
@@ -80,7 +80,7 @@ void run(const char* name, int M, int N, int K, int reps) {
   fill<<<1024, 256>>>(B1, (long long)K * N, 3, 1.0f / sqrtf((float)K));
   CK(cudaMemset(C, 0xFF, (size_t)M * N * 2));  // NaN poison
   const int smem = PAIR ? G::PAIR_SMEM_BYTES : G::SMEM_BYTES;
-  auto k = gemm_kernel<G, PAIR, COLUMN>;
+  auto k = gemm_kernel<G, PAIR, COLUMN, MINB>;
   CK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
   dim3 grid((N + G::TILE_N - 1) / G::TILE_N, (M + G::TILE_M - 1) / G::TILE_M);
   k<<<grid, G::THREADS, smem>>>(A, B0, B1, C, M, N, K);
@@ -128,6 +128,9 @@ using W128x256s4 = prism::WgmmaGemm<__half, 128, 256, 4>;
 using W128x64s6 = prism::WgmmaGemm<__half, 128, 64, 6>;
 using W64x128s4 = prism::WgmmaGemm<__half, 64, 128, 4>;
 using W64x64s6 = prism::WgmmaGemm<__half, 64, 64, 6>;
+using W128x64s3 = prism::WgmmaGemm<__half, 128, 64, 3>;
+using W128x128s3 = prism::WgmmaGemm<__half, 128, 128, 3>;
+using W64x128s3 = prism::WgmmaGemm<__half, 64, 128, 3>;
 using T128 = prism::TileGemm<__half, 128, 128, 64, 2, 4, 3>;
 
 int main(int argc, char** argv) {
@@ -139,8 +142,23 @@ int main(int argc, char** argv) {
   run<W128x128s4, true>("edge wgmma 128x128s4", 130, 190, 520, 3);
   run<W64x64s6, true>("edge wgmma 64x64s6", 65, 72, 72, 3);
   run<W128x256s4, false>("edge wgmma 128x256s4", 129, 300, 200, 3);
-  if (quick) return 0;
+  if (quick && argv[1][0] != 'm') return 0;
   const int reps = 30;
+  // Two blocks per SM (3 stages, at most 64 accumulators per thread)
+  // against one: a block's barrier stalls overlap the other's MMAs.
+  if (argc > 1 && argv[1][0] == 'm') {
+    for (int m : {2048, 128}) {
+      run<W128x128s4, true, true>("gated 128x128s4 1/SM", m, 14336, 4096, reps);
+      run<W128x64s3, true, true>("gated 128x64s3 1/SM", m, 14336, 4096, reps);
+      run<W128x64s3, true, true, 2>("gated 128x64s3 2/SM", m, 14336, 4096, reps);
+      run<W128x128s3, false, true>("lora 128x128s3 1/SM", m, 4096, 4096, reps);
+      run<W128x128s3, false, true, 2>("lora 128x128s3 2/SM", m, 4096, 4096, reps);
+      run<W128x256s4, false, true>("lora 128x256s4 1/SM", m, 4096, 4096, reps);
+      run<W64x128s3, false, true, 2>("lora 64x128s3 2/SM", m, 4096, 4096, reps);
+      run<W64x128s3, false, true, 3>("lora 64x128s3 3/SM", m, 4096, 4096, reps);
+    }
+    return 0;
+  }
   // Block order: row-major (as generated) against column-major.
   for (int m : {2048, 512}) {
     run<W128x128s4, true>("gated wgmma 128x128s4", m, 14336, 4096, reps);
