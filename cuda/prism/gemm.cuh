@@ -240,9 +240,8 @@ struct TileGemm : GemmAccumulators<TileGemm<T, BM, BN, BK, WARPS_M, WARPS_N, STA
   // Accumulators (GemmAccumulators::acc_), in groups of 4 (tensor core: one
   // m16n8 fragment per group, index mi * NI + ni; SIMT: row i, columns
   // j*4TX + 4tx + 0..3 at i*TN/4 + j).
-  using Accumulators = GemmAccumulators<TileGemm, ACC / 4>;
+  using Accumulators = GemmAccumulators<TileGemm, ACC / 4>;  // a base only if the group counts agree
   using Accumulators::acc_;
-  static_assert(ACC / 4 == BM * BN / (WARPS_M * WARPS_N * 32) / 4, "TileGemm: accumulator groups");
 
   // acc[BM,BN] += A[0:BM, k_begin:k_end] * B[k_begin:k_end, 0:BN]; see the
   // header comment. All THREADS threads must call it with the same arguments.

@@ -203,7 +203,6 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
   static constexpr int ALIGN = 1024;
   static constexpr int SMEM_BYTES = STAGES * (A_STAGE + B_STAGE) + ALIGN;
   static constexpr int PAIR_SMEM_BYTES = STAGES * (A_STAGE + 2 * B_STAGE) + ALIGN;
-  static constexpr int ACC = BN / 2;  // f32 accumulators per thread
 
   static_assert(sizeof(T) == 2, "WgmmaGemm: T must be __half or __nv_bfloat16");
   static_assert(BM % 64 == 0 && BM >= 64 && BM <= 256, "WgmmaGemm: BM must be 64, 128, 192 or 256");

@@ -65,22 +65,11 @@ const fn split(
 }
 
 /// A configuration on warpgroup MMA (`prism::WgmmaGemm`, sm_90a): `bm`
-/// rows in `bm / 64` warpgroups, K tiles of 64.
+/// rows in `bm / 64` warpgroups (all warps along m), K tiles of 64.
 const fn wgmma(name: &'static str, bm: u32, bn: u32, stages: u32, split_k: u32) -> TileConfig {
-    TileConfig {
-        name,
-        split_k,
-        shape: GemmShape {
-            bm,
-            bn,
-            bk: 64,
-            warps_m: bm / 16,
-            warps_n: 1,
-            warps_k: 1,
-            stages,
-            wgmma: true,
-        },
-    }
+    let mut c = split(name, bm, bn, 64, (bm / 16, 1, 1), stages, split_k);
+    c.shape.wgmma = true;
+    c
 }
 
 /// The configurations, by name: `t{bm}x{bn}x{bk}w{m}{n}{k}s{stages}`,

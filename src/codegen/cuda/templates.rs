@@ -393,20 +393,17 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     };
     let elem = dtype.size() as u32;
     // Two GEMMs run in one pipeline when both B tiles fit per stage.
-    let pair_smem = if rights.len() == 2 {
-        gemm_shared_bytes(shape, elem, 2).ok()
-    } else {
-        None
+    let pair_smem = match (rights.len() == 2).then(|| gemm_shared_bytes(shape, elem, 2)) {
+        // Two main loops would keep both GEMMs' accumulators live anyway.
+        Some(Err(why)) if p.wgmma => {
+            return Err(format!(
+                "matmul: two GEMMs on wgmma run in one pipeline, and {bm}×{bn} with {} stages cannot ({why})",
+                p.stages
+            ));
+        }
+        pair => pair.and_then(|r| r.ok()),
     };
     let pair = pair_smem.is_some();
-    if p.wgmma && rights.len() == 2 && !pair {
-        // Two main loops would keep both GEMMs' accumulators live anyway.
-        return Err(format!(
-            "matmul: two GEMMs on wgmma run in one pipeline, and {bm}×{bn} with {} stages cannot ({})",
-            p.stages,
-            gemm_shared_bytes(shape, elem, 2).err().unwrap_or_default()
-        ));
-    }
     let (smem, smem_const) = match pair_smem {
         Some(bytes) => (bytes, "PAIR_SMEM_BYTES"),
         None => (gemm_shared_bytes(shape, elem, 1)?, "SMEM_BYTES"),
