@@ -9,15 +9,8 @@
 // pair and 128 x 256 single on gated_mlp's and LoRA's shapes. Build on the
 // GPU machine:
 //   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -I cuda bench/probes/wgmma_ws.cu -o ws && ./ws
-#include <cstdio>
-#include <cstdlib>
-#include <vector>
-#include <algorithm>
-#include <cmath>
-
+#include "gemm_harness.cuh"
 #include "prism/wgmma.cuh"
-
-#define CK(x) do { cudaError_t e = (x); if (e != cudaSuccess) { printf("CUDA %s at line %d\n", cudaGetErrorString(e), __LINE__); exit(1); } } while (0)
 
 __device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count));
@@ -155,80 +148,6 @@ __global__ void __launch_bounds__(G::THREADS, 1) ref_gemm(const __half* A, const
   });
 }
 
-__global__ void naive(const __half* A, const __half* B0, const __half* B1, float* C, int M, int N, int K, bool pair) {
-  const int n = blockIdx.x * blockDim.x + threadIdx.x, m = blockIdx.y;
-  if (n >= N) return;
-  float a = 0.f, b = 0.f;
-  for (int k = 0; k < K; ++k) {
-    const float x = __half2float(A[(long long)m * K + k]);
-    a += x * __half2float(B0[(long long)k * N + n]);
-    if (pair) b += x * __half2float(B1[(long long)k * N + n]);
-  }
-  C[(long long)m * N + n] = pair ? a / (1.0f + expf(-a)) * b : a;
-}
-
-__global__ void fill(__half* p, long long n, unsigned seed, float scale) {
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-    unsigned x = (unsigned)i * 2654435761u ^ seed;
-    x ^= x >> 13; x *= 0x5bd1e995u; x ^= x >> 15;
-    p[i] = __float2half_rn(((x & 0xFFFF) / 65535.0f * 2.0f - 1.0f) * scale);
-  }
-}
-
-static char* g_flush;
-
-template <class Kern>
-void measure(const char* name, Kern k, dim3 grid, int threads, int smem, int M, int N, int K, bool pair, int reps) {
-  __half *A, *B0, *B1, *C;
-  float* R;
-  CK(cudaMalloc(&A, (size_t)M * K * 2));
-  CK(cudaMalloc(&B0, (size_t)K * N * 2));
-  CK(cudaMalloc(&B1, (size_t)K * N * 2));
-  CK(cudaMalloc(&C, (size_t)M * N * 2));
-  CK(cudaMalloc(&R, (size_t)M * N * 4));
-  fill<<<1024, 256>>>(A, (long long)M * K, 1, 1.0f);
-  fill<<<1024, 256>>>(B0, (long long)K * N, 2, 1.0f / sqrtf((float)K));
-  fill<<<1024, 256>>>(B1, (long long)K * N, 3, 1.0f / sqrtf((float)K));
-  CK(cudaMemset(C, 0xFF, (size_t)M * N * 2));
-  CK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-  k<<<grid, threads, smem>>>(A, B0, B1, C, M, N, K);
-  CK(cudaGetLastError());
-  CK(cudaDeviceSynchronize());
-  naive<<<dim3((N + 127) / 128, M), 128>>>(A, B0, B1, R, M, N, K, pair);
-  CK(cudaDeviceSynchronize());
-  std::vector<__half> hc((size_t)M * N);
-  std::vector<float> hr((size_t)M * N);
-  CK(cudaMemcpy(hc.data(), C, hc.size() * 2, cudaMemcpyDeviceToHost));
-  CK(cudaMemcpy(hr.data(), R, hr.size() * 4, cudaMemcpyDeviceToHost));
-  double err = 0, mx = 0;
-  size_t bad = 0;
-  for (size_t i = 0; i < hc.size(); ++i) {
-    const double g = __half2float(hc[i]);
-    if (!std::isfinite(g)) { ++bad; continue; }
-    err = std::max(err, std::fabs(g - hr[i]));
-    mx = std::max(mx, (double)std::fabs(hr[i]));
-  }
-  cudaEvent_t e0, e1;
-  CK(cudaEventCreate(&e0));
-  CK(cudaEventCreate(&e1));
-  std::vector<float> ts;
-  for (int r = 0; r < reps + 3; ++r) {
-    CK(cudaMemsetAsync(g_flush, r & 0xFF, 256ull << 20));
-    CK(cudaEventRecord(e0));
-    k<<<grid, threads, smem>>>(A, B0, B1, C, M, N, K);
-    CK(cudaEventRecord(e1));
-    CK(cudaEventSynchronize(e1));
-    float ms;
-    CK(cudaEventElapsedTime(&ms, e0, e1));
-    if (r >= 3) ts.push_back(ms * 1000.f);
-  }
-  std::sort(ts.begin(), ts.end());
-  const double us = ts[ts.size() / 2];
-  printf("%-28s M=%5d N=%5d K=%5d  err/max %.2e nonfinite %zu  median %8.1f us  min %8.1f  %6.1f TFLOP/s\n", name, M, N,
-         K, err / (mx > 0 ? mx : 1), bad, us, ts[0], 2.0 * M * N * K * (pair ? 2 : 1) / us * 1e-6);
-  CK(cudaFree(A)); CK(cudaFree(B0)); CK(cudaFree(B1)); CK(cudaFree(C)); CK(cudaFree(R));
-}
-
 template <int BN, int STAGES, bool PAIR, bool MAXNREG>
 void ws(const char* name, int M, int N, int K, int reps) {
   const int smem = STAGES * (128 * 64 * 2 + (PAIR ? 2 : 1) * 64 * BN * 2) + 1024;
@@ -242,7 +161,6 @@ void ref(const char* name, int M, int N, int K, int reps) {
 }
 
 int main() {
-  CK(cudaMalloc(&g_flush, 256ull << 20));
   ws<128, 4, true, true>("edge ws 128x128 pair", 130, 200, 520, 2);
   ws<256, 4, false, true>("edge ws 128x256", 100, 312, 1000, 2);  // the probe needs N, K % 8 == 0
   for (int m : {2048, 128}) {
