@@ -436,3 +436,97 @@ fn a_wgmma_configuration_runs_the_main_loop_on_warpgroup_mma() {
     assert!(gemm_shared_bytes(f32s, 4, 1).is_err(), "f32 elements");
     compile_plans(&plans, "wgmma");
 }
+
+/// LoRA, `x @ w + (x @ a) @ b`: the search's single kernel (x·W and the
+/// rank-16 side product x·A from the same tiles of x, then the rank update
+/// after the loop) is what code generation emits, on TileGemm and on
+/// WgmmaGemm, with the shared memory it declares; what it cannot fuse it
+/// refuses with the reason.
+#[test]
+fn lora_runs_as_one_kernel_with_a_low_rank_side_product() {
+    use prism::codegen::cuda::templates::{GemmShape, low_rank_shared_bytes};
+    use prism::search::crosscheck::CrossCheckOptions;
+    use prism::search::strategies::search;
+    use prism::tune::tiles::{by_name, with_tiles};
+    use prism::ugraph::{BlockOp, KernelBody};
+    let bundled = frontend::embedded().expect("bundled prism.toml");
+    let lora = bundled.workload("lora").expect("lora");
+    let (_, chosen) = search(lora, &CrossCheckOptions::default());
+    let fused = chosen.expect("a verified candidate");
+    assert_eq!(fused.kernels.len(), 1, "LoRA fuses into one kernel");
+    let mut plans = Vec::new();
+    // (configuration, threads, dynamic shared memory)
+    for (name, threads, bytes) in [
+        // 4 × (A 128×64 + B 64×256 + the side tile 64×16, 16-bit) + 1024.
+        ("t128x256x64g2s4", 256, 4 * (16_384 + 32_768 + 2_048) + 1024),
+        ("t64x64x64g1s6", 128, 6 * (8_192 + 8_192 + 2_048) + 1024),
+        // 4 × (A 64×(64+8) + B 64×(64+8) + side 64×(16+8)) × 2.
+        ("t64x64x64w221s4", 128, 4 * (9_216 + 9_216 + 3_072)),
+        // 8 k groups (their side sums meet in shared memory after the
+        // loop): 3 × (A 16×(256+8) + B 256×(16+8) + side 256×(16+8)) × 2.
+        ("t16x16x256w118s3", 256, 3 * (4_224 + 6_144 + 6_144) * 2),
+    ] {
+        let c = by_name(name).expect("a configuration");
+        let g = with_tiles(&fused, c).expect("a matmul kernel");
+        let k = codegen::cuda::generate_graph(lora, &g).expect("generates");
+        let l = &k.variants[0].launches[0];
+        assert_eq!((l.threads, l.shared_bytes), (threads, bytes), "{name}");
+        assert_eq!(
+            low_rank_shared_bytes(c.shape, 2),
+            Ok(bytes),
+            "{name}: the code generator's count"
+        );
+        assert!(k.source.contains("Gemm::SIDE_SMEM_BYTES"), "{name}");
+        assert!(k.source.contains("gemm0.mainloop_side("), "{name}");
+        // The rank update reads b's [16, n] tile at the block's columns.
+        assert!(
+            k.source.contains(
+                "gemm0.add_low_rank(p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, 16, n_valid, smem);"
+            ),
+            "{name}"
+        );
+        plans.push((name.to_string(), k));
+    }
+    compile_plans(&plans, "low-rank");
+
+    // Split-K across blocks would need the side sums combined as well.
+    let g = with_tiles(&fused, by_name("t64x64x64g1s6k2").expect("a configuration"))
+        .expect("a matmul kernel");
+    let err = codegen::cuda::generate_graph(lora, &g).expect_err("split-K");
+    assert!(err.to_string().contains("split-K"), "{err}");
+    // A side product whose post-loop product is not added to the GEMM's
+    // sum (here multiplied) is not this template's.
+    let mut product = fused.clone();
+    let KernelBody::Block(b) = &mut product.kernels[0].body else {
+        panic!("a block kernel");
+    };
+    for op in &mut b.ops {
+        if let BlockOp::Binary(f @ prism::ir::BinaryOp::Add, ..) = op {
+            *f = prism::ir::BinaryOp::Mul;
+        }
+    }
+    let err = codegen::cuda::generate_graph(lora, &product).expect_err("not a sum");
+    assert!(
+        err.to_string().contains("not added to the GEMM's sum"),
+        "{err}"
+    );
+    // Shared memory past the cap is refused before nvcc sees it.
+    let deep = GemmShape {
+        stages: 8,
+        ..by_name("t128x256x64g2s4").expect("a configuration").shape
+    };
+    assert!(low_rank_shared_bytes(deep, 2).is_err());
+    // Rank 32 is wider than the side product: LoRA stays three kernels.
+    let wide = frontend::parse(
+        "wide.toml",
+        r#"
+[workload.lora32]
+inputs = { x = "f16[n, 256]", w = "f16[256, 256]", a = "f16[256, 32]", b = "f16[32, 256]" }
+program = "x @ w + (x @ a) @ b"
+dims = { n = [64] }
+"#,
+    )
+    .expect("wide.toml");
+    let (_, chosen) = search(&wide.workloads[0], &CrossCheckOptions::default());
+    assert!(chosen.expect("a verified candidate").kernels.len() > 1);
+}

@@ -40,6 +40,7 @@
 #pragma once
 
 #include "prism/common.cuh"
+#include "prism/low_rank.cuh"
 #include "prism/memory.cuh"
 #include "prism/mma.cuh"
 
@@ -71,43 +72,6 @@ __device__ __forceinline__ void load4_f32(const T* p, float (&out)[4]) {
   for (int i = 0; i < 4; ++i) out[i] = to_float(e[i]);
 }
 
-// Up to vec16<T>::elems elements src[0..n) into a 16-byte smem chunk, zeros
-// after. 4-byte elements go through cp.async (4 bytes each, zero-filled past
-// n), 16-bit ones through registers.
-template <typename T>
-__device__ __forceinline__ void copy_partial(T* dst, const T* src, int n) {
-  constexpr int VEC = vec16<T>::elems;
-  if constexpr (sizeof(T) == 4) {
-#pragma unroll
-    for (int e = 0; e < VEC; ++e) cp_async4(dst + e, e < n ? src + e : src, e < n);
-  } else {
-    T v[VEC];
-#pragma unroll
-    for (int e = 0; e < VEC; ++e) v[e] = e < n ? src[e] : from_float<T>(0.0f);
-    store_vec16(dst, v);
-  }
-}
-
-// One 16-byte chunk of vec16<T>::elems elements, of which `n` (<= elems, may
-// be <= 0) are valid. VECTOR: full chunks by cp.async (src 16-byte
-// aligned), else element by element. STREAM: full chunks are copied L2
-// evict_first (`policy`). `base`: a valid pointer for zero-fill copies.
-template <typename T, bool VECTOR, bool STREAM = false>
-__device__ __forceinline__ void load_chunk(T* dst, const T* src, int n, const T* base, uint64_t policy = 0) {
-  constexpr int VEC = vec16<T>::elems;
-  if (VECTOR) {
-    if (n >= VEC && STREAM)
-      cp_async16_policy(dst, src, true, policy);
-    else if (n >= VEC)
-      cp_async16(dst, src, true);
-    else if (n <= 0)
-      cp_async16(dst, base, false);  // zero-fill, reads nothing
-    else
-      copy_partial(dst, src, n);  // straddles the edge
-  } else {
-    copy_partial(dst, src, n <= 0 ? 0 : (n >= VEC ? VEC : n));
-  }
-}
 }  // namespace detail
 
 // The accumulator side of a block GEMM (TileGemm, WgmmaGemm): GROUPS groups
@@ -236,12 +200,30 @@ struct TileGemm : GemmAccumulators<TileGemm<T, BM, BN, BK, WARPS_M, WARPS_N, STA
   static_assert(BN % TN == 0 && GROUP_THREADS % TX == 0 && TY * TM == BM && BK % 4 == 0,
                 "TileGemm (SIMT path): BN/TN threads per row must divide THREADS and cover BM");
 
+  // Low-rank side product (mainloop_side; low_rank.cuh): A's K tile of the
+  // side operand is one more buffer per stage; tensor cores: warps (wm, wn)
+  // with wn < 2 hold the side sums of their WM rows (columns 8 wn .. +7, or
+  // all 16 when WARPS_N is 1), one part per k group; SIMT: thread t holds
+  // elements t, t + THREADS, ... over whole K tiles (part 0).
+  using SideTile = prism::SideTile<T, BK, THREADS>;
+  static constexpr int SIDE_PARTS = WARPS_K;
+  using LowRank = LowRankEpilogue<T, BM, BN, SIDE_PARTS>;
+  static constexpr int SIDE_CHUNKS = WARPS_N == 1 ? 2 : 1;  // side n8 fragments per side warp
+  static constexpr int SIDE_SIMT = ceil_div(BM * LOW_RANK, THREADS);
+  static constexpr int SIDE_GROUPS = MI * SIDE_CHUNKS > ceil_div(SIDE_SIMT, 4) ? MI * SIDE_CHUNKS : ceil_div(SIDE_SIMT, 4);
+  static constexpr int SIDE_PIPE_BYTES = PIPE_BYTES + STAGES * SideTile::STAGE_BYTES;
+  static constexpr int SIDE_SMEM_BYTES = SIDE_PIPE_BYTES > REDUCE_BYTES
+                                             ? (SIDE_PIPE_BYTES > LowRank::SMEM_BYTES ? SIDE_PIPE_BYTES : LowRank::SMEM_BYTES)
+                                             : (REDUCE_BYTES > LowRank::SMEM_BYTES ? REDUCE_BYTES : LowRank::SMEM_BYTES);
+
   // ------------------------------------------------------------ state
   // Accumulators (GemmAccumulators::acc_), in groups of 4 (tensor core: one
   // m16n8 fragment per group, index mi * NI + ni; SIMT: row i, columns
   // j*4TX + 4tx + 0..3 at i*TN/4 + j).
   using Accumulators = GemmAccumulators<TileGemm, ACC / 4>;  // a base only if the group counts agree
   using Accumulators::acc_;
+  // The side product's partial sums (mainloop_side).
+  float side_[SIDE_GROUPS][4];
 
   // acc[BM,BN] += A[0:BM, k_begin:k_end] * B[k_begin:k_end, 0:BN]; see the
   // header comment. All THREADS threads must call it with the same arguments.
@@ -286,6 +268,86 @@ struct TileGemm : GemmAccumulators<TileGemm<T, BM, BN, BK, WARPS_M, WARPS_N, STA
       g0.reduce_groups(smem);
       g1.reduce_groups(smem);
     }
+  }
+
+  // As mainloop, and the side product S[BM, 0:16] = A[0:BM, k_begin:k_end] *
+  // S_op[k_begin:k_end, 0:rank] (rank <= 16, row stride lds) from the same A
+  // tiles, kept in side_ for add_low_rank. smem holds SIDE_SMEM_BYTES.
+  __device__ __forceinline__ void mainloop_side(const T* A, long long lda, int m_valid, const T* B, long long ldb,
+                                                int n_valid, const T* S, long long lds, int rank, long long k_begin,
+                                                long long k_end, char* smem, bool stream_b = false) {
+#pragma unroll
+    for (int i = 0; i < SIDE_GROUPS; ++i)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) side_[i][e] = 0.0f;
+    if (k_end <= k_begin) return;
+    SideTile side(S, lds, rank, k_begin, k_end);
+    const bool vector = is_aligned(A, 16) && is_aligned(B, 16) && lda % VEC == 0 && ldb % VEC == 0 &&
+                        k_begin % VEC == 0 && side.vector_ok();
+    if (vector && stream_b)
+      run_side<true, true>(A, lda, m_valid, B, ldb, n_valid, side, k_begin, k_end, smem);
+    else if (vector)
+      run_side<true, false>(A, lda, m_valid, B, ldb, n_valid, side, k_begin, k_end, smem);
+    else
+      run_side<false, false>(A, lda, m_valid, B, ldb, n_valid, side, k_begin, k_end, smem);
+    if constexpr (WARPS_K > 1) reduce_groups(smem);
+  }
+
+  // acc += round_T(S) * B_op[0:rank, 0:n_valid] after mainloop_side (B_op
+  // row-major, row stride ldb, at the block's first column). smem: at least
+  // SIDE_SMEM_BYTES, free. Every thread calls it.
+  __device__ __forceinline__ void add_low_rank(const T* B, long long ldb, int rank, int n_valid, char* smem) {
+    LowRank::apply(*this, B, ldb, rank, n_valid, smem);
+  }
+
+  // LowRankEpilogue's view of the side sums: f(part, row, col, value).
+  template <class F>
+  __device__ __forceinline__ void side_partials(F&& f) const {
+#if PRISM_HAS_MMA_SM80
+    if constexpr (kMma) {
+      const int warp = (threadIdx.x % GROUP_THREADS) / 32, lane = threadIdx.x % 32;
+      const int kg = threadIdx.x / GROUP_THREADS;
+      const int wm = warp / WARPS_N, wn = warp % WARPS_N;
+#pragma unroll
+      for (int mi = 0; mi < MI && wn < 2; ++mi)
+#pragma unroll
+        for (int c = 0; c < SIDE_CHUNKS; ++c)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            f(kg, wm * WM + mi * 16 + lane / 4 + (e / 2) * 8, (SIDE_CHUNKS == 2 ? c : wn) * 8 + (lane % 4) * 2 + e % 2,
+              side_[mi * SIDE_CHUNKS + c][e]);
+    } else
+#endif
+#pragma unroll
+    for (int i = 0; i < SIDE_SIMT; ++i) {
+      const int idx = threadIdx.x + i * THREADS;
+      if (idx < BM * LOW_RANK) {
+#pragma unroll
+        for (int p = 0; p < SIDE_PARTS; ++p)
+          f(p, idx / LOW_RANK, idx % LOW_RANK, p == 0 ? side_[i / 4][i % 4] : 0.0f);
+      }
+    }
+  }
+
+  // acc += sS[BM][16] * sB[16][BN] (shared memory, row strides lds, ldb).
+  __device__ __forceinline__ void rank_update(const T* sS, int lds, const T* sB, int ldb) {
+    if (!holds_sums()) return;
+#if PRISM_HAS_MMA_SM80
+    if constexpr (kMma) {
+      const int warp = (threadIdx.x % GROUP_THREADS) / 32;
+      const int wm = warp / WARPS_N, wn = warp % WARPS_N;
+#pragma unroll
+      for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < NI; ++ni)
+          detail::rank16_fragment<T>(acc_[mi * NI + ni], sS, lds, sB, ldb, wm * WM + mi * 16, wn * WN + ni * 8);
+    } else
+#endif
+    this->transform([&](int row, int col, float v) {
+#pragma unroll
+      for (int j = 0; j < LOW_RANK; ++j) v = fmaf(to_float(sS[row * lds + j]), to_float(sB[j * ldb + col]), v);
+      return v;
+    });
   }
 
   // Whether this thread holds sums (k group 0).
@@ -497,20 +559,45 @@ struct TileGemm : GemmAccumulators<TileGemm<T, BM, BN, BK, WARPS_M, WARPS_N, STA
         });
   }
 
+  // One GEMM and the side product: a stage holds the A, B and side tiles.
+  template <bool VECTOR, bool STREAM>
+  __device__ __forceinline__ void run_side(const T* A, long long lda, int m_valid, const T* B, long long ldb,
+                                           int n_valid, SideTile& side, long long k_begin, long long k_end,
+                                           char* smem) {
+    T* sA = reinterpret_cast<T*>(smem);
+    T* sB = sA + STAGES * A_STAGE;
+    T* sS = sB + STAGES * B_STAGE;
+    Loader ld(A, lda, m_valid, B, ldb, n_valid, k_begin, k_end, STREAM ? l2_evict_first_policy() : 0);
+    const int tiles = (int)((k_end - k_begin + BK - 1) / BK);
+    pipeline(
+        tiles,
+        [&](int s) {
+          ld.template load<VECTOR, STREAM>(sA + s * A_STAGE, sB + s * B_STAGE);
+          side.template load<VECTOR>(sS + s * SideTile::STAGE);
+        },
+        [&](int s) { compute<true>(sA + s * A_STAGE, sB + s * B_STAGE, sS + s * SideTile::STAGE); });
+  }
+
   // ------------------------------------------------------------ math on one stage
-  __device__ __forceinline__ void compute(const T* sA, const T* sB) {
+  // SIDE: also side_ += the stage's A tile * its side tile sS.
+  template <bool SIDE = false>
+  __device__ __forceinline__ void compute(const T* sA, const T* sB, const T* sS = nullptr) {
 #if PRISM_HAS_MMA_SM80
     if constexpr (kMma) {
-      compute_mma(sA, sB);
+      compute_mma<SIDE>(sA, sB, sS);
       return;
     }
 #endif
     compute_simt(sA, sB);
+    if constexpr (SIDE) compute_side_simt(sA, sS);
   }
 
   // Tensor cores: per k16 step, ldmatrix the warp's NI B fragments (x4.trans,
   // two n8 fragments each) and MI A fragments (x4), and MI x NI mma.sync.
-  __device__ __forceinline__ void compute_mma(const T* sA, const T* sB) {
+  // SIDE: the side warps also ldmatrix the side tile's B fragments of the
+  // k16 step and add A * them to side_.
+  template <bool SIDE>
+  __device__ __forceinline__ void compute_mma(const T* sA, const T* sB, const T* sS) {
     const int warp = (threadIdx.x % GROUP_THREADS) / 32, lane = threadIdx.x % 32;
     const int kg = threadIdx.x / GROUP_THREADS;
     const int wm = warp / WARPS_N, wn = warp % WARPS_N;
@@ -533,12 +620,49 @@ struct TileGemm : GemmAccumulators<TileGemm<T, BM, BN, BK, WARPS_M, WARPS_N, STA
         b[2 * nj][0] = r[0], b[2 * nj][1] = r[1];
         b[2 * nj + 1][0] = r[2], b[2 * nj + 1][1] = r[3];
       }
+      uint32_t sb[SIDE_CHUNKS][2];
+      const bool side_warp = SIDE && wn < 2;
+      if constexpr (SIDE) {
+        if (side_warp) {
+          // x4.trans: lanes 16-31 address the columns 8 on (both chunks);
+          // x2.trans: the warp's chunk wn.
+          const T* row = sS + (kk * 16 + lane % 16) * SideTile::LD;
+          if constexpr (SIDE_CHUNKS == 2) {
+            uint32_t r[4];
+            ldmatrix_x4_trans(r, row + (lane / 16) * 8);
+            sb[0][0] = r[0], sb[0][1] = r[1], sb[1][0] = r[2], sb[1][1] = r[3];
+          } else {
+            ldmatrix_x2_trans(sb[0], row + wn * 8);
+          }
+        }
+      }
 #pragma unroll
       for (int mi = 0; mi < MI; ++mi) {
         uint32_t a[4];
         ldmatrix_x4(a, a_base + (uint32_t)((mi * 16 * LDA_S + kk * 16) * sizeof(T)));
 #pragma unroll
         for (int ni = 0; ni < NI; ++ni) mma_m16n8k16<T>(acc_[mi * NI + ni], a, b[ni]);
+        if constexpr (SIDE) {
+          if (side_warp) {
+#pragma unroll
+            for (int c = 0; c < SIDE_CHUNKS; ++c) mma_m16n8k16<T>(side_[mi * SIDE_CHUNKS + c], a, sb[c]);
+          }
+        }
+      }
+    }
+  }
+
+  // SIMT side product: each thread its SIDE_SIMT elements over the whole tile.
+  __device__ __forceinline__ void compute_side_simt(const T* sA, const T* sS) {
+#pragma unroll
+    for (int i = 0; i < SIDE_SIMT; ++i) {
+      const int idx = threadIdx.x + i * THREADS;
+      if (idx < BM * LOW_RANK) {
+        const T* a = sA + (idx / LOW_RANK) * LDA_S;
+        const T* s = sS + idx % LOW_RANK;
+        float v = side_[i / 4][i % 4];
+        for (int k = 0; k < BK; ++k) v = fmaf(to_float(a[k]), to_float(s[k * SideTile::LD]), v);
+        side_[i / 4][i % 4] = v;
       }
     }
   }

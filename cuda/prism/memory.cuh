@@ -128,4 +128,46 @@ __device__ __forceinline__ void cp_async_wait() {
 #endif
 }
 
+// ---------------------------------------------------------------- tile loaders
+
+namespace detail {
+// Up to vec16<T>::elems elements src[0..n) into a 16-byte smem chunk, zeros
+// after. 4-byte elements go through cp.async (4 bytes each, zero-filled past
+// n), 16-bit ones through registers.
+template <typename T>
+__device__ __forceinline__ void copy_partial(T* dst, const T* src, int n) {
+  constexpr int VEC = vec16<T>::elems;
+  if constexpr (sizeof(T) == 4) {
+#pragma unroll
+    for (int e = 0; e < VEC; ++e) cp_async4(dst + e, e < n ? src + e : src, e < n);
+  } else {
+    T v[VEC];
+#pragma unroll
+    for (int e = 0; e < VEC; ++e) v[e] = e < n ? src[e] : from_float<T>(0.0f);
+    store_vec16(dst, v);
+  }
+}
+
+// One 16-byte chunk of vec16<T>::elems elements, of which `n` (<= elems, may
+// be <= 0) are valid. VECTOR: full chunks by cp.async (src 16-byte
+// aligned), else element by element. STREAM: full chunks are copied L2
+// evict_first (`policy`). `base`: a valid pointer for zero-fill copies.
+template <typename T, bool VECTOR, bool STREAM = false>
+__device__ __forceinline__ void load_chunk(T* dst, const T* src, int n, const T* base, uint64_t policy = 0) {
+  constexpr int VEC = vec16<T>::elems;
+  if (VECTOR) {
+    if (n >= VEC && STREAM)
+      cp_async16_policy(dst, src, true, policy);
+    else if (n >= VEC)
+      cp_async16(dst, src, true);
+    else if (n <= 0)
+      cp_async16(dst, base, false);  // zero-fill, reads nothing
+    else
+      copy_partial(dst, src, n);  // straddles the edge
+  } else {
+    copy_partial(dst, src, n <= 0 ? 0 : (n >= VEC ? VEC : n));
+  }
+}
+}  // namespace detail
+
 }  // namespace prism

@@ -71,6 +71,23 @@ __device__ __forceinline__ void wait() {
 // before later async-proxy reads (wgmma) that a barrier makes wait for them.
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
+// The 32-byte swizzle (a 16-column N-major B: 32-byte rows, 8-row groups
+// `stride` bytes apart).
+__device__ __forceinline__ uint64_t desc_sw32(uint32_t addr, uint32_t leading, uint32_t stride) {
+  return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)((leading & 0x3FFFF) >> 4) << 16) |
+         ((uint64_t)((stride & 0x3FFFF) >> 4) << 32) | (3ull << 62);
+}
+
+// d[2][4] += A(desc_a) * B(desc_b), m64n16k16, TY: f16 or bf16.
+#define PRISM_WGMMA_M64N16K16(TY, d, desc_a, desc_b) \
+  asm volatile( \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %10, 0;\n" \
+      "wgmma.mma_async.sync.aligned.m64n16k16.f32." TY "." TY " " \
+      "{%0, %1, %2, %3, %4, %5, %6, %7}, %8, %9, p, 1, 1, 0, 1;\n}\n" \
+      : "+f"((d)[0][0]), "+f"((d)[0][1]), "+f"((d)[0][2]), "+f"((d)[0][3]), \
+        "+f"((d)[1][0]), "+f"((d)[1][1]), "+f"((d)[1][2]), "+f"((d)[1][3]) \
+      : "l"(desc_a), "l"(desc_b), "r"(1))
+
 // d[8][4] += A(desc_a) * B(desc_b), m64n64k16, TY: f16 or bf16.
 #define PRISM_WGMMA_M64N64K16(TY, d, desc_a, desc_b) \
   asm volatile( \
@@ -172,8 +189,13 @@ __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.
 // acc[BN / 8][4] += A * B for one k16 step of a warpgroup.
 template <typename T, int BN>
 __device__ __forceinline__ void mma(float (&d)[BN / 8][4], uint64_t desc_a, uint64_t desc_b) {
-  static_assert(BN == 64 || BN == 128 || BN == 256, "wgmma::mma: BN must be 64, 128 or 256");
-  if constexpr (std::is_same<T, __half>::value) {
+  static_assert(BN == 16 || BN == 64 || BN == 128 || BN == 256, "wgmma::mma: BN must be 16, 64, 128 or 256");
+  if constexpr (BN == 16) {
+    if constexpr (std::is_same<T, __half>::value)
+      PRISM_WGMMA_M64N16K16("f16", d, desc_a, desc_b);
+    else
+      PRISM_WGMMA_M64N16K16("bf16", d, desc_a, desc_b);
+  } else if constexpr (std::is_same<T, __half>::value) {
     if constexpr (BN == 64) PRISM_WGMMA_M64N64K16("f16", d, desc_a, desc_b);
     if constexpr (BN == 128) PRISM_WGMMA_M64N128K16("f16", d, desc_a, desc_b);
     if constexpr (BN == 256) PRISM_WGMMA_M64N256K16("f16", d, desc_a, desc_b);
@@ -203,6 +225,18 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
   static constexpr int ALIGN = 1024;
   static constexpr int SMEM_BYTES = STAGES * (A_STAGE + B_STAGE) + ALIGN;
   static constexpr int PAIR_SMEM_BYTES = STAGES * (A_STAGE + 2 * B_STAGE) + ALIGN;
+  // Low-rank side product (mainloop_side; low_rank.cuh): the side tile is
+  // a third buffer per stage (2 KiB, 32-byte swizzle: the stages stay
+  // 1024-byte aligned), read by one more wgmma (m64n16k16) per k16 step
+  // beside the GEMM's, in the same commit group: each warp holds the side
+  // sums of its 16 rows.
+  using SideTile = prism::SideTile<T, BK, THREADS, true>;
+  static constexpr int SIDE_PARTS = 1;
+  using LowRank = LowRankEpilogue<T, BM, BN, SIDE_PARTS>;
+  static constexpr int SIDE_PIPE_BYTES = STAGES * (A_STAGE + B_STAGE + SideTile::STAGE_BYTES) + ALIGN;
+  static constexpr int SIDE_SMEM_BYTES =
+      SIDE_PIPE_BYTES > LowRank::SMEM_BYTES ? SIDE_PIPE_BYTES : LowRank::SMEM_BYTES;
+  static_assert(SideTile::STAGE_BYTES % ALIGN == 0, "WgmmaGemm: the side tile keeps the stages aligned");
 
   static_assert(sizeof(T) == 2, "WgmmaGemm: T must be __half or __nv_bfloat16");
   static_assert(BM % 64 == 0 && BM >= 64 && BM <= 256, "WgmmaGemm: BM must be 64, 128, 192 or 256");
@@ -211,6 +245,8 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
 
   using Accumulators = GemmAccumulators<WgmmaGemm, BN / 8>;
   using Accumulators::acc_;
+  // The side product's sums (mainloop_side): columns 0-7, 8-15.
+  float side_[2][4];
 
   // acc[BM,BN] += A[0:BM, k_begin:k_end] * B[k_begin:k_end, 0:BN], as
   // TileGemm::mainloop. `stream_b` is ignored: these tiles are for
@@ -225,9 +261,52 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
     const bool vector = is_aligned(A, 16) && is_aligned(B, 16) && lda % VEC == 0 && ldb % VEC == 0 &&
                         k_begin % VEC == 0;
     if (vector)
-      run<true, false>(this, this, A, lda, m_valid, B, B, ldb, n_valid, k_begin, k_end, smem);
+      run<true, false, false>(this, this, nullptr, A, lda, m_valid, B, B, ldb, n_valid, k_begin, k_end, smem);
     else
-      run<false, false>(this, this, A, lda, m_valid, B, B, ldb, n_valid, k_begin, k_end, smem);
+      run<false, false, false>(this, this, nullptr, A, lda, m_valid, B, B, ldb, n_valid, k_begin, k_end, smem);
+  }
+
+  // As mainloop, and the side product from the same A tiles, as
+  // TileGemm::mainloop_side (smem holds SIDE_SMEM_BYTES).
+  __device__ __forceinline__ void mainloop_side(const T* A, long long lda, int m_valid, const T* B, long long ldb,
+                                                int n_valid, const T* S, long long lds, int rank, long long k_begin,
+                                                long long k_end, char* smem, bool stream_b = false) {
+    (void)stream_b;
+#pragma unroll
+    for (int i = 0; i < 2; ++i)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) side_[i][e] = 0.0f;
+    if (k_end <= k_begin) return;
+    SideTile side(S, lds, rank, k_begin, k_end);
+    const bool vector = is_aligned(A, 16) && is_aligned(B, 16) && lda % VEC == 0 && ldb % VEC == 0 &&
+                        k_begin % VEC == 0 && side.vector_ok();
+    if (vector)
+      run<true, false, true>(this, this, &side, A, lda, m_valid, B, B, ldb, n_valid, k_begin, k_end, smem);
+    else
+      run<false, false, true>(this, this, &side, A, lda, m_valid, B, B, ldb, n_valid, k_begin, k_end, smem);
+  }
+
+  // acc += round_T(S) * B_op[0:rank, 0:n_valid], as TileGemm::add_low_rank.
+  __device__ __forceinline__ void add_low_rank(const T* B, long long ldb, int rank, int n_valid, char* smem) {
+    LowRank::apply(*this, B, ldb, rank, n_valid, smem);
+  }
+
+  // LowRankEpilogue's view of the side sums: f(part, row, col, value).
+  template <class F>
+  __device__ __forceinline__ void side_partials(F&& f) const {
+    const int lane = threadIdx.x % 32;
+    const int row0 = (threadIdx.x / 128) * 64 + ((threadIdx.x % 128) / 32) * 16 + lane / 4;
+#pragma unroll
+    for (int c = 0; c < 2; ++c)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) f(0, row0 + (e / 2) * 8, c * 8 + (lane % 4) * 2 + e % 2, side_[c][e]);
+  }
+
+  // acc += sS[BM][16] * sB[16][BN] (shared memory, row strides lds, ldb).
+  __device__ __forceinline__ void rank_update(const T* sS, int lds, const T* sB, int ldb) {
+    const int row0 = (threadIdx.x / 128) * 64 + ((threadIdx.x % 128) / 32) * 16;
+#pragma unroll
+    for (int i = 0; i < BN / 8; ++i) detail::rank16_fragment<T>(acc_[i], sS, lds, sB, ldb, row0, i * 8);
   }
 
   // g0 += A * B0 and g1 += A * B1 in one pipeline, as TileGemm::mainloop_pair
@@ -241,9 +320,9 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
     const bool vector = is_aligned(A, 16) && is_aligned(B0, 16) && is_aligned(B1, 16) && lda % VEC == 0 &&
                         ldb % VEC == 0 && k_begin % VEC == 0;
     if (vector)
-      run<true, true>(&g0, &g1, A, lda, m_valid, B0, B1, ldb, n_valid, k_begin, k_end, smem);
+      run<true, true, false>(&g0, &g1, nullptr, A, lda, m_valid, B0, B1, ldb, n_valid, k_begin, k_end, smem);
     else
-      run<false, true>(&g0, &g1, A, lda, m_valid, B0, B1, ldb, n_valid, k_begin, k_end, smem);
+      run<false, true, false>(&g0, &g1, nullptr, A, lda, m_valid, B0, B1, ldb, n_valid, k_begin, k_end, smem);
   }
 
   // Every thread holds sums.
@@ -340,22 +419,27 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
   };
 
   // ------------------------------------------------------------ pipeline
-  // g0 += A * B0 (and, PAIR, g1 += A * B1); see the header comment.
-  template <bool VECTOR, bool PAIR>
-  __device__ __forceinline__ static void run(WgmmaGemm* g0, WgmmaGemm* g1, const T* A, long long lda, int m_valid,
+  // g0 += A * B0 (and, PAIR, g1 += A * B1; SIDE, g0's side product from
+  // `side`'s tiles); see the header comment.
+  template <bool VECTOR, bool PAIR, bool SIDE>
+  __device__ __forceinline__ static void run(WgmmaGemm* g0, WgmmaGemm* g1, SideTile* side, const T* A, long long lda,
+                                             int m_valid,
                                              const T* B0, const T* B1, long long ldb, int n_valid,
                                              long long k_begin, long long k_end, char* smem) {
 #if PRISM_HAS_WGMMA
     const uint32_t raw = smem_addr(smem);
     const uint32_t base = (raw + ALIGN - 1) & ~(uint32_t)(ALIGN - 1);
     char* s = smem + (base - raw);
-    constexpr int stage_bytes = A_STAGE + (PAIR ? 2 : 1) * B_STAGE;
+    static_assert(!(PAIR && SIDE), "WgmmaGemm: a side product runs beside one GEMM");
+    constexpr int stage_bytes = A_STAGE + (PAIR ? 2 : 1) * B_STAGE + (SIDE ? SideTile::STAGE_BYTES : 0);
     Loader ld(A, lda, m_valid, B0, B1, ldb, n_valid, k_begin, k_end);
     const int tiles = (int)((k_end - k_begin + BK - 1) / BK);
     const auto load = [&](int stage) {
       char* st = s + stage * stage_bytes;
       ld.template load<VECTOR, PAIR>(st, st + A_STAGE, st + A_STAGE + B_STAGE);
+      if constexpr (SIDE) side->template load<VECTOR>(reinterpret_cast<T*>(st + A_STAGE + B_STAGE));
     };
+
     const uint32_t a_off = (threadIdx.x / 128) * 64 * 128;  // this warpgroup's 64 rows
 #pragma unroll
     for (int p = 0; p < STAGES - 2; ++p) {
@@ -377,6 +461,8 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
         const uint64_t da = wgmma::desc_sw128(sa + kk * 32, 16, 1024);
         wgmma::mma<T, BN>(g0->acc_, da, wgmma::desc_sw128(sb + kk * 2048, B_ATOM, 1024));
         if constexpr (PAIR) wgmma::mma<T, BN>(g1->acc_, da, wgmma::desc_sw128(sb + B_STAGE + kk * 2048, B_ATOM, 1024));
+        // The side tile: 16 k rows (two 256-byte groups) per k16 step.
+        if constexpr (SIDE) wgmma::mma<T, 16>(g0->side_, da, wgmma::desc_sw32(sb + B_STAGE + kk * 512, 256, 256));
       }
       wgmma::commit();
       wgmma::wait<1>();
@@ -387,7 +473,7 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
     cp_async_wait<0>();
     __syncthreads();
 #else
-    (void)g0, (void)g1, (void)A, (void)lda, (void)m_valid, (void)B0, (void)B1, (void)ldb, (void)n_valid;
+    (void)g0, (void)g1, (void)side, (void)A, (void)lda, (void)m_valid, (void)B0, (void)B1, (void)ldb, (void)n_valid;
     (void)k_begin, (void)k_end, (void)smem;
     __trap();
 #endif

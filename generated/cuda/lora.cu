@@ -6,155 +6,7 @@
 #include "prism/wgmma.cuh"
 #include "prism/attention.cuh"
 
-extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v0(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
-    b_x /= ((4096 + 32LL - 1) / 32LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 32, 256, 1, 2, 4, 4>;
-    static_assert(Gemm::SMEM_BYTES == 115712, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)32, 4096 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v0(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 16LL - 1) / 16LL)) * 16LL;
-    b_x /= ((16 + 16LL - 1) / 16LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 3, 8>;
-    static_assert(Gemm::SMEM_BYTES == 62208, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)16, 16 - g0_0);
-    const long long k_chunk = ((4096 + 4096LL - 1) / 4096LL) * 256LL;
-    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (16);
-    const auto splitk_at = [&](long long s, int j, int row, int col) { return splitk_workspace + (s * 1 + j) * ws_plane + (g1_0 + row) * (16) + g0_0 + col; };
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.for_each([&](int row, int col, float acc) { if (splitk_valid(row, col)) __stcg(splitk_at(blockIdx.z, 0, row, col), acc); });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
-    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) { return __ldcg(splitk_at(s, 0, row, col)); });
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v0(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
-    b_x /= ((4096 + 32LL - 1) / 32LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 32, 256, 1, 2, 4, 4>;
-    static_assert(Gemm::SMEM_BYTES == 115712, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)32, 4096 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem, gridDim.y == 1);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
-        const float v2 = (v1 + acc);
-        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v1(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
-    b_x /= ((4096 + 32LL - 1) / 32LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 32, 128, 1, 2, 4, 4>;
-    static_assert(Gemm::SMEM_BYTES == 58368, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)32, 4096 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v1(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 16LL - 1) / 16LL)) * 16LL;
-    b_x /= ((16 + 16LL - 1) / 16LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 3, 8>;
-    static_assert(Gemm::SMEM_BYTES == 62208, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)16, 16 - g0_0);
-    const long long k_chunk = ((4096 + 4096LL - 1) / 4096LL) * 256LL;
-    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (16);
-    const auto splitk_at = [&](long long s, int j, int row, int col) { return splitk_workspace + (s * 1 + j) * ws_plane + (g1_0 + row) * (16) + g0_0 + col; };
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.for_each([&](int row, int col, float acc) { if (splitk_valid(row, col)) __stcg(splitk_at(blockIdx.z, 0, row, col), acc); });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
-    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) { return __ldcg(splitk_at(s, 0, row, col)); });
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v1(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
-    b_x /= ((4096 + 32LL - 1) / 32LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 32, 128, 1, 2, 4, 4>;
-    static_assert(Gemm::SMEM_BYTES == 58368, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)32, 4096 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem, gridDim.y == 1);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
-        const float v2 = (v1 + acc);
-        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v2(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v0(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
     b_x /= ((4096 + 64LL - 1) / 64LL);
@@ -162,73 +14,43 @@ extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v2(const __half
     const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((d_n + 16LL - 1) / 16LL);
     using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
-    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
+    static_assert(Gemm::SIDE_SMEM_BYTES == 115712, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
     const int n_valid = (int)min((long long)64, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.mainloop_side(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, p2 + 0 * (16 * 1LL) + 0 * 1LL, 16, 16, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.add_low_rank(p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, 16, n_valid, smem);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v2(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v1(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 16LL - 1) / 16LL)) * 16LL;
-    b_x /= ((16 + 16LL - 1) / 16LL);
+    const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
+    b_x /= ((4096 + 32LL - 1) / 32LL);
     long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 3, 8>;
-    static_assert(Gemm::SMEM_BYTES == 62208, "prism: TileGemm shared memory differs from the code generator's");
+    const long long g1_0 = (b_y % ((d_n + 32LL - 1) / 32LL)) * 32LL;
+    b_y /= ((d_n + 32LL - 1) / 32LL);
+    using Gemm = prism::TileGemm<__half, 32, 32, 128, 1, 2, 4, 4>;
+    static_assert(Gemm::SIDE_SMEM_BYTES == 100352, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)16, 16 - g0_0);
-    const long long k_chunk = ((4096 + 4096LL - 1) / 4096LL) * 256LL;
-    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
+    const int m_valid = (int)min((long long)32, d_n - g1_0);
+    const int n_valid = (int)min((long long)32, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (16);
-    const auto splitk_at = [&](long long s, int j, int row, int col) { return splitk_workspace + (s * 1 + j) * ws_plane + (g1_0 + row) * (16) + g0_0 + col; };
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.for_each([&](int row, int col, float acc) { if (splitk_valid(row, col)) __stcg(splitk_at(blockIdx.z, 0, row, col), acc); });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
-    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) { return __ldcg(splitk_at(s, 0, row, col)); });
+    gemm0.mainloop_side(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, p2 + 0 * (16 * 1LL) + 0 * 1LL, 16, 16, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.add_low_rank(p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, 16, n_valid, smem);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v2(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((4096 + 64LL - 1) / 64LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
-    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, 4096 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem, gridDim.y == 1);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
-        const float v2 = (v1 + acc);
-        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(128, 1) lora_k0_sgraph_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
+extern "C" __global__ void __launch_bounds__(128, 1) lora_k0_sgraph_v2(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     const long long b_lin = (long long)blockIdx.y * gridDim.x + blockIdx.x;
     long long b_x = b_lin / gridDim.y;
     const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
@@ -237,92 +59,21 @@ extern "C" __global__ void __launch_bounds__(128, 1) lora_k0_sgraph_v3(const __h
     const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
     b_y /= ((d_n + 64LL - 1) / 64LL);
     using Gemm = prism::WgmmaGemm<__half, 64, 64, 6>;
-    static_assert(Gemm::SMEM_BYTES == 99328, "prism: WgmmaGemm shared memory differs from the code generator's");
+    static_assert(Gemm::SIDE_SMEM_BYTES == 111616, "prism: WgmmaGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)64, d_n - g1_0);
     const int n_valid = (int)min((long long)64, 4096 - g0_0);
-    const long long k_chunk = ((4096 + 128LL - 1) / 128LL) * 64LL;
-    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (4096);
-    const auto splitk_at = [&](long long s, int j, int row, int col) { return splitk_workspace + (s * 1 + j) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col; };
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.for_each([&](int row, int col, float acc) { if (splitk_valid(row, col)) __stcg(splitk_at(blockIdx.z, 0, row, col), acc); });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 2u)) return;
-    gemm0.combine_splits<2>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) { return __ldcg(splitk_at(s, 0, row, col)); });
+    gemm0.mainloop_side(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, p2 + 0 * (16 * 1LL) + 0 * 1LL, 16, 16, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.add_low_rank(p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, 16, n_valid, smem);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v3(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 16LL - 1) / 16LL)) * 16LL;
-    b_x /= ((16 + 16LL - 1) / 16LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 3, 8>;
-    static_assert(Gemm::SMEM_BYTES == 62208, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)16, 16 - g0_0);
-    const long long k_chunk = ((4096 + 4096LL - 1) / 4096LL) * 256LL;
-    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (16);
-    const auto splitk_at = [&](long long s, int j, int row, int col) { return splitk_workspace + (s * 1 + j) * ws_plane + (g1_0 + row) * (16) + g0_0 + col; };
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.for_each([&](int row, int col, float acc) { if (splitk_valid(row, col)) __stcg(splitk_at(blockIdx.z, 0, row, col), acc); });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
-    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) { return __ldcg(splitk_at(s, 0, row, col)); });
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(128, 1) lora_k2_sgraph_v3(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
-    const long long b_lin = (long long)blockIdx.y * gridDim.x + blockIdx.x;
-    long long b_x = b_lin / gridDim.y;
-    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((4096 + 64LL - 1) / 64LL);
-    long long b_y = b_lin % gridDim.y;
-    const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
-    b_y /= ((d_n + 64LL - 1) / 64LL);
-    using Gemm = prism::WgmmaGemm<__half, 64, 64, 6>;
-    static_assert(Gemm::SMEM_BYTES == 99328, "prism: WgmmaGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)64, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, 4096 - g0_0);
-    const long long k_chunk = ((16 + 128LL - 1) / 128LL) * 64LL;
-    const long long k_lo = min((long long)(16), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(16), k_lo + k_chunk);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (4096);
-    const auto splitk_at = [&](long long s, int j, int row, int col) { return splitk_workspace + (s * 1 + j) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col; };
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.for_each([&](int row, int col, float acc) { if (splitk_valid(row, col)) __stcg(splitk_at(blockIdx.z, 0, row, col), acc); });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 2u)) return;
-    gemm0.combine_splits<2>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) { return __ldcg(splitk_at(s, 0, row, col)); });
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
-        const float v2 = (v1 + acc);
-        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256, 1) lora_k0_sgraph_v4(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256, 1) lora_k0_sgraph_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     const long long b_lin = (long long)blockIdx.y * gridDim.x + blockIdx.x;
     long long b_x = b_lin / gridDim.y;
     const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
@@ -331,74 +82,21 @@ extern "C" __global__ void __launch_bounds__(256, 1) lora_k0_sgraph_v4(const __h
     const long long g1_0 = (b_y % ((d_n + 128LL - 1) / 128LL)) * 128LL;
     b_y /= ((d_n + 128LL - 1) / 128LL);
     using Gemm = prism::WgmmaGemm<__half, 128, 64, 6>;
-    static_assert(Gemm::SMEM_BYTES == 148480, "prism: WgmmaGemm shared memory differs from the code generator's");
+    static_assert(Gemm::SIDE_SMEM_BYTES == 160768, "prism: WgmmaGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)128, d_n - g1_0);
     const int n_valid = (int)min((long long)64, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.mainloop_side(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, p2 + 0 * (16 * 1LL) + 0 * 1LL, 16, 16, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.add_low_rank(p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, 16, n_valid, smem);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v4(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 16LL - 1) / 16LL)) * 16LL;
-    b_x /= ((16 + 16LL - 1) / 16LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 3, 8>;
-    static_assert(Gemm::SMEM_BYTES == 62208, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)16, 16 - g0_0);
-    const long long k_chunk = ((4096 + 4096LL - 1) / 4096LL) * 256LL;
-    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (16);
-    const auto splitk_at = [&](long long s, int j, int row, int col) { return splitk_workspace + (s * 1 + j) * ws_plane + (g1_0 + row) * (16) + g0_0 + col; };
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.for_each([&](int row, int col, float acc) { if (splitk_valid(row, col)) __stcg(splitk_at(blockIdx.z, 0, row, col), acc); });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
-    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) { return __ldcg(splitk_at(s, 0, row, col)); });
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256, 1) lora_k2_sgraph_v4(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
-    const long long b_lin = (long long)blockIdx.y * gridDim.x + blockIdx.x;
-    long long b_x = b_lin / gridDim.y;
-    const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((4096 + 64LL - 1) / 64LL);
-    long long b_y = b_lin % gridDim.y;
-    const long long g1_0 = (b_y % ((d_n + 128LL - 1) / 128LL)) * 128LL;
-    b_y /= ((d_n + 128LL - 1) / 128LL);
-    using Gemm = prism::WgmmaGemm<__half, 128, 64, 6>;
-    static_assert(Gemm::SMEM_BYTES == 148480, "prism: WgmmaGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)128, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, 4096 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem, gridDim.y == 1);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
-        const float v2 = (v1 + acc);
-        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256, 1) lora_k0_sgraph_v5(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256, 1) lora_k0_sgraph_v4(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     const long long b_lin = (long long)blockIdx.y * gridDim.x + blockIdx.x;
     long long b_x = b_lin / gridDim.y;
     const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
@@ -407,74 +105,21 @@ extern "C" __global__ void __launch_bounds__(256, 1) lora_k0_sgraph_v5(const __h
     const long long g1_0 = (b_y % ((d_n + 128LL - 1) / 128LL)) * 128LL;
     b_y /= ((d_n + 128LL - 1) / 128LL);
     using Gemm = prism::WgmmaGemm<__half, 128, 128, 4>;
-    static_assert(Gemm::SMEM_BYTES == 132096, "prism: WgmmaGemm shared memory differs from the code generator's");
+    static_assert(Gemm::SIDE_SMEM_BYTES == 140288, "prism: WgmmaGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)128, d_n - g1_0);
     const int n_valid = (int)min((long long)128, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.mainloop_side(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, p2 + 0 * (16 * 1LL) + 0 * 1LL, 16, 16, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.add_low_rank(p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, 16, n_valid, smem);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v5(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 16LL - 1) / 16LL)) * 16LL;
-    b_x /= ((16 + 16LL - 1) / 16LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 3, 8>;
-    static_assert(Gemm::SMEM_BYTES == 62208, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)16, 16 - g0_0);
-    const long long k_chunk = ((4096 + 4096LL - 1) / 4096LL) * 256LL;
-    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (16);
-    const auto splitk_at = [&](long long s, int j, int row, int col) { return splitk_workspace + (s * 1 + j) * ws_plane + (g1_0 + row) * (16) + g0_0 + col; };
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.for_each([&](int row, int col, float acc) { if (splitk_valid(row, col)) __stcg(splitk_at(blockIdx.z, 0, row, col), acc); });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
-    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) { return __ldcg(splitk_at(s, 0, row, col)); });
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256, 1) lora_k2_sgraph_v5(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
-    const long long b_lin = (long long)blockIdx.y * gridDim.x + blockIdx.x;
-    long long b_x = b_lin / gridDim.y;
-    const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
-    b_x /= ((4096 + 128LL - 1) / 128LL);
-    long long b_y = b_lin % gridDim.y;
-    const long long g1_0 = (b_y % ((d_n + 128LL - 1) / 128LL)) * 128LL;
-    b_y /= ((d_n + 128LL - 1) / 128LL);
-    using Gemm = prism::WgmmaGemm<__half, 128, 128, 4>;
-    static_assert(Gemm::SMEM_BYTES == 132096, "prism: WgmmaGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)128, d_n - g1_0);
-    const int n_valid = (int)min((long long)128, 4096 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem, gridDim.y == 1);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
-        const float v2 = (v1 + acc);
-        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256, 1) lora_k0_sgraph_v6(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256, 1) lora_k0_sgraph_v5(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     const long long b_lin = (long long)blockIdx.y * gridDim.x + blockIdx.x;
     long long b_x = b_lin / gridDim.y;
     const long long g0_0 = (b_x % ((4096 + 256LL - 1) / 256LL)) * 256LL;
@@ -483,222 +128,65 @@ extern "C" __global__ void __launch_bounds__(256, 1) lora_k0_sgraph_v6(const __h
     const long long g1_0 = (b_y % ((d_n + 128LL - 1) / 128LL)) * 128LL;
     b_y /= ((d_n + 128LL - 1) / 128LL);
     using Gemm = prism::WgmmaGemm<__half, 128, 256, 4>;
-    static_assert(Gemm::SMEM_BYTES == 197632, "prism: WgmmaGemm shared memory differs from the code generator's");
+    static_assert(Gemm::SIDE_SMEM_BYTES == 205824, "prism: WgmmaGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)128, d_n - g1_0);
     const int n_valid = (int)min((long long)256, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.mainloop_side(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, p2 + 0 * (16 * 1LL) + 0 * 1LL, 16, 16, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.add_low_rank(p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, 16, n_valid, smem);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v6(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 16LL - 1) / 16LL)) * 16LL;
-    b_x /= ((16 + 16LL - 1) / 16LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 3, 8>;
-    static_assert(Gemm::SMEM_BYTES == 62208, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)16, 16 - g0_0);
-    const long long k_chunk = ((4096 + 4096LL - 1) / 4096LL) * 256LL;
-    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (16);
-    const auto splitk_at = [&](long long s, int j, int row, int col) { return splitk_workspace + (s * 1 + j) * ws_plane + (g1_0 + row) * (16) + g0_0 + col; };
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.for_each([&](int row, int col, float acc) { if (splitk_valid(row, col)) __stcg(splitk_at(blockIdx.z, 0, row, col), acc); });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
-    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) { return __ldcg(splitk_at(s, 0, row, col)); });
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256, 1) lora_k2_sgraph_v6(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
-    const long long b_lin = (long long)blockIdx.y * gridDim.x + blockIdx.x;
-    long long b_x = b_lin / gridDim.y;
-    const long long g0_0 = (b_x % ((4096 + 256LL - 1) / 256LL)) * 256LL;
-    b_x /= ((4096 + 256LL - 1) / 256LL);
-    long long b_y = b_lin % gridDim.y;
-    const long long g1_0 = (b_y % ((d_n + 128LL - 1) / 128LL)) * 128LL;
-    b_y /= ((d_n + 128LL - 1) / 128LL);
-    using Gemm = prism::WgmmaGemm<__half, 128, 256, 4>;
-    static_assert(Gemm::SMEM_BYTES == 197632, "prism: WgmmaGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)128, d_n - g1_0);
-    const int n_valid = (int)min((long long)256, 4096 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem, gridDim.y == 1);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
-        const float v2 = (v1 + acc);
-        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v7(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v6(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 16LL - 1) / 16LL)) * 16LL;
     b_x /= ((4096 + 16LL - 1) / 16LL);
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 4, 8>;
-    static_assert(Gemm::SMEM_BYTES == 82944, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 3, 8>;
+    static_assert(Gemm::SIDE_SMEM_BYTES == 99072, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
     const int n_valid = (int)min((long long)16, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.mainloop_side(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, p2 + 0 * (16 * 1LL) + 0 * 1LL, 16, 16, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.add_low_rank(p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, 16, n_valid, smem);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v7(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 16LL - 1) / 16LL)) * 16LL;
-    b_x /= ((16 + 16LL - 1) / 16LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 3, 8>;
-    static_assert(Gemm::SMEM_BYTES == 62208, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)16, 16 - g0_0);
-    const long long k_chunk = ((4096 + 4096LL - 1) / 4096LL) * 256LL;
-    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (16);
-    const auto splitk_at = [&](long long s, int j, int row, int col) { return splitk_workspace + (s * 1 + j) * ws_plane + (g1_0 + row) * (16) + g0_0 + col; };
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.for_each([&](int row, int col, float acc) { if (splitk_valid(row, col)) __stcg(splitk_at(blockIdx.z, 0, row, col), acc); });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
-    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) { return __ldcg(splitk_at(s, 0, row, col)); });
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v7(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 16LL - 1) / 16LL)) * 16LL;
-    b_x /= ((4096 + 16LL - 1) / 16LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 4, 8>;
-    static_assert(Gemm::SMEM_BYTES == 82944, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)16, 4096 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem, gridDim.y == 1);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
-        const float v2 = (v1 + acc);
-        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v8(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v7(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
     b_x /= ((4096 + 32LL - 1) / 32LL);
     long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 32LL - 1) / 32LL)) * 32LL;
-    b_y /= ((d_n + 32LL - 1) / 32LL);
-    using Gemm = prism::TileGemm<__half, 32, 32, 128, 1, 2, 4, 4>;
-    static_assert(Gemm::SMEM_BYTES == 75776, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)32, d_n - g1_0);
-    const int n_valid = (int)min((long long)32, 4096 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v8(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 16LL - 1) / 16LL)) * 16LL;
-    b_x /= ((16 + 16LL - 1) / 16LL);
-    long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 3, 8>;
-    static_assert(Gemm::SMEM_BYTES == 62208, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 16, 32, 128, 1, 2, 4, 4>;
+    static_assert(Gemm::SIDE_SMEM_BYTES == 82944, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)16, 16 - g0_0);
-    const long long k_chunk = ((4096 + 4096LL - 1) / 4096LL) * 256LL;
-    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (16);
-    const auto splitk_at = [&](long long s, int j, int row, int col) { return splitk_workspace + (s * 1 + j) * ws_plane + (g1_0 + row) * (16) + g0_0 + col; };
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.for_each([&](int row, int col, float acc) { if (splitk_valid(row, col)) __stcg(splitk_at(blockIdx.z, 0, row, col), acc); });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
-    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) { return __ldcg(splitk_at(s, 0, row, col)); });
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v8(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
-    b_x /= ((4096 + 32LL - 1) / 32LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 32LL - 1) / 32LL)) * 32LL;
-    b_y /= ((d_n + 32LL - 1) / 32LL);
-    using Gemm = prism::TileGemm<__half, 32, 32, 128, 1, 2, 4, 4>;
-    static_assert(Gemm::SMEM_BYTES == 75776, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)32, d_n - g1_0);
     const int n_valid = (int)min((long long)32, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem, gridDim.y == 1);
+    gemm0.mainloop_side(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, p2 + 0 * (16 * 1LL) + 0 * 1LL, 16, 16, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.add_low_rank(p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, 16, n_valid, smem);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
-        const float v2 = (v1 + acc);
-        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
+        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(128) lora_k0_sgraph_v9(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
+extern "C" __global__ void __launch_bounds__(128) lora_k0_sgraph_v8(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
     b_x /= ((4096 + 64LL - 1) / 64LL);
@@ -706,147 +194,43 @@ extern "C" __global__ void __launch_bounds__(128) lora_k0_sgraph_v9(const __half
     const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
     b_y /= ((d_n + 64LL - 1) / 64LL);
     using Gemm = prism::TileGemm<__half, 64, 64, 64, 2, 2, 4, 1>;
-    static_assert(Gemm::SMEM_BYTES == 73728, "prism: TileGemm shared memory differs from the code generator's");
+    static_assert(Gemm::SIDE_SMEM_BYTES == 86016, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)64, d_n - g1_0);
     const int n_valid = (int)min((long long)64, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.mainloop_side(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, p2 + 0 * (16 * 1LL) + 0 * 1LL, 16, 16, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.add_low_rank(p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, 16, n_valid, smem);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v9(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 16LL - 1) / 16LL)) * 16LL;
-    b_x /= ((16 + 16LL - 1) / 16LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 3, 8>;
-    static_assert(Gemm::SMEM_BYTES == 62208, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)16, 16 - g0_0);
-    const long long k_chunk = ((4096 + 4096LL - 1) / 4096LL) * 256LL;
-    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (16);
-    const auto splitk_at = [&](long long s, int j, int row, int col) { return splitk_workspace + (s * 1 + j) * ws_plane + (g1_0 + row) * (16) + g0_0 + col; };
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.for_each([&](int row, int col, float acc) { if (splitk_valid(row, col)) __stcg(splitk_at(blockIdx.z, 0, row, col), acc); });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
-    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) { return __ldcg(splitk_at(s, 0, row, col)); });
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(128) lora_k2_sgraph_v9(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
+extern "C" __global__ void __launch_bounds__(128) lora_k0_sgraph_v9(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
     b_x /= ((4096 + 64LL - 1) / 64LL);
     long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
-    b_y /= ((d_n + 64LL - 1) / 64LL);
-    using Gemm = prism::TileGemm<__half, 64, 64, 64, 2, 2, 4, 1>;
-    static_assert(Gemm::SMEM_BYTES == 73728, "prism: TileGemm shared memory differs from the code generator's");
+    const long long g1_0 = (b_y % ((d_n + 128LL - 1) / 128LL)) * 128LL;
+    b_y /= ((d_n + 128LL - 1) / 128LL);
+    using Gemm = prism::TileGemm<__half, 128, 64, 32, 2, 2, 4, 1>;
+    static_assert(Gemm::SIDE_SMEM_BYTES == 65536, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)64, d_n - g1_0);
+    const int m_valid = (int)min((long long)128, d_n - g1_0);
     const int n_valid = (int)min((long long)64, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem, gridDim.y == 1);
+    gemm0.mainloop_side(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, p2 + 0 * (16 * 1LL) + 0 * 1LL, 16, 16, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.add_low_rank(p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, 16, n_valid, smem);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
-        const float v2 = (v1 + acc);
-        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
+        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }
 
-extern "C" __global__ void __launch_bounds__(128) lora_k0_sgraph_v10(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
-    b_x /= ((4096 + 128LL - 1) / 128LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
-    b_y /= ((d_n + 64LL - 1) / 64LL);
-    using Gemm = prism::TileGemm<__half, 64, 128, 32, 2, 2, 4, 1>;
-    static_assert(Gemm::SMEM_BYTES == 55296, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)64, d_n - g1_0);
-    const int n_valid = (int)min((long long)128, 4096 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v10(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 16LL - 1) / 16LL)) * 16LL;
-    b_x /= ((16 + 16LL - 1) / 16LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 3, 8>;
-    static_assert(Gemm::SMEM_BYTES == 62208, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)16, 16 - g0_0);
-    const long long k_chunk = ((4096 + 4096LL - 1) / 4096LL) * 256LL;
-    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (16);
-    const auto splitk_at = [&](long long s, int j, int row, int col) { return splitk_workspace + (s * 1 + j) * ws_plane + (g1_0 + row) * (16) + g0_0 + col; };
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.for_each([&](int row, int col, float acc) { if (splitk_valid(row, col)) __stcg(splitk_at(blockIdx.z, 0, row, col), acc); });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
-    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) { return __ldcg(splitk_at(s, 0, row, col)); });
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(128) lora_k2_sgraph_v10(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
-    b_x /= ((4096 + 128LL - 1) / 128LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
-    b_y /= ((d_n + 64LL - 1) / 64LL);
-    using Gemm = prism::TileGemm<__half, 64, 128, 32, 2, 2, 4, 1>;
-    static_assert(Gemm::SMEM_BYTES == 55296, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)64, d_n - g1_0);
-    const int n_valid = (int)min((long long)128, 4096 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem, gridDim.y == 1);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
-        const float v2 = (v1 + acc);
-        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v11(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p5, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v10(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
     b_x /= ((4096 + 128LL - 1) / 128LL);
@@ -854,68 +238,16 @@ extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v11(const __hal
     const long long g1_0 = (b_y % ((d_n + 128LL - 1) / 128LL)) * 128LL;
     b_y /= ((d_n + 128LL - 1) / 128LL);
     using Gemm = prism::TileGemm<__half, 128, 128, 32, 2, 4, 4, 1>;
-    static_assert(Gemm::SMEM_BYTES == 75776, "prism: TileGemm shared memory differs from the code generator's");
+    static_assert(Gemm::SIDE_SMEM_BYTES == 81920, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)128, d_n - g1_0);
     const int n_valid = (int)min((long long)128, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.mainloop_side(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, p2 + 0 * (16 * 1LL) + 0 * 1LL, 16, 16, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.add_low_rank(p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, 16, n_valid, smem);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k1_sgraph_v11(const __half* __restrict__ p0, const __half* __restrict__ p2, __half* __restrict__ p6, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((16 + 16LL - 1) / 16LL)) * 16LL;
-    b_x /= ((16 + 16LL - 1) / 16LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 16, 256, 1, 1, 3, 8>;
-    static_assert(Gemm::SMEM_BYTES == 62208, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)16, 16 - g0_0);
-    const long long k_chunk = ((4096 + 4096LL - 1) / 4096LL) * 256LL;
-    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (16 * 1LL) + g0_0 * 1LL, 16, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    const long long ws_plane = (d_n) * (16);
-    const auto splitk_at = [&](long long s, int j, int row, int col) { return splitk_workspace + (s * 1 + j) * ws_plane + (g1_0 + row) * (16) + g0_0 + col; };
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.for_each([&](int row, int col, float acc) { if (splitk_valid(row, col)) __stcg(splitk_at(blockIdx.z, 0, row, col), acc); });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 16u)) return;
-    gemm0.combine_splits<16>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) { return __ldcg(splitk_at(s, 0, row, col)); });
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p6[(g1_0 + row) * (16 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) lora_k2_sgraph_v11(const __half* __restrict__ p5, const __half* __restrict__ p6, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
-    b_x /= ((4096 + 128LL - 1) / 128LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 128LL - 1) / 128LL)) * 128LL;
-    b_y /= ((d_n + 128LL - 1) / 128LL);
-    using Gemm = prism::TileGemm<__half, 128, 128, 32, 2, 4, 4, 1>;
-    static_assert(Gemm::SMEM_BYTES == 75776, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)128, d_n - g1_0);
-    const int n_valid = (int)min((long long)128, 4096 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop(p6 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, 0LL, 16, smem, gridDim.y == 1);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        const float v1 = prism::to_float(p5[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL]);
-        const float v2 = (v1 + acc);
-        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
+        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
     });
 }

@@ -285,18 +285,27 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     if fl.split.is_some() {
         return Err("a split for-loop".into());
     }
+    let low_rank = low_rank_step(b, info)?;
     let mms: Vec<usize> = (0..b.ops.len())
         .filter(|i| matches!(b.ops[*i], BlockOp::Matmul(..)))
+        .filter(|i| {
+            low_rank
+                .as_ref()
+                .is_none_or(|l| ![l.side_mm, l.post_mm].contains(i))
+        })
         .collect();
     if mms.is_empty() || mms.len() > 2 {
         return Err("not one or two tile matmuls".into());
+    }
+    if low_rank.is_some() && mms.len() != 1 {
+        return Err("a low-rank side product beside two GEMMs".into());
     }
     // Every matmul: the same left input tile, its own right input tile, and
     // a sum accumulator.
     let mut ia = None;
     let mut rights = Vec::new();
     let mut accs = Vec::new();
-    for &mm in &mms {
+    for &mm in mms.iter().chain(low_rank.as_ref().map(|l| &l.side_mm)) {
         let BlockOp::Matmul(x, y) = b.ops[mm] else {
             return Err("not a matmul".into());
         };
@@ -321,8 +330,21 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         accs.push(acc);
     }
     let ia = ia.ok_or("no matmul")?;
+    // The side product's right operand and accumulator are the last ones.
+    if low_rank.is_some() {
+        rights.pop();
+        accs.pop();
+    }
     let ma = &b.inputs[ia];
     let r = ma.view.len();
+    if let Some(l) = &low_rank {
+        l.check_maps(b, r)?;
+        if accs.first() != Some(&l.main_acc) {
+            return Err(
+                "the low-rank product is added to something other than the GEMM's sum".into(),
+            );
+        }
+    }
     for &ib in &rights {
         let mb = &b.inputs[ib];
         if mb.view.len() != r || ma.fmap != Some(r - 1) || mb.fmap != Some(r - 2) {
@@ -339,7 +361,7 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     // Row statistics: Accum(Sum, Reduce(Sum|Mean, f(a), last axis)).
     let mut stats: Vec<(ValueId, ValueId, Option<crate::ir::DimExpr>)> = Vec::new();
     for (i, op) in b.ops.iter().enumerate() {
-        if accs.contains(&i) {
+        if accs.contains(&i) || low_rank.as_ref().is_some_and(|l| l.side_acc == i) {
             continue;
         }
         if let BlockOp::Accum { kind, input } = op {
@@ -372,6 +394,7 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     for (i, op) in b.ops.iter().enumerate() {
         if info.phases[i] == Phase::Post
             && !(elementwise_op(op) || matches!(op, BlockOp::Accum { .. }))
+            && low_rank.as_ref().is_none_or(|l| l.post_mm != i)
         {
             return Err(format!("operator {op:?} in a matmul epilogue"));
         }
@@ -404,10 +427,14 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         pair => pair.and_then(|r| r.ok()),
     };
     let pair = pair_smem.is_some();
-    let (smem, smem_const) = match pair_smem {
-        Some(bytes) => (bytes, "PAIR_SMEM_BYTES"),
-        None => (gemm_shared_bytes(shape, elem, 1)?, "SMEM_BYTES"),
+    let (smem, smem_const) = match (pair_smem, &low_rank) {
+        (Some(bytes), _) => (bytes, "PAIR_SMEM_BYTES"),
+        (None, Some(_)) => (low_rank_shared_bytes(shape, elem)?, "SIDE_SMEM_BYTES"),
+        (None, None) => (gemm_shared_bytes(shape, elem, 1)?, "SMEM_BYTES"),
     };
+    if low_rank.is_some() && p.split_k > 1 {
+        return Err("a low-rank side product with split-K across blocks".into());
+    }
     if p.threads != p.warps_m * p.warps_n * p.warps_k * 32 {
         return Err("matmul threads are not 32 per warp of warps_m × warps_n × warps_k".into());
     }
@@ -477,7 +504,23 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         em.line(&format!("gemm{j}.clear();"));
     }
     let (k_lo, k_hi) = k_range;
-    if pair {
+    if let Some(l) = &low_rank {
+        // The side operand's K tiles beside A's, then the rank update.
+        let ms = &b.inputs[l.side_input];
+        let mp = &b.inputs[l.post_input];
+        let (ps, pp) = (em.pointer(ms.tensor), em.pointer(mp.tensor));
+        let off_s = em.offset(ms, &tiles[l.side_input], &zero);
+        let off_p = em.offset(mp, &tiles[l.post_input], &zero);
+        let rank = dim(&ms.view[r - 1]);
+        let ldp = dim(&mp.view[r - 1]);
+        em.line(&format!(
+            "gemm0.mainloop_side({pa} + {off_a}, {k}, m_valid, {}, {n}, n_valid, {ps} + {off_s}, {rank}, {rank}, {k_lo}, {k_hi}, smem, gridDim.y == 1);",
+            b_ptrs[0]
+        ));
+        em.line(&format!(
+            "gemm0.add_low_rank({pp} + {off_p}, {ldp}, {rank}, n_valid, smem);"
+        ));
+    } else if pair {
         em.line(&format!(
             "Gemm::mainloop_pair(gemm0, gemm1, {pa} + {off_a}, {k}, m_valid, {}, {}, {n}, n_valid, {k_lo}, {k_hi}, smem, gridDim.y == 1);",
             b_ptrs[0], b_ptrs[1]
@@ -576,6 +619,11 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     }
     ev.bound
         .insert(ValueId(accs[0]), Box::new(|_: &[String]| "acc".to_string()));
+    // The rank update went into the accumulators: they hold the sum.
+    if let Some(l) = &low_rank {
+        ev.bound
+            .insert(ValueId(l.sum), Box::new(|_: &[String]| "acc".to_string()));
+    }
     if let Some(&second) = accs.get(1) {
         ev.bound
             .insert(ValueId(second), Box::new(|_: &[String]| "acc1".to_string()));
@@ -594,6 +642,130 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     }
     em.line("});");
     Ok(())
+}
+
+/// A low-rank side product beside a matmul kernel's GEMM (LoRA's
+/// `x·W + (x·A)·B`): the side matmul `x·A` in the loop (same left operand
+/// as the GEMM, a right operand of at most 16 columns that the grid does
+/// not cut), its sum accumulator, the post-loop matmul of that sum by an
+/// input `B` (rank rows, the GEMM's columns) and the sum of the GEMM's
+/// accumulator and that product: the template adds `round(x·A)·B` into the
+/// GEMM's accumulators (`mainloop_side`, `add_low_rank`).
+struct LowRank {
+    side_mm: usize,
+    side_acc: usize,
+    side_input: usize,
+    post_mm: usize,
+    post_input: usize,
+    /// The GEMM's accumulator, added to the post-loop product by `sum`.
+    main_acc: usize,
+    sum: usize,
+}
+
+/// The most columns of a low-rank side product (`prism::LOW_RANK`).
+const LOW_RANK: i64 = 16;
+
+/// The low-rank step of a matmul kernel's block graph, if it has a
+/// post-loop matmul; an error when that matmul is not one.
+fn low_rank_step(b: &crate::ugraph::BlockGraph, info: &BlockInfo) -> Result<Option<LowRank>> {
+    let posts: Vec<usize> = (0..b.ops.len())
+        .filter(|i| matches!(b.ops[*i], BlockOp::Matmul(..)) && info.phases[*i] == Phase::Post)
+        .collect();
+    let Some(&post_mm) = posts.first() else {
+        return Ok(None);
+    };
+    let refuse = |why: &str| Err(format!("a matmul after the loop: {why}"));
+    if posts.len() > 1 {
+        return refuse("more than one");
+    }
+    let BlockOp::Matmul(s, p) = b.ops[post_mm] else {
+        return refuse("not a matmul");
+    };
+    let (
+        BlockOp::Accum {
+            kind: AccumKind::Sum,
+            input: side_mm,
+        },
+        BlockOp::Input(post_input),
+    ) = (&b.ops[s.0], &b.ops[p.0])
+    else {
+        return refuse("not a summed product times an input");
+    };
+    let BlockOp::Matmul(_, side_right) = b.ops[side_mm.0] else {
+        return refuse("its left operand sums no matmul");
+    };
+    let BlockOp::Input(side_input) = b.ops[side_right.0] else {
+        return refuse("the side product's right operand is computed");
+    };
+    // The GEMM's accumulator plus the product, each used only there.
+    let users = |v: usize| {
+        b.ops
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.operands().contains(&ValueId(v)))
+            .map(|(i, _)| i)
+            .collect::<Vec<_>>()
+    };
+    let post_users = users(post_mm);
+    let [sum] = post_users[..] else {
+        return refuse("its product is used other than once");
+    };
+    let BlockOp::Binary(crate::ir::BinaryOp::Add, x, y) = b.ops[sum] else {
+        return refuse("its product is not added to the GEMM's sum");
+    };
+    let main_acc = if x.0 == post_mm { y.0 } else { x.0 };
+    if !matches!(
+        b.ops[main_acc],
+        BlockOp::Accum {
+            kind: AccumKind::Sum,
+            ..
+        }
+    ) || users(main_acc) != [sum]
+        || b.outputs
+            .iter()
+            .any(|o| [main_acc, post_mm].contains(&o.value.0))
+    {
+        return refuse("its product is not added to a GEMM's sum used only there");
+    }
+    Ok(Some(LowRank {
+        side_mm: side_mm.0,
+        side_acc: s.0,
+        side_input,
+        post_mm,
+        post_input: *post_input,
+        main_acc,
+        sum,
+    }))
+}
+
+impl LowRank {
+    /// The side operand is walked along k with at most 16 columns, none cut
+    /// by the grid; `B` has that many rows and the GEMM's columns.
+    fn check_maps(&self, b: &crate::ugraph::BlockGraph, r: usize) -> Result<()> {
+        let (ms, mp) = (&b.inputs[self.side_input], &b.inputs[self.post_input]);
+        let rank = ms.view.last().and_then(|d| d.as_constant());
+        if ms.view.len() != r || mp.view.len() != r || ms.fmap != Some(r - 2) || mp.fmap.is_some() {
+            return Err(
+                "low-rank operands not a k-walked side operand and a loop-invariant one".into(),
+            );
+        }
+        if !rank.is_some_and(|k| (1..=LOW_RANK).contains(&k)) {
+            return Err(format!(
+                "a low-rank side product of more than {LOW_RANK} or symbolic columns"
+            ));
+        }
+        if ms.imap.first() != Some(&None)
+            || ms.imap.get(1) != Some(&None)
+            || mp.imap.first() != Some(&Some(vec![r - 1]))
+            || mp.imap.get(1) != Some(&None)
+            || mp.view[r - 2] != ms.view[r - 1]
+        {
+            return Err(
+                "low-rank operands not (k × rank, whole) and (rank × n, column tiles)".into(),
+            );
+        }
+        Ok(())
+    }
 }
 
 /// This block's share of K under split-K across blocks (`blockIdx.z` of
@@ -797,6 +969,33 @@ pub fn gemm_shared_bytes(g: GemmShape, elem: u32, b_tiles: u32) -> Result<u32> {
     if bytes > MAX_GEMM_SHARED_BYTES {
         return Err(format!(
             "matmul: {bytes} bytes of shared memory (at most {MAX_GEMM_SHARED_BYTES})"
+        ));
+    }
+    Ok(bytes)
+}
+
+/// `SIDE_SMEM_BYTES` of the configuration's GEMM class: its pipeline with
+/// the side tile (`prism::SideTile`) per stage, or the low-rank epilogue's
+/// buffers (`prism::LowRankEpilogue`) if larger.
+pub fn low_rank_shared_bytes(g: GemmShape, elem: u32) -> Result<u32> {
+    gemm_shared_bytes(g, elem, 1)?;
+    let vec = 16 / elem;
+    let rank = LOW_RANK as u32;
+    // WgmmaGemm's side tile is unpadded (32-byte swizzle), TileGemm's padded.
+    let side_stage = g.bk * (rank + if g.wgmma { 0 } else { vec }) * elem;
+    let parts = if g.wgmma { 1 } else { g.warps_k };
+    let post = parts * g.bm * rank * 4 + g.bm * (rank + vec) * elem + rank * (g.bn + vec) * elem;
+    let (bytes, max) = if g.wgmma {
+        let pipe = g.stages * (g.bm * g.bk * 2 + g.bk * g.bn * 2 + side_stage) + 1024;
+        (pipe.max(post), MAX_WGMMA_SHARED_BYTES)
+    } else {
+        let pipe = g.stages * ((g.bm * (g.bk + vec) + g.bk * (g.bn + vec)) * elem + side_stage);
+        let reduce = (g.warps_k - 1) * g.bm * g.bn * 4;
+        (pipe.max(reduce).max(post), MAX_GEMM_SHARED_BYTES)
+    };
+    if bytes > max {
+        return Err(format!(
+            "matmul: {bytes} bytes of shared memory with the low-rank side tiles (at most {max})"
         ));
     }
     Ok(bytes)
