@@ -487,13 +487,31 @@ fn lora_runs_as_one_kernel_with_a_low_rank_side_product() {
         );
         plans.push((name.to_string(), k));
     }
-    compile_plans(&plans, "low-rank");
 
-    // Split-K across blocks would need the side sums combined as well.
-    let g = with_tiles(&fused, by_name("t64x64x64g1s6k2").expect("a configuration"))
-        .expect("a matmul kernel");
-    let err = codegen::cuda::generate_graph(lora, &g).expect_err("split-K");
-    assert!(err.to_string().contains("split-K"), "{err}");
+    // Split-K across blocks: each split adds its rank update before its
+    // partial sums go to the workspace (no side sums in it).
+    let g = with_tiles(
+        &fused,
+        by_name("t16x64x128w142s4k4").expect("a configuration"),
+    )
+    .expect("a matmul kernel");
+    let k = codegen::cuda::generate_graph(lora, &g).expect("split-K generates");
+    let (update, store) = (
+        k.source
+            .find("gemm0.add_low_rank(")
+            .expect("the rank update"),
+        k.source
+            .find("__stcg(splitk_at(")
+            .expect("the partial sums stored"),
+    );
+    assert!(update < store, "the update precedes the split's store");
+    let ws = k.variants[0].launches[0]
+        .split_k
+        .as_ref()
+        .expect("a workspace");
+    assert_eq!(ws.splits, 4);
+    plans.push(("split-k".to_string(), k));
+    compile_plans(&plans, "low-rank");
     // A side product whose post-loop product is not added to the GEMM's
     // sum (here multiplied) is not this template's.
     let mut product = fused.clone();

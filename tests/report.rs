@@ -296,7 +296,7 @@ fn the_committed_tune_file_is_the_committed_runs_converted() {
         "flash-rescale-h200-session11-tune.json",
         "tune-h200-pair-session12.json",
         "tune-h200-wgmma-session13.json",
-        "tune-h200-lora-fused-session14.json",
+        "tune-h200-lora-fused-splitk-session14.json",
     ]
     .iter()
     .map(|f| tune_data::read(&root().join("bench/results").join(f)).expect("reads"))

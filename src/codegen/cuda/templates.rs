@@ -432,9 +432,6 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         (None, Some(_)) => (low_rank_shared_bytes(shape, elem)?, "SIDE_SMEM_BYTES"),
         (None, None) => (gemm_shared_bytes(shape, elem, 1)?, "SMEM_BYTES"),
     };
-    if low_rank.is_some() && p.split_k > 1 {
-        return Err("a low-rank side product with split-K across blocks".into());
-    }
     if p.threads != p.warps_m * p.warps_n * p.warps_k * 32 {
         return Err("matmul threads are not 32 per warp of warps_m × warps_n × warps_k".into());
     }
@@ -505,7 +502,11 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     }
     let (k_lo, k_hi) = k_range;
     if let Some(l) = &low_rank {
-        // The side operand's K tiles beside A's, then the rank update.
+        // The side operand's K tiles beside A's, then the rank update. Under
+        // split-K each split adds its own rounded side sums times B before
+        // storing its partial sums (the update is linear in them): the
+        // splits' sums then add up to x·W + (x·A)·B with x·A rounded per
+        // split, and the workspace holds the GEMM's partial sums only.
         let ms = &b.inputs[l.side_input];
         let mp = &b.inputs[l.post_input];
         let (ps, pp) = (em.pointer(ms.tensor), em.pointer(mp.tensor));
