@@ -459,15 +459,55 @@ fn mutants_of_the_searched_combine_are_rejected() {
     }
 }
 
+/// A LoRA adapter of rank 32: wider than the matmul template's low-rank
+/// side product (16 columns), so no single kernel computes it.
+fn wide_lora() -> Workload {
+    prism::frontend::parse(
+        "lora32.toml",
+        r#"
+[workload.lora32]
+inputs = { x = "f16[n, 256]", w = "f16[256, 256]", a = "f16[256, 32]", b = "f16[32, 256]" }
+program = "x @ w + (x @ a) @ b"
+dims = { n = [64] }
+"#,
+    )
+    .expect("parses")
+    .workload("lora32")
+    .expect("workload")
+    .clone()
+}
+
+/// LoRA (rank 16): the enumeration's best is one kernel, x·W and the side
+/// product x·A summed from the same tiles of x, (x·A)·B added after the
+/// loop; proven, cross-checked and chosen.
+#[test]
+fn lora_is_one_searched_kernel() {
+    let w = bundled("lora");
+    let (_, found) =
+        enumerate(&w, &cost_point(&w), &EnumOptions::default(), &fits(&w)).expect("enumerates");
+    let best = &found[0];
+    assert_eq!(best.graph.kernels.len(), 1, "{:?}", best.term);
+    assert!(!best.loops.contains(" | "), "{}", best.loops);
+    assert_eq!(best.term, ["(add (matmul x w) (matmul (matmul x a) b))"]);
+    prove(&w, &best.graph).unwrap_or_else(|e| panic!("{e}"));
+    cross_check(&w, &best.graph, &CrossCheckOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let (report, graph) = search(&w, &CrossCheckOptions::default());
+    let chosen = &report.candidates[report.chosen.expect("a choice")];
+    assert!(matches!(chosen.strategy, Strategy::Searched(_)));
+    assert_eq!(graph.expect("graph").kernels.len(), 1);
+}
+
 /// Kernel cuts: the programs no single kernel computes (a norm whose row
-/// factor every element needs, a LoRA product feeding another matmul, a
-/// normalized query feeding attention) are cut into pieces, each found by
-/// the enumeration; the stitched graphs are chosen by the search, proven
-/// and cross-checked. With cuts off, none of them has a searched graph.
+/// factor every element needs, a LoRA product of rank 32 feeding another
+/// matmul, a normalized query feeding attention) are cut into pieces, each
+/// found by the enumeration; the stitched graphs are chosen by the search,
+/// proven and cross-checked. With cuts off, none of them has a searched
+/// graph.
 #[test]
 fn kernel_cuts_give_the_multi_kernel_programs_their_searched_graphs() {
-    for (name, kernels) in [("lora", 3), ("qk_norm_attention", 3)] {
-        let w = bundled(name);
+    for (w, kernels) in [(wide_lora(), 3), (bundled("qk_norm_attention"), 3)] {
+        let name = w.name.clone();
+        let name = name.as_str();
         let (stats, found) =
             enumerate(&w, &cost_point(&w), &EnumOptions::default(), &fits(&w)).expect("enumerates");
         assert!(
