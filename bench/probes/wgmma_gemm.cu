@@ -4,7 +4,9 @@
 //   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -I cuda \
 //        bench/probes/wgmma_gemm.cu -o wgmma_gemm && ./wgmma_gemm
 // Prints one line per (kernel, shape): max |error| / max |ref|, and the
-// median time (µs, L2 flushed before every launch) with TFLOP/s.
+// median time (µs, L2 flushed before every launch) with TFLOP/s. With
+// -DPRISM_WGMMA_PAIR_SEPARATE=1 a pair's two GEMMs issue one wgmma each
+// instead of one twice as wide (results/pair-as-one-wgmma-probe-h200-session14.txt).
 #include "gemm_harness.cuh"
 #include "prism/gemm.cuh"
 #include "prism/wgmma.cuh"

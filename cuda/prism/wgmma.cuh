@@ -186,6 +186,88 @@ __device__ __forceinline__ uint64_t desc_sw32(uint32_t addr, uint32_t leading, u
       : "l"(desc_a), "l"(desc_b), "r"(1))
 
 
+// d0[8][4] (columns 0-63) and d1[8][4] (columns 64-127) += A(desc_a) * B(desc_b),
+// m64n128k16, TY: f16 or bf16: two GEMMs sharing A whose B tiles are adjacent
+// atoms, as one instruction.
+#define PRISM_WGMMA_M64N128K16_PAIR(TY, d0, d1, desc_a, desc_b) \
+  asm volatile( \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n" \
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32." TY "." TY " " \
+      "{" \
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63" \
+      "}, %64, %65, p, 1, 1, 0, 1;\n}\n" \
+      : "+f"((d0)[0][0]), "+f"((d0)[0][1]), "+f"((d0)[0][2]), "+f"((d0)[0][3]), \
+        "+f"((d0)[1][0]), "+f"((d0)[1][1]), "+f"((d0)[1][2]), "+f"((d0)[1][3]), \
+        "+f"((d0)[2][0]), "+f"((d0)[2][1]), "+f"((d0)[2][2]), "+f"((d0)[2][3]), \
+        "+f"((d0)[3][0]), "+f"((d0)[3][1]), "+f"((d0)[3][2]), "+f"((d0)[3][3]), \
+        "+f"((d0)[4][0]), "+f"((d0)[4][1]), "+f"((d0)[4][2]), "+f"((d0)[4][3]), \
+        "+f"((d0)[5][0]), "+f"((d0)[5][1]), "+f"((d0)[5][2]), "+f"((d0)[5][3]), \
+        "+f"((d0)[6][0]), "+f"((d0)[6][1]), "+f"((d0)[6][2]), "+f"((d0)[6][3]), \
+        "+f"((d0)[7][0]), "+f"((d0)[7][1]), "+f"((d0)[7][2]), "+f"((d0)[7][3]), \
+        "+f"((d1)[0][0]), "+f"((d1)[0][1]), "+f"((d1)[0][2]), "+f"((d1)[0][3]), \
+        "+f"((d1)[1][0]), "+f"((d1)[1][1]), "+f"((d1)[1][2]), "+f"((d1)[1][3]), \
+        "+f"((d1)[2][0]), "+f"((d1)[2][1]), "+f"((d1)[2][2]), "+f"((d1)[2][3]), \
+        "+f"((d1)[3][0]), "+f"((d1)[3][1]), "+f"((d1)[3][2]), "+f"((d1)[3][3]), \
+        "+f"((d1)[4][0]), "+f"((d1)[4][1]), "+f"((d1)[4][2]), "+f"((d1)[4][3]), \
+        "+f"((d1)[5][0]), "+f"((d1)[5][1]), "+f"((d1)[5][2]), "+f"((d1)[5][3]), \
+        "+f"((d1)[6][0]), "+f"((d1)[6][1]), "+f"((d1)[6][2]), "+f"((d1)[6][3]), \
+        "+f"((d1)[7][0]), "+f"((d1)[7][1]), "+f"((d1)[7][2]), "+f"((d1)[7][3]) \
+      : "l"(desc_a), "l"(desc_b), "r"(1))
+
+// d0[16][4] (columns 0-127) and d1[16][4] (columns 128-255) += A(desc_a) * B(desc_b),
+// m64n256k16, TY: f16 or bf16: two GEMMs sharing A whose B tiles are adjacent
+// atoms, as one instruction.
+#define PRISM_WGMMA_M64N256K16_PAIR(TY, d0, d1, desc_a, desc_b) \
+  asm volatile( \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n" \
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32." TY "." TY " " \
+      "{" \
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, " \
+      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, " \
+      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, " \
+      "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, " \
+      "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127" \
+      "}, %128, %129, p, 1, 1, 0, 1;\n}\n" \
+      : "+f"((d0)[0][0]), "+f"((d0)[0][1]), "+f"((d0)[0][2]), "+f"((d0)[0][3]), \
+        "+f"((d0)[1][0]), "+f"((d0)[1][1]), "+f"((d0)[1][2]), "+f"((d0)[1][3]), \
+        "+f"((d0)[2][0]), "+f"((d0)[2][1]), "+f"((d0)[2][2]), "+f"((d0)[2][3]), \
+        "+f"((d0)[3][0]), "+f"((d0)[3][1]), "+f"((d0)[3][2]), "+f"((d0)[3][3]), \
+        "+f"((d0)[4][0]), "+f"((d0)[4][1]), "+f"((d0)[4][2]), "+f"((d0)[4][3]), \
+        "+f"((d0)[5][0]), "+f"((d0)[5][1]), "+f"((d0)[5][2]), "+f"((d0)[5][3]), \
+        "+f"((d0)[6][0]), "+f"((d0)[6][1]), "+f"((d0)[6][2]), "+f"((d0)[6][3]), \
+        "+f"((d0)[7][0]), "+f"((d0)[7][1]), "+f"((d0)[7][2]), "+f"((d0)[7][3]), \
+        "+f"((d0)[8][0]), "+f"((d0)[8][1]), "+f"((d0)[8][2]), "+f"((d0)[8][3]), \
+        "+f"((d0)[9][0]), "+f"((d0)[9][1]), "+f"((d0)[9][2]), "+f"((d0)[9][3]), \
+        "+f"((d0)[10][0]), "+f"((d0)[10][1]), "+f"((d0)[10][2]), "+f"((d0)[10][3]), \
+        "+f"((d0)[11][0]), "+f"((d0)[11][1]), "+f"((d0)[11][2]), "+f"((d0)[11][3]), \
+        "+f"((d0)[12][0]), "+f"((d0)[12][1]), "+f"((d0)[12][2]), "+f"((d0)[12][3]), \
+        "+f"((d0)[13][0]), "+f"((d0)[13][1]), "+f"((d0)[13][2]), "+f"((d0)[13][3]), \
+        "+f"((d0)[14][0]), "+f"((d0)[14][1]), "+f"((d0)[14][2]), "+f"((d0)[14][3]), \
+        "+f"((d0)[15][0]), "+f"((d0)[15][1]), "+f"((d0)[15][2]), "+f"((d0)[15][3]), \
+        "+f"((d1)[0][0]), "+f"((d1)[0][1]), "+f"((d1)[0][2]), "+f"((d1)[0][3]), \
+        "+f"((d1)[1][0]), "+f"((d1)[1][1]), "+f"((d1)[1][2]), "+f"((d1)[1][3]), \
+        "+f"((d1)[2][0]), "+f"((d1)[2][1]), "+f"((d1)[2][2]), "+f"((d1)[2][3]), \
+        "+f"((d1)[3][0]), "+f"((d1)[3][1]), "+f"((d1)[3][2]), "+f"((d1)[3][3]), \
+        "+f"((d1)[4][0]), "+f"((d1)[4][1]), "+f"((d1)[4][2]), "+f"((d1)[4][3]), \
+        "+f"((d1)[5][0]), "+f"((d1)[5][1]), "+f"((d1)[5][2]), "+f"((d1)[5][3]), \
+        "+f"((d1)[6][0]), "+f"((d1)[6][1]), "+f"((d1)[6][2]), "+f"((d1)[6][3]), \
+        "+f"((d1)[7][0]), "+f"((d1)[7][1]), "+f"((d1)[7][2]), "+f"((d1)[7][3]), \
+        "+f"((d1)[8][0]), "+f"((d1)[8][1]), "+f"((d1)[8][2]), "+f"((d1)[8][3]), \
+        "+f"((d1)[9][0]), "+f"((d1)[9][1]), "+f"((d1)[9][2]), "+f"((d1)[9][3]), \
+        "+f"((d1)[10][0]), "+f"((d1)[10][1]), "+f"((d1)[10][2]), "+f"((d1)[10][3]), \
+        "+f"((d1)[11][0]), "+f"((d1)[11][1]), "+f"((d1)[11][2]), "+f"((d1)[11][3]), \
+        "+f"((d1)[12][0]), "+f"((d1)[12][1]), "+f"((d1)[12][2]), "+f"((d1)[12][3]), \
+        "+f"((d1)[13][0]), "+f"((d1)[13][1]), "+f"((d1)[13][2]), "+f"((d1)[13][3]), \
+        "+f"((d1)[14][0]), "+f"((d1)[14][1]), "+f"((d1)[14][2]), "+f"((d1)[14][3]), \
+        "+f"((d1)[15][0]), "+f"((d1)[15][1]), "+f"((d1)[15][2]), "+f"((d1)[15][3]) \
+      : "l"(desc_a), "l"(desc_b), "r"(1))
+
 // acc[BN / 8][4] += A * B for one k16 step of a warpgroup.
 template <typename T, int BN>
 __device__ __forceinline__ void mma(float (&d)[BN / 8][4], uint64_t desc_a, uint64_t desc_b) {
@@ -203,6 +285,21 @@ __device__ __forceinline__ void mma(float (&d)[BN / 8][4], uint64_t desc_a, uint
     if constexpr (BN == 64) PRISM_WGMMA_M64N64K16("bf16", d, desc_a, desc_b);
     if constexpr (BN == 128) PRISM_WGMMA_M64N128K16("bf16", d, desc_a, desc_b);
     if constexpr (BN == 256) PRISM_WGMMA_M64N256K16("bf16", d, desc_a, desc_b);
+  }
+}
+
+// g0 += A * B0 and g1 += A * B1 for one k16 step of a warpgroup, B1's
+// atoms right after B0's (one m64n(2 BN)k16).
+template <typename T, int BN>
+__device__ __forceinline__ void mma_pair(float (&d0)[BN / 8][4], float (&d1)[BN / 8][4], uint64_t desc_a,
+                                         uint64_t desc_b) {
+  static_assert(BN == 64 || BN == 128, "wgmma::mma_pair: BN must be 64 or 128");
+  if constexpr (std::is_same<T, __half>::value) {
+    if constexpr (BN == 64) PRISM_WGMMA_M64N128K16_PAIR("f16", d0, d1, desc_a, desc_b);
+    if constexpr (BN == 128) PRISM_WGMMA_M64N256K16_PAIR("f16", d0, d1, desc_a, desc_b);
+  } else {
+    if constexpr (BN == 64) PRISM_WGMMA_M64N128K16_PAIR("bf16", d0, d1, desc_a, desc_b);
+    if constexpr (BN == 128) PRISM_WGMMA_M64N256K16_PAIR("bf16", d0, d1, desc_a, desc_b);
   }
 }
 #endif
@@ -237,6 +334,13 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
   static constexpr int SIDE_SMEM_BYTES =
       SIDE_PIPE_BYTES > LowRank::SMEM_BYTES ? SIDE_PIPE_BYTES : LowRank::SMEM_BYTES;
   static_assert(SideTile::STAGE_BYTES % ALIGN == 0, "WgmmaGemm: the side tile keeps the stages aligned");
+  static_assert(B_STAGE == (BN / 64) * B_ATOM, "WgmmaGemm: a B stage is whole atoms");
+  // mainloop_pair's two GEMMs as one wgmma of 2 BN columns (BN 64, 128);
+  // PRISM_WGMMA_PAIR_SEPARATE=1 (probes) issues one per GEMM instead.
+#ifndef PRISM_WGMMA_PAIR_SEPARATE
+#define PRISM_WGMMA_PAIR_SEPARATE 0
+#endif
+  static constexpr bool PAIR_AS_ONE = BN <= 128 && !PRISM_WGMMA_PAIR_SEPARATE;
 
   static_assert(sizeof(T) == 2, "WgmmaGemm: T must be __half or __nv_bfloat16");
   static_assert(BM % 64 == 0 && BM >= 64 && BM <= 256, "WgmmaGemm: BM must be 64, 128, 192 or 256");
@@ -459,8 +563,15 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
 #pragma unroll
       for (int kk = 0; kk < BK / 16; ++kk) {
         const uint64_t da = wgmma::desc_sw128(sa + kk * 32, 16, 1024);
-        wgmma::mma<T, BN>(g0->acc_, da, wgmma::desc_sw128(sb + kk * 2048, B_ATOM, 1024));
-        if constexpr (PAIR) wgmma::mma<T, BN>(g1->acc_, da, wgmma::desc_sw128(sb + B_STAGE + kk * 2048, B_ATOM, 1024));
+        const uint64_t db = wgmma::desc_sw128(sb + kk * 2048, B_ATOM, 1024);
+        // A pair's B1 atoms follow B0's at the same leading offset (B_STAGE
+        // is BN / 64 atoms): one wgmma twice as wide.
+        if constexpr (PAIR && PAIR_AS_ONE)
+          wgmma::mma_pair<T, BN>(g0->acc_, g1->acc_, da, db);
+        else
+          wgmma::mma<T, BN>(g0->acc_, da, db);
+        if constexpr (PAIR && !PAIR_AS_ONE)
+          wgmma::mma<T, BN>(g1->acc_, da, wgmma::desc_sw128(sb + B_STAGE + kk * 2048, B_ATOM, 1024));
         // The side tile: 16 k rows (two 256-byte groups) per k16 step.
         if constexpr (SIDE) wgmma::mma<T, 16>(g0->side_, da, wgmma::desc_sw32(sb + B_STAGE + kk * 512, 256, 256));
       }
