@@ -535,16 +535,6 @@ fn lora_runs_as_one_kernel_with_a_low_rank_side_product() {
     };
     assert!(low_rank_shared_bytes(deep, 2).is_err());
     // Rank 32 is wider than the side product: LoRA stays three kernels.
-    let wide = frontend::parse(
-        "wide.toml",
-        r#"
-[workload.lora32]
-inputs = { x = "f16[n, 256]", w = "f16[256, 256]", a = "f16[256, 32]", b = "f16[32, 256]" }
-program = "x @ w + (x @ a) @ b"
-dims = { n = [64] }
-"#,
-    )
-    .expect("wide.toml");
-    let (_, chosen) = search(&wide.workloads[0], &CrossCheckOptions::default());
+    let (_, chosen) = search(&common::wide_lora(), &CrossCheckOptions::default());
     assert!(chosen.expect("a verified candidate").kernels.len() > 1);
 }

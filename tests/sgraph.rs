@@ -3,6 +3,8 @@
 //! reference), that it generates each term once and never a kernel body
 //! that reads a loop value after the loop, and that it is deterministic.
 
+mod common;
+
 use prism::frontend;
 use prism::ir::Workload;
 use prism::search::crosscheck::{CrossCheckOptions, cross_check};
@@ -459,24 +461,6 @@ fn mutants_of_the_searched_combine_are_rejected() {
     }
 }
 
-/// A LoRA adapter of rank 32: wider than the matmul template's low-rank
-/// side product (16 columns), so no single kernel computes it.
-fn wide_lora() -> Workload {
-    prism::frontend::parse(
-        "lora32.toml",
-        r#"
-[workload.lora32]
-inputs = { x = "f16[n, 256]", w = "f16[256, 256]", a = "f16[256, 32]", b = "f16[32, 256]" }
-program = "x @ w + (x @ a) @ b"
-dims = { n = [64] }
-"#,
-    )
-    .expect("parses")
-    .workload("lora32")
-    .expect("workload")
-    .clone()
-}
-
 /// LoRA (rank 16): the enumeration's best is one kernel, x·W and the side
 /// product x·A summed from the same tiles of x, (x·A)·B added after the
 /// loop; proven, cross-checked and chosen.
@@ -505,7 +489,7 @@ fn lora_is_one_searched_kernel() {
 /// graph.
 #[test]
 fn kernel_cuts_give_the_multi_kernel_programs_their_searched_graphs() {
-    for (w, kernels) in [(wide_lora(), 3), (bundled("qk_norm_attention"), 3)] {
+    for (w, kernels) in [(common::wide_lora(), 3), (bundled("qk_norm_attention"), 3)] {
         let name = w.name.clone();
         let name = name.as_str();
         let (stats, found) =

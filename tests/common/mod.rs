@@ -131,3 +131,23 @@ pub fn bundled_locked() -> (
         .collect();
     (spec, locked)
 }
+
+/// A LoRA adapter of rank 32, `x @ w + (x @ a) @ b` at n = 64: wider than
+/// the matmul template's low-rank side product (16 columns), so no single
+/// kernel computes it.
+#[allow(dead_code)] // not every test crate uses it
+pub fn wide_lora() -> prism::ir::Workload {
+    prism::frontend::parse(
+        "lora32.toml",
+        r#"
+[workload.lora32]
+inputs = { x = "f16[n, 256]", w = "f16[256, 256]", a = "f16[256, 32]", b = "f16[32, 256]" }
+program = "x @ w + (x @ a) @ b"
+dims = { n = [64] }
+"#,
+    )
+    .expect("parses")
+    .workload("lora32")
+    .expect("workload")
+    .clone()
+}
