@@ -14,6 +14,9 @@ namespace prism {
 // Integer ceiling division for grid and tile counts.
 __host__ __device__ constexpr int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
+// The larger of two compile-time sizes (shared-memory byte counts).
+__host__ __device__ constexpr int cmax(int a, int b) { return a > b ? a : b; }
+
 // Element type conversions to and from the f32 accumulator type.
 __device__ __forceinline__ float to_float(float v) { return v; }
 __device__ __forceinline__ float to_float(__half v) { return __half2float(v); }

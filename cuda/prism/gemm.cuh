@@ -58,6 +58,15 @@ template <> struct is_mma_type<__nv_bfloat16> {
   static constexpr bool value = true;
 };
 
+// Zeros every element of an accumulator array (groups of 4 f32).
+template <int N>
+__device__ __forceinline__ void zero(float (&a)[N][4]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) a[i][e] = 0.0f;
+}
+
 // Four consecutive elements of T (8-byte aligned for 16-bit types, 16-byte
 // for float) from shared memory, widened to f32.
 __device__ __forceinline__ void load4_f32(const float* p, float (&out)[4]) {
@@ -83,12 +92,7 @@ template <class Derived, int GROUPS>
 struct GemmAccumulators {
   float acc_[GROUPS][4];
 
-  __device__ __forceinline__ void clear() {
-#pragma unroll
-    for (int i = 0; i < GROUPS; ++i)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) acc_[i][e] = 0.0f;
-  }
+  __device__ __forceinline__ void clear() { detail::zero(acc_); }
 
   // Calls f(row, col, value) for every accumulator element of this thread,
   // 0 <= row < TILE_M, 0 <= col < TILE_N. Every (row, col) of the tile is
@@ -166,10 +170,10 @@ struct TileGemm : GemmAccumulators<TileGemm<T, BM, BN, BK, WARPS_M, WARPS_N, STA
   static constexpr int PIPE_BYTES = STAGES * (A_STAGE + B_STAGE) * (int)sizeof(T);
   // The k groups' partial sums pass through shared memory once.
   static constexpr int REDUCE_BYTES = (WARPS_K - 1) * BM * BN * (int)sizeof(float);
-  static constexpr int SMEM_BYTES = PIPE_BYTES > REDUCE_BYTES ? PIPE_BYTES : REDUCE_BYTES;
+  static constexpr int SMEM_BYTES = cmax(PIPE_BYTES, REDUCE_BYTES);
   // mainloop_pair's pipeline: the A tile and two B tiles per stage.
   static constexpr int PAIR_PIPE_BYTES = STAGES * (A_STAGE + 2 * B_STAGE) * (int)sizeof(T);
-  static constexpr int PAIR_SMEM_BYTES = PAIR_PIPE_BYTES > REDUCE_BYTES ? PAIR_PIPE_BYTES : REDUCE_BYTES;
+  static constexpr int PAIR_SMEM_BYTES = cmax(PAIR_PIPE_BYTES, REDUCE_BYTES);
   // Accumulator elements per thread (the same for both paths).
   static constexpr int ACC = BM * BN / GROUP_THREADS;
 
@@ -210,11 +214,9 @@ struct TileGemm : GemmAccumulators<TileGemm<T, BM, BN, BK, WARPS_M, WARPS_N, STA
   using LowRank = LowRankEpilogue<T, BM, BN, SIDE_PARTS>;
   static constexpr int SIDE_CHUNKS = WARPS_N == 1 ? 2 : 1;  // side n8 fragments per side warp
   static constexpr int SIDE_SIMT = ceil_div(BM * LOW_RANK, THREADS);
-  static constexpr int SIDE_GROUPS = MI * SIDE_CHUNKS > ceil_div(SIDE_SIMT, 4) ? MI * SIDE_CHUNKS : ceil_div(SIDE_SIMT, 4);
+  static constexpr int SIDE_GROUPS = cmax(MI * SIDE_CHUNKS, ceil_div(SIDE_SIMT, 4));
   static constexpr int SIDE_PIPE_BYTES = PIPE_BYTES + STAGES * SideTile::STAGE_BYTES;
-  static constexpr int SIDE_SMEM_BYTES = SIDE_PIPE_BYTES > REDUCE_BYTES
-                                             ? (SIDE_PIPE_BYTES > LowRank::SMEM_BYTES ? SIDE_PIPE_BYTES : LowRank::SMEM_BYTES)
-                                             : (REDUCE_BYTES > LowRank::SMEM_BYTES ? REDUCE_BYTES : LowRank::SMEM_BYTES);
+  static constexpr int SIDE_SMEM_BYTES = cmax(cmax(SIDE_PIPE_BYTES, REDUCE_BYTES), LowRank::SMEM_BYTES);
 
   // ------------------------------------------------------------ state
   // Accumulators (GemmAccumulators::acc_), in groups of 4 (tensor core: one
@@ -276,10 +278,7 @@ struct TileGemm : GemmAccumulators<TileGemm<T, BM, BN, BK, WARPS_M, WARPS_N, STA
   __device__ __forceinline__ void mainloop_side(const T* A, long long lda, int m_valid, const T* B, long long ldb,
                                                 int n_valid, const T* S, long long lds, int rank, long long k_begin,
                                                 long long k_end, char* smem, bool stream_b = false) {
-#pragma unroll
-    for (int i = 0; i < SIDE_GROUPS; ++i)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) side_[i][e] = 0.0f;
+    detail::zero(side_);
     if (k_end <= k_begin) return;
     SideTile side(S, lds, rank, k_begin, k_end);
     const bool vector = is_aligned(A, 16) && is_aligned(B, 16) && lda % VEC == 0 && ldb % VEC == 0 &&

@@ -107,88 +107,9 @@ __device__ __forceinline__ uint64_t desc_sw32(uint32_t addr, uint32_t leading, u
         "+f"((d)[7][0]), "+f"((d)[7][1]), "+f"((d)[7][2]), "+f"((d)[7][3]) \
       : "l"(desc_a), "l"(desc_b), "r"(1))
 
-// d[16][4] += A(desc_a) * B(desc_b), m64n128k16, TY: f16 or bf16.
-#define PRISM_WGMMA_M64N128K16(TY, d, desc_a, desc_b) \
-  asm volatile( \
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n" \
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32." TY "." TY " " \
-      "{" \
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
-      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
-      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63" \
-      "}, %64, %65, p, 1, 1, 0, 1;\n}\n" \
-      : "+f"((d)[0][0]), "+f"((d)[0][1]), "+f"((d)[0][2]), "+f"((d)[0][3]), \
-        "+f"((d)[1][0]), "+f"((d)[1][1]), "+f"((d)[1][2]), "+f"((d)[1][3]), \
-        "+f"((d)[2][0]), "+f"((d)[2][1]), "+f"((d)[2][2]), "+f"((d)[2][3]), \
-        "+f"((d)[3][0]), "+f"((d)[3][1]), "+f"((d)[3][2]), "+f"((d)[3][3]), \
-        "+f"((d)[4][0]), "+f"((d)[4][1]), "+f"((d)[4][2]), "+f"((d)[4][3]), \
-        "+f"((d)[5][0]), "+f"((d)[5][1]), "+f"((d)[5][2]), "+f"((d)[5][3]), \
-        "+f"((d)[6][0]), "+f"((d)[6][1]), "+f"((d)[6][2]), "+f"((d)[6][3]), \
-        "+f"((d)[7][0]), "+f"((d)[7][1]), "+f"((d)[7][2]), "+f"((d)[7][3]), \
-        "+f"((d)[8][0]), "+f"((d)[8][1]), "+f"((d)[8][2]), "+f"((d)[8][3]), \
-        "+f"((d)[9][0]), "+f"((d)[9][1]), "+f"((d)[9][2]), "+f"((d)[9][3]), \
-        "+f"((d)[10][0]), "+f"((d)[10][1]), "+f"((d)[10][2]), "+f"((d)[10][3]), \
-        "+f"((d)[11][0]), "+f"((d)[11][1]), "+f"((d)[11][2]), "+f"((d)[11][3]), \
-        "+f"((d)[12][0]), "+f"((d)[12][1]), "+f"((d)[12][2]), "+f"((d)[12][3]), \
-        "+f"((d)[13][0]), "+f"((d)[13][1]), "+f"((d)[13][2]), "+f"((d)[13][3]), \
-        "+f"((d)[14][0]), "+f"((d)[14][1]), "+f"((d)[14][2]), "+f"((d)[14][3]), \
-        "+f"((d)[15][0]), "+f"((d)[15][1]), "+f"((d)[15][2]), "+f"((d)[15][3]) \
-      : "l"(desc_a), "l"(desc_b), "r"(1))
-
-// d[32][4] += A(desc_a) * B(desc_b), m64n256k16, TY: f16 or bf16.
-#define PRISM_WGMMA_M64N256K16(TY, d, desc_a, desc_b) \
-  asm volatile( \
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n" \
-      "wgmma.mma_async.sync.aligned.m64n256k16.f32." TY "." TY " " \
-      "{" \
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
-      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
-      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, " \
-      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, " \
-      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, " \
-      "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, " \
-      "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127" \
-      "}, %128, %129, p, 1, 1, 0, 1;\n}\n" \
-      : "+f"((d)[0][0]), "+f"((d)[0][1]), "+f"((d)[0][2]), "+f"((d)[0][3]), \
-        "+f"((d)[1][0]), "+f"((d)[1][1]), "+f"((d)[1][2]), "+f"((d)[1][3]), \
-        "+f"((d)[2][0]), "+f"((d)[2][1]), "+f"((d)[2][2]), "+f"((d)[2][3]), \
-        "+f"((d)[3][0]), "+f"((d)[3][1]), "+f"((d)[3][2]), "+f"((d)[3][3]), \
-        "+f"((d)[4][0]), "+f"((d)[4][1]), "+f"((d)[4][2]), "+f"((d)[4][3]), \
-        "+f"((d)[5][0]), "+f"((d)[5][1]), "+f"((d)[5][2]), "+f"((d)[5][3]), \
-        "+f"((d)[6][0]), "+f"((d)[6][1]), "+f"((d)[6][2]), "+f"((d)[6][3]), \
-        "+f"((d)[7][0]), "+f"((d)[7][1]), "+f"((d)[7][2]), "+f"((d)[7][3]), \
-        "+f"((d)[8][0]), "+f"((d)[8][1]), "+f"((d)[8][2]), "+f"((d)[8][3]), \
-        "+f"((d)[9][0]), "+f"((d)[9][1]), "+f"((d)[9][2]), "+f"((d)[9][3]), \
-        "+f"((d)[10][0]), "+f"((d)[10][1]), "+f"((d)[10][2]), "+f"((d)[10][3]), \
-        "+f"((d)[11][0]), "+f"((d)[11][1]), "+f"((d)[11][2]), "+f"((d)[11][3]), \
-        "+f"((d)[12][0]), "+f"((d)[12][1]), "+f"((d)[12][2]), "+f"((d)[12][3]), \
-        "+f"((d)[13][0]), "+f"((d)[13][1]), "+f"((d)[13][2]), "+f"((d)[13][3]), \
-        "+f"((d)[14][0]), "+f"((d)[14][1]), "+f"((d)[14][2]), "+f"((d)[14][3]), \
-        "+f"((d)[15][0]), "+f"((d)[15][1]), "+f"((d)[15][2]), "+f"((d)[15][3]), \
-        "+f"((d)[16][0]), "+f"((d)[16][1]), "+f"((d)[16][2]), "+f"((d)[16][3]), \
-        "+f"((d)[17][0]), "+f"((d)[17][1]), "+f"((d)[17][2]), "+f"((d)[17][3]), \
-        "+f"((d)[18][0]), "+f"((d)[18][1]), "+f"((d)[18][2]), "+f"((d)[18][3]), \
-        "+f"((d)[19][0]), "+f"((d)[19][1]), "+f"((d)[19][2]), "+f"((d)[19][3]), \
-        "+f"((d)[20][0]), "+f"((d)[20][1]), "+f"((d)[20][2]), "+f"((d)[20][3]), \
-        "+f"((d)[21][0]), "+f"((d)[21][1]), "+f"((d)[21][2]), "+f"((d)[21][3]), \
-        "+f"((d)[22][0]), "+f"((d)[22][1]), "+f"((d)[22][2]), "+f"((d)[22][3]), \
-        "+f"((d)[23][0]), "+f"((d)[23][1]), "+f"((d)[23][2]), "+f"((d)[23][3]), \
-        "+f"((d)[24][0]), "+f"((d)[24][1]), "+f"((d)[24][2]), "+f"((d)[24][3]), \
-        "+f"((d)[25][0]), "+f"((d)[25][1]), "+f"((d)[25][2]), "+f"((d)[25][3]), \
-        "+f"((d)[26][0]), "+f"((d)[26][1]), "+f"((d)[26][2]), "+f"((d)[26][3]), \
-        "+f"((d)[27][0]), "+f"((d)[27][1]), "+f"((d)[27][2]), "+f"((d)[27][3]), \
-        "+f"((d)[28][0]), "+f"((d)[28][1]), "+f"((d)[28][2]), "+f"((d)[28][3]), \
-        "+f"((d)[29][0]), "+f"((d)[29][1]), "+f"((d)[29][2]), "+f"((d)[29][3]), \
-        "+f"((d)[30][0]), "+f"((d)[30][1]), "+f"((d)[30][2]), "+f"((d)[30][3]), \
-        "+f"((d)[31][0]), "+f"((d)[31][1]), "+f"((d)[31][2]), "+f"((d)[31][3]) \
-      : "l"(desc_a), "l"(desc_b), "r"(1))
-
-
 // d0[8][4] (columns 0-63) and d1[8][4] (columns 64-127) += A(desc_a) * B(desc_b),
-// m64n128k16, TY: f16 or bf16: two GEMMs sharing A whose B tiles are adjacent
-// atoms, as one instruction.
+// m64n128k16, TY: f16 or bf16: one GEMM's 128 columns in two halves, or two
+// GEMMs sharing A whose B tiles are adjacent atoms, as one instruction.
 #define PRISM_WGMMA_M64N128K16_PAIR(TY, d0, d1, desc_a, desc_b) \
   asm volatile( \
       "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n" \
@@ -218,8 +139,8 @@ __device__ __forceinline__ uint64_t desc_sw32(uint32_t addr, uint32_t leading, u
       : "l"(desc_a), "l"(desc_b), "r"(1))
 
 // d0[16][4] (columns 0-127) and d1[16][4] (columns 128-255) += A(desc_a) * B(desc_b),
-// m64n256k16, TY: f16 or bf16: two GEMMs sharing A whose B tiles are adjacent
-// atoms, as one instruction.
+// m64n256k16, TY: f16 or bf16: one GEMM's 256 columns in two halves, or two
+// GEMMs sharing A whose B tiles are adjacent atoms, as one instruction.
 #define PRISM_WGMMA_M64N256K16_PAIR(TY, d0, d1, desc_a, desc_b) \
   asm volatile( \
       "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n" \
@@ -268,26 +189,6 @@ __device__ __forceinline__ uint64_t desc_sw32(uint32_t addr, uint32_t leading, u
         "+f"((d1)[15][0]), "+f"((d1)[15][1]), "+f"((d1)[15][2]), "+f"((d1)[15][3]) \
       : "l"(desc_a), "l"(desc_b), "r"(1))
 
-// acc[BN / 8][4] += A * B for one k16 step of a warpgroup.
-template <typename T, int BN>
-__device__ __forceinline__ void mma(float (&d)[BN / 8][4], uint64_t desc_a, uint64_t desc_b) {
-  static_assert(BN == 16 || BN == 64 || BN == 128 || BN == 256, "wgmma::mma: BN must be 16, 64, 128 or 256");
-  if constexpr (BN == 16) {
-    if constexpr (std::is_same<T, __half>::value)
-      PRISM_WGMMA_M64N16K16("f16", d, desc_a, desc_b);
-    else
-      PRISM_WGMMA_M64N16K16("bf16", d, desc_a, desc_b);
-  } else if constexpr (std::is_same<T, __half>::value) {
-    if constexpr (BN == 64) PRISM_WGMMA_M64N64K16("f16", d, desc_a, desc_b);
-    if constexpr (BN == 128) PRISM_WGMMA_M64N128K16("f16", d, desc_a, desc_b);
-    if constexpr (BN == 256) PRISM_WGMMA_M64N256K16("f16", d, desc_a, desc_b);
-  } else {
-    if constexpr (BN == 64) PRISM_WGMMA_M64N64K16("bf16", d, desc_a, desc_b);
-    if constexpr (BN == 128) PRISM_WGMMA_M64N128K16("bf16", d, desc_a, desc_b);
-    if constexpr (BN == 256) PRISM_WGMMA_M64N256K16("bf16", d, desc_a, desc_b);
-  }
-}
-
 // g0 += A * B0 and g1 += A * B1 for one k16 step of a warpgroup, B1's
 // atoms right after B0's (one m64n(2 BN)k16).
 template <typename T, int BN>
@@ -300,6 +201,27 @@ __device__ __forceinline__ void mma_pair(float (&d0)[BN / 8][4], float (&d1)[BN 
   } else {
     if constexpr (BN == 64) PRISM_WGMMA_M64N128K16_PAIR("bf16", d0, d1, desc_a, desc_b);
     if constexpr (BN == 128) PRISM_WGMMA_M64N256K16_PAIR("bf16", d0, d1, desc_a, desc_b);
+  }
+}
+
+// acc[BN / 8][4] += A * B for one k16 step of a warpgroup.
+template <typename T, int BN>
+__device__ __forceinline__ void mma(float (&d)[BN / 8][4], uint64_t desc_a, uint64_t desc_b) {
+  static_assert(BN == 16 || BN == 64 || BN == 128 || BN == 256, "wgmma::mma: BN must be 16, 64, 128 or 256");
+  if constexpr (BN == 16) {
+    if constexpr (std::is_same<T, __half>::value)
+      PRISM_WGMMA_M64N16K16("f16", d, desc_a, desc_b);
+    else
+      PRISM_WGMMA_M64N16K16("bf16", d, desc_a, desc_b);
+  } else if constexpr (BN == 64) {
+    if constexpr (std::is_same<T, __half>::value)
+      PRISM_WGMMA_M64N64K16("f16", d, desc_a, desc_b);
+    else
+      PRISM_WGMMA_M64N64K16("bf16", d, desc_a, desc_b);
+  } else {
+    // The two halves of d's columns, as a pair's two accumulators.
+    using Half = float[BN / 16][4];
+    mma_pair<T, BN / 2>(*reinterpret_cast<Half*>(&d[0]), *reinterpret_cast<Half*>(&d[BN / 16]), desc_a, desc_b);
   }
 }
 #endif
@@ -331,8 +253,7 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
   static constexpr int SIDE_PARTS = 1;
   using LowRank = LowRankEpilogue<T, BM, BN, SIDE_PARTS>;
   static constexpr int SIDE_PIPE_BYTES = STAGES * (A_STAGE + B_STAGE + SideTile::STAGE_BYTES) + ALIGN;
-  static constexpr int SIDE_SMEM_BYTES =
-      SIDE_PIPE_BYTES > LowRank::SMEM_BYTES ? SIDE_PIPE_BYTES : LowRank::SMEM_BYTES;
+  static constexpr int SIDE_SMEM_BYTES = cmax(SIDE_PIPE_BYTES, LowRank::SMEM_BYTES);
   static_assert(SideTile::STAGE_BYTES % ALIGN == 0, "WgmmaGemm: the side tile keeps the stages aligned");
   static_assert(B_STAGE == (BN / 64) * B_ATOM, "WgmmaGemm: a B stage is whole atoms");
   // mainloop_pair's two GEMMs as one wgmma of 2 BN columns (BN 64, 128);
@@ -376,10 +297,7 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
                                                 int n_valid, const T* S, long long lds, int rank, long long k_begin,
                                                 long long k_end, char* smem, bool stream_b = false) {
     (void)stream_b;
-#pragma unroll
-    for (int i = 0; i < 2; ++i)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) side_[i][e] = 0.0f;
+    detail::zero(side_);
     if (k_end <= k_begin) return;
     SideTile side(S, lds, rank, k_begin, k_end);
     const bool vector = is_aligned(A, 16) && is_aligned(B, 16) && lda % VEC == 0 && ldb % VEC == 0 &&
@@ -527,8 +445,7 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
   // `side`'s tiles); see the header comment.
   template <bool VECTOR, bool PAIR, bool SIDE>
   __device__ __forceinline__ static void run(WgmmaGemm* g0, WgmmaGemm* g1, SideTile* side, const T* A, long long lda,
-                                             int m_valid,
-                                             const T* B0, const T* B1, long long ldb, int n_valid,
+                                             int m_valid, const T* B0, const T* B1, long long ldb, int n_valid,
                                              long long k_begin, long long k_end, char* smem) {
 #if PRISM_HAS_WGMMA
     const uint32_t raw = smem_addr(smem);
@@ -543,7 +460,6 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
       ld.template load<VECTOR, PAIR>(st, st + A_STAGE, st + A_STAGE + B_STAGE);
       if constexpr (SIDE) side->template load<VECTOR>(reinterpret_cast<T*>(st + A_STAGE + B_STAGE));
     };
-
     const uint32_t a_off = (threadIdx.x / 128) * 64 * 128;  // this warpgroup's 64 rows
 #pragma unroll
     for (int p = 0; p < STAGES - 2; ++p) {
