@@ -905,7 +905,7 @@ fn wgmma_shared_bytes(g: GemmShape, elem: u32, b_tiles: u32) -> Result<u32> {
             "matmul: a wgmma tile {bm}×{bn}×{bk} with warps {warps_m}×{warps_n}×{warps_k}, {stages} stages and {b_tiles} B tile(s) breaks a WgmmaGemm constraint (16-bit elements, bk 64, bm a multiple of 64 up to 256 with bm/16 warps along m, bn 64, 128 or 256, 3 to 8 stages, at most 128 accumulators per thread)"
         ));
     }
-    let bytes = stages * (bm * bk * 2 + b_tiles * bk * bn * 2) + 1024;
+    let bytes = pipeline_bytes(g, elem, b_tiles);
     if bytes > MAX_WGMMA_SHARED_BYTES {
         return Err(format!(
             "matmul: {bytes} bytes of shared memory (at most {MAX_WGMMA_SHARED_BYTES} for wgmma)"
@@ -964,15 +964,30 @@ pub fn gemm_shared_bytes(g: GemmShape, elem: u32, b_tiles: u32) -> Result<u32> {
             "matmul: tile {bm}×{bn}×{bk} with warps {warps_m}×{warps_n}×{warps_k} breaks a TileGemm constraint"
         ));
     }
-    let pipe = stages * (bm * (bk + vec) + b_tiles * bk * (bn + vec)) * elem;
-    let reduce = (warps_k - 1) * bm * bn * 4;
-    let bytes = pipe.max(reduce);
+    let bytes = pipeline_bytes(g, elem, b_tiles).max(reduce_bytes(g));
     if bytes > MAX_GEMM_SHARED_BYTES {
         return Err(format!(
             "matmul: {bytes} bytes of shared memory (at most {MAX_GEMM_SHARED_BYTES})"
         ));
     }
     Ok(bytes)
+}
+
+/// The pipeline's shared memory of a valid configuration: `STAGES` stages of
+/// the A tile and `b_tiles` B tiles (`TileGemm`: rows padded by one 16-byte
+/// chunk; `WgmmaGemm`: unpadded, 16-bit, plus the 1024-byte alignment slack).
+fn pipeline_bytes(g: GemmShape, elem: u32, b_tiles: u32) -> u32 {
+    if g.wgmma {
+        g.stages * (g.bm * g.bk * 2 + b_tiles * g.bk * g.bn * 2) + 1024
+    } else {
+        let vec = 16 / elem;
+        g.stages * (g.bm * (g.bk + vec) + b_tiles * g.bk * (g.bn + vec)) * elem
+    }
+}
+
+/// `TileGemm::REDUCE_BYTES`: the k groups' partial sums after the loop.
+fn reduce_bytes(g: GemmShape) -> u32 {
+    (g.warps_k - 1) * g.bm * g.bn * 4
 }
 
 /// `SIDE_SMEM_BYTES` of the configuration's GEMM class: its pipeline with
@@ -986,13 +1001,11 @@ pub fn low_rank_shared_bytes(g: GemmShape, elem: u32) -> Result<u32> {
     let side_stage = g.bk * (rank + if g.wgmma { 0 } else { vec }) * elem;
     let parts = if g.wgmma { 1 } else { g.warps_k };
     let post = parts * g.bm * rank * 4 + g.bm * (rank + vec) * elem + rank * (g.bn + vec) * elem;
+    let pipe = pipeline_bytes(g, elem, 1) + g.stages * side_stage;
     let (bytes, max) = if g.wgmma {
-        let pipe = g.stages * (g.bm * g.bk * 2 + g.bk * g.bn * 2 + side_stage) + 1024;
         (pipe.max(post), MAX_WGMMA_SHARED_BYTES)
     } else {
-        let pipe = g.stages * ((g.bm * (g.bk + vec) + g.bk * (g.bn + vec)) * elem + side_stage);
-        let reduce = (g.warps_k - 1) * g.bm * g.bn * 4;
-        (pipe.max(reduce).max(post), MAX_GEMM_SHARED_BYTES)
+        (pipe.max(reduce_bytes(g)).max(post), MAX_GEMM_SHARED_BYTES)
     };
     if bytes > max {
         return Err(format!(
