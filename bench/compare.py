@@ -288,6 +288,9 @@ def join(prism, torch, only=None, prism_path="prism", torch_path="torch", timing
         r["speedup_sdpa"] = valid["sdpa"] / pu if pu and "sdpa" in valid else None
         r["speedup_eager"] = valid["eager"] / pu if pu and "eager" in valid else None
         r["x_limit"] = pu / r["limit_us"] if pu and r["limit_us"] else None
+        # prism bench's read floor: a bare read of the row's bytes under the same flush
+        r["read_floor_us"] = num(p.get("read_floor_us")) if p else None
+        r["x_read"] = pu / r["read_floor_us"] if pu and r["read_floor_us"] else None
         r["target"] = evaluate_target(r, p)
         out_rows.append(r)
 
@@ -456,8 +459,12 @@ def markdown(j):
     for n in j["notes"]:
         L.append(f"- note: {n}")
     L.append("")
-    L.append("| workload | dims | prism | eager | compile | compile-at | sdpa | vs compile | vs sdpa | ×limit | target |")
-    L.append("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|")
+    L.append("**read** = prism bench's read floor: a bare read of the row's bytes (L2 evict_first, every SM) right "
+             "after the same flush, launch included; the flush leaves L2 full of dirty lines, so this is what moving "
+             "the bytes costs under this harness. **×read** = prism µs / read.")
+    L.append("")
+    L.append("| workload | dims | prism | eager | compile | compile-at | sdpa | vs compile | vs sdpa | ×limit | read | ×read | target |")
+    L.append("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
     for r in j["rows"]:
         if not r["in_prism"]:
             pc = "missing"
@@ -468,7 +475,9 @@ def markdown(j):
         cells = [r["workload"], r["dims_text"], pc]
         cells += [peer_cell(r, pe) if r["in_torch"] else "missing" if pe == "eager" else "—" for pe in PEERS]
         cells += [fx(r["speedup_compile"]), fx(r["speedup_sdpa"]),
-                  "—" if r["x_limit"] is None else f"{r['x_limit']:.2f}", target_cell(r["target"])]
+                  "—" if r["x_limit"] is None else f"{r['x_limit']:.2f}",
+                  "—" if r["read_floor_us"] is None else fus(r["read_floor_us"]),
+                  "—" if r["x_read"] is None else f"{r['x_read']:.2f}", target_cell(r["target"])]
         L.append("| " + " | ".join(cells) + " |")
     s = j["summary"]
     L.append("")

@@ -181,6 +181,22 @@ class Join(unittest.TestCase):
         self.assertIsNone(r["speedup_sdpa"])
         self.assertTrue(r["target"]["met"])
 
+    def test_read_floor(self):
+        d = {"n": 8, "d": 1024}
+        with_floor = prow("rms_norm", d, 10.0, 8_000_000)
+        with_floor["read_floor_us"] = 8.0
+        p, t = docs([with_floor, prow("rms_norm", {"n": 16, "d": 1024}, 10.0, 8_000_000)],
+                    [trow("rms_norm", d, 8_000_000, eager=30.0)])
+        j = compare.join(p, t)
+        r = find(j, "rms_norm", **d)
+        self.assertAlmostEqual(r["read_floor_us"], 8.0)
+        self.assertAlmostEqual(r["x_read"], 1.25)
+        old = find(j, "rms_norm", n=16, d=1024)          # a file from before the read floor
+        self.assertIsNone(old["read_floor_us"])
+        self.assertIsNone(old["x_read"])
+        md = compare.markdown(j)
+        self.assertIn("| 8.00 | 1.25 |", md)
+
     def test_ceilings_take_the_larger(self):
         d = {"n": 8, "d": 1024}
         p, t = docs([prow("rms_norm", d, 10.0, 8_000_000, 0)], [trow("rms_norm", d, 8_000_000, 0, eager=1.0)],

@@ -260,10 +260,25 @@ fn sample_row() -> Row {
         roofline_us: 0.5,
         limit_us: 2.5,
         over_limit: Some(2.1),
+        read_floor_us: Some(3.5),
+        over_read_floor: Some(1.5),
         checked: Checked::Cpu,
         max_error: Some(1e-3),
         error: None,
     }
+}
+
+/// Rows written before the read floor existed still load (both fields
+/// absent: `None`).
+#[test]
+fn a_row_without_a_read_floor_parses() {
+    let mut v = serde_json::to_value(sample_row()).unwrap();
+    let obj = v.as_object_mut().unwrap();
+    obj.remove("read_floor_us");
+    obj.remove("over_read_floor");
+    let r: Row = serde_json::from_value(v).unwrap();
+    assert_eq!((r.read_floor_us, r.over_read_floor), (None, None));
+    assert_eq!(r.median_us, Some(5.25));
 }
 
 #[test]
@@ -286,6 +301,8 @@ fn row_json_shape() {
         "roofline_us",
         "limit_us",
         "over_limit",
+        "read_floor_us",
+        "over_read_floor",
         "checked",
         "max_error",
         "error",
@@ -484,6 +501,8 @@ fn table_columns_line_up() {
     slow.max_error = None;
     slow.median_us = None;
     slow.over_limit = None;
+    slow.read_floor_us = None;
+    slow.over_read_floor = None;
     slow.error = Some("output 0 has 3 non-finite elements".into());
     report.rows.push(slow);
     let t = prism::cli::bench::table(&report);
@@ -503,6 +522,10 @@ fn table_columns_line_up() {
         lines[1].contains("5.2") && lines[1].contains("2.10x"),
         "{t}"
     );
+    // The read floor and the time over it; "-" where there is none.
+    assert!(lines[1].contains("2.10x  3.50  1.50x  cpu"), "{t}");
+    assert!(lines[2].contains("    -     -      -  FAILED"), "{t}");
+    assert!(lines[0].contains("×limit  read  ×read  check"), "{t}");
     assert!(lines[1].ends_with("cpu 1.0e-3"), "{t}");
     assert!(
         lines[2].ends_with("FAILED: output 0 has 3 non-finite elements"),

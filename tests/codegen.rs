@@ -404,6 +404,19 @@ fn a_wgmma_configuration_runs_the_main_loop_on_warpgroup_mma() {
             pair,
             "{name}"
         );
+        // ... whose lines were fetched into L2 before the main loop.
+        let prefetch = k
+            .source
+            .find("Gemm::prefetch_low_rank(p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, 16, n_valid);")
+            .expect("b's tile prefetched");
+        let mainloop = k
+            .source
+            .find("gemm0.mainloop_side(")
+            .expect("the main loop");
+        assert!(
+            prefetch < mainloop,
+            "{name}: the prefetch precedes the main loop"
+        );
         plans.push((name.to_string(), k));
     }
     let base = lower(gated, &LowerOptions::default()).expect("fused lowering");

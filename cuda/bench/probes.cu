@@ -9,6 +9,11 @@
 //   accumulator chains per warp; launched with 8 warps per block and 4
 //   blocks per SM, its flops over its time are the mma.sync peak. (sm_90's
 //   wgmma peak is higher; this is what mma.sync kernels can reach.)
+// - prism_probe_read: a grid-stride read of `chunks` 16-byte chunks, L2
+//   evict_first (what the generated kernels use for data read once); timed
+//   per benchmark row over that row's bytes, it is the row's read floor:
+//   what moving those bytes costs right after the harness's flush (which
+//   leaves L2 full of dirty lines), launch included.
 //
 // Standalone: no prism headers, no CUDA headers.
 
@@ -55,4 +60,29 @@ extern "C" __global__ void __launch_bounds__(256)
     // No m16n8k16 f16 mma.sync before sm_80: a NaN says so.
     out[t] = __int_as_float(0x7fffffff);
 #endif
+}
+
+// `sink` is written only if the chunks' XOR hits a magic value (never, for
+// a zeroed buffer), so the loads stay live.
+extern "C" __global__ void __launch_bounds__(512)
+    prism_probe_read(const unsigned int* src, unsigned long long chunks, unsigned int* sink) {
+    unsigned long long policy = 0;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(policy));
+#endif
+    unsigned int acc = 0;
+    const unsigned long long stride = (unsigned long long)gridDim.x * blockDim.x;
+    for (unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; i < chunks; i += stride) {
+        unsigned int x, y, z, w;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+        asm volatile("ld.global.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;\n"
+                     : "=r"(x), "=r"(y), "=r"(z), "=r"(w)
+                     : "l"(src + 4 * i), "l"(policy));
+#else
+        (void)policy;
+        x = src[4 * i], y = src[4 * i + 1], z = src[4 * i + 2], w = src[4 * i + 3];
+#endif
+        acc ^= x ^ y ^ z ^ w;
+    }
+    if (acc == 0x9e3779b9u) sink[0] = acc;
 }

@@ -132,6 +132,15 @@ pub struct Row {
     pub limit_us: f64,
     /// `median_us / limit_us`.
     pub over_limit: Option<f64>,
+    /// A bare read of `bytes` (L2 evict_first, every SM) under the same
+    /// flush and timing, launch included: what moving the row's bytes costs
+    /// right after the flush leaves L2 full of dirty lines
+    /// ([`probes::ReadProbe`]). `None` when it could not run.
+    #[serde(default)]
+    pub read_floor_us: Option<f64>,
+    /// `median_us / read_floor_us`.
+    #[serde(default)]
+    pub over_read_floor: Option<f64>,
     pub checked: Checked,
     /// Largest relative L2 error of an output against the CPU reference
     /// (`None` unless `checked` is `cpu`).
@@ -368,6 +377,8 @@ fn planned_row(
         roofline_us: floors.roofline_us(bytes, flops),
         limit_us: floors.limit_us(bytes, flops),
         over_limit: None,
+        read_floor_us: None,
+        over_read_floor: None,
         checked,
         max_error: None,
         error: None,
@@ -549,6 +560,24 @@ pub fn run(spec: &Spec, o: &Options, progress: &dyn Progress) -> Result<Report, 
     progress.phase("measuring the floors");
     let floors = probes::measure(&dev, &probes_fatbin, o.warmup, o.reps)?;
 
+    // The read floor's buffer: the largest row's bytes.
+    let most_bytes = prepared
+        .iter()
+        .flat_map(|p| {
+            points(&p.workload)
+                .into_iter()
+                .map(|d| floors::bytes_at(&p.workload, &d).unwrap_or(0))
+        })
+        .max()
+        .unwrap_or(0);
+    let read_probe = match probes::ReadProbe::load(&dev, &probes_fatbin, most_bytes) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            progress.warn(&format!("no read floors: {e}"));
+            None
+        }
+    };
+
     progress.rows(prepared.iter().map(|p| points(&p.workload).len()).sum());
     let mut rows = Vec::new();
     for p in &prepared {
@@ -565,7 +594,16 @@ pub fn run(spec: &Spec, o: &Options, progress: &dyn Progress) -> Result<Report, 
             }
         };
         for dims in points(&p.workload) {
-            let row = bench_point(&dev, &module, p, &arch, &dims, &floors, o.warmup, o.reps);
+            let mut row = bench_point(&dev, &module, p, &arch, &dims, &floors, o.warmup, o.reps);
+            if let Some(probe) = &read_probe {
+                match probe.floor_us(&dev, row.bytes, o.warmup, o.reps) {
+                    Ok(us) => {
+                        row.read_floor_us = Some(us);
+                        row.over_read_floor = row.median_us.map(|m| m / us);
+                    }
+                    Err(e) => progress.warn(&format!("{}: no read floor: {e}", row.workload)),
+                }
+            }
             progress.row(&row);
             rows.push(row);
         }

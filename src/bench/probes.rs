@@ -1,7 +1,9 @@
 //! The probes that measure a device's floors (`cuda/bench/probes.cu`,
 //! compiled at run time for its arch): a 1 GiB device-to-device copy, back-to-back
 //! `mma.sync` on every SM, and an empty kernel; each timed like the
-//! generated kernels ([`crate::tune::gpu::Device::time`]).
+//! generated kernels ([`crate::tune::gpu::Device::time`]). Per benchmark
+//! row, [`ReadProbe`] times a bare read of the row's bytes under the same
+//! harness: its read floor.
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +19,11 @@ pub const PROBES_CU: &str = include_str!("../../cuda/bench/probes.cu");
 pub const EMPTY: &str = "prism_probe_empty";
 /// The mma kernel: `(float* out, unsigned long long iters)`.
 pub const MMA: &str = "prism_probe_mma";
+/// The read kernel: `(const unsigned* src, unsigned long long chunks, unsigned* sink)`.
+pub const READ: &str = "prism_probe_read";
+/// Blocks per SM and threads per block of the read probe.
+pub const READ_BLOCKS_PER_SM: u32 = 4;
+pub const READ_THREADS: u32 = 512;
 
 /// Bytes of the copy probe's source (and destination).
 pub const COPY_BYTES: usize = 1 << 30;
@@ -121,4 +128,60 @@ pub fn measure(
         mma_flops_per_s: mma_probe_flops(blocks) as f64 / median_s(&mma_us),
         launch_floor_us: median(&launch),
     })
+}
+
+/// The read probe, loaded, with a zeroed source buffer of `capacity` bytes.
+pub struct ReadProbe {
+    function: cudarc::driver::CudaFunction,
+    src: cudarc::driver::CudaSlice<u8>,
+    sink: cudarc::driver::CudaSlice<u8>,
+    blocks: u32,
+}
+
+impl ReadProbe {
+    /// Load the probe from `fatbin` and allocate `capacity` bytes to read
+    /// (the largest row's bytes, rounded up to 16).
+    pub fn load(dev: &Device, fatbin: &Path, capacity: u64) -> Result<ReadProbe, BenchError> {
+        let capacity = usize::try_from(capacity.div_ceil(16).max(1) * 16).map_err(|_| {
+            BenchError::Unsupported(format!(
+                "a read floor of {capacity} bytes does not fit this host's memory"
+            ))
+        })?;
+        let mut f = dev.load_functions(fatbin, &[READ])?;
+        let sms = dev.sms.ok_or_else(|| {
+            BenchError::Unsupported(format!("cannot read the SM count of {}", dev.name))
+        })?;
+        Ok(ReadProbe {
+            function: f.remove(0),
+            src: dev.alloc_zeroed(capacity)?,
+            sink: dev.alloc_zeroed(4)?,
+            blocks: sms.max(1) * READ_BLOCKS_PER_SM,
+        })
+    }
+
+    /// Median µs of reading `bytes` (at most the capacity), timed as the
+    /// generated kernels are.
+    pub fn floor_us(
+        &self,
+        dev: &Device,
+        bytes: u64,
+        warmup: usize,
+        reps: usize,
+    ) -> Result<f64, BenchError> {
+        let chunks = bytes.div_ceil(16);
+        if chunks * 16 > self.src.len() as u64 {
+            return Err(BenchError::Unsupported(format!(
+                "the read probe holds {} bytes, not {bytes}",
+                self.src.len()
+            )));
+        }
+        let args = [dev.address(&self.src), chunks, dev.address(&self.sink)];
+        // SAFETY: `prism_probe_read(const unsigned*, unsigned long long,
+        // unsigned*)`; `src` holds at least `chunks` 16-byte chunks and
+        // `sink` one u32.
+        let micros = dev.time(warmup, reps, || unsafe {
+            dev.launch_raw(&self.function, self.blocks, READ_THREADS, &args)
+        })?;
+        Ok(median(&micros))
+    }
 }

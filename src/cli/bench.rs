@@ -138,7 +138,7 @@ fn us(v: Option<f64>) -> String {
 pub fn table(r: &Report) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let lines: Vec<[String; 8]> = r
+    let lines: Vec<[String; 10]> = r
         .rows
         .iter()
         .map(|row| {
@@ -162,12 +162,17 @@ pub fn table(r: &Report) -> String {
                 format!("{:.2}", row.limit_us),
                 row.over_limit
                     .map_or_else(|| "-".into(), |x| format!("{x:.2}x")),
+                row.read_floor_us
+                    .map_or_else(|| "-".into(), |x| format!("{x:.2}")),
+                row.over_read_floor
+                    .map_or_else(|| "-".into(), |x| format!("{x:.2}x")),
                 check,
             ]
         })
         .collect();
     let head = [
-        "workload", "dims", "variant", "µs", "roofline", "limit", "×limit", "check",
+        "workload", "dims", "variant", "µs", "roofline", "limit", "×limit", "read", "×read",
+        "check",
     ];
     let width = |i: usize| {
         lines
@@ -177,11 +182,11 @@ pub fn table(r: &Report) -> String {
             .max()
             .unwrap_or(0)
     };
-    let w: Vec<usize> = (0..8).map(width).collect();
-    let mut print = |c: [&str; 8]| {
+    let w: Vec<usize> = (0..10).map(width).collect();
+    let mut print = |c: [&str; 10]| {
         let _ = writeln!(
             out,
-            "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}  {:>w4$}  {:>w5$}  {:>w6$}  {}",
+            "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}  {:>w4$}  {:>w5$}  {:>w6$}  {:>w7$}  {:>w8$}  {}",
             c[0],
             c[1],
             c[2],
@@ -190,6 +195,8 @@ pub fn table(r: &Report) -> String {
             c[5],
             c[6],
             c[7],
+            c[8],
+            c[9],
             w0 = w[0],
             w1 = w[1],
             w2 = w[2],
@@ -197,24 +204,17 @@ pub fn table(r: &Report) -> String {
             w4 = w[4],
             w5 = w[5],
             w6 = w[6],
+            w7 = w[7],
+            w8 = w[8],
         );
     };
     print(head);
     for l in &lines {
-        print([
-            l[0].as_str(),
-            l[1].as_str(),
-            l[2].as_str(),
-            l[3].as_str(),
-            l[4].as_str(),
-            l[5].as_str(),
-            l[6].as_str(),
-            l[7].as_str(),
-        ]);
+        print(std::array::from_fn(|i| l[i].as_str()));
     }
     let _ = writeln!(
         out,
-        "\n{} ({}, {} SMs), nvcc {}: copy {:.2} TB/s, mma.sync {:.0} TFLOP/s, launch floor {:.2} µs; median of {} after {} warm-up, {} MiB zeroed before each",
+        "\n{} ({}, {} SMs), nvcc {}: copy {:.2} TB/s, mma.sync {:.0} TFLOP/s, launch floor {:.2} µs; median of {} after {} warm-up, {} MiB zeroed before each; read = a bare read of the row's bytes under the same flush",
         r.device,
         r.arch,
         r.sms.map_or_else(|| "?".into(), |s| s.to_string()),
