@@ -39,6 +39,7 @@ fn instance_labels_round_trip() {
             tiles: None,
             rows: None,
             fused: false,
+            cluster: false,
         },
         InstanceId {
             strategy: Strategy::Searched(12),
@@ -46,6 +47,7 @@ fn instance_labels_round_trip() {
             tiles: None,
             rows: None,
             fused: false,
+            cluster: false,
         },
         InstanceId {
             strategy: Strategy::Flash,
@@ -53,6 +55,7 @@ fn instance_labels_round_trip() {
             tiles: None,
             rows: None,
             fused: false,
+            cluster: false,
         },
         InstanceId {
             strategy: Strategy::Regions,
@@ -60,6 +63,7 @@ fn instance_labels_round_trip() {
             tiles: Some(3),
             rows: None,
             fused: false,
+            cluster: false,
         },
         InstanceId {
             strategy: Strategy::Searched(2),
@@ -67,6 +71,7 @@ fn instance_labels_round_trip() {
             tiles: Some(0),
             rows: None,
             fused: false,
+            cluster: false,
         },
         InstanceId {
             strategy: Strategy::Flash,
@@ -74,6 +79,7 @@ fn instance_labels_round_trip() {
             tiles: None,
             rows: Some(16),
             fused: false,
+            cluster: false,
         },
         InstanceId {
             strategy: Strategy::Flash,
@@ -81,6 +87,7 @@ fn instance_labels_round_trip() {
             tiles: None,
             rows: Some(16),
             fused: true,
+            cluster: false,
         },
         InstanceId {
             strategy: Strategy::Searched(0),
@@ -88,6 +95,7 @@ fn instance_labels_round_trip() {
             tiles: None,
             rows: None,
             fused: true,
+            cluster: false,
         },
     ] {
         assert_eq!(InstanceId::parse(&id.label()), Some(id), "{}", id.label());
@@ -605,6 +613,7 @@ fn shortlist_spreads_over_parameter_settings() {
             tiles,
             rows: None,
             fused: false,
+            cluster: false,
         },
         graph: KernelGraph {
             tensors: Vec::new(),

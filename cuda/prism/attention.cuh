@@ -456,4 +456,79 @@ struct FlashCombine {
   }
 };
 
+// The combine of flash-decoding across a thread block cluster: the SPLITS
+// blocks of one row tile (grid x, the splits, is the cluster) each stage
+// their (o, m, l) in their own shared memory (`stage`: O_FLOATS + 2 BM
+// floats, o[BM][DV] then m[BM] then l[BM]); after a cluster barrier, block
+// r of the cluster combines columns [r DV / SPLITS, (r + 1) DV / SPLITS) of
+// every valid row, reading the other blocks' stages through distributed
+// shared memory, in split order (deterministic); a second barrier keeps
+// every stage alive until its readers are done. Same formula as
+// FlashCombine; no workspace, counter or L2 round trip. sm_90+ (clusters);
+// elsewhere it traps. Every thread of every block of the cluster calls it.
+template <int BM, int DV, int SPLITS, int THREADS>
+struct FlashClusterCombine {
+  // Above 8, a non-portable cluster: the kernel must be allowed one
+  // (CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED) before it launches.
+  static_assert(SPLITS >= 2 && SPLITS <= 16, "FlashClusterCombine: 2 to 16 splits (Hopper's largest cluster)");
+  static_assert(DV % SPLITS == 0, "FlashClusterCombine: the splits must share the columns evenly");
+  static constexpr int O_FLOATS = BM * DV;
+  static constexpr int BYTES = (O_FLOATS + 2 * BM) * 4;
+  static constexpr int COLS = DV / SPLITS;  // columns each block combines
+
+  __device__ __forceinline__ static float* o(char* stage) { return reinterpret_cast<float*>(stage); }
+  __device__ __forceinline__ static float* m(char* stage) { return reinterpret_cast<float*>(stage) + O_FLOATS; }
+  __device__ __forceinline__ static float* l(char* stage) { return reinterpret_cast<float*>(stage) + O_FLOATS + BM; }
+
+  template <class Store>
+  __device__ __forceinline__ static void run(char* stage, int m_valid, Store&& store) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    cluster_sync();
+    uint32_t rank;
+    asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(rank));
+    const uint32_t base = smem_addr(stage);
+    uint32_t peer[SPLITS];
+#pragma unroll
+    for (int s = 0; s < SPLITS; ++s) asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(peer[s]) : "r"(base), "r"(s));
+    for (int idx = threadIdx.x; idx < m_valid * COLS; idx += THREADS) {
+      const int row = idx / COLS, col = (int)rank * COLS + idx % COLS;
+      float ms[SPLITS], ls[SPLITS], os[SPLITS];
+#pragma unroll
+      for (int s = 0; s < SPLITS; ++s) {
+        ms[s] = ld_cluster(peer[s] + (O_FLOATS + row) * 4);
+        ls[s] = ld_cluster(peer[s] + (O_FLOATS + BM + row) * 4);
+        os[s] = ld_cluster(peer[s] + (row * DV + col) * 4);
+      }
+      float M = -INFINITY;
+#pragma unroll
+      for (int s = 0; s < SPLITS; ++s) M = fmaxf(M, ms[s]);
+      float lsum = 0.0f, acc = 0.0f;
+#pragma unroll
+      for (int s = 0; s < SPLITS; ++s) {
+        const float w = ms[s] == -INFINITY ? 0.0f : __expf(ms[s] - M);
+        lsum += ls[s] * w;
+        acc += os[s] * w;
+      }
+      store(row, col, acc / lsum);
+    }
+    cluster_sync();
+#else
+    (void)stage, (void)m_valid, (void)store;
+    __trap();
+#endif
+  }
+
+ private:
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  __device__ __forceinline__ static void cluster_sync() {
+    asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+  }
+  __device__ __forceinline__ static float ld_cluster(uint32_t addr) {
+    float v;
+    asm volatile("ld.shared::cluster.f32 %0, [%1];\n" : "=f"(v) : "r"(addr) : "memory");
+    return v;
+  }
+#endif
+};
+
 }  // namespace prism

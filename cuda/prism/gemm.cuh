@@ -292,11 +292,6 @@ struct TileGemm : GemmAccumulators<TileGemm<T, BM, BN, BK, WARPS_M, WARPS_N, STA
     if constexpr (WARPS_K > 1) reduce_groups(smem);
   }
 
-  // L2 fetches of what add_low_rank will stage (call before the main loop).
-  __device__ __forceinline__ static void prefetch_low_rank(const T* B, long long ldb, int rank, int n_valid) {
-    LowRank::template prefetch<THREADS>(B, ldb, rank, n_valid);
-  }
-
   // acc += round_T(S) * B_op[0:rank, 0:n_valid] after mainloop_side (B_op
   // row-major, row stride ldb, at the block's first column). smem: at least
   // SIDE_SMEM_BYTES, free. Every thread calls it.

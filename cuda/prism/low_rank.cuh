@@ -90,22 +90,6 @@ struct LowRankEpilogue {
   // Shared memory it uses (from the main loop's buffer, free by then).
   static constexpr int SMEM_BYTES = PART_BYTES + S_BYTES + B_BYTES;
 
-  // Before the main loop: L2 fetches of the lines of B's rank x n_valid tile
-  // that apply() stages, so that apply() waits on L2 and not on DRAM
-  // (measured: bench/NOTES.md, "Issue 6, session 8"). Every thread may call
-  // it; it reads nothing.
-  template <int THREADS>
-  __device__ __forceinline__ static void prefetch(const T* B, long long ldb, int rank, int n_valid) {
-    if (n_valid <= 0) return;
-    constexpr int LINE = 128 / (int)sizeof(T);  // elements per 128-byte line
-    // A row's lines, and its last element (the row need not start on a line).
-    const int per_row = (n_valid + LINE - 1) / LINE + 1;
-    for (int idx = threadIdx.x; idx < LOW_RANK * per_row; idx += THREADS) {
-      const int r = idx / per_row, c = (idx % per_row) * LINE;
-      if (r < rank) prefetch_l2(B + r * ldb + (c < n_valid ? c : n_valid - 1));
-    }
-  }
-
   // g's accumulators += round_T(S)·B[0:rank, 0:n_valid] (B row-major, row
   // stride ldb, starting at the block's first column). `smem`: at least
   // SMEM_BYTES, free (the main loop ended with a barrier); every thread of

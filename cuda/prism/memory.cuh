@@ -97,17 +97,6 @@ __device__ __forceinline__ void cp_async16_policy(void* smem, const void* gmem, 
 #endif
 }
 
-// Ask L2 to fetch the line holding `gmem` (no data comes back, nothing
-// waits). A read that comes later on a kernel's critical path then finds the
-// line in L2 instead of waiting on DRAM.
-__device__ __forceinline__ void prefetch_l2(const void* gmem) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("prefetch.global.L2 [%0];\n" ::"l"(gmem));
-#else
-  (void)gmem;
-#endif
-}
-
 // Copy 4 bytes global -> shared (cp.async.ca), zero-filling when !pred.
 // Both addresses must be 4-byte aligned.
 __device__ __forceinline__ void cp_async4(void* smem, const void* gmem, bool pred) {

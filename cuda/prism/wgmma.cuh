@@ -308,11 +308,6 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
       run<false, false, true>(this, this, &side, A, lda, m_valid, B, B, ldb, n_valid, k_begin, k_end, smem);
   }
 
-  // L2 fetches of what add_low_rank will stage (call before the main loop).
-  __device__ __forceinline__ static void prefetch_low_rank(const T* B, long long ldb, int rank, int n_valid) {
-    LowRank::template prefetch<THREADS>(B, ldb, rank, n_valid);
-  }
-
   // acc += round_T(S) * B_op[0:rank, 0:n_valid], as TileGemm::add_low_rank.
   __device__ __forceinline__ void add_low_rank(const T* B, long long ldb, int rank, int n_valid, char* smem) {
     LowRank::apply(*this, B, ldb, rank, n_valid, smem);

@@ -6,10 +6,10 @@
 #include "prism/wgmma.cuh"
 #include "prism/attention.cuh"
 
-extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v0(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_b, long long d_kv) {
+extern "C" __global__ void PRISM_CLUSTER_DIMS(4) __launch_bounds__(128, 1) gqa_decode_k0_flash_v0(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_kv) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = b_x % 2;
-    b_x /= 2;
+    const long long g0_0 = b_x % 4;
+    b_x /= 4;
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((4 + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((4 + 16LL - 1) / 16LL);
@@ -22,10 +22,12 @@ extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v0(cons
     static_assert(F::SMEM_BYTES == 69632, "prism: FlashPartial shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const long long iters = (d_kv + 64LL - 1) / 64LL;
-    const long long per = (iters + 2LL - 1) / 2LL;
+    const long long per = (iters + 4LL - 1) / 4LL;
     const long long it_begin = min(g0_0 * per, iters);
     const long long it_end = min(it_begin + per, iters);
     const int m_valid = (int)min((long long)16, 4 - g1_0);
+    using X = prism::FlashClusterCombine<16, 128, 4, 128>;
+    static_assert(X::BYTES == 8320, "prism: FlashClusterCombine shared memory differs from the code generator's");
     F f;
     f.stream_kv = 4 <= 16LL;
     f.run(smem, p0 + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + g1_0 * (128 * 1LL) + 0 * 1LL, 128LL, m_valid, p1 + g2_0 * (8 * (d_kv * (128 * 1LL))) + g2_1 * (d_kv * (128 * 1LL)) + 0 * (128 * 1LL) + 0 * 1LL, 128, p2 + g2_0 * (8 * (d_kv * (128 * 1LL))) + g2_1 * (d_kv * (128 * 1LL)) + 0 * (128 * 1LL) + 0 * 1LL, 128LL, d_kv, it_begin, it_end,
@@ -33,68 +35,13 @@ extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v0(cons
         const float v1 = (raw * ((float)(1.0 / 1.1313708498984761e1)));
         return v1;
     },
-    [&](int row, int col, float o) {
-        p4[g0_0 * (d_b * (8 * (4 * (128 * 1LL)))) + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + col * 1LL] = prism::from_float<float>(o);
-    },
-    [&](int row, float m, float l) {
-        p5[g0_0 * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
-        p6[g0_0 * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
-    });
-    using C = prism::FlashCombine<16, 128, 2, 128>;
-    static_assert(C::BYTES == 16704, "prism: FlashCombine shared memory differs from the code generator's");
-    if (!prism::split_k_arrive(splitk_counters + ((long long)blockIdx.z * gridDim.y + blockIdx.y), 2u)) return;
-    C::run(smem, m_valid,
-    [&](int s, int row) { return p4 + (long long)s * (d_b * (8 * (4 * (128 * 1LL)))) + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + 0 * 1LL; },
-    [&](int s, int row) { return __ldcg(p5 + (long long)s * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)); },
-    [&](int s, int row) { return __ldcg(p6 + (long long)s * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)); },
+    [&](int row, int col, float o) { X::o(smem + 69632)[row * 128 + col] = o; },
+    [&](int row, float m, float l) { X::m(smem + 69632)[row] = m; X::l(smem + 69632)[row] = l; });
+    X::run(smem + 69632, m_valid,
     [&](int row, int col, float v) { p3[g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + col * 1LL] = prism::from_float<__half>(v); });
 }
 
-extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v1(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_b, long long d_kv) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = b_x % 1;
-    b_x /= 1;
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((4 + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((4 + 16LL - 1) / 16LL);
-    long long b_z = (long long)blockIdx.z;
-    const long long g2_1 = b_z % 8;
-    b_z /= 8;
-    const long long g2_0 = b_z % d_b;
-    b_z /= d_b;
-    using F = prism::FlashPartial<__half, 16, 64, 128, 128, 1, 4, true, 2>;
-    static_assert(F::SMEM_BYTES == 69632, "prism: FlashPartial shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const long long iters = (d_kv + 64LL - 1) / 64LL;
-    const long long per = (iters + 1LL - 1) / 1LL;
-    const long long it_begin = min(g0_0 * per, iters);
-    const long long it_end = min(it_begin + per, iters);
-    const int m_valid = (int)min((long long)16, 4 - g1_0);
-    F f;
-    f.stream_kv = 4 <= 16LL;
-    f.run(smem, p0 + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + g1_0 * (128 * 1LL) + 0 * 1LL, 128LL, m_valid, p1 + g2_0 * (8 * (d_kv * (128 * 1LL))) + g2_1 * (d_kv * (128 * 1LL)) + 0 * (128 * 1LL) + 0 * 1LL, 128, p2 + g2_0 * (8 * (d_kv * (128 * 1LL))) + g2_1 * (d_kv * (128 * 1LL)) + 0 * (128 * 1LL) + 0 * 1LL, 128LL, d_kv, it_begin, it_end,
-    [&](float raw) {
-        const float v1 = (raw * ((float)(1.0 / 1.1313708498984761e1)));
-        return v1;
-    },
-    [&](int row, int col, float o) {
-        p4[g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + col * 1LL] = prism::from_float<float>(o);
-    },
-    [&](int row, float m, float l) {
-        p5[g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
-        p6[g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
-    });
-    using C = prism::FlashCombine<16, 128, 1, 128>;
-    static_assert(C::BYTES == 8384, "prism: FlashCombine shared memory differs from the code generator's");
-    if (!prism::split_k_arrive(splitk_counters + ((long long)blockIdx.z * gridDim.y + blockIdx.y), 1u)) return;
-    C::run(smem, m_valid,
-    [&](int s, int row) { return p4 + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + 0 * 1LL; },
-    [&](int s, int row) { return __ldcg(p5 + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)); },
-    [&](int s, int row) { return __ldcg(p6 + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)); },
-    [&](int row, int col, float v) { p3[g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + col * 1LL] = prism::from_float<__half>(v); });
-}
-
-extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v2(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_b, long long d_kv) {
+extern "C" __global__ void PRISM_CLUSTER_DIMS(8) __launch_bounds__(128, 1) gqa_decode_k0_flash_v1(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_kv) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 8;
     b_x /= 8;
@@ -114,6 +61,8 @@ extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v2(cons
     const long long it_begin = min(g0_0 * per, iters);
     const long long it_end = min(it_begin + per, iters);
     const int m_valid = (int)min((long long)16, 4 - g1_0);
+    using X = prism::FlashClusterCombine<16, 128, 8, 128>;
+    static_assert(X::BYTES == 8320, "prism: FlashClusterCombine shared memory differs from the code generator's");
     F f;
     f.stream_kv = 4 <= 16LL;
     f.run(smem, p0 + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + g1_0 * (128 * 1LL) + 0 * 1LL, 128LL, m_valid, p1 + g2_0 * (8 * (d_kv * (128 * 1LL))) + g2_1 * (d_kv * (128 * 1LL)) + 0 * (128 * 1LL) + 0 * 1LL, 128, p2 + g2_0 * (8 * (d_kv * (128 * 1LL))) + g2_1 * (d_kv * (128 * 1LL)) + 0 * (128 * 1LL) + 0 * 1LL, 128LL, d_kv, it_begin, it_end,
@@ -121,24 +70,13 @@ extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v2(cons
         const float v1 = (raw * ((float)(1.0 / 1.1313708498984761e1)));
         return v1;
     },
-    [&](int row, int col, float o) {
-        p4[g0_0 * (d_b * (8 * (4 * (128 * 1LL)))) + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + col * 1LL] = prism::from_float<float>(o);
-    },
-    [&](int row, float m, float l) {
-        p5[g0_0 * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
-        p6[g0_0 * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
-    });
-    using C = prism::FlashCombine<16, 128, 8, 128>;
-    static_assert(C::BYTES == 33856, "prism: FlashCombine shared memory differs from the code generator's");
-    if (!prism::split_k_arrive(splitk_counters + ((long long)blockIdx.z * gridDim.y + blockIdx.y), 8u)) return;
-    C::run(smem, m_valid,
-    [&](int s, int row) { return p4 + (long long)s * (d_b * (8 * (4 * (128 * 1LL)))) + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + 0 * 1LL; },
-    [&](int s, int row) { return __ldcg(p5 + (long long)s * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)); },
-    [&](int s, int row) { return __ldcg(p6 + (long long)s * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)); },
+    [&](int row, int col, float o) { X::o(smem + 104448)[row * 128 + col] = o; },
+    [&](int row, float m, float l) { X::m(smem + 104448)[row] = m; X::l(smem + 104448)[row] = l; });
+    X::run(smem + 104448, m_valid,
     [&](int row, int col, float v) { p3[g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + col * 1LL] = prism::from_float<__half>(v); });
 }
 
-extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_b, long long d_kv) {
+extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v2(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_b, long long d_kv) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 16;
     b_x /= 16;
@@ -182,7 +120,86 @@ extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v3(cons
     [&](int row, int col, float v) { p3[g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + col * 1LL] = prism::from_float<__half>(v); });
 }
 
+extern "C" __global__ void PRISM_CLUSTER_DIMS(2) __launch_bounds__(128, 1) gqa_decode_k0_flash_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_kv) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = b_x % 2;
+    b_x /= 2;
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % ((4 + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((4 + 16LL - 1) / 16LL);
+    long long b_z = (long long)blockIdx.z;
+    const long long g2_1 = b_z % 8;
+    b_z /= 8;
+    const long long g2_0 = b_z % d_b;
+    b_z /= d_b;
+    using F = prism::FlashPartial<__half, 16, 64, 128, 128, 1, 4, true, 2>;
+    static_assert(F::SMEM_BYTES == 69632, "prism: FlashPartial shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const long long iters = (d_kv + 64LL - 1) / 64LL;
+    const long long per = (iters + 2LL - 1) / 2LL;
+    const long long it_begin = min(g0_0 * per, iters);
+    const long long it_end = min(it_begin + per, iters);
+    const int m_valid = (int)min((long long)16, 4 - g1_0);
+    using X = prism::FlashClusterCombine<16, 128, 2, 128>;
+    static_assert(X::BYTES == 8320, "prism: FlashClusterCombine shared memory differs from the code generator's");
+    F f;
+    f.stream_kv = 4 <= 16LL;
+    f.run(smem, p0 + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + g1_0 * (128 * 1LL) + 0 * 1LL, 128LL, m_valid, p1 + g2_0 * (8 * (d_kv * (128 * 1LL))) + g2_1 * (d_kv * (128 * 1LL)) + 0 * (128 * 1LL) + 0 * 1LL, 128, p2 + g2_0 * (8 * (d_kv * (128 * 1LL))) + g2_1 * (d_kv * (128 * 1LL)) + 0 * (128 * 1LL) + 0 * 1LL, 128LL, d_kv, it_begin, it_end,
+    [&](float raw) {
+        const float v1 = (raw * ((float)(1.0 / 1.1313708498984761e1)));
+        return v1;
+    },
+    [&](int row, int col, float o) { X::o(smem + 69632)[row * 128 + col] = o; },
+    [&](int row, float m, float l) { X::m(smem + 69632)[row] = m; X::l(smem + 69632)[row] = l; });
+    X::run(smem + 69632, m_valid,
+    [&](int row, int col, float v) { p3[g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + col * 1LL] = prism::from_float<__half>(v); });
+}
+
 extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v4(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_b, long long d_kv) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = b_x % 8;
+    b_x /= 8;
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % ((4 + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((4 + 16LL - 1) / 16LL);
+    long long b_z = (long long)blockIdx.z;
+    const long long g2_1 = b_z % 8;
+    b_z /= 8;
+    const long long g2_0 = b_z % d_b;
+    b_z /= d_b;
+    using F = prism::FlashPartial<__half, 16, 64, 128, 128, 1, 4, true, 3>;
+    static_assert(F::SMEM_BYTES == 104448, "prism: FlashPartial shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const long long iters = (d_kv + 64LL - 1) / 64LL;
+    const long long per = (iters + 8LL - 1) / 8LL;
+    const long long it_begin = min(g0_0 * per, iters);
+    const long long it_end = min(it_begin + per, iters);
+    const int m_valid = (int)min((long long)16, 4 - g1_0);
+    F f;
+    f.stream_kv = 4 <= 16LL;
+    f.run(smem, p0 + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + g1_0 * (128 * 1LL) + 0 * 1LL, 128LL, m_valid, p1 + g2_0 * (8 * (d_kv * (128 * 1LL))) + g2_1 * (d_kv * (128 * 1LL)) + 0 * (128 * 1LL) + 0 * 1LL, 128, p2 + g2_0 * (8 * (d_kv * (128 * 1LL))) + g2_1 * (d_kv * (128 * 1LL)) + 0 * (128 * 1LL) + 0 * 1LL, 128LL, d_kv, it_begin, it_end,
+    [&](float raw) {
+        const float v1 = (raw * ((float)(1.0 / 1.1313708498984761e1)));
+        return v1;
+    },
+    [&](int row, int col, float o) {
+        p4[g0_0 * (d_b * (8 * (4 * (128 * 1LL)))) + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + col * 1LL] = prism::from_float<float>(o);
+    },
+    [&](int row, float m, float l) {
+        p5[g0_0 * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
+        p6[g0_0 * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
+    });
+    using C = prism::FlashCombine<16, 128, 8, 128>;
+    static_assert(C::BYTES == 33856, "prism: FlashCombine shared memory differs from the code generator's");
+    if (!prism::split_k_arrive(splitk_counters + ((long long)blockIdx.z * gridDim.y + blockIdx.y), 8u)) return;
+    C::run(smem, m_valid,
+    [&](int s, int row) { return p4 + (long long)s * (d_b * (8 * (4 * (128 * 1LL)))) + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + 0 * 1LL; },
+    [&](int s, int row) { return __ldcg(p5 + (long long)s * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)); },
+    [&](int s, int row) { return __ldcg(p6 + (long long)s * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)); },
+    [&](int row, int col, float v) { p3[g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + col * 1LL] = prism::from_float<__half>(v); });
+}
+
+extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v5(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_b, long long d_kv) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 4;
     b_x /= 4;
@@ -223,5 +240,93 @@ extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v4(cons
     [&](int s, int row) { return p4 + (long long)s * (d_b * (8 * (4 * (128 * 1LL)))) + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + 0 * 1LL; },
     [&](int s, int row) { return __ldcg(p5 + (long long)s * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)); },
     [&](int s, int row) { return __ldcg(p6 + (long long)s * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)); },
+    [&](int row, int col, float v) { p3[g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + col * 1LL] = prism::from_float<__half>(v); });
+}
+
+extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v6(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_b, long long d_kv) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = b_x % 2;
+    b_x /= 2;
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % ((4 + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((4 + 16LL - 1) / 16LL);
+    long long b_z = (long long)blockIdx.z;
+    const long long g2_1 = b_z % 8;
+    b_z /= 8;
+    const long long g2_0 = b_z % d_b;
+    b_z /= d_b;
+    using F = prism::FlashPartial<__half, 16, 64, 128, 128, 1, 4, true, 2>;
+    static_assert(F::SMEM_BYTES == 69632, "prism: FlashPartial shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const long long iters = (d_kv + 64LL - 1) / 64LL;
+    const long long per = (iters + 2LL - 1) / 2LL;
+    const long long it_begin = min(g0_0 * per, iters);
+    const long long it_end = min(it_begin + per, iters);
+    const int m_valid = (int)min((long long)16, 4 - g1_0);
+    F f;
+    f.stream_kv = 4 <= 16LL;
+    f.run(smem, p0 + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + g1_0 * (128 * 1LL) + 0 * 1LL, 128LL, m_valid, p1 + g2_0 * (8 * (d_kv * (128 * 1LL))) + g2_1 * (d_kv * (128 * 1LL)) + 0 * (128 * 1LL) + 0 * 1LL, 128, p2 + g2_0 * (8 * (d_kv * (128 * 1LL))) + g2_1 * (d_kv * (128 * 1LL)) + 0 * (128 * 1LL) + 0 * 1LL, 128LL, d_kv, it_begin, it_end,
+    [&](float raw) {
+        const float v1 = (raw * ((float)(1.0 / 1.1313708498984761e1)));
+        return v1;
+    },
+    [&](int row, int col, float o) {
+        p4[g0_0 * (d_b * (8 * (4 * (128 * 1LL)))) + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + col * 1LL] = prism::from_float<float>(o);
+    },
+    [&](int row, float m, float l) {
+        p5[g0_0 * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
+        p6[g0_0 * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
+    });
+    using C = prism::FlashCombine<16, 128, 2, 128>;
+    static_assert(C::BYTES == 16704, "prism: FlashCombine shared memory differs from the code generator's");
+    if (!prism::split_k_arrive(splitk_counters + ((long long)blockIdx.z * gridDim.y + blockIdx.y), 2u)) return;
+    C::run(smem, m_valid,
+    [&](int s, int row) { return p4 + (long long)s * (d_b * (8 * (4 * (128 * 1LL)))) + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + 0 * 1LL; },
+    [&](int s, int row) { return __ldcg(p5 + (long long)s * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)); },
+    [&](int s, int row) { return __ldcg(p6 + (long long)s * (d_b * (8 * (4 * (1 * 1LL)))) + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)); },
+    [&](int row, int col, float v) { p3[g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + col * 1LL] = prism::from_float<__half>(v); });
+}
+
+extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v7(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_b, long long d_kv) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = b_x % 1;
+    b_x /= 1;
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % ((4 + 16LL - 1) / 16LL)) * 16LL;
+    b_y /= ((4 + 16LL - 1) / 16LL);
+    long long b_z = (long long)blockIdx.z;
+    const long long g2_1 = b_z % 8;
+    b_z /= 8;
+    const long long g2_0 = b_z % d_b;
+    b_z /= d_b;
+    using F = prism::FlashPartial<__half, 16, 64, 128, 128, 1, 4, true, 2>;
+    static_assert(F::SMEM_BYTES == 69632, "prism: FlashPartial shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const long long iters = (d_kv + 64LL - 1) / 64LL;
+    const long long per = (iters + 1LL - 1) / 1LL;
+    const long long it_begin = min(g0_0 * per, iters);
+    const long long it_end = min(it_begin + per, iters);
+    const int m_valid = (int)min((long long)16, 4 - g1_0);
+    F f;
+    f.stream_kv = 4 <= 16LL;
+    f.run(smem, p0 + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + g1_0 * (128 * 1LL) + 0 * 1LL, 128LL, m_valid, p1 + g2_0 * (8 * (d_kv * (128 * 1LL))) + g2_1 * (d_kv * (128 * 1LL)) + 0 * (128 * 1LL) + 0 * 1LL, 128, p2 + g2_0 * (8 * (d_kv * (128 * 1LL))) + g2_1 * (d_kv * (128 * 1LL)) + 0 * (128 * 1LL) + 0 * 1LL, 128LL, d_kv, it_begin, it_end,
+    [&](float raw) {
+        const float v1 = (raw * ((float)(1.0 / 1.1313708498984761e1)));
+        return v1;
+    },
+    [&](int row, int col, float o) {
+        p4[g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + col * 1LL] = prism::from_float<float>(o);
+    },
+    [&](int row, float m, float l) {
+        p5[g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
+        p6[g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
+    });
+    using C = prism::FlashCombine<16, 128, 1, 128>;
+    static_assert(C::BYTES == 8384, "prism: FlashCombine shared memory differs from the code generator's");
+    if (!prism::split_k_arrive(splitk_counters + ((long long)blockIdx.z * gridDim.y + blockIdx.y), 1u)) return;
+    C::run(smem, m_valid,
+    [&](int s, int row) { return p4 + g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + 0 * 1LL; },
+    [&](int s, int row) { return __ldcg(p5 + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)); },
+    [&](int s, int row) { return __ldcg(p6 + g2_0 * (8 * (4 * (1 * 1LL))) + g2_1 * (4 * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)); },
     [&](int row, int col, float v) { p3[g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + col * 1LL] = prism::from_float<__half>(v); });
 }

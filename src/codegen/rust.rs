@@ -2468,6 +2468,18 @@ mod rt {
                 let mut loaded = Vec::with_capacity(variant.kernels.len());
                 for k in variant.kernels {
                     let function = module.load_function(k.symbol)?;
+                    // Thread block clusters of more than 8 blocks (prism's
+                    // flash cluster combine, up to 16 splits) are non-portable.
+                    let cluster = function
+                        .get_attribute(cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH)
+                        .unwrap_or(0);
+                    if reachable && cluster > 8 {
+                        ctx.bind_to_thread()?;
+                        function.set_attribute(
+                            cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED,
+                            1,
+                        )?;
+                    }
                     if reachable && k.shared_bytes > 0 {
                         let static_bytes = u64::try_from(function.shared_size_bytes()?).unwrap_or(0);
                         let requested = static_bytes + u64::from(k.shared_bytes);

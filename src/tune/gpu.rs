@@ -183,6 +183,18 @@ impl Device {
             let mut fs = Vec::new();
             for l in &v.launches {
                 let f = module.load_function(&l.symbol)?;
+                // Clusters of more than 8 blocks (a flash cluster combine
+                // of up to 16 splits) need the non-portable size allowed.
+                let width = f
+                    .get_attribute(CUfunction_attribute::CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH)
+                    .unwrap_or(0);
+                if width > 8 {
+                    self.ctx.bind_to_thread()?;
+                    f.set_attribute(
+                        CUfunction_attribute::CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED,
+                        1,
+                    )?;
+                }
                 if l.shared_bytes > 48 * 1024 {
                     self.ctx.bind_to_thread()?;
                     f.set_attribute(

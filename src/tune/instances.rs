@@ -49,6 +49,10 @@ pub struct InstanceId {
     /// The flash-decoding combine runs in the partial's last block per
     /// row tile ([`with_fused_combine`]).
     pub fused: bool,
+    /// ... and the row tile's splits are one thread block cluster that
+    /// combines through distributed shared memory
+    /// ([`with_cluster_combine`]; implies `fused`).
+    pub cluster: bool,
 }
 
 impl InstanceId {
@@ -65,7 +69,9 @@ impl InstanceId {
         if let Some(r) = self.rows {
             s.push_str(&format!(" rows={r}"));
         }
-        if self.fused {
+        if self.cluster {
+            s.push_str(" cluster");
+        } else if self.fused {
             s.push_str(" fused");
         }
         s
@@ -81,10 +87,11 @@ impl InstanceId {
             tiles: None,
             rows: None,
             fused: false,
+            cluster: false,
         };
         for p in parts {
             if id.fused {
-                return None; // `fused` comes last
+                return None; // `fused` or `cluster` comes last
             }
             if let Some(n) = p.strip_prefix("splits=") {
                 if id.splits.is_some() || id.tiles.is_some() || id.rows.is_some() {
@@ -106,6 +113,8 @@ impl InstanceId {
                 id.rows = Some(r);
             } else if p == "fused" {
                 id.fused = true;
+            } else if p == "cluster" {
+                (id.fused, id.cluster) = (true, true);
             } else {
                 return None;
             }
@@ -295,12 +304,37 @@ pub fn with_fused_combine(g: &KernelGraph) -> Option<KernelGraph> {
     any.then_some(g)
 }
 
-/// A flash instance: `splits`, `rows` and whether the combine is fused.
+/// [`with_fused_combine`], with each fused partial's splits (2 to
+/// [`CLUSTER_COMBINE_MAX_SPLITS`](crate::ugraph::flash::CLUSTER_COMBINE_MAX_SPLITS)) run as one thread block cluster that
+/// combines through distributed shared memory
+/// ([`crate::ugraph::LaunchParams::cluster_combine`]; sm_90+, see
+/// [`super::tiles::runs_on`]). `None` when no fused partial has such a split count.
+pub fn with_cluster_combine(g: &KernelGraph) -> Option<KernelGraph> {
+    let mut g = with_fused_combine(g)?;
+    let mut any = false;
+    for k in &mut g.kernels {
+        let KernelBody::Block(b) = &mut k.body else {
+            continue;
+        };
+        let splits = b.grid[0].extents.first().and_then(|e| e.as_constant());
+        if b.params.fused_combine
+            && splits.is_some_and(|s| {
+                (2..=crate::ugraph::flash::CLUSTER_COMBINE_MAX_SPLITS).contains(&s)
+            })
+        {
+            b.params.cluster_combine = true;
+            any = true;
+        }
+    }
+    any.then_some(g)
+}
+
+/// A flash instance: `splits`, `rows` and how the combine runs.
 fn flash_instance(
     strategy: Strategy,
     splits: Option<u32>,
     rows: Option<u32>,
-    fused: bool,
+    (fused, cluster): (bool, bool),
     graph: KernelGraph,
 ) -> Instance {
     Instance {
@@ -310,6 +344,7 @@ fn flash_instance(
             tiles: None,
             rows,
             fused,
+            cluster,
         },
         graph,
     }
@@ -389,10 +424,16 @@ pub fn unverified(
             }
             for (r, x) in flash {
                 if r.is_some() {
-                    out.push((flash_instance(strategy, s, r, false, x.clone()), false));
+                    out.push((
+                        flash_instance(strategy, s, r, (false, false), x.clone()),
+                        false,
+                    ));
                 }
                 if let Some(f) = with_fused_combine(&x).filter(|f| fits(f).is_ok()) {
-                    out.push((flash_instance(strategy, s, r, true, f), false));
+                    out.push((flash_instance(strategy, s, r, (true, false), f), false));
+                }
+                if let Some(f) = with_cluster_combine(&x).filter(|f| fits(f).is_ok()) {
+                    out.push((flash_instance(strategy, s, r, (true, true), f), false));
                 }
             }
             for c in tile_choices(&v, w) {
@@ -411,6 +452,7 @@ pub fn unverified(
                             tiles: index,
                             rows: None,
                             fused: false,
+                            cluster: false,
                         },
                         graph: t,
                     },
@@ -425,6 +467,7 @@ pub fn unverified(
                         tiles: None,
                         rows: None,
                         fused: false,
+                        cluster: false,
                     },
                     graph: v,
                 },
@@ -514,7 +557,14 @@ pub fn set_splits(g: KernelGraph, id: InstanceId) -> Result<KernelGraph, String>
             )
         })?,
     };
-    let g = if id.fused {
+    let g = if id.cluster {
+        with_cluster_combine(&g).ok_or_else(|| {
+            format!(
+                "`{}` has no flash-decoding partial of at most 16 rows and 2 to 16 splits to combine as a cluster",
+                id.strategy.label()
+            )
+        })?
+    } else if id.fused {
         with_fused_combine(&g).ok_or_else(|| {
             format!(
                 "`{}` has no flash-decoding partial of at most 16 rows to fuse its combine into",

@@ -140,13 +140,16 @@ pub const TILE_CONFIGS: &[TileConfig] = &[
 
 /// Whether `g` runs on `arch`: a graph with a warpgroup-MMA matmul kernel
 /// ([`crate::ugraph::LaunchParams::wgmma`]) needs `sm_90a` (elsewhere its
-/// main loop traps).
+/// main loop traps), one with a cluster combine
+/// ([`crate::ugraph::LaunchParams::cluster_combine`]) sm_90 or newer.
 pub fn runs_on(g: &KernelGraph, arch: &crate::ir::Arch) -> bool {
-    arch.has_warpgroup_mma()
-        || !g
-            .kernels
+    let uses = |f: fn(&crate::ugraph::LaunchParams) -> bool| {
+        g.kernels
             .iter()
-            .any(|k| matches!(&k.body, KernelBody::Block(b) if b.params.wgmma))
+            .any(|k| matches!(&k.body, KernelBody::Block(b) if f(&b.params)))
+    };
+    (arch.has_warpgroup_mma() || !uses(|p| p.wgmma))
+        && (arch.capability >= 90 || !uses(|p| p.cluster_combine))
 }
 
 /// The configuration named `name`.

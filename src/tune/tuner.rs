@@ -254,7 +254,7 @@ pub fn shortlist(insts: &[Instance], ranked: Vec<(usize, f64)>, k: usize) -> Vec
     let (mut first, mut rest): (Vec<_>, Vec<_>) = (Vec::new(), Vec::new());
     for (i, t) in ranked {
         let id = insts[i].id;
-        if seen.insert((id.splits, id.tiles, id.rows, id.fused)) {
+        if seen.insert((id.splits, id.tiles, id.rows, id.fused, id.cluster)) {
             first.push((i, t));
         } else {
             rest.push((i, t));

@@ -52,6 +52,13 @@ pub fn combine_threads(splits: i64) -> u32 {
 /// them over a block per row.
 pub const FUSED_COMBINE_MAX_ROWS: u32 = 16;
 
+/// Most splits of a combine across a thread block cluster
+/// ([`crate::ugraph::LaunchParams::cluster_combine`]): Hopper's largest
+/// cluster. Above 8 blocks a cluster is non-portable: the loaders (the
+/// tuner's and the generated runtime's) allow it for kernels whose
+/// compiled cluster width needs it.
+pub const CLUSTER_COMBINE_MAX_SPLITS: i64 = 16;
+
 /// One elementwise step from the scores to the softmax input.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ScoreStep {
@@ -514,6 +521,7 @@ fn partial_kernel(g: &Graph, m: &Attention, t: FlashTiles, x: &FlashTensors) -> 
             split_k: 1,
             fused_combine: false,
             wgmma: false,
+            cluster_combine: false,
         },
     }
 }

@@ -773,6 +773,7 @@ pub fn matmul_params(tiles: MatmulTiles) -> LaunchParams {
         split_k: 1,
         fused_combine: false,
         wgmma: false,
+        cluster_combine: false,
     }
 }
 

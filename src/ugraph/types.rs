@@ -316,9 +316,17 @@ pub struct LaunchParams {
     /// computes.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub wgmma: bool,
+    /// With `fused_combine`: the splits of a row tile run as one thread
+    /// block cluster (grid x, at most 16 blocks) and combine through
+    /// distributed shared memory (`prism::FlashClusterCombine`) instead of
+    /// the last block reading the others' results back through L2. sm_90+
+    /// only (clusters). It changes how the kernels run, not what they
+    /// compute.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cluster_combine: bool,
 }
 
-/// As derived, but `fused_combine` and `wgmma` only when set: graph
+/// As derived, but `fused_combine`, `wgmma` and `cluster_combine` only when set: graph
 /// fingerprints (the `Debug` text) of graphs without them stay what they
 /// were before they existed, and so do the prism.lock entries that name
 /// them.
@@ -337,6 +345,9 @@ impl std::fmt::Debug for LaunchParams {
         if self.wgmma {
             d.field("wgmma", &self.wgmma);
         }
+        if self.cluster_combine {
+            d.field("cluster_combine", &self.cluster_combine);
+        }
         d.finish()
     }
 }
@@ -352,6 +363,7 @@ impl Default for LaunchParams {
             split_k: 1,
             fused_combine: false,
             wgmma: false,
+            cluster_combine: false,
         }
     }
 }

@@ -464,6 +464,13 @@ pub fn combine_shared_bytes(bm: u32, dv: i64, splits: i64, threads: u32) -> u32 
     u32::try_from(floats * 4).unwrap_or(u32::MAX)
 }
 
+/// `prism::FlashClusterCombine<BM, DV, ..>::BYTES`: one block's staged
+/// (o, m, l) in f32.
+pub fn cluster_stage_bytes(bm: u32, dv: i64) -> u32 {
+    let floats = i64::from(bm) * dv + 2 * i64::from(bm);
+    u32::try_from(floats * 4).unwrap_or(u32::MAX)
+}
+
 /// One split of flash attention on tensor cores; with [`Emitter::combine`]
 /// set, the tile's last block to finish then combines every split's
 /// results into the output (the counters of split-K across blocks).
@@ -552,9 +559,26 @@ pub fn flash_partial(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     let rows = dim(&b.grid[1].extents[0]);
     let stages = flash_stages(splits);
     let flash_smem = flash_shared_bytes(bm, bn, d, dv, wn, f.k_rows, stages);
-    let combine_smem = em.combine.map_or(0, |_| {
-        combine_shared_bytes(bm, dv, splits, b.params.threads)
-    });
+    // A cluster combine stages this block's (o, m, l) after the partial's
+    // shared memory; the last-block combine reuses the partial's.
+    let cluster = em.combine.is_some() && b.params.cluster_combine;
+    if cluster && !(2..=crate::ugraph::flash::CLUSTER_COMBINE_MAX_SPLITS).contains(&splits) {
+        return Err(format!(
+            "a cluster combine takes 2 to {} splits, not {splits}",
+            crate::ugraph::flash::CLUSTER_COMBINE_MAX_SPLITS
+        ));
+    }
+    if cluster && dv % splits != 0 {
+        return Err(format!(
+            "a cluster combine shares the {dv} value columns evenly between the splits, not {splits}"
+        ));
+    }
+    let stage_at = flash_smem.div_ceil(16) * 16;
+    let combine_smem = match em.combine {
+        None => 0,
+        Some(_) if cluster => stage_at + cluster_stage_bytes(bm, dv),
+        Some(_) => combine_shared_bytes(bm, dv, splits, b.params.threads),
+    };
     let smem = flash_smem.max(combine_smem);
     em.line(&format!(
         "using F = prism::FlashPartial<{ty}, {bm}, {bn}, {d}, {dv}, {wm}, {wn}, {}, {stages}>;",
@@ -600,6 +624,16 @@ pub fn flash_partial(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     } else {
         dim(&mk.view[r - 1])
     };
+    if cluster {
+        em.line(&format!(
+            "using X = prism::FlashClusterCombine<{bm}, {dv}, {splits}, {}>;",
+            b.params.threads
+        ));
+        em.line(&format!(
+            "static_assert(X::BYTES == {}, \"prism: FlashClusterCombine shared memory differs from the code generator's\");",
+            cluster_stage_bytes(bm, dv)
+        ));
+    }
     em.line("F f;");
     // One row tile per batch index: no other block reads these K / V tiles.
     em.line(&format!("f.stream_kv = {rows} <= {bm}LL;"));
@@ -628,6 +662,19 @@ pub fn flash_partial(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     if b.outputs.len() != 3 {
         return Err("flash partials write exactly o, m and l".into());
     }
+    if cluster {
+        // This block's results stay in its shared memory, for the cluster.
+        em.line(&format!(
+            "[&](int row, int col, float o) {{ X::o(smem + {stage_at})[row * {dv} + col] = o; }},"
+        ));
+        em.line(&format!(
+            "[&](int row, float m, float l) {{ X::m(smem + {stage_at})[row] = m; X::l(smem + {stage_at})[row] = l; }});"
+        ));
+        let Some((c, slots)) = em.combine else {
+            return Err("a cluster combine without its combine kernel".into());
+        };
+        return cluster_combine(em, c, slots, [oo, om, ol], (splits, stage_at), &local);
+    }
     em.line("[&](int row, int col, float o) {");
     let t = em.axis_tiles(&b.outputs[oo].map, "0", "0");
     store(em, oo, "o", &local, &t);
@@ -651,6 +698,52 @@ pub fn flash_partial(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// The combine across the thread block cluster of a row tile's splits:
+/// every block has staged its (o, m, l) in its shared memory at
+/// `stage_at`; `prism::FlashClusterCombine` combines a share of the columns
+/// in each block, reading the others' stages through distributed shared
+/// memory, and writes the combine's output. No counters, no workspace.
+fn cluster_combine(
+    em: &mut Emitter,
+    combine: &BlockGraph,
+    slots: CombineSlots,
+    [oo, om, ol]: [usize; 3],
+    (splits, stage_at): (i64, u32),
+    local: &[String],
+) -> Result<()> {
+    let b = em.block;
+    let reads =
+        |slot: usize, part: usize| combine.inputs[slot].tensor == b.outputs[part].map.tensor;
+    if !(reads(slots.m, om) && reads(slots.o, oo) && reads(slots.l, ol)) {
+        return Err("the combine does not read the partial's m, o and l".into());
+    }
+    let out = &combine.outputs[0].map;
+    em.add_written_param(out.tensor);
+    em.line(&format!("X::run(smem + {stage_at}, m_valid,"));
+    combine_output_store(em, out, oo, local);
+    em.cluster_x = Some(u32::try_from(splits).map_err(|_| "too many splits")?);
+    Ok(())
+}
+
+/// `[&](int row, int col, float v) { out[..] = v; });`: the combine's
+/// output at this block's rows, addressed as the partial's o (its view is
+/// o's without the split axis).
+fn combine_output_store(em: &mut Emitter, out: &TileMap, oo: usize, local: &[String]) {
+    let map = TileMap {
+        tensor: out.tensor,
+        view: out.view.clone(),
+        imap: em.block.outputs[oo].map.imap.clone(),
+        fmap: None,
+    };
+    let tiles = em.axis_tiles(&map, "0", "0");
+    let off = em.offset(&map, &tiles, local);
+    let ty = c_type(em.tensors[out.tensor.0].dtype);
+    em.line(&format!(
+        "[&](int row, int col, float v) {{ {}[{off}] = prism::from_float<{ty}>(v); }});",
+        em.pointer(out.tensor)
+    ));
 }
 
 /// The combine in the partial's last block of its row tile: every split
@@ -710,21 +803,7 @@ fn fused_combine(
     em.line(&format!(
         "[&](int s, int row) {{ return __ldcg({pl} + {l_at}); }},"
     ));
-    // The combine's output at this block's rows, addressed as the
-    // partial's o (its view is o's without the split axis).
-    let map = TileMap {
-        tensor: out.tensor,
-        view: out.view.clone(),
-        imap: b.outputs[oo].map.imap.clone(),
-        fmap: None,
-    };
-    let tiles = em.axis_tiles(&map, "0", "0");
-    let off = em.offset(&map, &tiles, local);
-    let ty = c_type(em.tensors[out.tensor.0].dtype);
-    em.line(&format!(
-        "[&](int row, int col, float v) {{ {}[{off}] = prism::from_float<{ty}>(v); }});",
-        em.pointer(out.tensor)
-    ));
+    combine_output_store(em, out, oo, local);
     em.split_k = Some(crate::codegen::SplitK {
         splits: u32::try_from(splits).map_err(|_| "too many splits")?,
         workspace: DimExpr::constant(0),

@@ -116,6 +116,10 @@ pub struct Emitter<'a> {
     /// kernel too. Only the flash template takes it
     /// ([`super::attention::flash_partial`]).
     pub combine: Option<(&'a BlockGraph, crate::ugraph::flash::CombineSlots)>,
+    /// Blocks per thread block cluster along grid x (`PRISM_CLUSTER_DIMS`;
+    /// `None`: no clusters). Set by the flash template for a cluster
+    /// combine.
+    pub cluster_x: Option<u32>,
     pub code: String,
     tmp: usize,
     depth: usize,
@@ -141,6 +145,7 @@ impl<'a> Emitter<'a> {
             min_blocks: None,
             column_major: false,
             combine: None,
+            cluster_x: None,
             code: String::new(),
             tmp: 0,
             depth: 0,
@@ -179,7 +184,8 @@ impl<'a> Emitter<'a> {
         format!("p{}", t.0)
     }
 
-    /// `extern "C" __global__ void name(...)` with `__launch_bounds__`.
+    /// `extern "C" __global__ void name(...)` with `__launch_bounds__` (and
+    /// the cluster size, when it has one).
     pub fn signature(&self, name: &str, threads: u32) -> String {
         let mut ps: Vec<String> = self
             .params
@@ -199,8 +205,11 @@ impl<'a> Emitter<'a> {
             Some(b) => format!("{threads}, {b}"),
             None => threads.to_string(),
         };
+        let cluster = self
+            .cluster_x
+            .map_or(String::new(), |x| format!("PRISM_CLUSTER_DIMS({x}) "));
         format!(
-            "extern \"C\" __global__ void __launch_bounds__({bounds}) {name}({})",
+            "extern \"C\" __global__ void {cluster}__launch_bounds__({bounds}) {name}({})",
             ps.join(", ")
         )
     }

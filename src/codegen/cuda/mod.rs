@@ -244,9 +244,10 @@ fn block_kernel(
                     split_k,
                 };
                 // Split-K across blocks exactly as the parameters say; for a
-                // split loop, tile counters exactly when the combine is fused.
+                // split loop, tile counters exactly when the combine is fused
+                // into the last block (a cluster combine needs none).
                 let consistent = if split_loop {
-                    launch.split_k.is_some() == combine.is_some()
+                    launch.split_k.is_some() == (combine.is_some() && !block.params.cluster_combine)
                 } else {
                     launch.splits() == block.params.split_k.max(1)
                 };

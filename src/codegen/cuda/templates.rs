@@ -514,11 +514,6 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         let off_p = em.offset(mp, &tiles[l.post_input], &zero);
         let rank = dim(&ms.view[r - 1]);
         let ldp = dim(&mp.view[r - 1]);
-        // B's tile is needed only after the loop: its lines are fetched into
-        // L2 now, so the update waits on L2 rather than DRAM.
-        em.line(&format!(
-            "Gemm::prefetch_low_rank({pp} + {off_p}, {ldp}, {rank}, n_valid);"
-        ));
         em.line(&format!(
             "gemm0.mainloop_side({pa} + {off_a}, {k}, m_valid, {}, {n}, n_valid, {ps} + {off_s}, {rank}, {rank}, {k_lo}, {k_hi}, smem, gridDim.y == 1);",
             b_ptrs[0]
