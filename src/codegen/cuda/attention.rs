@@ -713,6 +713,22 @@ fn cluster_combine(
     (splits, stage_at): (i64, u32),
     local: &[String],
 ) -> Result<()> {
+    let out = combine_output(em, combine, slots, [oo, om, ol])?;
+    em.line(&format!("X::run(smem + {stage_at}, m_valid,"));
+    combine_output_store(em, out, oo, local);
+    em.cluster_x = Some(u32::try_from(splits).map_err(|_| "too many splits")?);
+    Ok(())
+}
+
+/// The combine's output map, after checking that the combine reads the
+/// partial's `[o, m, l]` (outputs of the partial); its tensor becomes a
+/// written parameter of the partial's kernel.
+fn combine_output<'g>(
+    em: &mut Emitter,
+    combine: &'g BlockGraph,
+    slots: CombineSlots,
+    [oo, om, ol]: [usize; 3],
+) -> Result<&'g TileMap> {
     let b = em.block;
     let reads =
         |slot: usize, part: usize| combine.inputs[slot].tensor == b.outputs[part].map.tensor;
@@ -721,10 +737,7 @@ fn cluster_combine(
     }
     let out = &combine.outputs[0].map;
     em.add_written_param(out.tensor);
-    em.line(&format!("X::run(smem + {stage_at}, m_valid,"));
-    combine_output_store(em, out, oo, local);
-    em.cluster_x = Some(u32::try_from(splits).map_err(|_| "too many splits")?);
-    Ok(())
+    Ok(out)
 }
 
 /// `[&](int row, int col, float v) { out[..] = v; });`: the combine's
@@ -760,13 +773,7 @@ fn fused_combine(
 ) -> Result<()> {
     let b = em.block;
     let r = local.len();
-    let reads =
-        |slot: usize, part: usize| combine.inputs[slot].tensor == b.outputs[part].map.tensor;
-    if !(reads(slots.m, om) && reads(slots.o, oo) && reads(slots.l, ol)) {
-        return Err("the combine does not read the partial's m, o and l".into());
-    }
-    let out = &combine.outputs[0].map;
-    em.add_written_param(out.tensor);
+    let out = combine_output(em, combine, slots, [oo, om, ol])?;
     let threads = b.params.threads;
     em.line(&format!(
         "using C = prism::FlashCombine<{bm}, {dv}, {splits}, {threads}>;"
