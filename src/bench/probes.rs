@@ -68,6 +68,12 @@ pub fn compile(nvcc: &Path, dir: &Path, arch: &Arch) -> Result<PathBuf, BenchErr
     Ok(fatbin)
 }
 
+/// `dev`'s SM count (the probes' grids are sized by it).
+fn sm_count(dev: &Device) -> Result<u32, BenchError> {
+    dev.sms
+        .ok_or_else(|| BenchError::Unsupported(format!("cannot read the SM count of {}", dev.name)))
+}
+
 /// Median seconds of `micros`.
 fn median_s(micros: &[f64]) -> f64 {
     median(micros) * 1e-6
@@ -101,9 +107,7 @@ pub fn measure(
     drop((src, dst));
 
     // mma.sync peak.
-    let sms = dev.sms.ok_or_else(|| {
-        BenchError::Unsupported(format!("cannot read the SM count of {}", dev.name))
-    })?;
+    let sms = sm_count(dev)?;
     let blocks = mma_blocks(sms);
     let threads = MMA_WARPS_PER_BLOCK * 32;
     let out = dev.alloc_zeroed(blocks as usize * threads as usize * 4)?;
@@ -148,9 +152,7 @@ impl ReadProbe {
             ))
         })?;
         let mut f = dev.load_functions(fatbin, &[READ])?;
-        let sms = dev.sms.ok_or_else(|| {
-            BenchError::Unsupported(format!("cannot read the SM count of {}", dev.name))
-        })?;
+        let sms = sm_count(dev)?;
         Ok(ReadProbe {
             function: f.remove(0),
             src: dev.alloc_zeroed(capacity)?,

@@ -2470,10 +2470,13 @@ mod rt {
                     let function = module.load_function(k.symbol)?;
                     // Thread block clusters of more than 8 blocks (prism's
                     // flash cluster combine, up to 16 splits) are non-portable.
-                    let cluster = function
-                        .get_attribute(cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH)
-                        .unwrap_or(0);
-                    if reachable && cluster > 8 {
+                    // (Asked only of variants this device can dispatch to.)
+                    if reachable
+                        && function
+                            .get_attribute(cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH)
+                            .unwrap_or(0)
+                            > 8
+                    {
                         ctx.bind_to_thread()?;
                         function.set_attribute(
                             cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED,

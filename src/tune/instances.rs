@@ -317,10 +317,7 @@ pub fn with_cluster_combine(g: &KernelGraph) -> Option<KernelGraph> {
             continue;
         };
         let splits = b.grid[0].extents.first().and_then(|e| e.as_constant());
-        if b.params.fused_combine
-            && splits.is_some_and(|s| {
-                (2..=crate::ugraph::flash::CLUSTER_COMBINE_MAX_SPLITS).contains(&s)
-            })
+        if b.params.fused_combine && splits.is_some_and(crate::ugraph::flash::cluster_combine_takes)
         {
             b.params.cluster_combine = true;
             any = true;

@@ -59,6 +59,12 @@ pub const FUSED_COMBINE_MAX_ROWS: u32 = 16;
 /// compiled cluster width needs it.
 pub const CLUSTER_COMBINE_MAX_SPLITS: i64 = 16;
 
+/// Whether a combine across a thread block cluster takes `splits` splits
+/// (2 to [`CLUSTER_COMBINE_MAX_SPLITS`]).
+pub fn cluster_combine_takes(splits: i64) -> bool {
+    (2..=CLUSTER_COMBINE_MAX_SPLITS).contains(&splits)
+}
+
 /// One elementwise step from the scores to the softmax input.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ScoreStep {

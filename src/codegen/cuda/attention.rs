@@ -561,14 +561,14 @@ pub fn flash_partial(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     let flash_smem = flash_shared_bytes(bm, bn, d, dv, wn, f.k_rows, stages);
     // A cluster combine stages this block's (o, m, l) after the partial's
     // shared memory; the last-block combine reuses the partial's.
-    let cluster = em.combine.is_some() && b.params.cluster_combine;
-    if cluster && !(2..=crate::ugraph::flash::CLUSTER_COMBINE_MAX_SPLITS).contains(&splits) {
+    let cluster = em.combine.filter(|_| b.params.cluster_combine);
+    if cluster.is_some() && !crate::ugraph::flash::cluster_combine_takes(splits) {
         return Err(format!(
             "a cluster combine takes 2 to {} splits, not {splits}",
             crate::ugraph::flash::CLUSTER_COMBINE_MAX_SPLITS
         ));
     }
-    if cluster && dv % splits != 0 {
+    if cluster.is_some() && dv % splits != 0 {
         return Err(format!(
             "a cluster combine shares the {dv} value columns evenly between the splits, not {splits}"
         ));
@@ -576,7 +576,7 @@ pub fn flash_partial(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     let stage_at = flash_smem.div_ceil(16) * 16;
     let combine_smem = match em.combine {
         None => 0,
-        Some(_) if cluster => stage_at + cluster_stage_bytes(bm, dv),
+        Some(_) if cluster.is_some() => stage_at + cluster_stage_bytes(bm, dv),
         Some(_) => combine_shared_bytes(bm, dv, splits, b.params.threads),
     };
     let smem = flash_smem.max(combine_smem);
@@ -624,7 +624,7 @@ pub fn flash_partial(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     } else {
         dim(&mk.view[r - 1])
     };
-    if cluster {
+    if cluster.is_some() {
         em.line(&format!(
             "using X = prism::FlashClusterCombine<{bm}, {dv}, {splits}, {}>;",
             b.params.threads
@@ -662,7 +662,7 @@ pub fn flash_partial(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     if b.outputs.len() != 3 {
         return Err("flash partials write exactly o, m and l".into());
     }
-    if cluster {
+    if let Some((c, slots)) = cluster {
         // This block's results stay in its shared memory, for the cluster.
         em.line(&format!(
             "[&](int row, int col, float o) {{ X::o(smem + {stage_at})[row * {dv} + col] = o; }},"
@@ -670,9 +670,6 @@ pub fn flash_partial(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         em.line(&format!(
             "[&](int row, float m, float l) {{ X::m(smem + {stage_at})[row] = m; X::l(smem + {stage_at})[row] = l; }});"
         ));
-        let Some((c, slots)) = em.combine else {
-            return Err("a cluster combine without its combine kernel".into());
-        };
         return cluster_combine(em, c, slots, [oo, om, ol], (splits, stage_at), &local);
     }
     em.line("[&](int row, int col, float o) {");
