@@ -281,8 +281,9 @@ fn decode_splits_combine_across_a_thread_block_cluster() {
             "splits={splits}: the stage after the partial's shared memory"
         );
         assert!(
-            k.source
-                .contains(&format!("PRISM_CLUSTER_DIMS({splits}) __launch_bounds__")),
+            k.source.contains(&format!(
+                "PRISM_CLUSTER_DIMS({splits}, 1, 1) __launch_bounds__"
+            )),
             "{}",
             k.source
         );
@@ -328,9 +329,109 @@ fn decode_splits_combine_across_a_thread_block_cluster() {
     let k =
         codegen::cuda::generate_graph(attention, &with_cluster_combine(&rows16).expect("clusters"))
             .expect("generates");
-    assert!(k.source.contains("PRISM_CLUSTER_DIMS(8)"));
+    assert!(k.source.contains("PRISM_CLUSTER_DIMS(8, 1, 1)"));
     plans.push(("attention_cluster_8".into(), k));
     compile_plans(&plans, "cluster");
+}
+
+/// With a `c` tile configuration (`cluster_combine` on a split-K matmul),
+/// a tile's splits are one thread block cluster along grid z: each block
+/// stages its sums in its own shared memory and the cluster's first block
+/// adds them through distributed shared memory (`add_cluster_sums`) and
+/// runs the epilogue, in one launch with no split-K counters or workspace
+/// and no more shared memory than the workspace form. Both GEMM classes,
+/// one or two GEMMs, the RMS statistic and LoRA's side product; 16 splits
+/// (a non-portable cluster) compile; split counts past 16 are refused with
+/// the reason. The kernels compile for sm_90a and sm_80 (no cluster
+/// attribute there; `runs_on` keeps them off it).
+#[test]
+fn decode_gemm_splits_add_across_a_thread_block_cluster() {
+    use prism::ir::Arch;
+    use prism::tune::instances::InstanceId;
+    use prism::tune::tiles::{by_name, runs_on, with_tiles};
+    use prism::ugraph::KernelBody;
+    let bundled = frontend::embedded().expect("bundled prism.toml");
+    let mut plans = Vec::new();
+    // (workload, configuration, its workspace twin, splits, GEMMs)
+    for (name, tiles, twin, splits, gemms) in [
+        (
+            "rms_norm",
+            "t16x128x64w141s4k8c",
+            "t16x128x64w141s4k8",
+            8,
+            1,
+        ),
+        ("swiglu", "t16x64x128w142s3k4c", "t16x64x128w142s3k4", 4, 2),
+        ("lora", "t16x128x64w141s4k16c", "t16x128x64w141s4k16", 16, 1),
+        ("lora", "t64x64x64g1s6k2c", "t64x64x64g1s6k2", 2, 1),
+    ] {
+        let w = bundled.workload(name).expect("bundled workload");
+        let (_, chosen) =
+            prism::search::strategies::choose(w, &Default::default()).expect("a choice");
+        let c = by_name(tiles).expect("a configuration");
+        assert!(c.cluster && c.split_k == splits);
+        let g = with_tiles(&chosen, c).expect("a matmul kernel");
+        let k = codegen::cuda::generate_graph(w, &g).expect("generates");
+        let plain = codegen::cuda::generate_graph(
+            w,
+            &with_tiles(&chosen, by_name(twin).expect("the twin")).expect("a matmul kernel"),
+        )
+        .expect("generates");
+        let (l, lp) = (&k.variants[0].launches[0], &plain.variants[0].launches[0]);
+        assert!(l.split_k.is_none(), "{tiles}: no counters or workspace");
+        assert_eq!(lp.split_k.as_ref().map(|s| s.splits), Some(splits));
+        assert_eq!(
+            l.grid, lp.grid,
+            "{tiles}: the splits along z, as with a workspace"
+        );
+        assert_eq!(
+            l.shared_bytes, lp.shared_bytes,
+            "{tiles}: the stage reuses the pipeline's"
+        );
+        assert!(
+            k.source.contains(&format!(
+                "PRISM_CLUSTER_DIMS(1, 1, {splits}) __launch_bounds__"
+            )),
+            "{tiles}"
+        );
+        for j in 0..gemms {
+            assert!(k.source.contains(&format!(
+                "gemm{j}.add_cluster_sums<{splits}>(smem + {j} * Gemm::SPLIT_STAGE_BYTES);"
+            )));
+        }
+        assert!(
+            !k.source.contains(&format!("gemm{gemms}.")),
+            "{tiles}: {gemms} GEMMs"
+        );
+        assert!(!k.source.contains("split_k_arrive"), "{tiles}");
+        let arch = |capability: u32, suffix: &str| Arch {
+            capability,
+            suffix: suffix.into(),
+        };
+        assert!(runs_on(&g, &arch(90, "a")), "{tiles}");
+        assert!(!runs_on(&g, &arch(80, "")), "{tiles}");
+        let id = InstanceId::parse(&format!("sgraph#0 tiles={tiles}")).expect("a label");
+        assert_eq!(id.label(), format!("sgraph#0 tiles={tiles}"));
+        plans.push((format!("{name}_{tiles}"), k));
+    }
+    // More splits than Hopper's largest cluster: refused with the reason.
+    let w = bundled.workload("rms_norm").expect("rms_norm");
+    let (_, chosen) = prism::search::strategies::choose(w, &Default::default()).expect("a choice");
+    let mut forced = with_tiles(
+        &chosen,
+        by_name("t16x128x64w141s4k16c").expect("a configuration"),
+    )
+    .expect("a matmul kernel");
+    for kernel in &mut forced.kernels {
+        if let KernelBody::Block(b) = &mut kernel.body
+            && b.params.cluster_combine
+        {
+            b.params.split_k = 32;
+        }
+    }
+    let err = codegen::cuda::generate_graph(w, &forced).expect_err("32 splits");
+    assert!(err.to_string().contains("2 to 16 splits, not 32"), "{err}");
+    compile_plans(&plans, "gemm-cluster");
 }
 
 /// A gated kernel's two GEMMs share A: when a stage holds A and both B

@@ -29,6 +29,7 @@
 // overlapping the other's math.
 #pragma once
 
+#include "prism/cluster.cuh"
 #include "prism/common.cuh"
 #include "prism/memory.cuh"
 #include "prism/mma.cuh"
@@ -482,22 +483,20 @@ struct FlashClusterCombine {
 
   template <class Store>
   __device__ __forceinline__ static void run(char* stage, int m_valid, Store&& store) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    cluster_sync();
-    uint32_t rank;
-    asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(rank));
+    cluster::sync();
+    const uint32_t rank = cluster::rank();
     const uint32_t base = smem_addr(stage);
     uint32_t peer[SPLITS];
 #pragma unroll
-    for (int s = 0; s < SPLITS; ++s) asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(peer[s]) : "r"(base), "r"(s));
+    for (int s = 0; s < SPLITS; ++s) peer[s] = cluster::map(base, s);
     for (int idx = threadIdx.x; idx < m_valid * COLS; idx += THREADS) {
       const int row = idx / COLS, col = (int)rank * COLS + idx % COLS;
       float ms[SPLITS], ls[SPLITS], os[SPLITS];
 #pragma unroll
       for (int s = 0; s < SPLITS; ++s) {
-        ms[s] = ld_cluster(peer[s] + (O_FLOATS + row) * 4);
-        ls[s] = ld_cluster(peer[s] + (O_FLOATS + BM + row) * 4);
-        os[s] = ld_cluster(peer[s] + (row * DV + col) * 4);
+        ms[s] = cluster::load(peer[s] + (O_FLOATS + row) * 4);
+        ls[s] = cluster::load(peer[s] + (O_FLOATS + BM + row) * 4);
+        os[s] = cluster::load(peer[s] + (row * DV + col) * 4);
       }
       float M = -INFINITY;
 #pragma unroll
@@ -511,24 +510,8 @@ struct FlashClusterCombine {
       }
       store(row, col, acc / lsum);
     }
-    cluster_sync();
-#else
-    (void)stage, (void)m_valid, (void)store;
-    __trap();
-#endif
+    cluster::sync();
   }
-
- private:
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  __device__ __forceinline__ static void cluster_sync() {
-    asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
-  }
-  __device__ __forceinline__ static float ld_cluster(uint32_t addr) {
-    float v;
-    asm volatile("ld.shared::cluster.f32 %0, [%1];\n" : "=f"(v) : "r"(addr) : "memory");
-    return v;
-  }
-#endif
 };
 
 }  // namespace prism

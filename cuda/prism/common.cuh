@@ -9,14 +9,14 @@
 #include <cuda_fp16.h>
 #include <stdint.h>
 
-// A kernel launched as clusters of X blocks along grid x (thread block
+// A kernel launched as clusters of X x Y x Z blocks (thread block
 // clusters, sm_90+). Compiled for an older architecture the attribute is
 // left out (nvcc rejects it there); such kernels trap there and the tuner
 // offers them only where clusters exist.
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
-#define PRISM_CLUSTER_DIMS(X)
+#define PRISM_CLUSTER_DIMS(X, Y, Z)
 #else
-#define PRISM_CLUSTER_DIMS(X) __cluster_dims__(X, 1, 1)
+#define PRISM_CLUSTER_DIMS(X, Y, Z) __cluster_dims__(X, Y, Z)
 #endif
 
 namespace prism {

@@ -39,6 +39,7 @@
 // cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes).
 #pragma once
 
+#include "prism/cluster.cuh"
 #include "prism/common.cuh"
 #include "prism/low_rank.cuh"
 #include "prism/memory.cuh"
@@ -145,6 +146,49 @@ struct GemmAccumulators {
     }
   }
 
+  // Split-K across a thread block cluster (the tile's SPLITS blocks are one
+  // cluster, its rank r the split): every block stages its sums in its own
+  // shared memory (stage_sums), then after a cluster barrier one block adds
+  // every split's (add_cluster_sums), reading them through distributed
+  // shared memory in split order 0, 1, .. SPLITS-1 from zero: the same sums
+  // in the same order as combine_splits, so the same bits. A second barrier
+  // keeps the stages alive until they are read. No workspace, counter or L2
+  // round trip. sm_90+ (elsewhere these trap).
+  //
+  // The stage: Derived::SPLIT_STAGE_BYTES (TILE_M * TILE_N floats) at a
+  // 16-byte aligned `stage`, group i of the k-th thread holding sums at
+  // float4 i * Derived::SUM_THREADS + k (every block of the cluster has the
+  // same layout, so a thread reads its own positions).
+  __device__ __forceinline__ void stage_sums(char* stage) const {
+    if (!self().holds_sums()) return;
+    float4* s = reinterpret_cast<float4*>(stage);
+#pragma unroll
+    for (int i = 0; i < GROUPS; ++i)
+      s[i * Derived::SUM_THREADS + threadIdx.x] = make_float4(acc_[i][0], acc_[i][1], acc_[i][2], acc_[i][3]);
+  }
+
+  template <int SPLITS>
+  __device__ __forceinline__ void add_cluster_sums(const char* stage) {
+    static_assert(SPLITS >= 2 && SPLITS <= 16, "add_cluster_sums: 2 to 16 splits (Hopper's largest cluster)");
+    if (!self().holds_sums()) return;
+    const uint32_t mine = smem_addr(stage) + threadIdx.x * 16;
+    detail::zero(acc_);
+#pragma unroll
+    for (int s = 0; s < SPLITS; ++s) {
+      const uint32_t peer = cluster::map(mine, s);
+      float4 v[GROUPS];
+#pragma unroll
+      for (int i = 0; i < GROUPS; ++i) v[i] = cluster::load4(peer + i * Derived::SUM_THREADS * 16);
+#pragma unroll
+      for (int i = 0; i < GROUPS; ++i) {
+        acc_[i][0] += v[i].x;
+        acc_[i][1] += v[i].y;
+        acc_[i][2] += v[i].z;
+        acc_[i][3] += v[i].w;
+      }
+    }
+  }
+
  private:
   __device__ __forceinline__ const Derived& self() const { return static_cast<const Derived&>(*this); }
 };
@@ -160,6 +204,10 @@ struct TileGemm : GemmAccumulators<TileGemm<T, BM, BN, BK, WARPS_M, WARPS_N, STA
   // over its share of every K tile (k16 steps kg, kg + WARPS_K, ...); the
   // groups' sums are added at the end of mainloop, into group 0.
   static constexpr int GROUP_THREADS = WARPS_M * WARPS_N * 32;
+  // Threads that hold sums after mainloop (k group 0), and the bytes of a
+  // split's sums staged for a cluster's combine (stage_sums).
+  static constexpr int SUM_THREADS = GROUP_THREADS;
+  static constexpr int SPLIT_STAGE_BYTES = BM * BN * (int)sizeof(float);
   // Elements per 16-byte chunk: the unit of the vector loader.
   static constexpr int VEC = vec16<T>::elems;
   // Shared-memory row strides (elements) of the A and B tiles: one chunk of padding.

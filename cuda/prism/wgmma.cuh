@@ -235,6 +235,9 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
   static constexpr int TILE_M = BM, TILE_N = BN, TILE_K = BK, NUM_STAGES = STAGES;
   static constexpr int WARPGROUPS = BM / 64;
   static constexpr int THREADS = WARPGROUPS * 128;
+  // Every thread holds sums; a split's sums staged for a cluster's combine.
+  static constexpr int SUM_THREADS = THREADS;
+  static constexpr int SPLIT_STAGE_BYTES = BM * BN * (int)sizeof(float);
   static constexpr int VEC = 8;  // elements per 16-byte chunk
   static constexpr int A_STAGE = BM * BK * 2;  // bytes
   static constexpr int B_STAGE = BK * BN * 2;

@@ -2388,6 +2388,20 @@ mod rt {
     /// Default dynamic shared memory limit per block without opting in.
     const SHARED_DEFAULT: u64 = 48 * 1024;
 
+    /// Blocks per thread block cluster `function` was compiled for (1
+    /// without clusters, or when the driver cannot say).
+    fn cluster_blocks(function: &cudarc::driver::CudaFunction) -> i32 {
+        use cudarc::driver::sys::CUfunction_attribute as A;
+        [
+            A::CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH,
+            A::CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT,
+            A::CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH,
+        ]
+        .into_iter()
+        .map(|a| function.get_attribute(a).unwrap_or(0).max(1))
+        .product()
+    }
+
     /// Fail instead of letting cudarc panic when libcuda is missing.
     pub(super) fn check_driver() -> Result<(), Error> {
         // SAFETY: only tries to open the driver library; it calls none of its functions.
@@ -2469,14 +2483,9 @@ mod rt {
                 for k in variant.kernels {
                     let function = module.load_function(k.symbol)?;
                     // Thread block clusters of more than 8 blocks (prism's
-                    // flash cluster combine, up to 16 splits) are non-portable.
+                    // cluster combines, up to 16 splits) are non-portable.
                     // (Asked only of variants this device can dispatch to.)
-                    if reachable
-                        && function
-                            .get_attribute(cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH)
-                            .unwrap_or(0)
-                            > 8
-                    {
+                    if reachable && cluster_blocks(&function) > 8 {
                         ctx.bind_to_thread()?;
                         function.set_attribute(
                             cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED,

@@ -84,13 +84,21 @@ fn block_iterations(b: &BlockGraph, p: &DimBindings) -> u64 {
 /// other splits' partial sums from L2), µs.
 pub const SPLIT_K_COMBINE_US: f64 = 1.0;
 
+/// The cluster barriers and distributed-shared-memory reads of split-K
+/// across a thread block cluster, µs (no workspace, no counter).
+pub const CLUSTER_SPLIT_K_US: f64 = 0.5;
+
 /// Split-K across blocks: the workspace bytes (each split's partial sums
 /// of every tile matmul, written once and read once, f32) and the last
-/// blocks' extra round trip; `(0, 0.0)` without.
+/// blocks' extra round trip; across a cluster no bytes and the barriers;
+/// `(0, 0.0)` without.
 fn split_k_cost(b: &BlockGraph, g: &KernelGraph, p: &DimBindings) -> (u64, f64) {
     let splits = u64::from(b.params.split_k.max(1));
     if splits <= 1 {
         return (0, 0.0);
+    }
+    if b.params.cluster_combine {
+        return (0, CLUSTER_SPLIT_K_US);
     }
     let gemms = b
         .ops

@@ -183,12 +183,17 @@ impl Device {
             let mut fs = Vec::new();
             for l in &v.launches {
                 let f = module.load_function(&l.symbol)?;
-                // Clusters of more than 8 blocks (a flash cluster combine
-                // of up to 16 splits) need the non-portable size allowed.
-                let width = f
-                    .get_attribute(CUfunction_attribute::CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH)
-                    .unwrap_or(0);
-                if width > 8 {
+                // Clusters of more than 8 blocks (a cluster combine of up
+                // to 16 splits) need the non-portable size allowed.
+                let blocks: i32 = [
+                    CUfunction_attribute::CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH,
+                    CUfunction_attribute::CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT,
+                    CUfunction_attribute::CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH,
+                ]
+                .into_iter()
+                .map(|a| f.get_attribute(a).unwrap_or(0).max(1))
+                .product();
+                if blocks > 8 {
                     self.ctx.bind_to_thread()?;
                     f.set_attribute(
                         CUfunction_attribute::CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED,

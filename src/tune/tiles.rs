@@ -26,6 +26,11 @@ pub struct TileConfig {
     /// Blocks sharing each output tile's K range (split-K across blocks,
     /// [`crate::ugraph::LaunchParams::split_k`]); 1: none.
     pub split_k: u32,
+    /// The `split_k` blocks of a tile are one thread block cluster that
+    /// adds their sums through distributed shared memory instead of a
+    /// workspace ([`crate::ugraph::LaunchParams::cluster_combine`]; sm_90+,
+    /// see [`runs_on`]).
+    pub cluster: bool,
 }
 
 const fn cfg(
@@ -51,6 +56,7 @@ const fn split(
     TileConfig {
         name,
         split_k,
+        cluster: false,
         shape: GemmShape {
             bm,
             bn,
@@ -72,8 +78,17 @@ const fn wgmma(name: &'static str, bm: u32, bn: u32, stages: u32, split_k: u32) 
     c
 }
 
+/// `c` (split over K) with its splits as one thread block cluster,
+/// named `name` (`c`'s name and `c`).
+const fn clustered(name: &'static str, mut c: TileConfig) -> TileConfig {
+    c.name = name;
+    c.cluster = true;
+    c
+}
+
 /// The configurations, by name: `t{bm}x{bn}x{bk}w{m}{n}{k}s{stages}`,
-/// then `k{splits}` for split-K across blocks. Rows up to 32 are decode
+/// then `k{splits}` for split-K across blocks, and `c` when those blocks
+/// are one thread block cluster. Rows up to 32 are decode
 /// tiles (weight streaming); 64 and 128 rows are for prefill-sized `m`.
 /// Split-K lets a decode matmul keep wide tiles (long contiguous weight
 /// rows per block) and still put every SM to work: at `n = d = 4096` a
@@ -136,6 +151,63 @@ pub const TILE_CONFIGS: &[TileConfig] = &[
     wgmma("t64x256x64g1s4k2", 64, 256, 4, 2),
     wgmma("t64x256x64g1s4k4", 64, 256, 4, 4),
     wgmma("t128x128x64g2s4k4", 128, 128, 4, 4),
+    // Split-K across a thread block cluster (sm_90+): the tile's splits
+    // add their sums through distributed shared memory, not a workspace
+    // in L2 with a counter per tile (the decode GEMMs' serial tail).
+    clustered(
+        "t16x64x128w142s4k2c",
+        split("", 16, 64, 128, (1, 4, 2), 4, 2),
+    ),
+    clustered(
+        "t16x64x128w142s4k4c",
+        split("", 16, 64, 128, (1, 4, 2), 4, 4),
+    ),
+    clustered(
+        "t16x64x128w142s4k8c",
+        split("", 16, 64, 128, (1, 4, 2), 4, 8),
+    ),
+    clustered(
+        "t16x64x128w142s4k16c",
+        split("", 16, 64, 128, (1, 4, 2), 4, 16),
+    ),
+    clustered(
+        "t16x128x64w141s4k2c",
+        split("", 16, 128, 64, (1, 4, 1), 4, 2),
+    ),
+    clustered(
+        "t16x128x64w141s4k4c",
+        split("", 16, 128, 64, (1, 4, 1), 4, 4),
+    ),
+    clustered(
+        "t16x128x64w141s4k8c",
+        split("", 16, 128, 64, (1, 4, 1), 4, 8),
+    ),
+    clustered(
+        "t16x128x64w141s4k16c",
+        split("", 16, 128, 64, (1, 4, 1), 4, 16),
+    ),
+    clustered(
+        "t32x128x64w241s4k4c",
+        split("", 32, 128, 64, (2, 4, 1), 4, 4),
+    ),
+    clustered(
+        "t32x128x64w241s4k8c",
+        split("", 32, 128, 64, (2, 4, 1), 4, 8),
+    ),
+    clustered(
+        "t16x64x128w142s3k2c",
+        split("", 16, 64, 128, (1, 4, 2), 3, 2),
+    ),
+    clustered(
+        "t16x64x128w142s3k4c",
+        split("", 16, 64, 128, (1, 4, 2), 3, 4),
+    ),
+    clustered("t64x64x64g1s6k2c", wgmma("", 64, 64, 6, 2)),
+    clustered("t64x128x64g1s4k2c", wgmma("", 64, 128, 4, 2)),
+    clustered("t128x128x64g2s4k2c", wgmma("", 128, 128, 4, 2)),
+    clustered("t128x256x64g2s4k2c", wgmma("", 128, 256, 4, 2)),
+    clustered("t64x256x64g1s4k2c", wgmma("", 64, 256, 4, 2)),
+    clustered("t64x256x64g1s4k4c", wgmma("", 64, 256, 4, 4)),
 ];
 
 /// Whether `g` runs on `arch`: a graph with a warpgroup-MMA matmul kernel
@@ -238,6 +310,7 @@ pub fn with_tiles(g: &KernelGraph, c: &TileConfig) -> Option<KernelGraph> {
         b.params.stages = s.stages;
         b.params.split_k = c.split_k;
         b.params.wgmma = s.wgmma;
+        b.params.cluster_combine = c.cluster;
         b.params.threads = s.warps_m * s.warps_n * s.warps_k * 32;
         changed |= before != (b.grid[1].tile, b.grid[0].tile, s.bk, b.params.clone());
     }

@@ -319,9 +319,12 @@ pub struct LaunchParams {
     /// With `fused_combine`: the splits of a row tile run as one thread
     /// block cluster (grid x, at most 16 blocks) and combine through
     /// distributed shared memory (`prism::FlashClusterCombine`) instead of
-    /// the last block reading the others' results back through L2. sm_90+
-    /// only (clusters). It changes how the kernels run, not what they
-    /// compute.
+    /// the last block reading the others' results back through L2. With
+    /// `split_k` (2 to 16) on a tensor-core matmul: a tile's splits are one
+    /// cluster (grid z) and its first block adds their sums through
+    /// distributed shared memory (`GemmAccumulators::add_cluster_sums`),
+    /// no workspace or counters. sm_90+ only (clusters). It changes how
+    /// the kernels run, not what they compute.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub cluster_combine: bool,
 }

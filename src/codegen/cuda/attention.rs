@@ -713,7 +713,7 @@ fn cluster_combine(
     let out = combine_output(em, combine, slots, [oo, om, ol])?;
     em.line(&format!("X::run(smem + {stage_at}, m_valid,"));
     combine_output_store(em, out, oo, local);
-    em.cluster_x = Some(u32::try_from(splits).map_err(|_| "too many splits")?);
+    em.cluster = Some([u32::try_from(splits).map_err(|_| "too many splits")?, 1, 1]);
     Ok(())
 }
 

@@ -116,10 +116,11 @@ pub struct Emitter<'a> {
     /// kernel too. Only the flash template takes it
     /// ([`super::attention::flash_partial`]).
     pub combine: Option<(&'a BlockGraph, crate::ugraph::flash::CombineSlots)>,
-    /// Blocks per thread block cluster along grid x (`PRISM_CLUSTER_DIMS`;
-    /// `None`: no clusters). Set by the flash template for a cluster
-    /// combine.
-    pub cluster_x: Option<u32>,
+    /// Blocks per thread block cluster along grid x, y, z
+    /// (`PRISM_CLUSTER_DIMS`; `None`: no clusters). Set by the flash
+    /// template for a cluster combine (the splits along x) and by the
+    /// matmul template for split-K across a cluster (the splits along z).
+    pub cluster: Option<[u32; 3]>,
     pub code: String,
     tmp: usize,
     depth: usize,
@@ -145,7 +146,7 @@ impl<'a> Emitter<'a> {
             min_blocks: None,
             column_major: false,
             combine: None,
-            cluster_x: None,
+            cluster: None,
             code: String::new(),
             tmp: 0,
             depth: 0,
@@ -205,9 +206,9 @@ impl<'a> Emitter<'a> {
             Some(b) => format!("{threads}, {b}"),
             None => threads.to_string(),
         };
-        let cluster = self
-            .cluster_x
-            .map_or(String::new(), |x| format!("PRISM_CLUSTER_DIMS({x}) "));
+        let cluster = self.cluster.map_or(String::new(), |[x, y, z]| {
+            format!("PRISM_CLUSTER_DIMS({x}, {y}, {z}) ")
+        });
         format!(
             "extern \"C\" __global__ void {cluster}__launch_bounds__({bounds}) {name}({})",
             ps.join(", ")

@@ -227,11 +227,14 @@ fn block_kernel(
                 let mut grid = grid_factors(&block.grid);
                 let split_k = em.split_k.take();
                 // A loop split over the grid (flash decoding) has its splits
-                // among the grid's factors already; split-K adds them on z.
+                // among the grid's factors already; split-K adds them on z
+                // (through a workspace, or as clusters along z).
                 let split_loop = block.forloop.as_ref().is_some_and(|f| f.split.is_some());
-                if let Some(s) = split_k.as_ref().filter(|_| !split_loop) {
+                let cluster_z = em.cluster.map(|c| c[2]).filter(|&z| z > 1);
+                let splits_z = split_k.as_ref().map(|s| s.splits).or(cluster_z);
+                if let Some(s) = splits_z.filter(|_| !split_loop) {
                     grid[2].push(GridFactor {
-                        extent: crate::ir::DimExpr::constant(i64::from(s.splits)),
+                        extent: crate::ir::DimExpr::constant(i64::from(s)),
                         tile: 1,
                     });
                 }
@@ -249,7 +252,8 @@ fn block_kernel(
                 let consistent = if split_loop {
                     launch.split_k.is_some() == (combine.is_some() && !block.params.cluster_combine)
                 } else {
-                    launch.splits() == block.params.split_k.max(1)
+                    splits_z.unwrap_or(1) == block.params.split_k.max(1)
+                        && cluster_z.is_some() == block.params.cluster_combine
                 };
                 if !consistent {
                     reasons.push(format!("{label}: split-K across blocks not supported"));

@@ -533,7 +533,9 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
             ));
         }
     }
-    if split_k > 1 {
+    if split_k > 1 && p.cluster_combine {
+        split_k_cluster_combine(em, split_k, rights.len(), smem / (bm * bn * 4))?;
+    } else if split_k > 1 {
         split_k_combine(em, split_k, rights.len(), &gy.extents[0], &gx.extents[0]);
     }
     let mut ev = Evaluator::new(&info.shapes, tiles);
@@ -825,6 +827,50 @@ fn split_k_combine(em: &mut Emitter, splits: u32, gemms: usize, m: &DimExpr, n: 
             .mul(m)
             .mul(n),
     });
+}
+
+/// Split-K across a thread block cluster (`LaunchParams::cluster_combine`),
+/// after the main loops: a tile's `splits` blocks (grid z) are one cluster
+/// (`PRISM_CLUSTER_DIMS(1, 1, splits)`); each stages its `gemms`
+/// accumulators' sums in its own shared memory (the pipeline's, free after
+/// the main loop: `room` tiles of f32 fit there), and after a cluster
+/// barrier the cluster's first block adds every split's sums, in split
+/// order, through distributed shared memory
+/// (`GemmAccumulators::add_cluster_sums`: the same sums in the same order
+/// as the workspace combine) and goes on to the epilogue; the others wait
+/// at a second barrier, until their sums are read, and return. No
+/// workspace, counters or L2 round trip.
+fn split_k_cluster_combine(em: &mut Emitter, splits: u32, gemms: usize, room: u32) -> Result<()> {
+    if !crate::ugraph::flash::cluster_combine_takes(i64::from(splits)) {
+        return Err(format!(
+            "split-K across a cluster takes 2 to {} splits, not {splits}",
+            crate::ugraph::flash::CLUSTER_COMBINE_MAX_SPLITS
+        ));
+    }
+    if (room as usize) < gemms {
+        return Err(format!(
+            "split-K across a cluster stages {gemms} tiles of f32 sums in the pipeline's shared memory, which holds {room}"
+        ));
+    }
+    em.cluster = Some([1, 1, splits]);
+    em.line("__syncthreads();  // the pipeline's shared memory is free");
+    for j in 0..gemms {
+        em.line(&format!(
+            "gemm{j}.stage_sums(smem + {j} * Gemm::SPLIT_STAGE_BYTES);"
+        ));
+    }
+    em.line("prism::cluster::sync();");
+    em.line("const bool splitk_first = prism::cluster::rank() == 0;");
+    em.line("if (splitk_first) {");
+    for j in 0..gemms {
+        em.line(&format!(
+            "gemm{j}.add_cluster_sums<{splits}>(smem + {j} * Gemm::SPLIT_STAGE_BYTES);"
+        ));
+    }
+    em.line("}");
+    em.line("prism::cluster::sync();  // the stages stay until they are read");
+    em.line("if (!splitk_first) return;");
+    Ok(())
 }
 
 /// `st<s> += <statistic's operand at (row, col)>` for every row statistic
