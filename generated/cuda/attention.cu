@@ -6,7 +6,7 @@
 #include "prism/wgmma.cuh"
 #include "prism/attention.cuh"
 
-extern "C" __global__ void PRISM_CLUSTER_DIMS(16) __launch_bounds__(128, 1) attention_k0_flash_v0(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void PRISM_CLUSTER_DIMS(16, 1, 1) __launch_bounds__(128, 1) attention_k0_flash_v0(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 16;
     b_x /= 16;

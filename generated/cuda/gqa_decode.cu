@@ -6,7 +6,7 @@
 #include "prism/wgmma.cuh"
 #include "prism/attention.cuh"
 
-extern "C" __global__ void PRISM_CLUSTER_DIMS(4) __launch_bounds__(128, 1) gqa_decode_k0_flash_v0(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_kv) {
+extern "C" __global__ void PRISM_CLUSTER_DIMS(4, 1, 1) __launch_bounds__(128, 1) gqa_decode_k0_flash_v0(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_kv) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 4;
     b_x /= 4;
@@ -41,7 +41,7 @@ extern "C" __global__ void PRISM_CLUSTER_DIMS(4) __launch_bounds__(128, 1) gqa_d
     [&](int row, int col, float v) { p3[g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + col * 1LL] = prism::from_float<__half>(v); });
 }
 
-extern "C" __global__ void PRISM_CLUSTER_DIMS(8) __launch_bounds__(128, 1) gqa_decode_k0_flash_v1(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_kv) {
+extern "C" __global__ void PRISM_CLUSTER_DIMS(8, 1, 1) __launch_bounds__(128, 1) gqa_decode_k0_flash_v1(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_kv) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 8;
     b_x /= 8;
@@ -120,7 +120,7 @@ extern "C" __global__ void __launch_bounds__(128, 1) gqa_decode_k0_flash_v2(cons
     [&](int row, int col, float v) { p3[g2_0 * (8 * (4 * (128 * 1LL))) + g2_1 * (4 * (128 * 1LL)) + (g1_0 + row) * (128 * 1LL) + col * 1LL] = prism::from_float<__half>(v); });
 }
 
-extern "C" __global__ void PRISM_CLUSTER_DIMS(2) __launch_bounds__(128, 1) gqa_decode_k0_flash_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_kv) {
+extern "C" __global__ void PRISM_CLUSTER_DIMS(2, 1, 1) __launch_bounds__(128, 1) gqa_decode_k0_flash_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_kv) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 2;
     b_x /= 2;

@@ -623,7 +623,7 @@ extern "C" __global__ void __launch_bounds__(256) qk_norm_attention_k0_sgraph_v4
     }
 }
 
-extern "C" __global__ void PRISM_CLUSTER_DIMS(16) __launch_bounds__(128, 1) qk_norm_attention_k1_sgraph_v4(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p5, float* __restrict__ p6, float* __restrict__ p7, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void PRISM_CLUSTER_DIMS(16, 1, 1) __launch_bounds__(128, 1) qk_norm_attention_k1_sgraph_v4(const __half* __restrict__ p4, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p5, float* __restrict__ p6, float* __restrict__ p7, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 16;
     b_x /= 16;
