@@ -226,7 +226,7 @@ struct TileGemm : GemmAccumulators<TileGemm<T, BM, BN, BK, WARPS_M, WARPS_N, STA
   static constexpr int ACC = BM * BN / GROUP_THREADS;
 
   static_assert(sizeof(T) == 2 || sizeof(T) == 4, "TileGemm: T must be __half, __nv_bfloat16 or float");
-  static_assert(STAGES >= 1 && STAGES <= 4, "TileGemm: STAGES must be in [1, 4]");
+  static_assert(STAGES >= 1 && STAGES <= 8, "TileGemm: STAGES must be in [1, 8]");
   static_assert(THREADS <= 1024, "TileGemm: at most 32 warps");
   static_assert(BK % VEC == 0 && BN % VEC == 0, "TileGemm: BK and BN must be multiples of 16 bytes");
   static_assert((BM * BN) % (GROUP_THREADS * 4) == 0, "TileGemm: BM*BN must be a multiple of 4*32*WARPS_M*WARPS_N");

@@ -127,6 +127,8 @@ pub const TILE_CONFIGS: &[TileConfig] = &[
     cfg("t16x16x256w118s4", 16, 16, 256, (1, 1, 8), 4),
     cfg("t16x16x512w118s2", 16, 16, 512, (1, 1, 8), 2),
     cfg("t16x32x256w124s2", 16, 32, 256, (1, 2, 4), 2),
+    cfg("t16x32x128w124s8", 16, 32, 128, (1, 2, 4), 8),
+    cfg("t16x32x128w124s6", 16, 32, 128, (1, 2, 4), 6),
     split("t16x64x128w142s3k2", 16, 64, 128, (1, 4, 2), 3, 2),
     split("t16x64x128w142s3k4", 16, 64, 128, (1, 4, 2), 3, 4),
     // Warpgroup MMA (sm_90a only), for prefill-sized m: `g{warpgroups}`.
@@ -202,6 +204,19 @@ pub const TILE_CONFIGS: &[TileConfig] = &[
         "t16x64x128w142s3k4c",
         split("", 16, 64, 128, (1, 4, 2), 3, 4),
     ),
+    // Deeper decode pipelines (more weight bytes in flight per SM: one
+    // block per SM at two splits), single GEMM, LoRA (its side tile per
+    // stage) and pair forms within the shared-memory limit.
+    clustered(
+        "t16x64x128w142s6k2c",
+        split("", 16, 64, 128, (1, 4, 2), 6, 2),
+    ),
+    clustered(
+        "t16x64x128w142s5k2c",
+        split("", 16, 64, 128, (1, 4, 2), 5, 2),
+    ),
+    clustered("t16x64x64w142s8k2c", split("", 16, 64, 64, (1, 4, 2), 8, 2)),
+    clustered("t16x64x64w142s7k2c", split("", 16, 64, 64, (1, 4, 2), 7, 2)),
     clustered("t64x64x64g1s6k2c", wgmma("", 64, 64, 6, 2)),
     clustered("t64x128x64g1s4k2c", wgmma("", 64, 128, 4, 2)),
     clustered("t128x128x64g2s4k2c", wgmma("", 128, 128, 4, 2)),

@@ -989,7 +989,7 @@ pub fn gemm_shared_bytes(g: GemmShape, elem: u32, b_tiles: u32) -> Result<u32> {
     let group = warps_m * warps_n * 32;
     let threads = group * warps_k;
     let (a_row, b_row) = (bk / vec, bn / vec);
-    let ok = stages <= 4
+    let ok = stages <= 8
         && threads <= 1024
         && bk.is_multiple_of(vec)
         && bn.is_multiple_of(vec)
