@@ -13,8 +13,8 @@ extern "C" __global__ void __launch_bounds__(256) rms_norm_k0_matmul_v0(const __
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 32, 256, 1, 2, 4, 4>;
-    static_assert(Gemm::SMEM_BYTES == 115712, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 16, 32, 128, 1, 2, 8, 4>;
+    static_assert(Gemm::SMEM_BYTES == 116736, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     __shared__ float rowstat6[16];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
@@ -70,13 +70,13 @@ extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(256) rm
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
-    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 16, 64, 64, 1, 4, 7, 2>;
+    static_assert(Gemm::SMEM_BYTES == 80640, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     __shared__ float rowstat6[16];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
     const int n_valid = (int)min((long long)64, d_d - g0_0);
-    const long long k_chunk = ((d_d + 256LL - 1) / 256LL) * 128LL;
+    const long long k_chunk = ((d_d + 128LL - 1) / 128LL) * 64LL;
     const long long k_lo = min((long long)(d_d), (long long)blockIdx.z * k_chunk);
     const long long k_hi = min((long long)(d_d), k_lo + k_chunk);
     Gemm gemm0;
@@ -134,17 +134,17 @@ extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(256) rm
 
 extern "C" __global__ void __launch_bounds__(256) rms_norm_k0_matmul_v2(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p2, long long d_n, long long d_d) {
     long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((d_d + 16LL - 1) / 16LL)) * 16LL;
-    b_x /= ((d_d + 16LL - 1) / 16LL);
+    const long long g0_0 = (b_x % ((d_d + 32LL - 1) / 32LL)) * 32LL;
+    b_x /= ((d_d + 32LL - 1) / 32LL);
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 16, 512, 1, 1, 3, 8>;
-    static_assert(Gemm::SMEM_BYTES == 123648, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 16, 32, 128, 1, 2, 6, 4>;
+    static_assert(Gemm::SMEM_BYTES == 87552, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     __shared__ float rowstat6[16];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)16, d_d - g0_0);
+    const int n_valid = (int)min((long long)32, d_d - g0_0);
     Gemm gemm0;
     gemm0.clear();
     gemm0.mainloop(p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p1 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, 0LL, d_d, smem, gridDim.y == 1);
@@ -189,20 +189,20 @@ extern "C" __global__ void __launch_bounds__(256) rms_norm_k0_matmul_v2(const __
     });
 }
 
-extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 4) __launch_bounds__(256) rms_norm_k0_matmul_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p2, long long d_n, long long d_d) {
+extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(256) rms_norm_k0_matmul_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p2, long long d_n, long long d_d) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((d_d + 64LL - 1) / 64LL)) * 64LL;
     b_x /= ((d_d + 64LL - 1) / 64LL);
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 3, 2>;
-    static_assert(Gemm::SMEM_BYTES == 68352, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 4, 2>;
+    static_assert(Gemm::SMEM_BYTES == 91136, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     __shared__ float rowstat6[16];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
     const int n_valid = (int)min((long long)64, d_d - g0_0);
-    const long long k_chunk = ((d_d + 512LL - 1) / 512LL) * 128LL;
+    const long long k_chunk = ((d_d + 256LL - 1) / 256LL) * 128LL;
     const long long k_lo = min((long long)(d_d), (long long)blockIdx.z * k_chunk);
     const long long k_hi = min((long long)(d_d), k_lo + k_chunk);
     Gemm gemm0;
@@ -213,7 +213,7 @@ extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 4) __launch_bounds__(256) rm
     prism::cluster::sync();
     const bool splitk_first = prism::cluster::rank() == 0;
     if (splitk_first) {
-        gemm0.add_cluster_sums<4>(smem + 0 * Gemm::SPLIT_STAGE_BYTES);
+        gemm0.add_cluster_sums<2>(smem + 0 * Gemm::SPLIT_STAGE_BYTES);
     }
     prism::cluster::sync();  // the stages stay until they are read
     if (!splitk_first) return;

@@ -74,8 +74,8 @@ extern "C" __global__ void __launch_bounds__(256) rmsnorm_mlp_k0_mul_fused_v1(co
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 32, 128, 1, 2, 4, 4>;
-    static_assert(Gemm::PAIR_SMEM_BYTES == 99328, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 16, 32, 128, 1, 2, 6, 4>;
+    static_assert(Gemm::PAIR_SMEM_BYTES == 148992, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     __shared__ float rowstat6[16];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
@@ -203,82 +203,7 @@ extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(256) rm
     });
 }
 
-extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 4) __launch_bounds__(256) rmsnorm_mlp_k0_mul_fused_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n, long long d_d) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((d_d + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((d_d + 64LL - 1) / 64LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 3, 2>;
-    static_assert(Gemm::PAIR_SMEM_BYTES == 123648, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    __shared__ float rowstat6[16];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, d_d - g0_0);
-    const long long k_chunk = ((d_d + 512LL - 1) / 512LL) * 128LL;
-    const long long k_lo = min((long long)(d_d), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(d_d), k_lo + k_chunk);
-    Gemm gemm0;
-    gemm0.clear();
-    Gemm gemm1;
-    gemm1.clear();
-    Gemm::mainloop_pair(gemm0, gemm1, p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p1 + 0 * (d_d * 1LL) + g0_0 * 1LL, p2 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    __syncthreads();  // the pipeline's shared memory is free
-    gemm0.stage_sums(smem + 0 * Gemm::SPLIT_STAGE_BYTES);
-    gemm1.stage_sums(smem + 1 * Gemm::SPLIT_STAGE_BYTES);
-    prism::cluster::sync();
-    const bool splitk_first = prism::cluster::rank() == 0;
-    if (splitk_first) {
-        gemm0.add_cluster_sums<4>(smem + 0 * Gemm::SPLIT_STAGE_BYTES);
-        gemm1.add_cluster_sums<4>(smem + 1 * Gemm::SPLIT_STAGE_BYTES);
-    }
-    prism::cluster::sync();  // the stages stay until they are read
-    if (!splitk_first) return;
-    {
-        const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-        for (int row = warp; row < 16; row += 8) {
-            float st6 = 0.0f;
-            if (row < m_valid) {
-                const __half* xrow = p0 + g1_0 * (d_d * 1LL) + 0 * 1LL + (long long)row * d_d;
-                if ((d_d) % 8 == 0 && prism::is_aligned(p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, 16)) {
-                    #pragma unroll 8
-                    for (long long kc = lane * 8LL; kc < d_d; kc += 256) {
-                        const uint4 raw = *reinterpret_cast<const uint4*>(xrow + kc);
-                        const __half* xe = reinterpret_cast<const __half*>(&raw);
-                        #pragma unroll
-                        for (int e = 0; e < 8; ++e) {
-                            const float v1 = prism::op::square(prism::to_float(xe[e]));
-                            st6 += v1;
-                        }
-                    }
-                } else {
-                    #pragma unroll 8
-                    for (long long kk = lane; kk < d_d; kk += 32) {
-                        const float v2 = prism::to_float(p0[(g1_0 + row) * (d_d * 1LL) + kk * 1LL]);
-                        const float v3 = prism::op::square(v2);
-                        st6 += v3;
-                    }
-                }
-            }
-            st6 = prism::warp_reduce<prism::SumOp>(st6);
-            if (lane == 0) rowstat6[row] = st6 * (float)(1.0 / (double)(d_d));
-        }
-    }
-    __syncthreads();
-    gemm0.for_each_pair(gemm1, [&](int row, int col, float acc, float acc1) {
-        if (row >= m_valid || col >= n_valid) return;
-        const float v4 = ((float)(1e-6));
-        const float v5 = (rowstat6[row] + v4);
-        const float v6 = prism::op::rsqrt(v5);
-        const float v7 = (acc * v6);
-        const float v8 = (acc1 * v6);
-        const float v9 = (v7 * v8);
-        p3[(g1_0 + row) * (d_d * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v9);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) rmsnorm_mlp_k0_mul_fused_v4(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n, long long d_d) {
+extern "C" __global__ void __launch_bounds__(256) rmsnorm_mlp_k0_mul_fused_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n, long long d_d) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((d_d + 16LL - 1) / 16LL)) * 16LL;
     b_x /= ((d_d + 16LL - 1) / 16LL);

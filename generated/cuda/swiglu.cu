@@ -6,54 +6,15 @@
 #include "prism/wgmma.cuh"
 #include "prism/attention.cuh"
 
-extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 4) __launch_bounds__(256) swiglu_k0_mul_fused_v0(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n, long long d_d) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((d_d + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((d_d + 64LL - 1) / 64LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 64, 128, 1, 4, 3, 2>;
-    static_assert(Gemm::PAIR_SMEM_BYTES == 123648, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, d_d - g0_0);
-    const long long k_chunk = ((d_d + 512LL - 1) / 512LL) * 128LL;
-    const long long k_lo = min((long long)(d_d), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(d_d), k_lo + k_chunk);
-    Gemm gemm0;
-    gemm0.clear();
-    Gemm gemm1;
-    gemm1.clear();
-    Gemm::mainloop_pair(gemm0, gemm1, p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p1 + 0 * (d_d * 1LL) + g0_0 * 1LL, p2 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, k_lo, k_hi, smem, gridDim.y == 1);
-    __syncthreads();  // the pipeline's shared memory is free
-    gemm0.stage_sums(smem + 0 * Gemm::SPLIT_STAGE_BYTES);
-    gemm1.stage_sums(smem + 1 * Gemm::SPLIT_STAGE_BYTES);
-    prism::cluster::sync();
-    const bool splitk_first = prism::cluster::rank() == 0;
-    if (splitk_first) {
-        gemm0.add_cluster_sums<4>(smem + 0 * Gemm::SPLIT_STAGE_BYTES);
-        gemm1.add_cluster_sums<4>(smem + 1 * Gemm::SPLIT_STAGE_BYTES);
-    }
-    prism::cluster::sync();  // the stages stay until they are read
-    if (!splitk_first) return;
-    gemm0.for_each_pair(gemm1, [&](int row, int col, float acc, float acc1) {
-        if (row >= m_valid || col >= n_valid) return;
-        const float v1 = prism::op::silu(acc);
-        const float v2 = (v1 * acc1);
-        p3[(g1_0 + row) * (d_d * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) swiglu_k0_mul_fused_v1(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n, long long d_d) {
+extern "C" __global__ void __launch_bounds__(256) swiglu_k0_mul_fused_v0(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n, long long d_d) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((d_d + 32LL - 1) / 32LL)) * 32LL;
     b_x /= ((d_d + 32LL - 1) / 32LL);
     long long b_y = (long long)blockIdx.y;
     const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
     b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 32, 128, 1, 2, 4, 4>;
-    static_assert(Gemm::PAIR_SMEM_BYTES == 99328, "prism: TileGemm shared memory differs from the code generator's");
+    using Gemm = prism::TileGemm<__half, 16, 32, 128, 1, 2, 6, 4>;
+    static_assert(Gemm::PAIR_SMEM_BYTES == 148992, "prism: TileGemm shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const int m_valid = (int)min((long long)16, d_n - g1_0);
     const int n_valid = (int)min((long long)32, d_d - g0_0);
@@ -70,7 +31,7 @@ extern "C" __global__ void __launch_bounds__(256) swiglu_k0_mul_fused_v1(const _
     });
 }
 
-extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(256) swiglu_k0_mul_fused_v2(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n, long long d_d) {
+extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(256) swiglu_k0_mul_fused_v1(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n, long long d_d) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((d_d + 64LL - 1) / 64LL)) * 64LL;
     b_x /= ((d_d + 64LL - 1) / 64LL);
@@ -109,32 +70,7 @@ extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(256) sw
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) swiglu_k0_mul_fused_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n, long long d_d) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((d_d + 32LL - 1) / 32LL)) * 32LL;
-    b_x /= ((d_d + 32LL - 1) / 32LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 32, 256, 1, 2, 3, 4>;
-    static_assert(Gemm::PAIR_SMEM_BYTES == 148224, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)32, d_d - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    Gemm gemm1;
-    gemm1.clear();
-    Gemm::mainloop_pair(gemm0, gemm1, p0 + g1_0 * (d_d * 1LL) + 0 * 1LL, d_d, m_valid, p1 + 0 * (d_d * 1LL) + g0_0 * 1LL, p2 + 0 * (d_d * 1LL) + g0_0 * 1LL, d_d, n_valid, 0LL, d_d, smem, gridDim.y == 1);
-    gemm0.for_each_pair(gemm1, [&](int row, int col, float acc, float acc1) {
-        if (row >= m_valid || col >= n_valid) return;
-        const float v1 = prism::op::silu(acc);
-        const float v2 = (v1 * acc1);
-        p3[(g1_0 + row) * (d_d * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256) swiglu_k0_mul_fused_v4(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n, long long d_d) {
+extern "C" __global__ void __launch_bounds__(256) swiglu_k0_mul_fused_v2(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n, long long d_d) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((d_d + 16LL - 1) / 16LL)) * 16LL;
     b_x /= ((d_d + 16LL - 1) / 16LL);
