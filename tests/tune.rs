@@ -14,7 +14,7 @@ use prism::tune::instances::{InstanceId, split_count, unverified, verify, with_s
 use prism::tune::lock::{Entry, Lock, LockError, Source, path_for, seal};
 use prism::tune::resolve::{Origin, kept_entries, locked, model_entries, orphans, resolve};
 use prism::tune::tiles::{TILE_CONFIGS, tile_choices, with_tiles};
-use prism::tune::tuner::{Timed, arch_for, choose, shortlist, spearman};
+use prism::tune::tuner::{Timed, arch_for, choose, shortlist, spearman, with_incumbent};
 use prism::ugraph::{KernelBody, KernelGraph};
 
 fn load(path: &str) -> Spec {
@@ -639,6 +639,27 @@ fn shortlist_spreads_over_parameter_settings() {
     assert_eq!(pick(5), vec![0, 1, 3, 4, 5], "then the best of the rest");
     assert_eq!(pick(2), vec![0, 3]);
     assert_eq!(pick(10).len(), insts.len());
+
+    // The lock's earlier choice is timed again, in rank order, when the
+    // shortlist left it out; nothing changes when it is there already,
+    // unknown, not on this arch (not ranked) or no label at all.
+    let short = shortlist(&insts, ranked.clone(), 2);
+    let label = insts[5].id.label();
+    let with = |list: Vec<(usize, f64)>, ranked: &[(usize, f64)], l: Option<&str>| -> Vec<usize> {
+        with_incumbent(&insts, ranked, list, l)
+            .iter()
+            .map(|p| p.0)
+            .collect()
+    };
+    assert_eq!(with(short.clone(), &ranked, Some(&label)), vec![0, 3, 5]);
+    let first = insts[0].id.label();
+    assert_eq!(with(short.clone(), &ranked, Some(&first)), vec![0, 3]);
+    assert_eq!(
+        with(short.clone(), &ranked, Some("sgraph#9 tiles=t1")),
+        vec![0, 3]
+    );
+    assert_eq!(with(short.clone(), &ranked[..5], Some(&label)), vec![0, 3]);
+    assert_eq!(with(short, &ranked, None), vec![0, 3]);
 }
 
 #[test]

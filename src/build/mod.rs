@@ -591,6 +591,9 @@ impl Build {
                 nvcc: nvcc.to_path_buf(),
                 work_dir: dir.join("work"),
                 check: crate::search::crosscheck::CrossCheckOptions::default(),
+                // Stale entries (another prism or nvcc) still name good
+                // instances: timed again beside the model's top 10.
+                incumbents: combined.choices(),
             };
             let tuned = crate::tune::tuner::tune_spec(spec, &missing, &opts, &|_| {})?;
             let fresh = tuned_entries(spec, &tuned, release);

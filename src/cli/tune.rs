@@ -302,6 +302,8 @@ fn tune(
         nvcc,
         work_dir: default_work_dir(toml),
         check: CrossCheckOptions::default(),
+        // The lock's earlier choices are timed again beside the top-k.
+        incumbents: old.map(Lock::choices).unwrap_or_default(),
     };
     let total: usize = spec
         .workloads

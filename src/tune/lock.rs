@@ -384,6 +384,21 @@ pub fn path_for(toml: &Path) -> PathBuf {
 }
 
 impl Lock {
+    /// Every entry's chosen instance label by (workload, bucket label,
+    /// arch): what a re-tune times again beside the model's top-k
+    /// ([`super::tuner::TuneOptions::incumbents`]).
+    pub fn choices(&self) -> std::collections::BTreeMap<(String, String, String), String> {
+        self.entries
+            .iter()
+            .map(|e| {
+                (
+                    (e.workload.clone(), e.bucket.clone(), e.arch.clone()),
+                    e.instance.clone(),
+                )
+            })
+            .collect()
+    }
+
     pub fn new(nvcc: &str) -> Self {
         Lock {
             version: LOCK_VERSION,

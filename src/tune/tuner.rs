@@ -43,6 +43,11 @@ pub struct TuneOptions {
     /// Where `.cu` and fatbins go.
     pub work_dir: PathBuf,
     pub check: CrossCheckOptions,
+    /// What the lock chose before, per (workload, bucket label, arch):
+    /// the instance label. Timed besides the top-k, so that a re-tune
+    /// (at a smaller top-k, or after new instances pushed it down the
+    /// model's ranking) never loses a choice it cannot see.
+    pub incumbents: std::collections::BTreeMap<(String, String, String), String>,
 }
 
 /// One timed instance of a bucket.
@@ -267,6 +272,26 @@ pub fn shortlist(insts: &[Instance], ranked: Vec<(usize, f64)>, k: usize) -> Vec
     out
 }
 
+/// `list` (a shortlist of `ranked`) with the instance labelled `incumbent`
+/// added when `ranked` has it (it runs on the arch) and `list` does not:
+/// the lock's earlier choice is always timed again. Rank order kept.
+pub fn with_incumbent(
+    insts: &[Instance],
+    ranked: &[(usize, f64)],
+    mut list: Vec<(usize, f64)>,
+    incumbent: Option<&str>,
+) -> Vec<(usize, f64)> {
+    let Some(id) = incumbent.and_then(super::instances::InstanceId::parse) else {
+        return list;
+    };
+    let found = ranked.iter().find(|(i, _)| insts[*i].id == id);
+    if let Some(&(i, t)) = found.filter(|(i, _)| !list.iter().any(|(j, _)| j == i)) {
+        list.push((i, t));
+        list.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    }
+    list
+}
+
 /// The hardware description of `arch` in `spec` (the first one when the
 /// arch has none).
 pub fn hardware_for<'a>(spec: &'a Spec, arch: &Arch) -> Option<&'a Hardware> {
@@ -342,7 +367,14 @@ pub fn prepare(
         .iter()
         .map(|b| {
             let r = rank(&insts, &b.tuning_point(), hw, arch);
-            shortlist(&insts, r, opts.top_k.max(1))
+            let list = shortlist(&insts, r.clone(), opts.top_k.max(1));
+            let key = (w.name.clone(), b.label(), arch.to_string());
+            with_incumbent(
+                &insts,
+                &r,
+                list,
+                opts.incumbents.get(&key).map(String::as_str),
+            )
         })
         .collect();
     let mut variant_of = vec![None; insts.len()];
