@@ -230,6 +230,12 @@ pub fn reps_for(reps: usize, micros: f64) -> usize {
     }
 }
 
+/// The model's order of ranked instances `(index, estimate)`: cheapest
+/// first, ties to the earlier instance.
+fn rank_order(a: &(usize, f64), b: &(usize, f64)) -> std::cmp::Ordering {
+    a.1.total_cmp(&b.1).then(a.0.cmp(&b.0))
+}
+
 /// The verified instances that run on `arch` ([`super::tiles::runs_on`])
 /// ranked by the model at `point` on `hw`: indices into `insts` and
 /// estimates, cheapest first (ties: the earlier one).
@@ -245,7 +251,7 @@ pub fn rank(
         .filter(|(_, x)| super::tiles::runs_on(&x.graph, arch))
         .map(|(i, x)| (i, estimate(&x.graph, point, hw).micros))
         .collect();
-    r.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    r.sort_by(rank_order);
     r
 }
 
@@ -268,7 +274,7 @@ pub fn shortlist(insts: &[Instance], ranked: Vec<(usize, f64)>, k: usize) -> Vec
     let mut out: Vec<(usize, f64)> = first.into_iter().take(k).collect();
     let room = k.saturating_sub(out.len());
     out.extend(rest.into_iter().take(room));
-    out.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    out.sort_by(rank_order);
     out
 }
 
@@ -287,7 +293,7 @@ pub fn with_incumbent(
     let found = ranked.iter().find(|(i, _)| insts[*i].id == id);
     if let Some(&(i, t)) = found.filter(|(i, _)| !list.iter().any(|(j, _)| j == i)) {
         list.push((i, t));
-        list.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        list.sort_by(rank_order);
     }
     list
 }
