@@ -859,3 +859,32 @@ fn flash_instances_take_16_or_64_rows_per_block() {
     let g = prism::ugraph::lower::lower(rms, &Default::default()).expect("lowers");
     assert!(with_flash_rows(&g, 16).is_none());
 }
+
+/// Every tile configuration's name says what it is (the lock and the
+/// reports name instances by it): `t{bm}x{bn}x{bk}`, then `w{m}{n}{k}`
+/// (mma.sync warps) or `g{warpgroups}` (wgmma), `s{stages}`, `k{splits}`
+/// under split-K and `c` when the splits are one thread block cluster.
+/// The cluster twins are written out by hand beside their workspace forms;
+/// this keeps the two in step. Names are unique.
+#[test]
+fn tile_configuration_names_say_their_parameters() {
+    let mut seen = std::collections::BTreeSet::new();
+    for c in TILE_CONFIGS {
+        let s = c.shape;
+        let warps = if s.wgmma {
+            format!("g{}", s.bm / 64)
+        } else {
+            format!("w{}{}{}", s.warps_m, s.warps_n, s.warps_k)
+        };
+        let mut want = format!("t{}x{}x{}{warps}s{}", s.bm, s.bn, s.bk, s.stages);
+        if c.split_k > 1 {
+            want.push_str(&format!("k{}", c.split_k));
+        }
+        if c.cluster {
+            assert!(c.split_k > 1, "{}: a cluster of one split", c.name);
+            want.push('c');
+        }
+        assert_eq!(c.name, want);
+        assert!(seen.insert(c.name), "{} twice", c.name);
+    }
+}
