@@ -38,8 +38,9 @@ __global__ void fill(__half* p, long long n, unsigned seed, float scale) {
 
 static const size_t FLUSH = 256ull << 20;
 
-template <class Kern>
-void measure(const char* name, Kern k, dim3 grid, int threads, int smem, int M, int N, int K, bool pair, int reps) {
+// launch(A, B0, B1, C) enqueues the kernel under test.
+template <class Launch>
+void measure_launch(const char* name, int M, int N, int K, bool pair, int reps, Launch launch) {
   static char* flush = nullptr;
   if (!flush) CK(cudaMalloc(&flush, FLUSH));
   __half *A, *B0, *B1, *C;
@@ -53,8 +54,7 @@ void measure(const char* name, Kern k, dim3 grid, int threads, int smem, int M, 
   fill<<<1024, 256>>>(B0, (long long)K * N, 2, 1.0f / sqrtf((float)K));
   fill<<<1024, 256>>>(B1, (long long)K * N, 3, 1.0f / sqrtf((float)K));
   CK(cudaMemset(C, 0xFF, (size_t)M * N * 2));  // NaN poison
-  CK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-  k<<<grid, threads, smem>>>(A, B0, B1, C, M, N, K);
+  launch(A, B0, B1, C);
   CK(cudaGetLastError());
   CK(cudaDeviceSynchronize());
   ref_kernel<<<dim3((N + 127) / 128, M), 128>>>(A, B0, B1, R, M, N, K, pair);
@@ -78,7 +78,7 @@ void measure(const char* name, Kern k, dim3 grid, int threads, int smem, int M, 
   for (int r = 0; r < reps + 3; ++r) {
     CK(cudaMemsetAsync(flush, r & 0xFF, FLUSH));
     CK(cudaEventRecord(e0));
-    k<<<grid, threads, smem>>>(A, B0, B1, C, M, N, K);
+    launch(A, B0, B1, C);
     CK(cudaEventRecord(e1));
     CK(cudaEventSynchronize(e1));
     float ms;
@@ -92,4 +92,12 @@ void measure(const char* name, Kern k, dim3 grid, int threads, int smem, int M, 
          name, M, N, K, pair ? "pair" : "one ", err / (mx > 0 ? mx : 1), mx, bad, us, ts[0], flops / us * 1e-6);
   CK(cudaEventDestroy(e0)); CK(cudaEventDestroy(e1));
   CK(cudaFree(A)); CK(cudaFree(B0)); CK(cudaFree(B1)); CK(cudaFree(C)); CK(cudaFree(R));
+}
+
+template <class Kern>
+void measure(const char* name, Kern k, dim3 grid, int threads, int smem, int M, int N, int K, bool pair, int reps) {
+  CK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  measure_launch(name, M, N, K, pair, reps, [&](const __half* A, const __half* B0, const __half* B1, __half* C) {
+    k<<<grid, threads, smem>>>(A, B0, B1, C, M, N, K);
+  });
 }
