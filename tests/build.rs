@@ -153,6 +153,7 @@ fn elementwise_codegen(w: &Workload, _t: &Target) -> Result<WorkloadKernels, Cod
                     shared_bytes: 0,
                     tensors: sum_tensors,
                     split_k: None,
+                    tensor_maps: Vec::new(),
                 },
                 Launch {
                     symbol: format!("{}_copy", w.name),
@@ -161,6 +162,7 @@ fn elementwise_codegen(w: &Workload, _t: &Target) -> Result<WorkloadKernels, Cod
                     shared_bytes: 0,
                     tensors: copy_tensors,
                     split_k: None,
+                    tensor_maps: Vec::new(),
                 },
             ],
         }],

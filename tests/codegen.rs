@@ -459,6 +459,145 @@ fn decode_gemm_splits_add_across_a_thread_block_cluster() {
     compile_plans(&plans, "gemm-cluster");
 }
 
+/// A `tma` configuration feeds a wgmma main loop by the Tensor Memory
+/// Accelerator: the kernel takes a tensor map of A and of each B (the
+/// whole tensors, row-major, A in boxes of 64 k × bm rows, B in 64 × 64),
+/// runs one producer warp beyond its warpgroups, and
+/// keeps its twin's grid and shared memory. Tiles it cannot take (a low-
+/// rank side product, split-K) are refused with the reason. Compiles for
+/// sm_90a and sm_80 without local memory.
+#[test]
+fn a_tma_configuration_passes_tensor_maps_and_a_producer_warp() {
+    use prism::ir::Arch;
+    use prism::tune::tiles::{by_name, runs_on, with_tiles};
+    use prism::ugraph::KernelBody;
+    let bundled = frontend::embedded().expect("bundled prism.toml");
+    // A plain GEMM with ragged edges (m, n, k not multiples of the tile).
+    let plain_spec = frontend::parse(
+        "plain.toml",
+        r#"
+[workload.plain]
+inputs = { x = "f16[m, 1000]", w = "f16[1000, 328]" }
+program = "x @ w"
+dims = { m = "1..=300" }
+"#,
+    )
+    .expect("a plain GEMM");
+    let mut plans = Vec::new();
+    // (workload, configuration, its cp.async twin, B operands)
+    for (name, tiles, twin, bs) in [
+        ("gated_mlp", "t128x128x64g2s4tma", "t128x128x64g2s4", 2),
+        ("gated_mlp", "t128x64x64g2s6tma", "t128x64x64g2s6", 2),
+        ("plain", "t128x256x64g2s4tma", "t128x256x64g2s4", 1),
+        ("plain", "t64x128x64g1s4tma", "t64x128x64g1s4", 1),
+    ] {
+        let w = bundled
+            .workload(name)
+            .or_else(|| plain_spec.workload(name))
+            .expect("a workload");
+        let (_, chosen) =
+            prism::search::strategies::choose(w, &Default::default()).expect("a choice");
+        let c = by_name(tiles).expect("a configuration");
+        let g = with_tiles(&chosen, c).expect("a matmul kernel");
+        let k = codegen::cuda::generate_graph(w, &g).unwrap_or_else(|e| panic!("{tiles}: {e}"));
+        let plain = codegen::cuda::generate_graph(
+            w,
+            &with_tiles(&chosen, by_name(twin).expect("twin")).expect("a matmul kernel"),
+        )
+        .expect("generates");
+        let (l, lp) = (&k.variants[0].launches, &plain.variants[0].launches);
+        let at = l
+            .iter()
+            .position(|l| !l.tensor_maps.is_empty())
+            .expect("a TMA launch");
+        let (l, lp) = (&l[at], &lp[at]);
+        assert_eq!(l.tensor_maps.len(), 1 + bs, "{tiles}: A and each B");
+        assert_eq!(l.threads, lp.threads + 32, "{tiles}: one producer warp");
+        assert_eq!(
+            (&l.grid, l.shared_bytes),
+            (&lp.grid, lp.shared_bytes),
+            "{tiles}"
+        );
+        let bm = c.shape.bm;
+        let a = &l.tensor_maps[0];
+        assert_eq!((a.box_rows, a.box_cols), (bm, 64), "{tiles}: A's box");
+        let a_tensor = &k.variants[0].tensors[a.tensor.0];
+        assert_eq!(
+            vec![a.rows.clone(), a.cols.clone()],
+            a_tensor.shape,
+            "{tiles}: A whole"
+        );
+        for m in &l.tensor_maps[1..] {
+            assert_eq!((m.box_rows, m.box_cols), (64, 64), "{tiles}: B's box");
+            assert!(l.tensors.contains(&m.tensor));
+        }
+        assert!(
+            k.source
+                .contains("const __grid_constant__ prism::TensorMap tmap0"),
+            "{tiles}"
+        );
+        assert!(
+            k.source
+                .contains(&format!("prism::TensorMap tmap{bs}, long long d_")),
+            "{tiles}"
+        );
+        let call = if bs == 2 {
+            "Gemm::mainloop_pair_tma(gemm0, gemm1, tmap0, tmap1, tmap2, "
+        } else {
+            "gemm0.mainloop_tma(tmap0, tmap1, "
+        };
+        assert!(k.source.contains(call), "{tiles}");
+        assert!(
+            k.source
+                .contains(&format!("__launch_bounds__({}, 1)", l.threads)),
+            "{tiles}"
+        );
+        let arch = |capability: u32, suffix: &str| Arch {
+            capability,
+            suffix: suffix.into(),
+        };
+        assert!(
+            runs_on(&g, &arch(90, "a")) && !runs_on(&g, &arch(90, "")),
+            "{tiles}"
+        );
+        plans.push((format!("{name}_{tiles}"), k));
+    }
+    // LoRA's side product and RMS statistic stay on cp.async: refused.
+    for (name, why) in [
+        ("lora", "low-rank side product"),
+        ("rms_norm", "row statistic"),
+    ] {
+        let w = bundled.workload(name).expect("bundled workload");
+        let (_, chosen) =
+            prism::search::strategies::choose(w, &Default::default()).expect("a choice");
+        let g = with_tiles(
+            &chosen,
+            by_name("t128x128x64g2s4tma").expect("a configuration"),
+        )
+        .expect("a matmul kernel");
+        let err = codegen::cuda::generate_graph(w, &g).expect_err("refused");
+        assert!(err.to_string().contains(why), "{name}: {err}");
+    }
+    // Split-K forced onto a TMA tile: refused.
+    let w = bundled.workload("gated_mlp").expect("gated_mlp");
+    let (_, chosen) = prism::search::strategies::choose(w, &Default::default()).expect("a choice");
+    let mut forced = with_tiles(
+        &chosen,
+        by_name("t128x128x64g2s4tma").expect("a configuration"),
+    )
+    .expect("a matmul kernel");
+    for kernel in &mut forced.kernels {
+        if let KernelBody::Block(b) = &mut kernel.body
+            && b.params.tma
+        {
+            b.params.split_k = 2;
+        }
+    }
+    let err = codegen::cuda::generate_graph(w, &forced).expect_err("split-K");
+    assert!(err.to_string().contains("not with split-K"), "{err}");
+    compile_plans(&plans, "gemm-tma");
+}
+
 /// A gated kernel's two GEMMs share A: when a stage holds A and both B
 /// tiles within the shared-memory limit, one pipeline runs both
 /// (`TileGemm::mainloop_pair`, A loaded once, both weight streams in flight

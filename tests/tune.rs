@@ -884,6 +884,14 @@ fn tile_configuration_names_say_their_parameters() {
             assert!(c.split_k > 1, "{}: a cluster of one split", c.name);
             want.push('c');
         }
+        if c.tma {
+            assert!(
+                s.wgmma && c.split_k == 1,
+                "{}: TMA feeds unsplit wgmma tiles",
+                c.name
+            );
+            want.push_str("tma");
+        }
         assert_eq!(c.name, want);
         assert!(seen.insert(c.name), "{} twice", c.name);
     }

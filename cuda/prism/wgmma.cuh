@@ -41,6 +41,7 @@
 #include "prism/common.cuh"
 #include "prism/gemm.cuh"
 #include "prism/memory.cuh"
+#include "prism/tma.cuh"
 
 #include <type_traits>
 
@@ -350,14 +351,16 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
       run<false, true, false>(&g0, &g1, nullptr, A, lda, m_valid, B0, B1, ldb, n_valid, k_begin, k_end, smem);
   }
 
-  // Every thread holds sums.
-  __device__ __forceinline__ bool holds_sums() const { return true; }
+  // Every consumer thread holds sums (a TMA kernel's producer warp, the
+  // threads from THREADS on, holds none).
+  __device__ __forceinline__ bool holds_sums() const { return threadIdx.x < THREADS; }
 
   // Calls f(i, e, row, col) for every accumulator element acc_[i][e] at its
   // tile position: warpgroup w's warp v holds rows 64w + 16v .. +15 in the
   // layout of an mma.sync m16n8 fragment per 8 columns (fragment i).
   template <class F>
   __device__ __forceinline__ void visit(F&& f) const {
+    if (!holds_sums()) return;
     const int lane = threadIdx.x % 32;
     const int row0 = (threadIdx.x / 128) * 64 + ((threadIdx.x % 128) / 32) * 16 + lane / 4;
     const int col0 = (lane % 4) * 2;
@@ -367,7 +370,109 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
       for (int e = 0; e < 4; ++e) f(i, e, row0 + (e / 2) * 8, col0 + i * 8 + (e % 2));
   }
 
+  // ------------------------------------------------------------ TMA
+  // The main loops fed by the Tensor Memory Accelerator: the kernel runs
+  // TMA_THREADS threads, THREADS consumers (the warpgroups, which only wait
+  // for stages and issue wgmma) and one producer warp whose first lane
+  // issues each stage's copies (one box of A, BN / 64 boxes of each B:
+  // tma.cuh) STAGES tiles ahead. A stage's `full` mbarrier completes when
+  // its bytes have landed, its `empty` mbarrier when every consumer's
+  // wgmma on it retired. No block-wide barrier in the loop. The shared
+  // layouts are mainloop's, so are the sums (the producer holds none).
+  //
+  // `ta` maps A as a row-major [M, K] tensor in boxes of 64 k x BM rows,
+  // `tb*` map B as [K, N] in boxes of 64 n x 64 k, both with the 128-byte
+  // swizzle; the tile starts at row m0 and column n0, and k_end must be
+  // K (the maps' zero fill makes the edges). Every thread of the block
+  // calls these; all have synchronized when they return. The launchers
+  // encode the maps on the host (a pointer and row stride 16-byte aligned;
+  // codegen::TensorMapPlan).
+  static constexpr int TMA_THREADS = THREADS + 32;
+
+  __device__ __forceinline__ void mainloop_tma(const TensorMap& ta, const TensorMap& tb, int m0, int n0,
+                                               long long k_begin, long long k_end, char* smem) {
+    run_tma<false>(this, this, ta, tb, tb, m0, n0, k_begin, k_end, smem);
+    __syncthreads();
+  }
+
+  __device__ __forceinline__ static void mainloop_pair_tma(WgmmaGemm& g0, WgmmaGemm& g1, const TensorMap& ta,
+                                                           const TensorMap& tb0, const TensorMap& tb1, int m0, int n0,
+                                                           long long k_begin, long long k_end, char* smem) {
+    run_tma<true>(&g0, &g1, ta, tb0, tb1, m0, n0, k_begin, k_end, smem);
+    __syncthreads();
+  }
+
  private:
+
+  template <bool PAIR>
+  __device__ __forceinline__ static void run_tma(WgmmaGemm* g0, WgmmaGemm* g1, const TensorMap& ta,
+                                                 const TensorMap& tb0, const TensorMap& tb1, int m0, int n0,
+                                                 long long k_begin, long long k_end, char* smem) {
+#if PRISM_HAS_WGMMA
+    constexpr int stage_bytes = A_STAGE + (PAIR ? 2 : 1) * B_STAGE;
+    __shared__ __align__(8) uint64_t full[STAGES], empty[STAGES];
+    const uint32_t raw = smem_addr(smem);
+    const uint32_t base = (raw + ALIGN - 1) & ~(uint32_t)(ALIGN - 1);
+    const int tiles = k_end > k_begin ? (int)((k_end - k_begin + BK - 1) / BK) : 0;
+    if (threadIdx.x == 0) {
+#pragma unroll
+      for (int s = 0; s < STAGES; ++s) {
+        tma::mbar_init(smem_addr(&full[s]), 1);
+        tma::mbar_init(smem_addr(&empty[s]), THREADS);
+      }
+      tma::mbar_init_fence();
+    }
+    __syncthreads();
+    if (threadIdx.x >= THREADS) {
+      if (threadIdx.x == THREADS) {
+        for (int t = 0; t < tiles; ++t) {
+          const int st = t % STAGES;
+          if (t >= STAGES) tma::mbar_wait(smem_addr(&empty[st]), ((t / STAGES) - 1) & 1);
+          const uint32_t bar = smem_addr(&full[st]);
+          const uint32_t sa = base + st * stage_bytes;
+          const int k = (int)(k_begin + (long long)t * BK);
+          tma::mbar_expect(bar, stage_bytes);
+          tma::load_2d(sa, ta, k, m0, bar);
+#pragma unroll
+          for (int j = 0; j < BN / 64; ++j) tma::load_2d(sa + A_STAGE + j * B_ATOM, tb0, n0 + j * 64, k, bar);
+          if constexpr (PAIR)
+#pragma unroll
+            for (int j = 0; j < BN / 64; ++j)
+              tma::load_2d(sa + A_STAGE + B_STAGE + j * B_ATOM, tb1, n0 + j * 64, k, bar);
+        }
+      }
+      return;
+    }
+    const uint32_t a_off = (threadIdx.x / 128) * 64 * 128;  // this warpgroup's 64 rows
+    for (int t = 0; t < tiles; ++t) {
+      const int st = t % STAGES;
+      tma::mbar_wait(smem_addr(&full[st]), (t / STAGES) & 1);
+      const uint32_t sa = base + st * stage_bytes + a_off;
+      const uint32_t sb = base + st * stage_bytes + A_STAGE;
+      wgmma::fence();
+#pragma unroll
+      for (int kk = 0; kk < BK / 16; ++kk) {
+        const uint64_t da = wgmma::desc_sw128(sa + kk * 32, 16, 1024);
+        const uint64_t db = wgmma::desc_sw128(sb + kk * 2048, B_ATOM, 1024);
+        if constexpr (PAIR && PAIR_AS_ONE)
+          wgmma::mma_pair<T, BN>(g0->acc_, g1->acc_, da, db);
+        else
+          wgmma::mma<T, BN>(g0->acc_, da, db);
+        if constexpr (PAIR && !PAIR_AS_ONE)
+          wgmma::mma<T, BN>(g1->acc_, da, wgmma::desc_sw128(sb + B_STAGE + kk * 2048, B_ATOM, 1024));
+      }
+      wgmma::commit();
+      wgmma::wait<1>();
+      // Tile t - 1's wgmmas retired: its stage is free.
+      if (t > 0) tma::mbar_arrive(smem_addr(&empty[(t - 1) % STAGES]));
+    }
+    wgmma::wait<0>();
+#else
+    (void)g0, (void)g1, (void)ta, (void)tb0, (void)tb1, (void)m0, (void)n0, (void)k_begin, (void)k_end, (void)smem;
+    __trap();
+#endif
+  }
+
   // ------------------------------------------------------------ loading
   // Thread `tid` copies the A chunks of column tid % 8 in rows tid / 8 +
   // i * THREADS / 8, and the B chunks of column tid % (BN / 8) in k rows

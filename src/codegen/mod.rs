@@ -7,7 +7,8 @@ pub mod plan;
 pub mod rust;
 
 pub use plan::{
-    ArchDispatch, DispatchEntry, GridError, GridFactor, Launch, SplitK, Variant, WorkloadKernels,
+    ArchDispatch, DispatchEntry, GridError, GridFactor, Launch, SplitK, TensorMapPlan, Variant,
+    WorkloadKernels,
 };
 
 use crate::ir::{Target, Workload};

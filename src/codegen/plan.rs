@@ -34,6 +34,27 @@ pub struct Launch {
     pub tensors: Vec<TensorId>,
     /// Split-K across blocks (`None`: none).
     pub split_k: Option<SplitK>,
+    /// Tensor maps the kernel's TMA copies read (empty: none). The kernel
+    /// takes them after the split-K pointers, each as a 128-byte
+    /// `prism::TensorMap` by value. Their row strides are multiples of 16
+    /// bytes (codegen checks); a launcher refuses a pointer that is not
+    /// (TMA cannot address it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tensor_maps: Vec<TensorMapPlan>,
+}
+
+/// A 2-D tensor map of a launch's tensor: the tensor as a row-major
+/// `[rows, cols]` matrix of its dtype, copied in boxes of `box_rows` ×
+/// `box_cols` elements (`box_cols` × element size = 128 bytes) with the
+/// 128-byte swizzle, zeros outside (`cuTensorMapEncodeTiled`). `cols` is
+/// a constant multiple of 16 bytes.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TensorMapPlan {
+    pub tensor: TensorId,
+    pub rows: DimExpr,
+    pub cols: DimExpr,
+    pub box_rows: u32,
+    pub box_cols: u32,
 }
 
 /// Split-K across blocks: the blocks along z that share each output tile's

@@ -1152,6 +1152,22 @@ fn emit_workload(o: &mut Out, p: &Prepared<'_>, fatbin: Option<&str>) {
                 },
             );
             o.line(&format!("split_k: {split_k},"));
+            let maps: Vec<String> = l
+                .tensor_maps
+                .iter()
+                .map(|m| {
+                    let arg = l.tensors.iter().position(|t| *t == m.tensor).unwrap_or(0);
+                    format!(
+                        "TensorMapInfo {{ arg: {arg}, dtype: DType::{:?}, rows: {}, cols: {}, box_rows: {}, box_cols: {} }}",
+                        v.variant.tensors[m.tensor.0].dtype,
+                        poly(&m.rows, &p.dims),
+                        poly(&m.cols, &p.dims),
+                        m.box_rows,
+                        m.box_cols
+                    )
+                })
+                .collect();
+            o.line(&format!("tensor_maps: &[{}],", maps.join(", ")));
             o.close("},");
         }
         o.close("],");
@@ -1429,6 +1445,7 @@ pub const RUNTIME_ERROR_NAMES: &[&str] = &[
     "GridTooLarge",
     "EmptyGrid",
     "SharedMemoryTooLarge",
+    "Unaligned",
 ];
 
 /// The start of the module: imports.
@@ -1639,6 +1656,14 @@ pub enum Error {
         /// Bytes the device allows per block (opt-in maximum).
         available: u64,
     },
+    /// A kernel copies a buffer by the Tensor Memory Accelerator, which needs it to start at
+    /// a 16-byte boundary (or the driver refused its tensor map).
+    Unaligned {
+        /// The workload.
+        workload: &'static str,
+        /// The kernel.
+        kernel: &'static str,
+    },
 }
 
 impl fmt::Display for Error {
@@ -1736,6 +1761,11 @@ impl fmt::Display for Error {
                 f,
                 "`{workload}`: kernel `{kernel}` needs {requested} bytes of shared memory per \
                  block, but this GPU allows {available}; build for this GPU's architecture"
+            ),
+            Error::Unaligned { workload, kernel } => write!(
+                f,
+                "`{workload}`: kernel `{kernel}` reads an input by TMA, which needs buffers that \
+                 start at a 16-byte boundary; pass views that start at a multiple of 8 elements"
             ),
         }
     }
@@ -1914,6 +1944,76 @@ pub struct KernelInfo {
     /// Split-K: the kernel then takes two more pointers after `args`, one zeroed
     /// `u32` counter per output tile (left zero by the kernel) and an `f32` workspace.
     split_k: Option<SplitK>,
+    /// Tensor maps of a TMA main loop: the kernel then takes each (128 bytes, by value)
+    /// after the split-K pointers.
+    tensor_maps: &'static [TensorMapInfo],
+}
+
+/// A 2-D tensor map of a kernel's pointer parameter: the tensor as a row-major
+/// `rows` × `cols` matrix, in boxes of `box_rows` × `box_cols` elements, 128-byte swizzle.
+#[derive(Clone, Copy, Debug)]
+struct TensorMapInfo {
+    /// The pointer parameter it maps (an index into `args`).
+    arg: usize,
+    dtype: DType,
+    rows: Poly,
+    cols: Poly,
+    box_rows: u32,
+    box_cols: u32,
+}
+
+/// A `CUtensorMap` as a kernel parameter (`prism::TensorMap`: 128 bytes, 64-byte aligned).
+#[repr(C, align(64))]
+#[derive(Clone, Copy)]
+struct TensorMapArg(cudarc::driver::sys::CUtensorMap);
+
+// SAFETY: plain bytes with the layout and alignment of the kernel's `prism::TensorMap`.
+unsafe impl cudarc::driver::DeviceRepr for TensorMapArg {}
+
+impl TensorMapArg {
+    /// The map of `info` over the buffer at `ptr` at `dims`; `None` where TMA cannot
+    /// address it (a pointer or row stride not a multiple of 16 bytes, an extent out of
+    /// range) or the driver refuses. The same rules as prism's `tune::tensor_map::encode`.
+    fn encode(info: &TensorMapInfo, ptr: u64, dims: &[i64]) -> Option<Self> {
+        use cudarc::driver::sys::{self, CUtensorMapDataType as D};
+        let data_type = match info.dtype {
+            DType::F16 => D::CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
+            DType::BF16 => D::CU_TENSOR_MAP_DATA_TYPE_BFLOAT16,
+            DType::F32 => return None,
+        };
+        let rows = u64::try_from(info.rows.eval(dims)?).ok()?;
+        let cols = u64::try_from(info.cols.eval(dims)?).ok()?;
+        let stride = cols.checked_mul(2)?;
+        let fits = |x: u64| (1..=u64::from(u32::MAX)).contains(&x);
+        if !ptr.is_multiple_of(16) || !stride.is_multiple_of(16) || stride >= 1 << 40 || !fits(rows) || !fits(cols) {
+            return None;
+        }
+        if !(1..=256).contains(&info.box_rows) || u64::from(info.box_cols) * 2 != 128 {
+            return None;
+        }
+        let (global, strides) = ([cols, rows], [stride]);
+        let (boxes, element_strides) = ([info.box_cols, info.box_rows], [1u32, 1]);
+        let mut map = TensorMapArg(sys::CUtensorMap { opaque: [0; 16] });
+        // SAFETY: every pointer argument points at a live local array of the rank's length
+        // (2, and 1 stride); the driver only writes `map`.
+        let r = unsafe {
+            sys::cuTensorMapEncodeTiled(
+                &mut map.0,
+                data_type,
+                2,
+                ptr as *mut std::ffi::c_void,
+                global.as_ptr(),
+                strides.as_ptr(),
+                boxes.as_ptr(),
+                element_strides.as_ptr(),
+                sys::CUtensorMapInterleave::CU_TENSOR_MAP_INTERLEAVE_NONE,
+                sys::CUtensorMapSwizzle::CU_TENSOR_MAP_SWIZZLE_128B,
+                sys::CUtensorMapL2promotion::CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                sys::CUtensorMapFloatOOBfill::CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE,
+            )
+        };
+        (r == sys::CUresult::CUDA_SUCCESS).then_some(map)
+    }
 }
 
 /// The split-K plan of a kernel.
@@ -2709,6 +2809,12 @@ mod rt {
                         Slot::Scratch(i) => scratch_ptrs[i],
                     })
                     .collect();
+                // TMA: the maps of this launch's buffers.
+                let mut maps: Vec<TensorMapArg> = Vec::with_capacity(k.tensor_maps.len());
+                for m in k.tensor_maps {
+                    let map = ptrs.get(m.arg).and_then(|&p| TensorMapArg::encode(m, p, &self.dims));
+                    maps.push(map.ok_or(Error::Unaligned { workload: info.name, kernel: k.symbol })?);
+                }
                 if let Some(w) = workspace {
                     let (ptr, _record) = DevicePtr::device_ptr(w, self.stream);
                     ptrs.push(counters_ptr);
@@ -2717,6 +2823,9 @@ mod rt {
                 let mut launch = self.stream.launch_builder(function);
                 for p in &ptrs {
                     cudarc::driver::PushKernelArg::arg(&mut launch, p);
+                }
+                for m in &maps {
+                    cudarc::driver::PushKernelArg::arg(&mut launch, m);
                 }
                 for d in &self.dims {
                     cudarc::driver::PushKernelArg::arg(&mut launch, d);
@@ -2729,7 +2838,8 @@ mod rt {
                 // SAFETY: the parameters match the kernel's signature, which prism generated:
                 // one device pointer per entry of `k.args` (in that order), the split-K counters
                 // (at least one zeroed u32 per output tile, this stream's) and workspace when
-                // `k.split_k` is set, then every dim as an i64, in `info.dims` order. Every pointer is a live allocation of this
+                // `k.split_k` is set, the tensor maps of those pointers (`k.tensor_maps`), then
+                // every dim as an i64, in `info.dims` order. Every pointer is a live allocation of this
                 // context (checked by `Plan::input`/`Plan::output`, or allocated above) holding
                 // exactly the elements of its tensor's shape at `self.dims` (lengths checked
                 // with overflow-checked arithmetic), with the declared element type (the

@@ -147,6 +147,11 @@ fn flops(b: &BlockGraph, info: &BlockInfo, p: &DimBindings) -> u64 {
 
 /// L2 bandwidth over DRAM bandwidth (nominal: about 3× on A100 and H100).
 const L2_OVER_DRAM: f64 = 3.0;
+/// How much faster a TMA-fed main loop moves its tiles from L2 than
+/// cp.async's 16-byte copies (measured 1.37× on the gated pair, 1.48× on
+/// LoRA's x·W at n = 2048 on an H200,
+/// bench/results/wgmma-tma-probe-h200-session17.txt).
+pub const TMA_TILE_SPEEDUP: f64 = 1.35;
 /// DRAM latency under load, µs: bytes in flight / latency = bandwidth.
 const DRAM_LATENCY_US: f64 = 1.0;
 
@@ -208,6 +213,9 @@ pub fn estimate(g: &KernelGraph, p: &DimBindings, hw: &Hardware) -> Estimate {
             let iters = block_iterations(b, p).max(1);
             let total = (stage as f64) * (iters as f64) * (nblocks as f64);
             l2 = total / (hw.dram_gbps * 1e3 * L2_OVER_DRAM * busy);
+            if b.params.tma {
+                l2 /= TMA_TILE_SPEEDUP;
+            }
             if b.params.stages > 1 {
                 // Blocks resident at once: the whole grid up to one wave
                 // of as many blocks per SM as threads allow.

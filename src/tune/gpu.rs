@@ -16,6 +16,7 @@ use cudarc::driver::{
     PushKernelArg,
 };
 
+use super::tensor_map::{self, TensorMapArg};
 use crate::codegen::{Variant, WorkloadKernels};
 use crate::ir::{DType, DimBindings};
 use crate::reference::Tensor;
@@ -333,19 +334,53 @@ impl Device {
             }
             grids.push(grid);
         }
+        // Tensor maps of TMA main loops.
+        let mut maps: Vec<Vec<TensorMapArg>> = Vec::new();
+        for l in &variant.launches {
+            let mut encoded = Vec::new();
+            for tm in &l.tensor_maps {
+                let eval = |e: &crate::ir::DimExpr| {
+                    e.eval(dims)
+                        .map_err(|e| plan_err(e.to_string()))
+                        .map(|x| x.max(0) as u64)
+                };
+                let t = &variant.tensors[tm.tensor.0];
+                let (rows, cols) = (eval(&tm.rows)?, eval(&tm.cols)?);
+                let map = tensor_map::encode(
+                    ptrs[tm.tensor.0],
+                    t.dtype,
+                    rows,
+                    cols,
+                    tm.box_rows,
+                    tm.box_cols,
+                )
+                .ok_or_else(|| {
+                    plan_err(format!(
+                        "`{}`: no TMA tensor map of tensor {} ({rows} × {cols})",
+                        l.symbol, tm.tensor.0
+                    ))
+                })?;
+                encoded.push(map);
+            }
+            maps.push(encoded);
+        }
         let launch_all = || -> Result<(), GpuError> {
-            for (((l, f), grid), extra) in variant
+            for ((((l, f), grid), extra), tmaps) in variant
                 .launches
                 .iter()
                 .zip(functions)
                 .zip(&grids)
                 .zip(&split_k)
+                .zip(&maps)
             {
                 let mut args: Vec<u64> = l.tensors.iter().map(|t| ptrs[t.0]).collect();
                 args.extend(extra.iter().flatten());
                 let mut b = self.stream.launch_builder(f);
                 for p in &args {
                     b.arg(p);
+                }
+                for m in tmaps {
+                    b.arg(m);
                 }
                 for d in &dim_values {
                     b.arg(d);
@@ -357,8 +392,9 @@ impl Device {
                 };
                 // SAFETY: the kernel was generated for exactly these
                 // parameters (one device pointer per tensor of the launch,
-                // the split-K counters and workspace when it splits K, then
-                // every dim as i64), each pointer a live buffer of at least
+                // the split-K counters and workspace when it splits K, its
+                // tensor maps of those pointers, then every dim as i64),
+                // each pointer a live buffer of at least
                 // its tensor's (counters', workspace's) size at `dims`, over
                 // the grid computed from the same dims.
                 unsafe { b.launch(cfg) }?;

@@ -26,5 +26,6 @@ pub mod gpu;
 pub mod instances;
 pub mod lock;
 pub mod resolve;
+pub mod tensor_map;
 pub mod tiles;
 pub mod tuner;

@@ -31,6 +31,9 @@ pub struct TileConfig {
     /// workspace ([`crate::ugraph::LaunchParams::cluster_combine`]; sm_90+,
     /// see [`runs_on`]).
     pub cluster: bool,
+    /// The main loop's copies come from the Tensor Memory Accelerator
+    /// ([`crate::ugraph::LaunchParams::tma`]; wgmma tiles, sm_90a).
+    pub tma: bool,
 }
 
 const fn cfg(
@@ -57,6 +60,7 @@ const fn split(
         name,
         split_k,
         cluster: false,
+        tma: false,
         shape: GemmShape {
             bm,
             bn,
@@ -86,9 +90,18 @@ const fn clustered(name: &'static str, mut c: TileConfig) -> TileConfig {
     c
 }
 
+/// `c` (a wgmma tile) fed by the Tensor Memory Accelerator, named `name`
+/// (`c`'s name and `tma`).
+const fn tma_fed(name: &'static str, mut c: TileConfig) -> TileConfig {
+    c.name = name;
+    c.tma = true;
+    c
+}
+
 /// The configurations, by name: `t{bm}x{bn}x{bk}w{m}{n}{k}s{stages}`,
-/// then `k{splits}` for split-K across blocks, and `c` when those blocks
-/// are one thread block cluster. Rows up to 32 are decode
+/// then `k{splits}` for split-K across blocks, `c` when those blocks
+/// are one thread block cluster, and `tma` for a wgmma tile fed by the
+/// Tensor Memory Accelerator. Rows up to 32 are decode
 /// tiles (weight streaming); 64 and 128 rows are for prefill-sized `m`.
 /// Split-K lets a decode matmul keep wide tiles (long contiguous weight
 /// rows per block) and still put every SM to work: at `n = d = 4096` a
@@ -223,6 +236,14 @@ pub const TILE_CONFIGS: &[TileConfig] = &[
     clustered("t128x256x64g2s4k2c", wgmma("", 128, 256, 4, 2)),
     clustered("t64x256x64g1s4k2c", wgmma("", 64, 256, 4, 2)),
     clustered("t64x256x64g1s4k4c", wgmma("", 64, 256, 4, 4)),
+    // The same tiles fed by TMA (a producer warp; the warpgroups only
+    // issue wgmma): gated n=2048 919 -> 682 µs, LoRA's x·W at n=2048
+    // 155 -> 107 µs on an H200
+    // (bench/results/wgmma-tma-probe-h200-session17.txt).
+    tma_fed("t128x128x64g2s4tma", wgmma("", 128, 128, 4, 1)),
+    tma_fed("t128x256x64g2s4tma", wgmma("", 128, 256, 4, 1)),
+    tma_fed("t128x64x64g2s6tma", wgmma("", 128, 64, 6, 1)),
+    tma_fed("t64x128x64g1s4tma", wgmma("", 64, 128, 4, 1)),
 ];
 
 /// Whether `g` runs on `arch`: a graph with a warpgroup-MMA matmul kernel
@@ -326,6 +347,7 @@ pub fn with_tiles(g: &KernelGraph, c: &TileConfig) -> Option<KernelGraph> {
         b.params.split_k = c.split_k;
         b.params.wgmma = s.wgmma;
         b.params.cluster_combine = c.cluster;
+        b.params.tma = c.tma;
         b.params.threads = s.warps_m * s.warps_n * s.warps_k * 32;
         changed |= before != (b.grid[1].tile, b.grid[0].tile, s.bk, b.params.clone());
     }

@@ -528,6 +528,7 @@ fn partial_kernel(g: &Graph, m: &Attention, t: FlashTiles, x: &FlashTensors) -> 
             fused_combine: false,
             wgmma: false,
             cluster_combine: false,
+            tma: false,
         },
     }
 }

@@ -774,6 +774,7 @@ pub fn matmul_params(tiles: MatmulTiles) -> LaunchParams {
         fused_combine: false,
         wgmma: false,
         cluster_combine: false,
+        tma: false,
     }
 }
 

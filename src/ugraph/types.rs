@@ -327,9 +327,17 @@ pub struct LaunchParams {
     /// the kernels run, not what they compute.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub cluster_combine: bool,
+    /// With `wgmma`: the main loop's copies come from the Tensor Memory
+    /// Accelerator (`WgmmaGemm::mainloop_tma`: one more warp issues 2-D
+    /// tensor copies into the stages, the warpgroups only wait and issue
+    /// wgmma), through tensor maps the launcher encodes
+    /// ([`crate::codegen::TensorMapPlan`]). sm_90a only. It changes how
+    /// the kernel runs, not what it computes.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tma: bool,
 }
 
-/// As derived, but `fused_combine`, `wgmma` and `cluster_combine` only when set: graph
+/// As derived, but `fused_combine`, `wgmma`, `cluster_combine` and `tma` only when set: graph
 /// fingerprints (the `Debug` text) of graphs without them stay what they
 /// were before they existed, and so do the prism.lock entries that name
 /// them.
@@ -351,6 +359,9 @@ impl std::fmt::Debug for LaunchParams {
         if self.cluster_combine {
             d.field("cluster_combine", &self.cluster_combine);
         }
+        if self.tma {
+            d.field("tma", &self.tma);
+        }
         d.finish()
     }
 }
@@ -367,6 +378,7 @@ impl Default for LaunchParams {
             fused_combine: false,
             wgmma: false,
             cluster_combine: false,
+            tma: false,
         }
     }
 }

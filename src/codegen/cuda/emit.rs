@@ -121,6 +121,11 @@ pub struct Emitter<'a> {
     /// template for a cluster combine (the splits along x) and by the
     /// matmul template for split-K across a cluster (the splits along z).
     pub cluster: Option<[u32; 3]>,
+    /// Tensor maps the kernel takes (after the split-K pointers), set by
+    /// the matmul template for a TMA main loop; the
+    /// kernel then also runs one producer warp beyond its launch
+    /// parameters' threads.
+    pub tensor_maps: Vec<crate::codegen::TensorMapPlan>,
     pub code: String,
     tmp: usize,
     depth: usize,
@@ -147,6 +152,7 @@ impl<'a> Emitter<'a> {
             column_major: false,
             combine: None,
             cluster: None,
+            tensor_maps: Vec::new(),
             code: String::new(),
             tmp: 0,
             depth: 0,
@@ -200,6 +206,9 @@ impl<'a> Emitter<'a> {
         if self.split_k.is_some() {
             ps.push("unsigned int* __restrict__ splitk_counters".into());
             ps.push("float* __restrict__ splitk_workspace".into());
+        }
+        for i in 0..self.tensor_maps.len() {
+            ps.push(format!("const __grid_constant__ prism::TensorMap tmap{i}"));
         }
         ps.extend(self.dims.iter().map(|d| format!("long long d_{d}")));
         let bounds = match self.min_blocks {

@@ -222,7 +222,9 @@ fn block_kernel(
         em.decompose_grid();
         match template(&mut em, &info) {
             Ok(()) => {
-                let threads = block.params.threads;
+                // A TMA main loop's producer warp runs beside the warps the
+                // parameters count.
+                let threads = block.params.threads + if em.tensor_maps.is_empty() { 0 } else { 32 };
                 let text = format!("{} {{\n{}}}\n", em.signature(name, threads), em.code);
                 let mut grid = grid_factors(&block.grid);
                 let split_k = em.split_k.take();
@@ -245,6 +247,7 @@ fn block_kernel(
                     shared_bytes: em.dynamic_shared,
                     tensors: em.params.iter().map(|(t, _)| *t).collect(),
                     split_k,
+                    tensor_maps: std::mem::take(&mut em.tensor_maps),
                 };
                 // Split-K across blocks exactly as the parameters say; for a
                 // split loop, tile counters exactly when the combine is fused
@@ -257,6 +260,10 @@ fn block_kernel(
                 };
                 if !consistent {
                     reasons.push(format!("{label}: split-K across blocks not supported"));
+                    continue;
+                }
+                if launch.tensor_maps.is_empty() == block.params.tma {
+                    reasons.push(format!("{label}: no TMA main loop"));
                     continue;
                 }
                 return Ok((text, launch));
@@ -314,6 +321,7 @@ fn predefined_kernel(
         shared_bytes: 0,
         tensors: vec![*partials, *output],
         split_k: None,
+        tensor_maps: Vec::new(),
     };
     (text, launch)
 }

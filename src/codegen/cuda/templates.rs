@@ -501,7 +501,38 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         em.line(&format!("gemm{j}.clear();"));
     }
     let (k_lo, k_hi) = k_range;
-    if let Some(l) = &low_rank {
+    let tma = if p.tma {
+        Some(tma_maps(
+            em,
+            b,
+            ia,
+            &rights,
+            &tiles,
+            bm,
+            TmaLimits {
+                split_k,
+                side: low_rank.is_some(),
+                stats: !stats.is_empty(),
+            },
+        )?)
+    } else {
+        None
+    };
+    if let Some((m0, n0)) = &tma {
+        let maps = (0..=rights.len())
+            .map(|i| format!("tmap{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if pair {
+            em.line(&format!(
+                "Gemm::mainloop_pair_tma(gemm0, gemm1, {maps}, (int)({m0}), (int)({n0}), 0LL, {k}, smem);"
+            ));
+        } else {
+            em.line(&format!(
+                "gemm0.mainloop_tma({maps}, (int)({m0}), (int)({n0}), 0LL, {k}, smem);"
+            ));
+        }
+    } else if let Some(l) = &low_rank {
         // The side operand's K tiles beside A's, then the rank update. Under
         // split-K each split adds its own rounded side sums times B before
         // storing its partial sums (the update is linear in them): the
@@ -645,6 +676,93 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     }
     em.line("});");
     Ok(())
+}
+
+/// What a matmul kernel holds besides its GEMMs, for [`tma_maps`].
+struct TmaLimits {
+    split_k: u32,
+    side: bool,
+    stats: bool,
+}
+
+/// The tensor maps of a TMA main loop (`WgmmaGemm::mainloop_tma`): A as
+/// `[m, k]` in boxes of 64 k × `bm` rows, each B as `[k, n]` in boxes of
+/// 64 × 64, all over the whole tensor as the kernel's views lay it out
+/// (row-major). Returns the tile's row and column starts (C expressions),
+/// the maps' coordinates. Only plain 2-D GEMMs on wgmma: no batch axes,
+/// split-K, side product or row statistic (the producer warp runs none of
+/// those), and tiles whose K starts at the loop's.
+fn tma_maps(
+    em: &mut Emitter,
+    b: &crate::ugraph::BlockGraph,
+    ia: usize,
+    rights: &[usize],
+    tiles: &[Vec<super::emit::AxisTile>],
+    bm: u32,
+    limits: TmaLimits,
+) -> Result<(String, String)> {
+    let why = if !b.params.wgmma {
+        Some("it runs on wgmma only")
+    } else if limits.split_k > 1 {
+        Some("not with split-K")
+    } else if limits.side {
+        Some("not with a low-rank side product")
+    } else if limits.stats {
+        Some("not with a row statistic")
+    } else if rights.len() > 2 {
+        Some("one or two GEMMs sharing A")
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        return Err(format!("matmul: a TMA main loop: {why}"));
+    }
+    let ma = &b.inputs[ia];
+    let plain = |m: &crate::ugraph::TileMap, t: &[super::emit::AxisTile], k_axis: usize| {
+        m.view.len() == 2 && m.fmap == Some(k_axis) && t.len() == 2 && t[k_axis].start == "0"
+    };
+    if !plain(ma, &tiles[ia], 1)
+        || rights
+            .iter()
+            .any(|&ib| !plain(&b.inputs[ib], &tiles[ib], 0))
+    {
+        return Err(
+            "matmul: a TMA main loop takes 2-D operands, A [m, k] and B [k, n], with no batch axes"
+                .into(),
+        );
+    }
+    // Row strides of 16-byte multiples, known here: a launcher then only
+    // checks the pointers.
+    let aligned_rows = |m: &crate::ugraph::TileMap| {
+        m.view[1]
+            .as_constant()
+            .is_some_and(|c| c > 0 && (c * em.tensors[m.tensor.0].dtype.size() as i64) % 16 == 0)
+    };
+    if !aligned_rows(ma) || rights.iter().any(|&ib| !aligned_rows(&b.inputs[ib])) {
+        return Err("matmul: a TMA main loop takes rows of a constant multiple of 16 bytes".into());
+    }
+    let n0 = tiles[rights[0]][1].start.clone();
+    if rights.iter().any(|&ib| tiles[ib][1].start != n0) {
+        return Err("matmul: a TMA main loop's B tiles start at the same column".into());
+    }
+    em.tensor_maps.push(crate::codegen::TensorMapPlan {
+        tensor: ma.tensor,
+        rows: ma.view[0].clone(),
+        cols: ma.view[1].clone(),
+        box_rows: bm,
+        box_cols: 64,
+    });
+    for &ib in rights {
+        let mb = &b.inputs[ib];
+        em.tensor_maps.push(crate::codegen::TensorMapPlan {
+            tensor: mb.tensor,
+            rows: mb.view[0].clone(),
+            cols: mb.view[1].clone(),
+            box_rows: 64,
+            box_cols: 64,
+        });
+    }
+    Ok((tiles[ia][0].start.clone(), n0))
 }
 
 /// A low-rank side product beside a matmul kernel's GEMM (LoRA's
