@@ -404,6 +404,32 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
 
  private:
 
+#if PRISM_HAS_WGMMA
+  // One stage's wgmmas, committed as one group: this warpgroup's A rows at
+  // `sa`, the stage's B tiles from `sb` (then, SIDE, the side tile after
+  // the B tile). Both main loops (cp.async and TMA) issue through this.
+  template <bool PAIR, bool SIDE>
+  __device__ __forceinline__ static void issue_stage(WgmmaGemm* g0, WgmmaGemm* g1, uint32_t sa, uint32_t sb) {
+    wgmma::fence();
+#pragma unroll
+    for (int kk = 0; kk < BK / 16; ++kk) {
+      const uint64_t da = wgmma::desc_sw128(sa + kk * 32, 16, 1024);
+      const uint64_t db = wgmma::desc_sw128(sb + kk * 2048, B_ATOM, 1024);
+      // A pair's B1 atoms follow B0's at the same leading offset (B_STAGE
+      // is BN / 64 atoms): one wgmma twice as wide.
+      if constexpr (PAIR && PAIR_AS_ONE)
+        wgmma::mma_pair<T, BN>(g0->acc_, g1->acc_, da, db);
+      else
+        wgmma::mma<T, BN>(g0->acc_, da, db);
+      if constexpr (PAIR && !PAIR_AS_ONE)
+        wgmma::mma<T, BN>(g1->acc_, da, wgmma::desc_sw128(sb + B_STAGE + kk * 2048, B_ATOM, 1024));
+      // The side tile: 16 k rows (two 256-byte groups) per k16 step.
+      if constexpr (SIDE) wgmma::mma<T, 16>(g0->side_, da, wgmma::desc_sw32(sb + B_STAGE + kk * 512, 256, 256));
+    }
+    wgmma::commit();
+  }
+#endif
+
   template <bool PAIR>
   __device__ __forceinline__ static void run_tma(WgmmaGemm* g0, WgmmaGemm* g1, const TensorMap& ta,
                                                  const TensorMap& tb0, const TensorMap& tb1, int m0, int n0,
@@ -447,21 +473,7 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
     for (int t = 0; t < tiles; ++t) {
       const int st = t % STAGES;
       tma::mbar_wait(smem_addr(&full[st]), (t / STAGES) & 1);
-      const uint32_t sa = base + st * stage_bytes + a_off;
-      const uint32_t sb = base + st * stage_bytes + A_STAGE;
-      wgmma::fence();
-#pragma unroll
-      for (int kk = 0; kk < BK / 16; ++kk) {
-        const uint64_t da = wgmma::desc_sw128(sa + kk * 32, 16, 1024);
-        const uint64_t db = wgmma::desc_sw128(sb + kk * 2048, B_ATOM, 1024);
-        if constexpr (PAIR && PAIR_AS_ONE)
-          wgmma::mma_pair<T, BN>(g0->acc_, g1->acc_, da, db);
-        else
-          wgmma::mma<T, BN>(g0->acc_, da, db);
-        if constexpr (PAIR && !PAIR_AS_ONE)
-          wgmma::mma<T, BN>(g1->acc_, da, wgmma::desc_sw128(sb + B_STAGE + kk * 2048, B_ATOM, 1024));
-      }
-      wgmma::commit();
+      issue_stage<PAIR, false>(g0, g1, base + st * stage_bytes + a_off, base + st * stage_bytes + A_STAGE);
       wgmma::wait<1>();
       // Tile t - 1's wgmmas retired: its stage is free.
       if (t > 0) tma::mbar_arrive(smem_addr(&empty[(t - 1) % STAGES]));
@@ -581,25 +593,7 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
       __syncthreads();
       if (t + STAGES - 2 < tiles) load(write);
       cp_async_commit();
-      const uint32_t sa = base + read * stage_bytes + a_off;
-      const uint32_t sb = base + read * stage_bytes + A_STAGE;
-      wgmma::fence();
-#pragma unroll
-      for (int kk = 0; kk < BK / 16; ++kk) {
-        const uint64_t da = wgmma::desc_sw128(sa + kk * 32, 16, 1024);
-        const uint64_t db = wgmma::desc_sw128(sb + kk * 2048, B_ATOM, 1024);
-        // A pair's B1 atoms follow B0's at the same leading offset (B_STAGE
-        // is BN / 64 atoms): one wgmma twice as wide.
-        if constexpr (PAIR && PAIR_AS_ONE)
-          wgmma::mma_pair<T, BN>(g0->acc_, g1->acc_, da, db);
-        else
-          wgmma::mma<T, BN>(g0->acc_, da, db);
-        if constexpr (PAIR && !PAIR_AS_ONE)
-          wgmma::mma<T, BN>(g1->acc_, da, wgmma::desc_sw128(sb + B_STAGE + kk * 2048, B_ATOM, 1024));
-        // The side tile: 16 k rows (two 256-byte groups) per k16 step.
-        if constexpr (SIDE) wgmma::mma<T, 16>(g0->side_, da, wgmma::desc_sw32(sb + B_STAGE + kk * 512, 256, 256));
-      }
-      wgmma::commit();
+      issue_stage<PAIR, SIDE>(g0, g1, base + read * stage_bytes + a_off, base + read * stage_bytes + A_STAGE);
       wgmma::wait<1>();
       read = read == STAGES - 1 ? 0 : read + 1;
       write = write == STAGES - 1 ? 0 : write + 1;
