@@ -460,17 +460,17 @@ fn decode_gemm_splits_add_across_a_thread_block_cluster() {
 }
 
 /// A `tma` configuration feeds a wgmma main loop by the Tensor Memory
-/// Accelerator: the kernel takes a tensor map of A and of each B (the
-/// whole tensors, row-major, A in boxes of 64 k × bm rows, B in 64 × 64),
-/// runs one producer warp beyond its warpgroups, and
-/// keeps its twin's grid and shared memory. Tiles it cannot take (a low-
-/// rank side product, split-K) are refused with the reason. Compiles for
+/// Accelerator: the kernel takes a tensor map of A, of each B and of a
+/// low-rank side operand (the whole tensors, row-major, A in boxes of 64 k
+/// × bm rows, B in 64 × 64, the side operand in 16 × 64), runs one
+/// producer warp beyond its warpgroups, and keeps its twin's grid and
+/// shared memory; split-K tiles pass their split's K range. A kernel it
+/// cannot take (a row statistic) is refused with the reason. Compiles for
 /// sm_90a and sm_80 without local memory.
 #[test]
 fn a_tma_configuration_passes_tensor_maps_and_a_producer_warp() {
     use prism::ir::Arch;
     use prism::tune::tiles::{by_name, runs_on, with_tiles};
-    use prism::ugraph::KernelBody;
     let bundled = frontend::embedded().expect("bundled prism.toml");
     // A plain GEMM with ragged edges (m, n, k not multiples of the tile).
     let plain_spec = frontend::parse(
@@ -484,12 +484,35 @@ dims = { m = "1..=300" }
     )
     .expect("a plain GEMM");
     let mut plans = Vec::new();
-    // (workload, configuration, its cp.async twin, B operands)
-    for (name, tiles, twin, bs) in [
-        ("gated_mlp", "t128x128x64g2s4tma", "t128x128x64g2s4", 2),
-        ("gated_mlp", "t128x64x64g2s6tma", "t128x64x64g2s6", 2),
-        ("plain", "t128x256x64g2s4tma", "t128x256x64g2s4", 1),
-        ("plain", "t64x128x64g1s4tma", "t64x128x64g1s4", 1),
+    // (workload, configuration, its cp.async twin, B operands, side operand)
+    for (name, tiles, twin, bs, side) in [
+        (
+            "gated_mlp",
+            "t128x128x64g2s4tma",
+            "t128x128x64g2s4",
+            2,
+            false,
+        ),
+        ("gated_mlp", "t128x64x64g2s6tma", "t128x64x64g2s6", 2, false),
+        (
+            "gated_mlp",
+            "t128x128x64g2s4k2ctma",
+            "t128x128x64g2s4k2c",
+            2,
+            false,
+        ),
+        ("plain", "t128x256x64g2s4tma", "t128x256x64g2s4", 1, false),
+        ("plain", "t64x128x64g1s4tma", "t64x128x64g1s4", 1, false),
+        ("plain", "t64x64x64g1s6k2ctma", "t64x64x64g1s6k2c", 1, false),
+        ("lora", "t128x256x64g2s4tma", "t128x256x64g2s4", 1, true),
+        (
+            "lora",
+            "t128x128x64g2s4k2ctma",
+            "t128x128x64g2s4k2c",
+            1,
+            true,
+        ),
+        ("lora", "t64x256x64g1s4k2ctma", "t64x256x64g1s4k2c", 1, true),
     ] {
         let w = bundled
             .workload(name)
@@ -511,7 +534,11 @@ dims = { m = "1..=300" }
             .position(|l| !l.tensor_maps.is_empty())
             .expect("a TMA launch");
         let (l, lp) = (&l[at], &lp[at]);
-        assert_eq!(l.tensor_maps.len(), 1 + bs, "{tiles}: A and each B");
+        assert_eq!(
+            l.tensor_maps.len(),
+            1 + bs + usize::from(side),
+            "{tiles}: A, each B and the side operand"
+        );
         assert_eq!(l.threads, lp.threads + 32, "{tiles}: one producer warp");
         assert_eq!(
             (&l.grid, l.shared_bytes),
@@ -527,10 +554,17 @@ dims = { m = "1..=300" }
             a_tensor.shape,
             "{tiles}: A whole"
         );
-        for m in &l.tensor_maps[1..] {
+        for m in &l.tensor_maps[1..=bs] {
             assert_eq!((m.box_rows, m.box_cols), (64, 64), "{tiles}: B's box");
             assert!(l.tensors.contains(&m.tensor));
         }
+        if side {
+            let m = &l.tensor_maps[1 + bs];
+            assert_eq!((m.box_rows, m.box_cols), (64, 16), "{tiles}: the side box");
+            let t = &k.variants[0].tensors[m.tensor.0];
+            assert_eq!(vec![m.rows.clone(), m.cols.clone()], t.shape, "{tiles}");
+        }
+        let last = l.tensor_maps.len() - 1;
         assert!(
             k.source
                 .contains("const __grid_constant__ prism::TensorMap tmap0"),
@@ -538,15 +572,32 @@ dims = { m = "1..=300" }
         );
         assert!(
             k.source
-                .contains(&format!("prism::TensorMap tmap{bs}, long long d_")),
+                .contains(&format!("prism::TensorMap tmap{last}, long long d_")),
             "{tiles}"
         );
         let call = if bs == 2 {
             "Gemm::mainloop_pair_tma(gemm0, gemm1, tmap0, tmap1, tmap2, "
+        } else if side {
+            "gemm0.mainloop_side_tma(tmap0, tmap1, tmap2, "
         } else {
             "gemm0.mainloop_tma(tmap0, tmap1, "
         };
         assert!(k.source.contains(call), "{tiles}");
+        // A split's K range; else the whole of K.
+        let range = if c.split_k > 1 {
+            ", k_lo, k_hi, smem);"
+        } else {
+            ", 0LL, "
+        };
+        assert!(
+            k.source
+                .lines()
+                .any(|l| l.contains(call) && l.contains(range)),
+            "{tiles}"
+        );
+        if side {
+            assert!(k.source.contains("gemm0.add_low_rank("), "{tiles}");
+        }
         assert!(
             k.source
                 .contains(&format!("__launch_bounds__({}, 1)", l.threads)),
@@ -562,39 +613,16 @@ dims = { m = "1..=300" }
         );
         plans.push((format!("{name}_{tiles}"), k));
     }
-    // LoRA's side product and RMS statistic stay on cp.async: refused.
-    for (name, why) in [
-        ("lora", "low-rank side product"),
-        ("rms_norm", "row statistic"),
-    ] {
-        let w = bundled.workload(name).expect("bundled workload");
-        let (_, chosen) =
-            prism::search::strategies::choose(w, &Default::default()).expect("a choice");
-        let g = with_tiles(
-            &chosen,
-            by_name("t128x128x64g2s4tma").expect("a configuration"),
-        )
-        .expect("a matmul kernel");
-        let err = codegen::cuda::generate_graph(w, &g).expect_err("refused");
-        assert!(err.to_string().contains(why), "{name}: {err}");
-    }
-    // Split-K forced onto a TMA tile: refused.
-    let w = bundled.workload("gated_mlp").expect("gated_mlp");
+    // The RMS statistic stays on cp.async: refused.
+    let w = bundled.workload("rms_norm").expect("bundled workload");
     let (_, chosen) = prism::search::strategies::choose(w, &Default::default()).expect("a choice");
-    let mut forced = with_tiles(
+    let g = with_tiles(
         &chosen,
         by_name("t128x128x64g2s4tma").expect("a configuration"),
     )
     .expect("a matmul kernel");
-    for kernel in &mut forced.kernels {
-        if let KernelBody::Block(b) = &mut kernel.body
-            && b.params.tma
-        {
-            b.params.split_k = 2;
-        }
-    }
-    let err = codegen::cuda::generate_graph(w, &forced).expect_err("split-K");
-    assert!(err.to_string().contains("not with split-K"), "{err}");
+    let err = codegen::cuda::generate_graph(w, &g).expect_err("refused");
+    assert!(err.to_string().contains("row statistic"), "{err}");
     compile_plans(&plans, "gemm-tma");
 }
 
@@ -892,4 +920,93 @@ fn lora_runs_as_one_kernel_with_a_low_rank_side_product() {
     // Rank 32 is wider than the side product: LoRA stays three kernels.
     let (_, chosen) = search(&common::wide_lora(), &CrossCheckOptions::default());
     assert!(chosen.expect("a verified candidate").kernels.len() > 1);
+}
+
+/// `x @ w + s @ b` with `s` an input of rank 16 (LoRA's `x·A` stored by an
+/// earlier kernel, the search's two-kernel LoRA): one kernel, the GEMM's
+/// main loop and then `s`'s tile of the block's rows times `b`'s added to
+/// the accumulators, once per output tile (under split-K after the splits'
+/// sums are combined), on cp.async and TMA main loops, TileGemm and
+/// WgmmaGemm. The bundled LoRA's search finds that graph.
+#[test]
+fn an_input_low_rank_product_is_added_after_the_main_loop() {
+    use prism::codegen::cuda::templates::{GemmShape, low_rank_input_shared_bytes};
+    use prism::search::crosscheck::CrossCheckOptions;
+    use prism::search::strategies::search;
+    use prism::tune::tiles::{by_name, with_tiles};
+    let spec = frontend::parse(
+        "input_rank.toml",
+        r#"
+[workload.input_rank]
+inputs = { x = "f16[m, 1000]", w = "f16[1000, 328]", s = "f16[m, 16]", b = "f16[16, 328]" }
+program = "x @ w + s @ b"
+dims = { m = "1..=300" }
+"#,
+    )
+    .expect("parses");
+    let w = spec.workload("input_rank").expect("the workload");
+    let (_, chosen) = search(w, &CrossCheckOptions::default());
+    let one = chosen.expect("a verified candidate");
+    assert_eq!(one.kernels.len(), 1, "one kernel");
+    let call = "gemm0.add_low_rank_input(p2 + g1_0 * (16 * 1LL) + 0 * 1LL, 16, m_valid, p3 + 0 * (328 * 1LL) + g0_0 * 1LL, 328, 16, n_valid, smem);";
+    let mut plans = Vec::new();
+    // (configuration, main loop call, split-K)
+    for (name, main, split) in [
+        ("t128x256x64g2s4tma", "gemm0.mainloop_tma(", false),
+        ("t128x128x64g2s4k2ctma", "gemm0.mainloop_tma(", true),
+        ("t64x128x64g1s4k2", "gemm0.mainloop(", true),
+        ("t64x64x64w221s4", "gemm0.mainloop(", false),
+        ("t16x64x128w142s4k2c", "gemm0.mainloop(", true),
+    ] {
+        let c = by_name(name).expect("a configuration");
+        let g = with_tiles(&one, c).expect("a matmul kernel");
+        let k = codegen::cuda::generate_graph(w, &g).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let src = &k.source;
+        let (at_main, at_update) = (
+            src.find(main).unwrap_or_else(|| panic!("{name}: {main}")),
+            src.find(call)
+                .unwrap_or_else(|| panic!("{name}: {call}\n{src}")),
+        );
+        assert!(at_main < at_update, "{name}: the update follows the loop");
+        assert!(!src.contains("mainloop_side"), "{name}: no side product");
+        assert!(src.contains("Gemm::INPUT_RANK_SMEM_BYTES"), "{name}");
+        if split {
+            // After the combine: the splits' sums hold x·w only.
+            let combine = src
+                .find("add_cluster_sums")
+                .or_else(|| src.find("combine_splits"))
+                .unwrap_or_else(|| panic!("{name}: a combine"));
+            assert!(
+                combine < at_update,
+                "{name}: the update follows the combine"
+            );
+        }
+        let l = &k.variants[0].launches[0];
+        assert_eq!(
+            Ok(l.shared_bytes),
+            low_rank_input_shared_bytes(c.shape, 2),
+            "{name}: the code generator's count"
+        );
+        plans.push((format!("input_rank_{name}"), k));
+    }
+    compile_plans(&plans, "input-rank");
+    // Shared memory past the cap is refused before nvcc sees it.
+    let deep = GemmShape {
+        stages: 8,
+        ..by_name("t128x256x64g2s4").expect("a configuration").shape
+    };
+    assert!(low_rank_input_shared_bytes(deep, 2).is_err());
+    // LoRA's search: x·A in a kernel of its own, then this kernel.
+    let bundled = frontend::embedded().expect("bundled prism.toml");
+    let lora = bundled.workload("lora").expect("lora");
+    let (report, _) = search(lora, &CrossCheckOptions::default());
+    assert!(
+        report.candidates.iter().any(|c| c.kernels == 2
+            && c.cross_check.is_ok()
+            && c.proof.is_ok()
+            && c.term
+                .as_ref()
+                .is_some_and(|(t, _)| t.iter().any(|s| s == "(add (matmul x w) (matmul c5 b))"))),
+        "LoRA's two-kernel candidate"
+    );
 }

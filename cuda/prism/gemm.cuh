@@ -265,6 +265,8 @@ struct TileGemm : GemmAccumulators<TileGemm<T, BM, BN, BK, WARPS_M, WARPS_N, STA
   static constexpr int SIDE_GROUPS = cmax(MI * SIDE_CHUNKS, ceil_div(SIDE_SIMT, 4));
   static constexpr int SIDE_PIPE_BYTES = PIPE_BYTES + STAGES * SideTile::STAGE_BYTES;
   static constexpr int SIDE_SMEM_BYTES = cmax(cmax(SIDE_PIPE_BYTES, REDUCE_BYTES), LowRank::SMEM_BYTES);
+  // mainloop, then add_low_rank_input.
+  static constexpr int INPUT_RANK_SMEM_BYTES = cmax(SMEM_BYTES, LowRank::INPUT_SMEM_BYTES);
 
   // ------------------------------------------------------------ state
   // Accumulators (GemmAccumulators::acc_), in groups of 4 (tensor core: one
@@ -345,6 +347,15 @@ struct TileGemm : GemmAccumulators<TileGemm<T, BM, BN, BK, WARPS_M, WARPS_N, STA
   // SIDE_SMEM_BYTES, free. Every thread calls it.
   __device__ __forceinline__ void add_low_rank(const T* B, long long ldb, int rank, int n_valid, char* smem) {
     LowRank::apply(*this, B, ldb, rank, n_valid, smem);
+  }
+
+  // acc += S[0:m_valid, 0:rank] * B_op[0:rank, 0:n_valid], S an input (T,
+  // row-major, row stride lds, at the block's first row), after the main
+  // loop (and split-K's combine). smem: INPUT_RANK_SMEM_BYTES, free. Every
+  // thread calls it.
+  __device__ __forceinline__ void add_low_rank_input(const T* S, long long lds, int m_valid, const T* B,
+                                                     long long ldb, int rank, int n_valid, char* smem) {
+    LowRank::apply_input(*this, S, lds, m_valid, B, ldb, rank, n_valid, smem);
   }
 
   // LowRankEpilogue's view of the side sums: f(part, row, col, value).

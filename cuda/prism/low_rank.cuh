@@ -89,6 +89,8 @@ struct LowRankEpilogue {
   static constexpr int B_BYTES = LOW_RANK * B_LD * (int)sizeof(T);
   // Shared memory it uses (from the main loop's buffer, free by then).
   static constexpr int SMEM_BYTES = PART_BYTES + S_BYTES + B_BYTES;
+  // ... and apply_input (S staged from global memory: no partial sums).
+  static constexpr int INPUT_SMEM_BYTES = S_BYTES + B_BYTES;
 
   // g's accumulators += round_T(S)·B[0:rank, 0:n_valid] (B row-major, row
   // stride ldb, starting at the block's first column). `smem`: at least
@@ -103,7 +105,10 @@ struct LowRankEpilogue {
     // B's rank x BN tile (zeros past rank and n_valid).
     const bool vector = is_aligned(B, 16) && ldb % VEC == 0;
     constexpr int ROW = BN / VEC;
-    for (int idx = threadIdx.x; idx < LOW_RANK * ROW; idx += G::THREADS) {
+    // The block's first G::THREADS threads stage (a TMA kernel's producer
+    // warp, past them, holds no sums and stages nothing).
+    const int first = threadIdx.x < G::THREADS ? (int)threadIdx.x : LOW_RANK * ROW;
+    for (int idx = first; idx < LOW_RANK * ROW; idx += G::THREADS) {
       const int r = idx / ROW, c = (idx % ROW) * VEC;
       const int n = r < rank ? n_valid - c : 0;
       if (vector)
@@ -115,12 +120,53 @@ struct LowRankEpilogue {
     cp_async_wait<0>();
     __syncthreads();
     // S = round_T(sum of the parts, in part order).
-    for (int idx = threadIdx.x; idx < BM * LOW_RANK; idx += G::THREADS) {
+    for (int idx = threadIdx.x < G::THREADS ? (int)threadIdx.x : BM * LOW_RANK; idx < BM * LOW_RANK;
+         idx += G::THREADS) {
       float v = 0.0f;
 #pragma unroll
       for (int p = 0; p < PARTS; ++p) v += parts[p * BM * LOW_RANK + idx];
       sS[(idx / LOW_RANK) * S_LD + idx % LOW_RANK] = from_float<T>(v);
     }
+    __syncthreads();
+    g.rank_update(sS, S_LD, sB, B_LD);
+    __syncthreads();
+  }
+
+  // g's accumulators += S[0:m_valid, 0:rank]·B[0:rank, 0:n_valid], S a
+  // T matrix in global memory (row-major, row stride lds, at the block's
+  // first row: the side product x·A an earlier kernel computed and
+  // stored, so already rounded to T), B as in apply. `smem`: at least
+  // INPUT_SMEM_BYTES, free; every thread of the block calls it. Ends with
+  // a barrier.
+  template <class G>
+  __device__ __forceinline__ static void apply_input(G& g, const T* S, long long lds, int m_valid, const T* B,
+                                                     long long ldb, int rank, int n_valid, char* smem) {
+    T* sS = reinterpret_cast<T*>(smem);
+    T* sB = reinterpret_cast<T*>(smem + S_BYTES);
+    if (threadIdx.x < G::THREADS) {
+      const bool s_vector = is_aligned(S, 16) && lds % VEC == 0;
+      constexpr int S_ROW = LOW_RANK / VEC;
+      for (int idx = threadIdx.x; idx < BM * S_ROW; idx += G::THREADS) {
+        const int r = idx / S_ROW, c = (idx % S_ROW) * VEC;
+        const int n = r < m_valid ? rank - c : 0;
+        if (s_vector)
+          detail::load_chunk<T, true>(sS + r * S_LD + c, S + r * lds + c, n, S);
+        else
+          detail::load_chunk<T, false>(sS + r * S_LD + c, S + r * lds + c, n, S);
+      }
+      const bool b_vector = is_aligned(B, 16) && ldb % VEC == 0;
+      constexpr int ROW = BN / VEC;
+      for (int idx = threadIdx.x; idx < LOW_RANK * ROW; idx += G::THREADS) {
+        const int r = idx / ROW, c = (idx % ROW) * VEC;
+        const int n = r < rank ? n_valid - c : 0;
+        if (b_vector)
+          detail::load_chunk<T, true>(sB + r * B_LD + c, B + r * ldb + c, n, B);
+        else
+          detail::load_chunk<T, false>(sB + r * B_LD + c, B + r * ldb + c, n, B);
+      }
+    }
+    cp_async_commit();
+    cp_async_wait<0>();
     __syncthreads();
     g.rank_update(sS, S_LD, sB, B_LD);
     __syncthreads();

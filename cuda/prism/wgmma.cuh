@@ -258,6 +258,8 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
   using LowRank = LowRankEpilogue<T, BM, BN, SIDE_PARTS>;
   static constexpr int SIDE_PIPE_BYTES = STAGES * (A_STAGE + B_STAGE + SideTile::STAGE_BYTES) + ALIGN;
   static constexpr int SIDE_SMEM_BYTES = cmax(SIDE_PIPE_BYTES, LowRank::SMEM_BYTES);
+  // mainloop (or mainloop_tma), then add_low_rank_input.
+  static constexpr int INPUT_RANK_SMEM_BYTES = cmax(SMEM_BYTES, LowRank::INPUT_SMEM_BYTES);
   static_assert(SideTile::STAGE_BYTES % ALIGN == 0, "WgmmaGemm: the side tile keeps the stages aligned");
   static_assert(B_STAGE == (BN / 64) * B_ATOM, "WgmmaGemm: a B stage is whole atoms");
   // mainloop_pair's two GEMMs as one wgmma of 2 BN columns (BN 64, 128);
@@ -317,9 +319,17 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
     LowRank::apply(*this, B, ldb, rank, n_valid, smem);
   }
 
+  // acc += S·B with S an input, as TileGemm::add_low_rank_input (smem
+  // holds INPUT_RANK_SMEM_BYTES).
+  __device__ __forceinline__ void add_low_rank_input(const T* S, long long lds, int m_valid, const T* B,
+                                                     long long ldb, int rank, int n_valid, char* smem) {
+    LowRank::apply_input(*this, S, lds, m_valid, B, ldb, rank, n_valid, smem);
+  }
+
   // LowRankEpilogue's view of the side sums: f(part, row, col, value).
   template <class F>
   __device__ __forceinline__ void side_partials(F&& f) const {
+    if (!holds_sums()) return;
     const int lane = threadIdx.x % 32;
     const int row0 = (threadIdx.x / 128) * 64 + ((threadIdx.x % 128) / 32) * 16 + lane / 4;
 #pragma unroll
@@ -330,6 +340,7 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
 
   // acc += sS[BM][16] * sB[16][BN] (shared memory, row strides lds, ldb).
   __device__ __forceinline__ void rank_update(const T* sS, int lds, const T* sB, int ldb) {
+    if (!holds_sums()) return;
     const int row0 = (threadIdx.x / 128) * 64 + ((threadIdx.x % 128) / 32) * 16;
 #pragma unroll
     for (int i = 0; i < BN / 8; ++i) detail::rank16_fragment<T>(acc_[i], sS, lds, sB, ldb, row0, i * 8);
@@ -382,8 +393,10 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
   //
   // `ta` maps A as a row-major [M, K] tensor in boxes of 64 k x BM rows,
   // `tb*` map B as [K, N] in boxes of 64 n x 64 k, both with the 128-byte
-  // swizzle; the tile starts at row m0 and column n0, and k_end must be
-  // K (the maps' zero fill makes the edges). Every thread of the block
+  // swizzle; the tile starts at row m0 and column n0. The last K tile
+  // ends at k_end only when k_end - k_begin is a multiple of BK or k_end
+  // is K (the maps' zero fill makes that edge): a split-K range is whole
+  // BK tiles but for the last split's. Every thread of the block
   // calls these; all have synchronized when they return. The launchers
   // encode the maps on the host (a pointer and row stride 16-byte aligned;
   // codegen::TensorMapPlan).
@@ -391,14 +404,25 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
 
   __device__ __forceinline__ void mainloop_tma(const TensorMap& ta, const TensorMap& tb, int m0, int n0,
                                                long long k_begin, long long k_end, char* smem) {
-    run_tma<false>(this, this, ta, tb, tb, m0, n0, k_begin, k_end, smem);
+    run_tma<false, false>(this, this, ta, tb, tb, ta, m0, n0, k_begin, k_end, smem);
+    __syncthreads();
+  }
+
+  // As mainloop_tma, and the low-rank side product (as mainloop_side) from
+  // the same A tiles: `ts` maps the side operand as [K, r] in boxes of 16
+  // columns x 64 k with the 32-byte swizzle (SideTile's layout; zeros past
+  // r). smem holds SIDE_SMEM_BYTES.
+  __device__ __forceinline__ void mainloop_side_tma(const TensorMap& ta, const TensorMap& tb, const TensorMap& ts,
+                                                    int m0, int n0, long long k_begin, long long k_end, char* smem) {
+    detail::zero(side_);
+    run_tma<false, true>(this, this, ta, tb, tb, ts, m0, n0, k_begin, k_end, smem);
     __syncthreads();
   }
 
   __device__ __forceinline__ static void mainloop_pair_tma(WgmmaGemm& g0, WgmmaGemm& g1, const TensorMap& ta,
                                                            const TensorMap& tb0, const TensorMap& tb1, int m0, int n0,
                                                            long long k_begin, long long k_end, char* smem) {
-    run_tma<true>(&g0, &g1, ta, tb0, tb1, m0, n0, k_begin, k_end, smem);
+    run_tma<true, false>(&g0, &g1, ta, tb0, tb1, ta, m0, n0, k_begin, k_end, smem);
     __syncthreads();
   }
 
@@ -430,12 +454,13 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
   }
 #endif
 
-  template <bool PAIR>
+  template <bool PAIR, bool SIDE>
   __device__ __forceinline__ static void run_tma(WgmmaGemm* g0, WgmmaGemm* g1, const TensorMap& ta,
-                                                 const TensorMap& tb0, const TensorMap& tb1, int m0, int n0,
-                                                 long long k_begin, long long k_end, char* smem) {
+                                                 const TensorMap& tb0, const TensorMap& tb1, const TensorMap& ts,
+                                                 int m0, int n0, long long k_begin, long long k_end, char* smem) {
 #if PRISM_HAS_WGMMA
-    constexpr int stage_bytes = A_STAGE + (PAIR ? 2 : 1) * B_STAGE;
+    static_assert(!(PAIR && SIDE), "WgmmaGemm: a side product runs beside one GEMM");
+    constexpr int stage_bytes = A_STAGE + (PAIR ? 2 : 1) * B_STAGE + (SIDE ? SideTile::STAGE_BYTES : 0);
     __shared__ __align__(8) uint64_t full[STAGES], empty[STAGES];
     const uint32_t raw = smem_addr(smem);
     const uint32_t base = (raw + ALIGN - 1) & ~(uint32_t)(ALIGN - 1);
@@ -465,6 +490,7 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
 #pragma unroll
             for (int j = 0; j < BN / 64; ++j)
               tma::load_2d(sa + A_STAGE + B_STAGE + j * B_ATOM, tb1, n0 + j * 64, k, bar);
+          if constexpr (SIDE) tma::load_2d(sa + A_STAGE + B_STAGE, ts, 0, k, bar);
         }
       }
       return;
@@ -473,14 +499,15 @@ struct WgmmaGemm : GemmAccumulators<WgmmaGemm<T, BM, BN, STAGES>, BN / 8> {
     for (int t = 0; t < tiles; ++t) {
       const int st = t % STAGES;
       tma::mbar_wait(smem_addr(&full[st]), (t / STAGES) & 1);
-      issue_stage<PAIR, false>(g0, g1, base + st * stage_bytes + a_off, base + st * stage_bytes + A_STAGE);
+      issue_stage<PAIR, SIDE>(g0, g1, base + st * stage_bytes + a_off, base + st * stage_bytes + A_STAGE);
       wgmma::wait<1>();
       // Tile t - 1's wgmmas retired: its stage is free.
       if (t > 0) tma::mbar_arrive(smem_addr(&empty[(t - 1) % STAGES]));
     }
     wgmma::wait<0>();
 #else
-    (void)g0, (void)g1, (void)ta, (void)tb0, (void)tb1, (void)m0, (void)n0, (void)k_begin, (void)k_end, (void)smem;
+    (void)g0, (void)g1, (void)ta, (void)tb0, (void)tb1, (void)ts, (void)m0, (void)n0, (void)k_begin, (void)k_end;
+    (void)smem;
     __trap();
 #endif
   }

@@ -32,33 +32,7 @@ extern "C" __global__ void __launch_bounds__(256) gated_mlp_k0_mul_fused_v0(cons
     });
 }
 
-extern "C" __global__ void __launch_bounds__(512) gated_mlp_k0_mul_fused_v1(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((14336 + 64LL - 1) / 64LL)) * 64LL;
-    b_x /= ((14336 + 64LL - 1) / 64LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 16LL - 1) / 16LL)) * 16LL;
-    b_y /= ((d_n + 16LL - 1) / 16LL);
-    using Gemm = prism::TileGemm<__half, 16, 64, 256, 1, 4, 3, 4>;
-    static_assert(Gemm::SMEM_BYTES == 135936, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)16, d_n - g1_0);
-    const int n_valid = (int)min((long long)64, 14336 - g0_0);
-    Gemm gemm0;
-    gemm0.clear();
-    Gemm gemm1;
-    gemm1.clear();
-    gemm0.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
-    gemm1.mainloop(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p2 + 0 * (14336 * 1LL) + g0_0 * 1LL, 14336, n_valid, 0LL, 4096, smem, gridDim.y == 1);
-    gemm0.for_each_pair(gemm1, [&](int row, int col, float acc, float acc1) {
-        if (row >= m_valid || col >= n_valid) return;
-        const float v1 = prism::op::silu(acc);
-        const float v2 = (v1 * acc1);
-        p3[(g1_0 + row) * (14336 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(v2);
-    });
-}
-
-extern "C" __global__ void __launch_bounds__(256, 1) gated_mlp_k0_mul_fused_v2(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256, 1) gated_mlp_k0_mul_fused_v1(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n) {
     const long long b_lin = (long long)blockIdx.y * gridDim.x + blockIdx.x;
     long long b_x = b_lin / gridDim.y;
     const long long g0_0 = (b_x % ((14336 + 128LL - 1) / 128LL)) * 128LL;
@@ -84,7 +58,7 @@ extern "C" __global__ void __launch_bounds__(256, 1) gated_mlp_k0_mul_fused_v2(c
     });
 }
 
-extern "C" __global__ void __launch_bounds__(288, 1) gated_mlp_k0_mul_fused_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, const __grid_constant__ prism::TensorMap tmap0, const __grid_constant__ prism::TensorMap tmap1, const __grid_constant__ prism::TensorMap tmap2, long long d_n) {
+extern "C" __global__ void __launch_bounds__(288, 1) gated_mlp_k0_mul_fused_v2(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, const __grid_constant__ prism::TensorMap tmap0, const __grid_constant__ prism::TensorMap tmap1, const __grid_constant__ prism::TensorMap tmap2, long long d_n) {
     const long long b_lin = (long long)blockIdx.y * gridDim.x + blockIdx.x;
     long long b_x = b_lin / gridDim.y;
     const long long g0_0 = (b_x % ((14336 + 128LL - 1) / 128LL)) * 128LL;
@@ -110,7 +84,7 @@ extern "C" __global__ void __launch_bounds__(288, 1) gated_mlp_k0_mul_fused_v3(c
     });
 }
 
-extern "C" __global__ void __launch_bounds__(128) gated_mlp_k0_mul_fused_v4(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n) {
+extern "C" __global__ void __launch_bounds__(128) gated_mlp_k0_mul_fused_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((14336 + 64LL - 1) / 64LL)) * 64LL;
     b_x /= ((14336 + 64LL - 1) / 64LL);
@@ -135,7 +109,7 @@ extern "C" __global__ void __launch_bounds__(128) gated_mlp_k0_mul_fused_v4(cons
     });
 }
 
-extern "C" __global__ void __launch_bounds__(128) gated_mlp_k0_mul_fused_v5(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n) {
+extern "C" __global__ void __launch_bounds__(128) gated_mlp_k0_mul_fused_v4(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, __half* __restrict__ p3, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((14336 + 128LL - 1) / 128LL)) * 128LL;
     b_x /= ((14336 + 128LL - 1) / 128LL);

@@ -74,38 +74,7 @@ extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(256) lo
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v2(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_n) {
-    long long b_x = (long long)blockIdx.x;
-    const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
-    b_x /= ((4096 + 128LL - 1) / 128LL);
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % ((d_n + 32LL - 1) / 32LL)) * 32LL;
-    b_y /= ((d_n + 32LL - 1) / 32LL);
-    using Gemm = prism::TileGemm<__half, 32, 128, 64, 2, 4, 4, 1>;
-    static_assert(Gemm::SIDE_SMEM_BYTES == 100352, "prism: TileGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)32, d_n - g1_0);
-    const int n_valid = (int)min((long long)128, 4096 - g0_0);
-    const long long k_chunk = ((4096 + 256LL - 1) / 256LL) * 64LL;
-    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop_side(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, p2 + 0 * (16 * 1LL) + 0 * 1LL, 16, 16, k_lo, k_hi, smem, gridDim.y == 1);
-    gemm0.add_low_rank(p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, 16, n_valid, smem);
-    const long long ws_plane = (d_n) * (4096);
-    const auto splitk_at = [&](long long s, int j, int row, int col) { return splitk_workspace + (s * 1 + j) * ws_plane + (g1_0 + row) * (4096) + g0_0 + col; };
-    const auto splitk_valid = [&](int row, int col) { return row < m_valid && col < n_valid; };
-    gemm0.for_each([&](int row, int col, float acc) { if (splitk_valid(row, col)) __stcg(splitk_at(blockIdx.z, 0, row, col), acc); });
-    if (!prism::split_k_arrive(splitk_counters + (blockIdx.y * gridDim.x + blockIdx.x), 4u)) return;
-    gemm0.combine_splits<4>((int)blockIdx.z, splitk_valid, [&](int s, int row, int col) { return __ldcg(splitk_at(s, 0, row, col)); });
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
-    });
-}
-
-extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(128, 1) lora_k0_sgraph_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
+extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(160, 1) lora_k0_sgraph_v2(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, const __grid_constant__ prism::TensorMap tmap0, const __grid_constant__ prism::TensorMap tmap1, const __grid_constant__ prism::TensorMap tmap2, long long d_n) {
     const long long b_lin = (long long)blockIdx.y * gridDim.x + blockIdx.x;
     long long b_x = b_lin / gridDim.y;
     const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
@@ -123,7 +92,7 @@ extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(128, 1)
     const long long k_hi = min((long long)(4096), k_lo + k_chunk);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop_side(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, p2 + 0 * (16 * 1LL) + 0 * 1LL, 16, 16, k_lo, k_hi, smem, gridDim.y == 1);
+    gemm0.mainloop_side_tma(tmap0, tmap1, tmap2, (int)(g1_0), (int)(g0_0), k_lo, k_hi, smem);
     gemm0.add_low_rank(p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, 16, n_valid, smem);
     __syncthreads();  // the pipeline's shared memory is free
     gemm0.stage_sums(smem + 0 * Gemm::SPLIT_STAGE_BYTES);
@@ -140,7 +109,42 @@ extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(128, 1)
     });
 }
 
-extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(256, 1) lora_k0_sgraph_v4(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
+extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(160, 1) lora_k0_sgraph_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, const __grid_constant__ prism::TensorMap tmap0, const __grid_constant__ prism::TensorMap tmap1, const __grid_constant__ prism::TensorMap tmap2, long long d_n) {
+    const long long b_lin = (long long)blockIdx.y * gridDim.x + blockIdx.x;
+    long long b_x = b_lin / gridDim.y;
+    const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
+    b_x /= ((4096 + 128LL - 1) / 128LL);
+    long long b_y = b_lin % gridDim.y;
+    const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
+    b_y /= ((d_n + 64LL - 1) / 64LL);
+    using Gemm = prism::WgmmaGemm<__half, 64, 128, 4>;
+    static_assert(Gemm::SIDE_SMEM_BYTES == 107520, "prism: WgmmaGemm shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const int m_valid = (int)min((long long)64, d_n - g1_0);
+    const int n_valid = (int)min((long long)128, 4096 - g0_0);
+    const long long k_chunk = ((4096 + 128LL - 1) / 128LL) * 64LL;
+    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
+    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
+    Gemm gemm0;
+    gemm0.clear();
+    gemm0.mainloop_side_tma(tmap0, tmap1, tmap2, (int)(g1_0), (int)(g0_0), k_lo, k_hi, smem);
+    gemm0.add_low_rank(p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, 16, n_valid, smem);
+    __syncthreads();  // the pipeline's shared memory is free
+    gemm0.stage_sums(smem + 0 * Gemm::SPLIT_STAGE_BYTES);
+    prism::cluster::sync();
+    const bool splitk_first = prism::cluster::rank() == 0;
+    if (splitk_first) {
+        gemm0.add_cluster_sums<2>(smem + 0 * Gemm::SPLIT_STAGE_BYTES);
+    }
+    prism::cluster::sync();  // the stages stay until they are read
+    if (!splitk_first) return;
+    gemm0.for_each([&](int row, int col, float acc) {
+        if (row >= m_valid || col >= n_valid) return;
+        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+    });
+}
+
+extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(288, 1) lora_k0_sgraph_v4(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, const __grid_constant__ prism::TensorMap tmap0, const __grid_constant__ prism::TensorMap tmap1, const __grid_constant__ prism::TensorMap tmap2, long long d_n) {
     const long long b_lin = (long long)blockIdx.y * gridDim.x + blockIdx.x;
     long long b_x = b_lin / gridDim.y;
     const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
@@ -158,7 +162,7 @@ extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(256, 1)
     const long long k_hi = min((long long)(4096), k_lo + k_chunk);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop_side(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, p2 + 0 * (16 * 1LL) + 0 * 1LL, 16, 16, k_lo, k_hi, smem, gridDim.y == 1);
+    gemm0.mainloop_side_tma(tmap0, tmap1, tmap2, (int)(g1_0), (int)(g0_0), k_lo, k_hi, smem);
     gemm0.add_low_rank(p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, 16, n_valid, smem);
     __syncthreads();  // the pipeline's shared memory is free
     gemm0.stage_sums(smem + 0 * Gemm::SPLIT_STAGE_BYTES);
@@ -175,7 +179,7 @@ extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(256, 1)
     });
 }
 
-extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(256, 1) lora_k0_sgraph_v5(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
+extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(288, 1) lora_k0_sgraph_v5(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, const __grid_constant__ prism::TensorMap tmap0, const __grid_constant__ prism::TensorMap tmap1, const __grid_constant__ prism::TensorMap tmap2, long long d_n) {
     const long long b_lin = (long long)blockIdx.y * gridDim.x + blockIdx.x;
     long long b_x = b_lin / gridDim.y;
     const long long g0_0 = (b_x % ((4096 + 256LL - 1) / 256LL)) * 256LL;
@@ -193,7 +197,7 @@ extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(256, 1)
     const long long k_hi = min((long long)(4096), k_lo + k_chunk);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop_side(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, p2 + 0 * (16 * 1LL) + 0 * 1LL, 16, 16, k_lo, k_hi, smem, gridDim.y == 1);
+    gemm0.mainloop_side_tma(tmap0, tmap1, tmap2, (int)(g1_0), (int)(g0_0), k_lo, k_hi, smem);
     gemm0.add_low_rank(p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, 16, n_valid, smem);
     __syncthreads();  // the pipeline's shared memory is free
     gemm0.stage_sums(smem + 0 * Gemm::SPLIT_STAGE_BYTES);
@@ -210,7 +214,7 @@ extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(256, 1)
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256, 1) lora_k0_sgraph_v6(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
+extern "C" __global__ void __launch_bounds__(288, 1) lora_k0_sgraph_v6(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, const __grid_constant__ prism::TensorMap tmap0, const __grid_constant__ prism::TensorMap tmap1, const __grid_constant__ prism::TensorMap tmap2, long long d_n) {
     const long long b_lin = (long long)blockIdx.y * gridDim.x + blockIdx.x;
     long long b_x = b_lin / gridDim.y;
     const long long g0_0 = (b_x % ((4096 + 256LL - 1) / 256LL)) * 256LL;
@@ -225,7 +229,7 @@ extern "C" __global__ void __launch_bounds__(256, 1) lora_k0_sgraph_v6(const __h
     const int n_valid = (int)min((long long)256, 4096 - g0_0);
     Gemm gemm0;
     gemm0.clear();
-    gemm0.mainloop_side(p0 + g1_0 * (4096 * 1LL) + 0 * 1LL, 4096, m_valid, p1 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, n_valid, p2 + 0 * (16 * 1LL) + 0 * 1LL, 16, 16, 0LL, 4096, smem, gridDim.y == 1);
+    gemm0.mainloop_side_tma(tmap0, tmap1, tmap2, (int)(g1_0), (int)(g0_0), 0LL, 4096, smem);
     gemm0.add_low_rank(p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, 16, n_valid, smem);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;

@@ -45,9 +45,10 @@ pub struct Launch {
 
 /// A 2-D tensor map of a launch's tensor: the tensor as a row-major
 /// `[rows, cols]` matrix of its dtype, copied in boxes of `box_rows` ×
-/// `box_cols` elements (`box_cols` × element size = 128 bytes) with the
-/// 128-byte swizzle, zeros outside (`cuTensorMapEncodeTiled`). `cols` is
-/// a constant multiple of 16 bytes.
+/// `box_cols` elements, zeros outside (`cuTensorMapEncodeTiled`), in the
+/// swizzle as wide as a box row: `box_cols` × element size is 128 bytes
+/// (a GEMM operand, the 128-byte swizzle) or 32 (a low-rank side operand,
+/// the 32-byte swizzle). `cols` is a constant multiple of 16 bytes.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TensorMapPlan {
     pub tensor: TensorId,

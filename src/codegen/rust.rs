@@ -1950,7 +1950,8 @@ pub struct KernelInfo {
 }
 
 /// A 2-D tensor map of a kernel's pointer parameter: the tensor as a row-major
-/// `rows` × `cols` matrix, in boxes of `box_rows` × `box_cols` elements, 128-byte swizzle.
+/// `rows` × `cols` matrix, in boxes of `box_rows` × `box_cols` elements, in the swizzle as
+/// wide as a box row (128 or 32 bytes).
 #[derive(Clone, Copy, Debug)]
 struct TensorMapInfo {
     /// The pointer parameter it maps (an index into `args`).
@@ -1988,9 +1989,14 @@ impl TensorMapArg {
         if !ptr.is_multiple_of(16) || !stride.is_multiple_of(16) || stride >= 1 << 40 || !fits(rows) || !fits(cols) {
             return None;
         }
-        if !(1..=256).contains(&info.box_rows) || u64::from(info.box_cols) * 2 != 128 {
+        if !(1..=256).contains(&info.box_rows) {
             return None;
         }
+        let swizzle = match u64::from(info.box_cols) * 2 {
+            128 => sys::CUtensorMapSwizzle::CU_TENSOR_MAP_SWIZZLE_128B,
+            32 => sys::CUtensorMapSwizzle::CU_TENSOR_MAP_SWIZZLE_32B,
+            _ => return None,
+        };
         let (global, strides) = ([cols, rows], [stride]);
         let (boxes, element_strides) = ([info.box_cols, info.box_rows], [1u32, 1]);
         let mut map = TensorMapArg(sys::CUtensorMap { opaque: [0; 16] });
@@ -2007,7 +2013,7 @@ impl TensorMapArg {
                 boxes.as_ptr(),
                 element_strides.as_ptr(),
                 sys::CUtensorMapInterleave::CU_TENSOR_MAP_INTERLEAVE_NONE,
-                sys::CUtensorMapSwizzle::CU_TENSOR_MAP_SWIZZLE_128B,
+                swizzle,
                 sys::CUtensorMapL2promotion::CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                 sys::CUtensorMapFloatOOBfill::CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE,
             )

@@ -22,8 +22,8 @@ pub struct TensorMapArg(pub sys::CUtensorMap);
 unsafe impl DeviceRepr for TensorMapArg {}
 
 /// The map of the row-major `rows` × `cols` tensor of `dtype` at device
-/// address `ptr`, in boxes of `box_rows` × `box_cols` elements with the
-/// 128-byte swizzle and zeros outside; `None` where TMA cannot address it
+/// address `ptr`, in boxes of `box_rows` × `box_cols` elements in the
+/// swizzle as wide as a box row (128 or 32 bytes) and zeros outside; `None` where TMA cannot address it
 /// (not a 16-bit dtype, a pointer or row stride not a multiple of 16
 /// bytes, an extent out of range) or the driver refuses.
 pub fn encode(
@@ -49,9 +49,14 @@ pub fn encode(
     {
         return None;
     }
-    if !(1..=256).contains(&box_rows) || u64::from(box_cols) * 2 != 128 {
+    if !(1..=256).contains(&box_rows) {
         return None;
     }
+    let swizzle = match u64::from(box_cols) * 2 {
+        128 => CUtensorMapSwizzle::CU_TENSOR_MAP_SWIZZLE_128B,
+        32 => CUtensorMapSwizzle::CU_TENSOR_MAP_SWIZZLE_32B,
+        _ => return None,
+    };
     let dims = [cols, rows];
     let strides = [stride];
     let boxes = [box_cols, box_rows];
@@ -70,7 +75,7 @@ pub fn encode(
             boxes.as_ptr(),
             element_strides.as_ptr(),
             CUtensorMapInterleave::CU_TENSOR_MAP_INTERLEAVE_NONE,
-            CUtensorMapSwizzle::CU_TENSOR_MAP_SWIZZLE_128B,
+            swizzle,
             CUtensorMapL2promotion::CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
             CUtensorMapFloatOOBfill::CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE,
         )

@@ -244,6 +244,28 @@ pub const TILE_CONFIGS: &[TileConfig] = &[
     tma_fed("t128x256x64g2s4tma", wgmma("", 128, 256, 4, 1)),
     tma_fed("t128x64x64g2s6tma", wgmma("", 128, 64, 6, 1)),
     tma_fed("t64x128x64g1s4tma", wgmma("", 64, 128, 4, 1)),
+    // TMA-fed tiles split over K across a cluster (LoRA's and the gated
+    // MLP's mid-sized m, where the cp.async twins above won).
+    tma_fed(
+        "t64x64x64g1s6k2ctma",
+        clustered("", wgmma("", 64, 64, 6, 2)),
+    ),
+    tma_fed(
+        "t64x128x64g1s4k2ctma",
+        clustered("", wgmma("", 64, 128, 4, 2)),
+    ),
+    tma_fed(
+        "t128x128x64g2s4k2ctma",
+        clustered("", wgmma("", 128, 128, 4, 2)),
+    ),
+    tma_fed(
+        "t128x256x64g2s4k2ctma",
+        clustered("", wgmma("", 128, 256, 4, 2)),
+    ),
+    tma_fed(
+        "t64x256x64g1s4k2ctma",
+        clustered("", wgmma("", 64, 256, 4, 2)),
+    ),
 ];
 
 /// Whether `g` runs on `arch`: a graph with a warpgroup-MMA matmul kernel

@@ -256,16 +256,19 @@ pub fn rank(
 }
 
 /// The first `k` of `ranked` (best first), taking one instance per
-/// parameter setting (split count, tiles, flash rows) before a second: candidates
-/// whose kernels differ only in how their epilogue is written time alike,
-/// and would otherwise crowd the shortlist with one tile shape. Kept in
-/// rank order.
+/// kernel count and parameter setting (split count, tiles, flash rows)
+/// before a second: candidates whose kernels differ only in how their
+/// epilogue is written time alike, and would otherwise crowd the shortlist
+/// with one tile shape, while a graph of another kernel count (LoRA's
+/// x·A in a kernel of its own) is another schedule worth timing at the
+/// best tiles. Kept in rank order.
 pub fn shortlist(insts: &[Instance], ranked: Vec<(usize, f64)>, k: usize) -> Vec<(usize, f64)> {
     let mut seen = std::collections::BTreeSet::new();
     let (mut first, mut rest): (Vec<_>, Vec<_>) = (Vec::new(), Vec::new());
     for (i, t) in ranked {
         let id = insts[i].id;
-        if seen.insert((id.splits, id.tiles, id.rows, id.fused, id.cluster)) {
+        let kernels = insts[i].graph.kernels.len();
+        if seen.insert((kernels, id.splits, id.tiles, id.rows, id.fused, id.cluster)) {
             first.push((i, t));
         } else {
             rest.push((i, t));

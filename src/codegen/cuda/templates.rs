@@ -291,12 +291,13 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         .filter(|i| {
             low_rank
                 .as_ref()
-                .is_none_or(|l| ![l.side_mm, l.post_mm].contains(i))
+                .is_none_or(|l| *i != l.post_mm && l.side().is_none_or(|(mm, _, _)| *i != mm))
         })
         .collect();
     if mms.is_empty() || mms.len() > 2 {
         return Err("not one or two tile matmuls".into());
     }
+    let side = low_rank.as_ref().and_then(LowRank::side);
     if low_rank.is_some() && mms.len() != 1 {
         return Err("a low-rank side product beside two GEMMs".into());
     }
@@ -305,7 +306,7 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     let mut ia = None;
     let mut rights = Vec::new();
     let mut accs = Vec::new();
-    for &mm in mms.iter().chain(low_rank.as_ref().map(|l| &l.side_mm)) {
+    for &mm in mms.iter().chain(side.as_ref().map(|(mm, _, _)| mm)) {
         let BlockOp::Matmul(x, y) = b.ops[mm] else {
             return Err("not a matmul".into());
         };
@@ -331,7 +332,7 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     }
     let ia = ia.ok_or("no matmul")?;
     // The side product's right operand and accumulator are the last ones.
-    if low_rank.is_some() {
+    if side.is_some() {
         rights.pop();
         accs.pop();
     }
@@ -361,7 +362,7 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     // Row statistics: Accum(Sum, Reduce(Sum|Mean, f(a), last axis)).
     let mut stats: Vec<(ValueId, ValueId, Option<crate::ir::DimExpr>)> = Vec::new();
     for (i, op) in b.ops.iter().enumerate() {
-        if accs.contains(&i) || low_rank.as_ref().is_some_and(|l| l.side_acc == i) {
+        if accs.contains(&i) || side.is_some_and(|(_, acc, _)| acc == i) {
             continue;
         }
         if let BlockOp::Accum { kind, input } = op {
@@ -427,10 +428,14 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         pair => pair.and_then(|r| r.ok()),
     };
     let pair = pair_smem.is_some();
-    let (smem, smem_const) = match (pair_smem, &low_rank) {
-        (Some(bytes), _) => (bytes, "PAIR_SMEM_BYTES"),
-        (None, Some(_)) => (low_rank_shared_bytes(shape, elem)?, "SIDE_SMEM_BYTES"),
-        (None, None) => (gemm_shared_bytes(shape, elem, 1)?, "SMEM_BYTES"),
+    let (smem, smem_const) = match (pair_smem, &low_rank, side) {
+        (Some(bytes), _, _) => (bytes, "PAIR_SMEM_BYTES"),
+        (None, Some(_), Some(_)) => (low_rank_shared_bytes(shape, elem)?, "SIDE_SMEM_BYTES"),
+        (None, Some(_), None) => (
+            low_rank_input_shared_bytes(shape, elem)?,
+            "INPUT_RANK_SMEM_BYTES",
+        ),
+        (None, None, _) => (gemm_shared_bytes(shape, elem, 1)?, "SMEM_BYTES"),
     };
     if p.threads != p.warps_m * p.warps_n * p.warps_k * 32 {
         return Err("matmul threads are not 32 per warp of warps_m × warps_n × warps_k".into());
@@ -510,8 +515,7 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
             &tiles,
             bm,
             TmaLimits {
-                split_k,
-                side: low_rank.is_some(),
+                side: side.map(|(_, _, input)| input),
                 stats: !stats.is_empty(),
             },
         )?)
@@ -519,39 +523,38 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         None
     };
     if let Some((m0, n0)) = &tma {
-        let maps = (0..=rights.len())
+        let maps = (0..em.tensor_maps.len())
             .map(|i| format!("tmap{i}"))
             .collect::<Vec<_>>()
             .join(", ");
-        if pair {
-            em.line(&format!(
-                "Gemm::mainloop_pair_tma(gemm0, gemm1, {maps}, (int)({m0}), (int)({n0}), 0LL, {k}, smem);"
-            ));
+        let call = if pair {
+            "Gemm::mainloop_pair_tma(gemm0, gemm1, "
+        } else if side.is_some() {
+            "gemm0.mainloop_side_tma("
         } else {
-            em.line(&format!(
-                "gemm0.mainloop_tma({maps}, (int)({m0}), (int)({n0}), 0LL, {k}, smem);"
-            ));
+            "gemm0.mainloop_tma("
+        };
+        em.line(&format!(
+            "{call}{maps}, (int)({m0}), (int)({n0}), {k_lo}, {k_hi}, smem);"
+        ));
+        if let Some(l) = low_rank.as_ref().filter(|l| l.side().is_some()) {
+            add_low_rank(em, b, l, &tiles[l.post_input], r);
         }
-    } else if let Some(l) = &low_rank {
+    } else if let (Some(l), Some((_, _, side_input))) = (&low_rank, side) {
         // The side operand's K tiles beside A's, then the rank update. Under
         // split-K each split adds its own rounded side sums times B before
         // storing its partial sums (the update is linear in them): the
         // splits' sums then add up to x·W + (x·A)·B with x·A rounded per
         // split, and the workspace holds the GEMM's partial sums only.
-        let ms = &b.inputs[l.side_input];
-        let mp = &b.inputs[l.post_input];
-        let (ps, pp) = (em.pointer(ms.tensor), em.pointer(mp.tensor));
-        let off_s = em.offset(ms, &tiles[l.side_input], &zero);
-        let off_p = em.offset(mp, &tiles[l.post_input], &zero);
+        let ms = &b.inputs[side_input];
+        let ps = em.pointer(ms.tensor);
+        let off_s = em.offset(ms, &tiles[side_input], &zero);
         let rank = dim(&ms.view[r - 1]);
-        let ldp = dim(&mp.view[r - 1]);
         em.line(&format!(
             "gemm0.mainloop_side({pa} + {off_a}, {k}, m_valid, {}, {n}, n_valid, {ps} + {off_s}, {rank}, {rank}, {k_lo}, {k_hi}, smem, gridDim.y == 1);",
             b_ptrs[0]
         ));
-        em.line(&format!(
-            "gemm0.add_low_rank({pp} + {off_p}, {ldp}, {rank}, n_valid, smem);"
-        ));
+        add_low_rank(em, b, l, &tiles[l.post_input], r);
     } else if pair {
         em.line(&format!(
             "Gemm::mainloop_pair(gemm0, gemm1, {pa} + {off_a}, {k}, m_valid, {}, {}, {n}, n_valid, {k_lo}, {k_hi}, smem, gridDim.y == 1);",
@@ -568,6 +571,22 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         split_k_cluster_combine(em, split_k, rights.len(), smem / (bm * bn * 4))?;
     } else if split_k > 1 {
         split_k_combine(em, split_k, rights.len(), &gy.extents[0], &gx.extents[0]);
+    }
+    // An input S's product, once per output tile: after the splits'
+    // sums are combined, by the block that goes on to the epilogue.
+    if let Some(l) = low_rank.as_ref().filter(|l| l.side().is_none()) {
+        if split_k > 1 {
+            em.line("__syncthreads();  // the combine's shared memory is free");
+        }
+        let (ms, mp) = (&b.inputs[l.rank_input()], &b.inputs[l.post_input]);
+        let (ps, pp) = (em.pointer(ms.tensor), em.pointer(mp.tensor));
+        let off_s = em.offset(ms, &tiles[l.rank_input()], &zero);
+        let off_p = em.offset(mp, &tiles[l.post_input], &zero);
+        let rank = dim(&ms.view[r - 1]);
+        let ldp = dim(&mp.view[r - 1]);
+        em.line(&format!(
+            "gemm0.add_low_rank_input({ps} + {off_s}, {rank}, m_valid, {pp} + {off_p}, {ldp}, {rank}, n_valid, smem);"
+        ));
     }
     let mut ev = Evaluator::new(&info.shapes, tiles);
     if !stats.is_empty() {
@@ -678,20 +697,42 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     Ok(())
 }
 
+/// `acc += round(x·A)·B` after a main loop with a side product: B is the
+/// low-rank product's post input (rank rows, the GEMM's columns).
+fn add_low_rank(
+    em: &mut Emitter,
+    b: &crate::ugraph::BlockGraph,
+    l: &LowRank,
+    post_tiles: &[super::emit::AxisTile],
+    r: usize,
+) {
+    let mp = &b.inputs[l.post_input];
+    let pp = em.pointer(mp.tensor);
+    let off_p = em.offset(mp, post_tiles, &vec!["0".to_string(); r]);
+    let rank = dim(&b.inputs[l.rank_input()].view[r - 1]);
+    let ldp = dim(&mp.view[r - 1]);
+    em.line(&format!(
+        "gemm0.add_low_rank({pp} + {off_p}, {ldp}, {rank}, n_valid, smem);"
+    ));
+}
+
 /// What a matmul kernel holds besides its GEMMs, for [`tma_maps`].
 struct TmaLimits {
-    split_k: u32,
-    side: bool,
+    /// The low-rank side product's right operand (an input index).
+    side: Option<usize>,
     stats: bool,
 }
 
 /// The tensor maps of a TMA main loop (`WgmmaGemm::mainloop_tma`): A as
 /// `[m, k]` in boxes of 64 k × `bm` rows, each B as `[k, n]` in boxes of
-/// 64 × 64, all over the whole tensor as the kernel's views lay it out
-/// (row-major). Returns the tile's row and column starts (C expressions),
-/// the maps' coordinates. Only plain 2-D GEMMs on wgmma: no batch axes,
-/// split-K, side product or row statistic (the producer warp runs none of
-/// those), and tiles whose K starts at the loop's.
+/// 64 × 64 (the 128-byte swizzle), and a low-rank side operand as `[k, r]`
+/// in boxes of 16 × 64 (the 32-byte swizzle), all over the whole tensor as
+/// the kernel's views lay it out (row-major). Returns the tile's row and
+/// column starts (C expressions), the maps' coordinates. Only 2-D GEMMs
+/// on wgmma: no batch axes or row statistic (the producer warp computes
+/// none), and tiles whose K starts at the loop's. Split-K ranges are whole
+/// 64-wide K tiles ([`split_k_range`]), so a split's last box ends at its
+/// range's end or at K, where the maps' zero fill makes the edge.
 fn tma_maps(
     em: &mut Emitter,
     b: &crate::ugraph::BlockGraph,
@@ -703,10 +744,6 @@ fn tma_maps(
 ) -> Result<(String, String)> {
     let why = if !b.params.wgmma {
         Some("it runs on wgmma only")
-    } else if limits.split_k > 1 {
-        Some("not with split-K")
-    } else if limits.side {
-        Some("not with a low-rank side product")
     } else if limits.stats {
         Some("not with a row statistic")
     } else if rights.len() > 2 {
@@ -721,7 +758,11 @@ fn tma_maps(
     let plain = |m: &crate::ugraph::TileMap, t: &[super::emit::AxisTile], k_axis: usize| {
         m.view.len() == 2 && m.fmap == Some(k_axis) && t.len() == 2 && t[k_axis].start == "0"
     };
+    let side_plain = limits
+        .side
+        .is_none_or(|is| plain(&b.inputs[is], &tiles[is], 0) && tiles[is][1].start == "0");
     if !plain(ma, &tiles[ia], 1)
+        || !side_plain
         || rights
             .iter()
             .any(|&ib| !plain(&b.inputs[ib], &tiles[ib], 0))
@@ -738,7 +779,12 @@ fn tma_maps(
             .as_constant()
             .is_some_and(|c| c > 0 && (c * em.tensors[m.tensor.0].dtype.size() as i64) % 16 == 0)
     };
-    if !aligned_rows(ma) || rights.iter().any(|&ib| !aligned_rows(&b.inputs[ib])) {
+    if !aligned_rows(ma)
+        || rights
+            .iter()
+            .chain(limits.side.as_ref())
+            .any(|&ib| !aligned_rows(&b.inputs[ib]))
+    {
         return Err("matmul: a TMA main loop takes rows of a constant multiple of 16 bytes".into());
     }
     let n0 = tiles[rights[0]][1].start.clone();
@@ -762,25 +808,60 @@ fn tma_maps(
             box_cols: 64,
         });
     }
+    if let Some(is) = limits.side {
+        let ms = &b.inputs[is];
+        em.tensor_maps.push(crate::codegen::TensorMapPlan {
+            tensor: ms.tensor,
+            rows: ms.view[0].clone(),
+            cols: ms.view[1].clone(),
+            box_rows: 64,
+            box_cols: 16,
+        });
+    }
     Ok((tiles[ia][0].start.clone(), n0))
 }
 
-/// A low-rank side product beside a matmul kernel's GEMM (LoRA's
-/// `x·W + (x·A)·B`): the side matmul `x·A` in the loop (same left operand
-/// as the GEMM, a right operand of at most 16 columns that the grid does
-/// not cut), its sum accumulator, the post-loop matmul of that sum by an
+/// A low-rank product added to a matmul kernel's GEMM (LoRA's
+/// `x·W + (x·A)·B`): the post-loop matmul of `S` (at most 16 columns) by an
 /// input `B` (rank rows, the GEMM's columns) and the sum of the GEMM's
-/// accumulator and that product: the template adds `round(x·A)·B` into the
-/// GEMM's accumulators (`mainloop_side`, `add_low_rank`).
+/// accumulator and that product. `S` is either the side matmul `x·A` in
+/// the loop (same left operand as the GEMM, a right operand that the grid
+/// does not cut) and its sum accumulator, the template adding `round(x·A)·B`
+/// into the GEMM's accumulators (`mainloop_side`, `add_low_rank`), or an
+/// input (`x·A` stored by an earlier kernel: `add_low_rank_input`).
 struct LowRank {
-    side_mm: usize,
-    side_acc: usize,
-    side_input: usize,
+    left: LowRankLeft,
     post_mm: usize,
     post_input: usize,
     /// The GEMM's accumulator, added to the post-loop product by `sum`.
     main_acc: usize,
     sum: usize,
+}
+
+/// Where a low-rank product's `S` comes from.
+enum LowRankLeft {
+    /// The side matmul `x·A` (its op, sum accumulator and right operand
+    /// input) in the GEMM's loop.
+    Side { mm: usize, acc: usize, input: usize },
+    /// An input tile of the block's rows and all rank columns.
+    Input(usize),
+}
+
+impl LowRank {
+    /// The side matmul and its accumulator (none when `S` is an input).
+    fn side(&self) -> Option<(usize, usize, usize)> {
+        match self.left {
+            LowRankLeft::Side { mm, acc, input } => Some((mm, acc, input)),
+            LowRankLeft::Input(_) => None,
+        }
+    }
+
+    /// The input whose last axis is the rank.
+    fn rank_input(&self) -> usize {
+        match self.left {
+            LowRankLeft::Side { input, .. } | LowRankLeft::Input(input) => input,
+        }
+    }
 }
 
 /// The most columns of a low-rank side product (`prism::LOW_RANK`).
@@ -789,8 +870,17 @@ const LOW_RANK: i64 = 16;
 /// The low-rank step of a matmul kernel's block graph, if it has a
 /// post-loop matmul; an error when that matmul is not one.
 fn low_rank_step(b: &crate::ugraph::BlockGraph, info: &BlockInfo) -> Result<Option<LowRank>> {
+    // A matmul after the loop, or of two loop-invariant inputs (its value
+    // the same at every iteration: computed once, after the loop).
+    let invariant =
+        |v: ValueId| matches!(b.ops[v.0], BlockOp::Input(i) if b.inputs[i].fmap.is_none());
     let posts: Vec<usize> = (0..b.ops.len())
-        .filter(|i| matches!(b.ops[*i], BlockOp::Matmul(..)) && info.phases[*i] == Phase::Post)
+        .filter(|i| match b.ops[*i] {
+            BlockOp::Matmul(x, y) => {
+                info.phases[*i] == Phase::Post || (invariant(x) && invariant(y))
+            }
+            _ => false,
+        })
         .collect();
     let Some(&post_mm) = posts.first() else {
         return Ok(None);
@@ -802,21 +892,31 @@ fn low_rank_step(b: &crate::ugraph::BlockGraph, info: &BlockInfo) -> Result<Opti
     let BlockOp::Matmul(s, p) = b.ops[post_mm] else {
         return refuse("not a matmul");
     };
-    let (
-        BlockOp::Accum {
-            kind: AccumKind::Sum,
-            input: side_mm,
-        },
-        BlockOp::Input(post_input),
-    ) = (&b.ops[s.0], &b.ops[p.0])
-    else {
-        return refuse("not a summed product times an input");
+    let left = match (&b.ops[s.0], &b.ops[p.0]) {
+        (
+            BlockOp::Accum {
+                kind: AccumKind::Sum,
+                input: side_mm,
+            },
+            BlockOp::Input(_),
+        ) => {
+            let BlockOp::Matmul(_, side_right) = b.ops[side_mm.0] else {
+                return refuse("its left operand sums no matmul");
+            };
+            let BlockOp::Input(input) = b.ops[side_right.0] else {
+                return refuse("the side product's right operand is computed");
+            };
+            LowRankLeft::Side {
+                mm: side_mm.0,
+                acc: s.0,
+                input,
+            }
+        }
+        (BlockOp::Input(input), BlockOp::Input(_)) => LowRankLeft::Input(*input),
+        _ => return refuse("not a summed product or an input times an input"),
     };
-    let BlockOp::Matmul(_, side_right) = b.ops[side_mm.0] else {
-        return refuse("its left operand sums no matmul");
-    };
-    let BlockOp::Input(side_input) = b.ops[side_right.0] else {
-        return refuse("the side product's right operand is computed");
+    let BlockOp::Input(post_input) = b.ops[p.0] else {
+        return refuse("not times an input");
     };
     // The GEMM's accumulator plus the product, each used only there.
     let users = |v: usize| {
@@ -849,11 +949,9 @@ fn low_rank_step(b: &crate::ugraph::BlockGraph, info: &BlockInfo) -> Result<Opti
         return refuse("its product is not added to a GEMM's sum used only there");
     }
     Ok(Some(LowRank {
-        side_mm: side_mm.0,
-        side_acc: s.0,
-        side_input,
+        left,
         post_mm,
-        post_input: *post_input,
+        post_input,
         main_acc,
         sum,
     }))
@@ -861,13 +959,19 @@ fn low_rank_step(b: &crate::ugraph::BlockGraph, info: &BlockInfo) -> Result<Opti
 
 impl LowRank {
     /// The side operand is walked along k with at most 16 columns, none cut
-    /// by the grid; `B` has that many rows and the GEMM's columns.
+    /// by the grid (an input `S`: the block's rows, loop-invariant); `B` has
+    /// that many rows and the GEMM's columns.
     fn check_maps(&self, b: &crate::ugraph::BlockGraph, r: usize) -> Result<()> {
-        let (ms, mp) = (&b.inputs[self.side_input], &b.inputs[self.post_input]);
+        let (ms, mp) = (&b.inputs[self.rank_input()], &b.inputs[self.post_input]);
         let rank = ms.view.last().and_then(|d| d.as_constant());
-        if ms.view.len() != r || mp.view.len() != r || ms.fmap != Some(r - 2) || mp.fmap.is_some() {
+        let (fmap, imap_y) = match self.left {
+            LowRankLeft::Side { .. } => (Some(r - 2), None),
+            LowRankLeft::Input(_) => (None, Some(vec![r - 2])),
+        };
+        if ms.view.len() != r || mp.view.len() != r || ms.fmap != fmap || mp.fmap.is_some() {
             return Err(
-                "low-rank operands not a k-walked side operand and a loop-invariant one".into(),
+                "low-rank operands not a k-walked side operand (or the rows' S) and a loop-invariant one"
+                    .into(),
             );
         }
         if !rank.is_some_and(|k| (1..=LOW_RANK).contains(&k)) {
@@ -876,7 +980,7 @@ impl LowRank {
             ));
         }
         if ms.imap.first() != Some(&None)
-            || ms.imap.get(1) != Some(&None)
+            || ms.imap.get(1) != Some(&imap_y)
             || mp.imap.first() != Some(&Some(vec![r - 1]))
             || mp.imap.get(1) != Some(&None)
             || mp.view[r - 2] != ms.view[r - 1]
@@ -1152,6 +1256,16 @@ fn pipeline_bytes(g: GemmShape, elem: u32, b_tiles: u32) -> u32 {
 /// `TileGemm::REDUCE_BYTES`: the k groups' partial sums after the loop.
 fn reduce_bytes(g: GemmShape) -> u32 {
     (g.warps_k - 1) * g.bm * g.bn * 4
+}
+
+/// `INPUT_RANK_SMEM_BYTES`: shared memory of a GEMM followed by
+/// `add_low_rank_input`, the pipeline (and TileGemm's k-group reduction)
+/// or the staged `S` and `B` tiles (`prism::LowRankEpilogue`) if larger.
+pub fn low_rank_input_shared_bytes(g: GemmShape, elem: u32) -> Result<u32> {
+    let bytes = gemm_shared_bytes(g, elem, 1)?;
+    let vec = 16 / elem;
+    let rank = LOW_RANK as u32;
+    Ok(bytes.max(g.bm * (rank + vec) * elem + rank * (g.bn + vec) * elem))
 }
 
 /// `SIDE_SMEM_BYTES` of the configuration's GEMM class: its pipeline with
