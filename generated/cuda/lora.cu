@@ -103,10 +103,21 @@ extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(160, 1)
     }
     prism::cluster::sync();  // the stages stay until they are read
     if (!splitk_first) return;
+    __syncthreads();
+    __half* const out_stage = reinterpret_cast<__half*>(smem);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+        out_stage[row * 72 + col] = prism::from_float<__half>(acc);
     });
+    __syncthreads();
+    for (int idx = threadIdx.x; idx < 512; idx += blockDim.x) {
+        const int row = idx / 8, col = (idx % 8) * 8;
+        if (row >= m_valid || col >= n_valid) continue;
+        __half* dst = p4 + (g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL;
+        const __half* src = out_stage + row * 72 + col;
+        if (col + 8 <= n_valid && prism::is_aligned(dst, 16)) *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
+        else for (int e = 0; e < 8 && col + e < n_valid; ++e) dst[e] = src[e];
+    }
 }
 
 extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(160, 1) lora_k0_sgraph_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, const __grid_constant__ prism::TensorMap tmap0, const __grid_constant__ prism::TensorMap tmap1, const __grid_constant__ prism::TensorMap tmap2, long long d_n) {
@@ -138,10 +149,21 @@ extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(160, 1)
     }
     prism::cluster::sync();  // the stages stay until they are read
     if (!splitk_first) return;
+    __syncthreads();
+    __half* const out_stage = reinterpret_cast<__half*>(smem);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+        out_stage[row * 136 + col] = prism::from_float<__half>(acc);
     });
+    __syncthreads();
+    for (int idx = threadIdx.x; idx < 1024; idx += blockDim.x) {
+        const int row = idx / 16, col = (idx % 16) * 8;
+        if (row >= m_valid || col >= n_valid) continue;
+        __half* dst = p4 + (g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL;
+        const __half* src = out_stage + row * 136 + col;
+        if (col + 8 <= n_valid && prism::is_aligned(dst, 16)) *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
+        else for (int e = 0; e < 8 && col + e < n_valid; ++e) dst[e] = src[e];
+    }
 }
 
 extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(288, 1) lora_k0_sgraph_v4(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, const __grid_constant__ prism::TensorMap tmap0, const __grid_constant__ prism::TensorMap tmap1, const __grid_constant__ prism::TensorMap tmap2, long long d_n) {
@@ -173,10 +195,21 @@ extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(288, 1)
     }
     prism::cluster::sync();  // the stages stay until they are read
     if (!splitk_first) return;
+    __syncthreads();
+    __half* const out_stage = reinterpret_cast<__half*>(smem);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+        out_stage[row * 136 + col] = prism::from_float<__half>(acc);
     });
+    __syncthreads();
+    for (int idx = threadIdx.x; idx < 2048; idx += blockDim.x) {
+        const int row = idx / 16, col = (idx % 16) * 8;
+        if (row >= m_valid || col >= n_valid) continue;
+        __half* dst = p4 + (g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL;
+        const __half* src = out_stage + row * 136 + col;
+        if (col + 8 <= n_valid && prism::is_aligned(dst, 16)) *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
+        else for (int e = 0; e < 8 && col + e < n_valid; ++e) dst[e] = src[e];
+    }
 }
 
 extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(288, 1) lora_k0_sgraph_v5(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, const __grid_constant__ prism::TensorMap tmap0, const __grid_constant__ prism::TensorMap tmap1, const __grid_constant__ prism::TensorMap tmap2, long long d_n) {
@@ -208,10 +241,21 @@ extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(288, 1)
     }
     prism::cluster::sync();  // the stages stay until they are read
     if (!splitk_first) return;
+    __syncthreads();
+    __half* const out_stage = reinterpret_cast<__half*>(smem);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+        out_stage[row * 264 + col] = prism::from_float<__half>(acc);
     });
+    __syncthreads();
+    for (int idx = threadIdx.x; idx < 4096; idx += blockDim.x) {
+        const int row = idx / 32, col = (idx % 32) * 8;
+        if (row >= m_valid || col >= n_valid) continue;
+        __half* dst = p4 + (g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL;
+        const __half* src = out_stage + row * 264 + col;
+        if (col + 8 <= n_valid && prism::is_aligned(dst, 16)) *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
+        else for (int e = 0; e < 8 && col + e < n_valid; ++e) dst[e] = src[e];
+    }
 }
 
 extern "C" __global__ void __launch_bounds__(288, 1) lora_k0_sgraph_v6(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, const __grid_constant__ prism::TensorMap tmap0, const __grid_constant__ prism::TensorMap tmap1, const __grid_constant__ prism::TensorMap tmap2, long long d_n) {
@@ -231,10 +275,21 @@ extern "C" __global__ void __launch_bounds__(288, 1) lora_k0_sgraph_v6(const __h
     gemm0.clear();
     gemm0.mainloop_side_tma(tmap0, tmap1, tmap2, (int)(g1_0), (int)(g0_0), 0LL, 4096, smem);
     gemm0.add_low_rank(p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, 16, n_valid, smem);
+    __syncthreads();
+    __half* const out_stage = reinterpret_cast<__half*>(smem);
     gemm0.for_each([&](int row, int col, float acc) {
         if (row >= m_valid || col >= n_valid) return;
-        p4[(g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL] = prism::from_float<__half>(acc);
+        out_stage[row * 264 + col] = prism::from_float<__half>(acc);
     });
+    __syncthreads();
+    for (int idx = threadIdx.x; idx < 4096; idx += blockDim.x) {
+        const int row = idx / 32, col = (idx % 32) * 8;
+        if (row >= m_valid || col >= n_valid) continue;
+        __half* dst = p4 + (g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL;
+        const __half* src = out_stage + row * 264 + col;
+        if (col + 8 <= n_valid && prism::is_aligned(dst, 16)) *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
+        else for (int e = 0; e < 8 && col + e < n_valid; ++e) dst[e] = src[e];
+    }
 }
 
 extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v7(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {

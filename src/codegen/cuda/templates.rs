@@ -677,6 +677,19 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         ev.bound
             .insert(ValueId(l.sum), Box::new(|_: &[String]| "acc".to_string()));
     }
+    // One GEMM: a pair's two accumulator sets leave ptxas no registers
+    // for the staging (28 bytes spilled at 288 threads).
+    let staged = p.wgmma && accs.len() == 1 && staged_output(em, bm, bn, smem);
+    if staged {
+        // The pipeline's shared memory is free (the main loop, the rank
+        // update and the combines end with a barrier); once more for
+        // paths that read it last.
+        em.line("__syncthreads();");
+        let ty = c_type(em.tensors[b.outputs[0].map.tensor.0].dtype);
+        em.line(&format!(
+            "{ty}* const out_stage = reinterpret_cast<{ty}*>(smem);"
+        ));
+    }
     if let Some(&second) = accs.get(1) {
         ev.bound
             .insert(ValueId(second), Box::new(|_: &[String]| "acc1".to_string()));
@@ -691,10 +704,77 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
     for (o, out) in b.outputs.iter().enumerate() {
         let tiles = em.axis_tiles(&out.map, "0", "0");
         let v = ev.value(em, out.value, &local)?;
-        store(em, o, &v, &local, &tiles);
+        if staged {
+            let ty = c_type(em.tensors[out.map.tensor.0].dtype);
+            em.line(&format!(
+                "out_stage[row * {} + col] = prism::from_float<{ty}>({v});",
+                stage_ld(em, bn)
+            ));
+        } else {
+            store(em, o, &v, &local, &tiles);
+        }
     }
     em.line("});");
+    if staged {
+        store_staged(em, bm, bn, &local);
+    }
     Ok(())
+}
+
+/// Elements of one row of the staged output tile: `bn` and one 16-byte
+/// chunk (fragment rows then fall in distinct banks).
+fn stage_ld(em: &Emitter, bn: u32) -> u32 {
+    let size = em.tensors[em.block.outputs[0].map.tensor.0].dtype.size() as u32;
+    bn + 16 / size
+}
+
+/// Whether a matmul kernel's output tile goes through shared memory
+/// (`out_stage`, then 16-byte stores of whole rows: the fragments' scattered
+/// 2-byte stores cost a 2048-row GEMM's epilogue ~15 % on an H200,
+/// bench/NOTES.md "Issue 6, session 11"): one output, the whole 2-D tensor
+/// row-major, and a staged tile within the kernel's shared memory.
+fn staged_output(em: &Emitter, bm: u32, bn: u32, smem: u32) -> bool {
+    let [out] = &em.block.outputs[..] else {
+        return false;
+    };
+    let t = &em.tensors[out.map.tensor.0];
+    let size = t.dtype.size() as u32;
+    out.map.view.len() == 2
+        && t.shape == out.map.view
+        && (bn * size) % 16 == 0
+        && bm * stage_ld(em, bn) * size <= smem
+}
+
+/// Copy the staged output tile (`out_stage`, `stage_ld` elements per row)
+/// to the output: each thread 16-byte chunks of a row (element by element
+/// at the tile's edge or an unaligned row).
+fn store_staged(em: &mut Emitter, bm: u32, bn: u32, local: &[String]) {
+    let map = em.block.outputs[0].map.clone();
+    let t = &em.tensors[map.tensor.0];
+    let (ty, vec) = (c_type(t.dtype), 16 / t.dtype.size() as u32);
+    let ld = stage_ld(em, bn);
+    let tiles = em.axis_tiles(&map, "0", "0");
+    let off = em.offset(&map, &tiles, local);
+    let ptr = em.pointer(map.tensor);
+    em.line("__syncthreads();");
+    em.line(&format!(
+        "for (int idx = threadIdx.x; idx < {}; idx += blockDim.x) {{",
+        bm * (bn / vec)
+    ));
+    em.line(&format!(
+        "const int row = idx / {0}, col = (idx % {0}) * {vec};",
+        bn / vec
+    ));
+    em.line("if (row >= m_valid || col >= n_valid) continue;");
+    em.line(&format!("{ty}* dst = {ptr} + {off};"));
+    em.line(&format!("const {ty}* src = out_stage + row * {ld} + col;"));
+    em.line(&format!(
+        "if (col + {vec} <= n_valid && prism::is_aligned(dst, 16)) *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);"
+    ));
+    em.line(&format!(
+        "else for (int e = 0; e < {vec} && col + e < n_valid; ++e) dst[e] = src[e];"
+    ));
+    em.line("}");
 }
 
 /// `acc += round(x·A)·B` after a main loop with a side product: B is the
