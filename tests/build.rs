@@ -656,6 +656,23 @@ fn emit_rejects_inconsistent_plans_and_bad_names() {
     let mut bad = good.clone();
     bad[0].dims.pop();
     assert!(emit(&spec, "k", &bad, &Fatbins::DocsStub).is_err());
+    // A tensor map of a tensor its kernel does not take.
+    let mut bad = good.clone();
+    let count = bad[0].variants[0].tensors.len();
+    let l = &mut bad[0].variants[0].launches[0];
+    let other = (0..count)
+        .map(prism::ugraph::TensorId)
+        .find(|t| !l.tensors.contains(t))
+        .expect("a tensor the first kernel does not take");
+    l.tensor_maps.push(prism::codegen::TensorMapPlan {
+        tensor: other,
+        rows: prism::ir::DimExpr::constant(1),
+        cols: prism::ir::DimExpr::constant(64),
+        box_rows: 64,
+        box_cols: 64,
+    });
+    let e = emit(&spec, "k", &bad, &Fatbins::DocsStub).expect_err("rejected");
+    assert!(e.to_string().contains("not one of its arguments"), "{e}");
     assert!(matches!(
         emit(
             &spec,

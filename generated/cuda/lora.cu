@@ -120,53 +120,7 @@ extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(160, 1)
     }
 }
 
-extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(160, 1) lora_k0_sgraph_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, const __grid_constant__ prism::TensorMap tmap0, const __grid_constant__ prism::TensorMap tmap1, const __grid_constant__ prism::TensorMap tmap2, long long d_n) {
-    const long long b_lin = (long long)blockIdx.y * gridDim.x + blockIdx.x;
-    long long b_x = b_lin / gridDim.y;
-    const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
-    b_x /= ((4096 + 128LL - 1) / 128LL);
-    long long b_y = b_lin % gridDim.y;
-    const long long g1_0 = (b_y % ((d_n + 64LL - 1) / 64LL)) * 64LL;
-    b_y /= ((d_n + 64LL - 1) / 64LL);
-    using Gemm = prism::WgmmaGemm<__half, 64, 128, 4>;
-    static_assert(Gemm::SIDE_SMEM_BYTES == 107520, "prism: WgmmaGemm shared memory differs from the code generator's");
-    extern __shared__ __align__(16) char smem[];
-    const int m_valid = (int)min((long long)64, d_n - g1_0);
-    const int n_valid = (int)min((long long)128, 4096 - g0_0);
-    const long long k_chunk = ((4096 + 128LL - 1) / 128LL) * 64LL;
-    const long long k_lo = min((long long)(4096), (long long)blockIdx.z * k_chunk);
-    const long long k_hi = min((long long)(4096), k_lo + k_chunk);
-    Gemm gemm0;
-    gemm0.clear();
-    gemm0.mainloop_side_tma(tmap0, tmap1, tmap2, (int)(g1_0), (int)(g0_0), k_lo, k_hi, smem);
-    gemm0.add_low_rank(p3 + 0 * (4096 * 1LL) + g0_0 * 1LL, 4096, 16, n_valid, smem);
-    __syncthreads();  // the pipeline's shared memory is free
-    gemm0.stage_sums(smem + 0 * Gemm::SPLIT_STAGE_BYTES);
-    prism::cluster::sync();
-    const bool splitk_first = prism::cluster::rank() == 0;
-    if (splitk_first) {
-        gemm0.add_cluster_sums<2>(smem + 0 * Gemm::SPLIT_STAGE_BYTES);
-    }
-    prism::cluster::sync();  // the stages stay until they are read
-    if (!splitk_first) return;
-    __syncthreads();
-    __half* const out_stage = reinterpret_cast<__half*>(smem);
-    gemm0.for_each([&](int row, int col, float acc) {
-        if (row >= m_valid || col >= n_valid) return;
-        out_stage[row * 136 + col] = prism::from_float<__half>(acc);
-    });
-    __syncthreads();
-    for (int idx = threadIdx.x; idx < 1024; idx += blockDim.x) {
-        const int row = idx / 16, col = (idx % 16) * 8;
-        if (row >= m_valid || col >= n_valid) continue;
-        __half* dst = p4 + (g1_0 + row) * (4096 * 1LL) + (g0_0 + col) * 1LL;
-        const __half* src = out_stage + row * 136 + col;
-        if (col + 8 <= n_valid && prism::is_aligned(dst, 16)) *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
-        else for (int e = 0; e < 8 && col + e < n_valid; ++e) dst[e] = src[e];
-    }
-}
-
-extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(288, 1) lora_k0_sgraph_v4(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, const __grid_constant__ prism::TensorMap tmap0, const __grid_constant__ prism::TensorMap tmap1, const __grid_constant__ prism::TensorMap tmap2, long long d_n) {
+extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(288, 1) lora_k0_sgraph_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, const __grid_constant__ prism::TensorMap tmap0, const __grid_constant__ prism::TensorMap tmap1, const __grid_constant__ prism::TensorMap tmap2, long long d_n) {
     const long long b_lin = (long long)blockIdx.y * gridDim.x + blockIdx.x;
     long long b_x = b_lin / gridDim.y;
     const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
@@ -212,7 +166,7 @@ extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(288, 1)
     }
 }
 
-extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(288, 1) lora_k0_sgraph_v5(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, const __grid_constant__ prism::TensorMap tmap0, const __grid_constant__ prism::TensorMap tmap1, const __grid_constant__ prism::TensorMap tmap2, long long d_n) {
+extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(288, 1) lora_k0_sgraph_v4(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, const __grid_constant__ prism::TensorMap tmap0, const __grid_constant__ prism::TensorMap tmap1, const __grid_constant__ prism::TensorMap tmap2, long long d_n) {
     const long long b_lin = (long long)blockIdx.y * gridDim.x + blockIdx.x;
     long long b_x = b_lin / gridDim.y;
     const long long g0_0 = (b_x % ((4096 + 256LL - 1) / 256LL)) * 256LL;
@@ -258,7 +212,7 @@ extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(288, 1)
     }
 }
 
-extern "C" __global__ void __launch_bounds__(288, 1) lora_k0_sgraph_v6(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, const __grid_constant__ prism::TensorMap tmap0, const __grid_constant__ prism::TensorMap tmap1, const __grid_constant__ prism::TensorMap tmap2, long long d_n) {
+extern "C" __global__ void __launch_bounds__(288, 1) lora_k0_sgraph_v5(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, const __grid_constant__ prism::TensorMap tmap0, const __grid_constant__ prism::TensorMap tmap1, const __grid_constant__ prism::TensorMap tmap2, long long d_n) {
     const long long b_lin = (long long)blockIdx.y * gridDim.x + blockIdx.x;
     long long b_x = b_lin / gridDim.y;
     const long long g0_0 = (b_x % ((4096 + 256LL - 1) / 256LL)) * 256LL;
@@ -292,7 +246,7 @@ extern "C" __global__ void __launch_bounds__(288, 1) lora_k0_sgraph_v6(const __h
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v7(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v6(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 16LL - 1) / 16LL)) * 16LL;
     b_x /= ((4096 + 16LL - 1) / 16LL);
@@ -314,7 +268,7 @@ extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v7(const __half
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v8(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v7(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
     b_x /= ((4096 + 32LL - 1) / 32LL);
@@ -336,7 +290,7 @@ extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v8(const __half
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v9(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v8(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 32LL - 1) / 32LL)) * 32LL;
     b_x /= ((4096 + 32LL - 1) / 32LL);
@@ -358,7 +312,7 @@ extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v9(const __half
     });
 }
 
-extern "C" __global__ void __launch_bounds__(128) lora_k0_sgraph_v10(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
+extern "C" __global__ void __launch_bounds__(128) lora_k0_sgraph_v9(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
     b_x /= ((4096 + 64LL - 1) / 64LL);
@@ -380,7 +334,7 @@ extern "C" __global__ void __launch_bounds__(128) lora_k0_sgraph_v10(const __hal
     });
 }
 
-extern "C" __global__ void __launch_bounds__(128) lora_k0_sgraph_v11(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
+extern "C" __global__ void __launch_bounds__(128) lora_k0_sgraph_v10(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 64LL - 1) / 64LL)) * 64LL;
     b_x /= ((4096 + 64LL - 1) / 64LL);
@@ -402,7 +356,7 @@ extern "C" __global__ void __launch_bounds__(128) lora_k0_sgraph_v11(const __hal
     });
 }
 
-extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v12(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
+extern "C" __global__ void __launch_bounds__(256) lora_k0_sgraph_v11(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = (b_x % ((4096 + 128LL - 1) / 128LL)) * 128LL;
     b_x /= ((4096 + 128LL - 1) / 128LL);

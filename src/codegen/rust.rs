@@ -637,6 +637,17 @@ fn prepare_variant<'a>(
                 )));
             }
         }
+        // A tensor map encodes one of the kernel's own pointer arguments.
+        if let Some(m) = l
+            .tensor_maps
+            .iter()
+            .find(|m| !l.tensors.contains(&m.tensor))
+        {
+            return Err(err(format!(
+                "kernel `{}` has a tensor map of tensor {}, which is not one of its arguments",
+                l.symbol, m.tensor.0
+            )));
+        }
     }
     if let Some(t) = outputs.iter().chain(&scratch).find(|t| !used.contains(*t)) {
         return Err(err(format!(
@@ -1156,7 +1167,8 @@ fn emit_workload(o: &mut Out, p: &Prepared<'_>, fatbin: Option<&str>) {
                 .tensor_maps
                 .iter()
                 .map(|m| {
-                    let arg = l.tensors.iter().position(|t| *t == m.tensor).unwrap_or(0);
+                    // prepare_variant refused a map of a tensor the kernel does not take.
+                    let arg = l.tensors.iter().position(|t| *t == m.tensor).unwrap_or_default();
                     format!(
                         "TensorMapInfo {{ arg: {arg}, dtype: DType::{:?}, rows: {}, cols: {}, box_rows: {}, box_cols: {} }}",
                         v.variant.tensors[m.tensor.0].dtype,
