@@ -741,7 +741,7 @@ fn staged_output(em: &Emitter, bm: u32, bn: u32, smem: u32) -> bool {
     let size = t.dtype.size() as u32;
     out.map.view.len() == 2
         && t.shape == out.map.view
-        && (bn * size) % 16 == 0
+        && (bn * size).is_multiple_of(16)
         && bm * stage_ld(em, bn) * size <= smem
 }
 
