@@ -102,20 +102,7 @@ struct LowRankEpilogue {
     T* sS = reinterpret_cast<T*>(smem + PART_BYTES);
     T* sB = reinterpret_cast<T*>(smem + PART_BYTES + S_BYTES);
     g.side_partials([&](int part, int row, int col, float v) { parts[(part * BM + row) * LOW_RANK + col] = v; });
-    // B's rank x BN tile (zeros past rank and n_valid).
-    const bool vector = is_aligned(B, 16) && ldb % VEC == 0;
-    constexpr int ROW = BN / VEC;
-    // The block's first G::THREADS threads stage (a TMA kernel's producer
-    // warp, past them, holds no sums and stages nothing).
-    const int first = threadIdx.x < G::THREADS ? (int)threadIdx.x : LOW_RANK * ROW;
-    for (int idx = first; idx < LOW_RANK * ROW; idx += G::THREADS) {
-      const int r = idx / ROW, c = (idx % ROW) * VEC;
-      const int n = r < rank ? n_valid - c : 0;
-      if (vector)
-        detail::load_chunk<T, true>(sB + r * B_LD + c, B + r * ldb + c, n, B);
-      else
-        detail::load_chunk<T, false>(sB + r * B_LD + c, B + r * ldb + c, n, B);
-    }
+    stage_b<G>(sB, B, ldb, rank, n_valid);
     cp_async_commit();
     cp_async_wait<0>();
     __syncthreads();
@@ -154,22 +141,32 @@ struct LowRankEpilogue {
         else
           detail::load_chunk<T, false>(sS + r * S_LD + c, S + r * lds + c, n, S);
       }
-      const bool b_vector = is_aligned(B, 16) && ldb % VEC == 0;
-      constexpr int ROW = BN / VEC;
-      for (int idx = threadIdx.x; idx < LOW_RANK * ROW; idx += G::THREADS) {
-        const int r = idx / ROW, c = (idx % ROW) * VEC;
-        const int n = r < rank ? n_valid - c : 0;
-        if (b_vector)
-          detail::load_chunk<T, true>(sB + r * B_LD + c, B + r * ldb + c, n, B);
-        else
-          detail::load_chunk<T, false>(sB + r * B_LD + c, B + r * ldb + c, n, B);
-      }
     }
+    stage_b<G>(sB, B, ldb, rank, n_valid);
     cp_async_commit();
     cp_async_wait<0>();
     __syncthreads();
     g.rank_update(sS, S_LD, sB, B_LD);
     __syncthreads();
+  }
+
+ private:
+  // B's rank x BN tile into sB (cp.async; zeros past rank and n_valid),
+  // by the block's first G::THREADS threads (a TMA kernel's producer
+  // warp, past them, holds no sums and stages nothing).
+  template <class G>
+  __device__ __forceinline__ static void stage_b(T* sB, const T* B, long long ldb, int rank, int n_valid) {
+    const bool vector = is_aligned(B, 16) && ldb % VEC == 0;
+    constexpr int ROW = BN / VEC;
+    const int first = threadIdx.x < G::THREADS ? (int)threadIdx.x : LOW_RANK * ROW;
+    for (int idx = first; idx < LOW_RANK * ROW; idx += G::THREADS) {
+      const int r = idx / ROW, c = (idx % ROW) * VEC;
+      const int n = r < rank ? n_valid - c : 0;
+      if (vector)
+        detail::load_chunk<T, true>(sB + r * B_LD + c, B + r * ldb + c, n, B);
+      else
+        detail::load_chunk<T, false>(sB + r * B_LD + c, B + r * ldb + c, n, B);
+    }
   }
 };
 

@@ -871,32 +871,23 @@ fn tma_maps(
     if rights.iter().any(|&ib| tiles[ib][1].start != n0) {
         return Err("matmul: a TMA main loop's B tiles start at the same column".into());
     }
-    em.tensor_maps.push(crate::codegen::TensorMapPlan {
-        tensor: ma.tensor,
-        rows: ma.view[0].clone(),
-        cols: ma.view[1].clone(),
-        box_rows: bm,
-        box_cols: 64,
-    });
+    // The whole 2-D tensor of input `i`, in boxes of `rows` × `cols`.
+    let map_of = |i: usize, box_rows: u32, box_cols: u32| {
+        let m = &b.inputs[i];
+        crate::codegen::TensorMapPlan {
+            tensor: m.tensor,
+            rows: m.view[0].clone(),
+            cols: m.view[1].clone(),
+            box_rows,
+            box_cols,
+        }
+    };
+    em.tensor_maps.push(map_of(ia, bm, 64));
     for &ib in rights {
-        let mb = &b.inputs[ib];
-        em.tensor_maps.push(crate::codegen::TensorMapPlan {
-            tensor: mb.tensor,
-            rows: mb.view[0].clone(),
-            cols: mb.view[1].clone(),
-            box_rows: 64,
-            box_cols: 64,
-        });
+        em.tensor_maps.push(map_of(ib, 64, 64));
     }
     if let Some(is) = limits.side {
-        let ms = &b.inputs[is];
-        em.tensor_maps.push(crate::codegen::TensorMapPlan {
-            tensor: ms.tensor,
-            rows: ms.view[0].clone(),
-            cols: ms.view[1].clone(),
-            box_rows: 64,
-            box_cols: 16,
-        });
+        em.tensor_maps.push(map_of(is, 64, 16));
     }
     Ok((tiles[ia][0].start.clone(), n0))
 }
