@@ -102,7 +102,8 @@ struct LowRankEpilogue {
     T* sS = reinterpret_cast<T*>(smem + PART_BYTES);
     T* sB = reinterpret_cast<T*>(smem + PART_BYTES + S_BYTES);
     g.side_partials([&](int part, int row, int col, float v) { parts[(part * BM + row) * LOW_RANK + col] = v; });
-    stage_b<G>(sB, B, ldb, rank, n_valid);
+    // B's rank x BN tile.
+    stage_tile<G, LOW_RANK, BN>(sB, B_LD, B, ldb, rank, n_valid);
     cp_async_commit();
     cp_async_wait<0>();
     __syncthreads();
@@ -130,19 +131,8 @@ struct LowRankEpilogue {
                                                      long long ldb, int rank, int n_valid, char* smem) {
     T* sS = reinterpret_cast<T*>(smem);
     T* sB = reinterpret_cast<T*>(smem + S_BYTES);
-    if (threadIdx.x < G::THREADS) {
-      const bool s_vector = is_aligned(S, 16) && lds % VEC == 0;
-      constexpr int S_ROW = LOW_RANK / VEC;
-      for (int idx = threadIdx.x; idx < BM * S_ROW; idx += G::THREADS) {
-        const int r = idx / S_ROW, c = (idx % S_ROW) * VEC;
-        const int n = r < m_valid ? rank - c : 0;
-        if (s_vector)
-          detail::load_chunk<T, true>(sS + r * S_LD + c, S + r * lds + c, n, S);
-        else
-          detail::load_chunk<T, false>(sS + r * S_LD + c, S + r * lds + c, n, S);
-      }
-    }
-    stage_b<G>(sB, B, ldb, rank, n_valid);
+    stage_tile<G, BM, LOW_RANK>(sS, S_LD, S, lds, m_valid, rank);
+    stage_tile<G, LOW_RANK, BN>(sB, B_LD, B, ldb, rank, n_valid);
     cp_async_commit();
     cp_async_wait<0>();
     __syncthreads();
@@ -151,21 +141,23 @@ struct LowRankEpilogue {
   }
 
  private:
-  // B's rank x BN tile into sB (cp.async; zeros past rank and n_valid),
-  // by the block's first G::THREADS threads (a TMA kernel's producer
-  // warp, past them, holds no sums and stages nothing).
-  template <class G>
-  __device__ __forceinline__ static void stage_b(T* sB, const T* B, long long ldb, int rank, int n_valid) {
-    const bool vector = is_aligned(B, 16) && ldb % VEC == 0;
-    constexpr int ROW = BN / VEC;
-    const int first = threadIdx.x < G::THREADS ? (int)threadIdx.x : LOW_RANK * ROW;
-    for (int idx = first; idx < LOW_RANK * ROW; idx += G::THREADS) {
+  // The ROWS x COLS tile of src (row-major, row stride lds) into dst (row
+  // stride ld) by cp.async, zeros past `rows` rows and `cols` columns; by
+  // the block's first G::THREADS threads (a TMA kernel's producer warp,
+  // past them, holds no sums and stages nothing).
+  template <class G, int ROWS, int COLS>
+  __device__ __forceinline__ static void stage_tile(T* dst, int ld, const T* src, long long lds, int rows,
+                                                    int cols) {
+    const bool vector = is_aligned(src, 16) && lds % VEC == 0;
+    constexpr int ROW = COLS / VEC;
+    const int first = threadIdx.x < G::THREADS ? (int)threadIdx.x : ROWS * ROW;
+    for (int idx = first; idx < ROWS * ROW; idx += G::THREADS) {
       const int r = idx / ROW, c = (idx % ROW) * VEC;
-      const int n = r < rank ? n_valid - c : 0;
+      const int n = r < rows ? cols - c : 0;
       if (vector)
-        detail::load_chunk<T, true>(sB + r * B_LD + c, B + r * ldb + c, n, B);
+        detail::load_chunk<T, true>(dst + r * ld + c, src + r * lds + c, n, src);
       else
-        detail::load_chunk<T, false>(sB + r * B_LD + c, B + r * ldb + c, n, B);
+        detail::load_chunk<T, false>(dst + r * ld + c, src + r * lds + c, n, src);
     }
   }
 };

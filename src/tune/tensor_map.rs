@@ -23,9 +23,10 @@ unsafe impl DeviceRepr for TensorMapArg {}
 
 /// The map of the row-major `rows` × `cols` tensor of `dtype` at device
 /// address `ptr`, in boxes of `box_rows` × `box_cols` elements in the
-/// swizzle as wide as a box row (128 or 32 bytes) and zeros outside; `None` where TMA cannot address it
-/// (not a 16-bit dtype, a pointer or row stride not a multiple of 16
-/// bytes, an extent out of range) or the driver refuses.
+/// swizzle as wide as a box row (128 or 32 bytes) and zeros outside;
+/// `None` where TMA cannot address it (not a 16-bit dtype, a pointer or
+/// row stride not a multiple of 16 bytes, an extent out of range, a box
+/// row of another width) or the driver refuses.
 pub fn encode(
     ptr: u64,
     dtype: DType,

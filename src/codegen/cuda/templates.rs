@@ -538,7 +538,7 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
             "{call}{maps}, (int)({m0}), (int)({n0}), {k_lo}, {k_hi}, smem);"
         ));
         if let Some(l) = low_rank.as_ref().filter(|l| l.side().is_some()) {
-            add_low_rank(em, b, l, &tiles[l.post_input], r);
+            add_low_rank(em, b, l, &tiles, r);
         }
     } else if let (Some(l), Some((_, _, side_input))) = (&low_rank, side) {
         // The side operand's K tiles beside A's, then the rank update. Under
@@ -554,7 +554,7 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
             "gemm0.mainloop_side({pa} + {off_a}, {k}, m_valid, {}, {n}, n_valid, {ps} + {off_s}, {rank}, {rank}, {k_lo}, {k_hi}, smem, gridDim.y == 1);",
             b_ptrs[0]
         ));
-        add_low_rank(em, b, l, &tiles[l.post_input], r);
+        add_low_rank(em, b, l, &tiles, r);
     } else if pair {
         em.line(&format!(
             "Gemm::mainloop_pair(gemm0, gemm1, {pa} + {off_a}, {k}, m_valid, {}, {}, {n}, n_valid, {k_lo}, {k_hi}, smem, gridDim.y == 1);",
@@ -578,15 +578,7 @@ pub fn matmul(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         if split_k > 1 {
             em.line("__syncthreads();  // the combine's shared memory is free");
         }
-        let (ms, mp) = (&b.inputs[l.rank_input()], &b.inputs[l.post_input]);
-        let (ps, pp) = (em.pointer(ms.tensor), em.pointer(mp.tensor));
-        let off_s = em.offset(ms, &tiles[l.rank_input()], &zero);
-        let off_p = em.offset(mp, &tiles[l.post_input], &zero);
-        let rank = dim(&ms.view[r - 1]);
-        let ldp = dim(&mp.view[r - 1]);
-        em.line(&format!(
-            "gemm0.add_low_rank_input({ps} + {off_s}, {rank}, m_valid, {pp} + {off_p}, {ldp}, {rank}, n_valid, smem);"
-        ));
+        add_low_rank(em, b, l, &tiles, r);
     }
     let mut ev = Evaluator::new(&info.shapes, tiles);
     if !stats.is_empty() {
@@ -777,23 +769,36 @@ fn store_staged(em: &mut Emitter, bm: u32, bn: u32, local: &[String]) {
     em.line("}");
 }
 
-/// `acc += round(x·A)·B` after a main loop with a side product: B is the
-/// low-rank product's post input (rank rows, the GEMM's columns).
+/// The rank update `acc += S·B` (B: the low-rank product's post input,
+/// rank rows, the GEMM's columns): `add_low_rank` with the side sums
+/// `round(x·A)` after a main loop with a side product, or
+/// `add_low_rank_input` with `S` an input tile of the block's rows.
 fn add_low_rank(
     em: &mut Emitter,
     b: &crate::ugraph::BlockGraph,
     l: &LowRank,
-    post_tiles: &[super::emit::AxisTile],
+    tiles: &[Vec<super::emit::AxisTile>],
     r: usize,
 ) {
+    let zero = vec!["0".to_string(); r];
     let mp = &b.inputs[l.post_input];
     let pp = em.pointer(mp.tensor);
-    let off_p = em.offset(mp, post_tiles, &vec!["0".to_string(); r]);
+    let off_p = em.offset(mp, &tiles[l.post_input], &zero);
     let rank = dim(&b.inputs[l.rank_input()].view[r - 1]);
     let ldp = dim(&mp.view[r - 1]);
-    em.line(&format!(
-        "gemm0.add_low_rank({pp} + {off_p}, {ldp}, {rank}, n_valid, smem);"
-    ));
+    match l.left {
+        LowRankLeft::Side { .. } => em.line(&format!(
+            "gemm0.add_low_rank({pp} + {off_p}, {ldp}, {rank}, n_valid, smem);"
+        )),
+        LowRankLeft::Input(is) => {
+            let ms = &b.inputs[is];
+            let ps = em.pointer(ms.tensor);
+            let off_s = em.offset(ms, &tiles[is], &zero);
+            em.line(&format!(
+                "gemm0.add_low_rank_input({ps} + {off_s}, {rank}, m_valid, {pp} + {off_p}, {ldp}, {rank}, n_valid, smem);"
+            ));
+        }
+    }
 }
 
 /// What a matmul kernel holds besides its GEMMs, for [`tma_maps`].
@@ -963,13 +968,13 @@ fn low_rank_step(b: &crate::ugraph::BlockGraph, info: &BlockInfo) -> Result<Opti
     let BlockOp::Matmul(s, p) = b.ops[post_mm] else {
         return refuse("not a matmul");
     };
-    let left = match (&b.ops[s.0], &b.ops[p.0]) {
+    let (left, post_input) = match (&b.ops[s.0], &b.ops[p.0]) {
         (
             BlockOp::Accum {
                 kind: AccumKind::Sum,
                 input: side_mm,
             },
-            BlockOp::Input(_),
+            BlockOp::Input(post_input),
         ) => {
             let BlockOp::Matmul(_, side_right) = b.ops[side_mm.0] else {
                 return refuse("its left operand sums no matmul");
@@ -977,17 +982,17 @@ fn low_rank_step(b: &crate::ugraph::BlockGraph, info: &BlockInfo) -> Result<Opti
             let BlockOp::Input(input) = b.ops[side_right.0] else {
                 return refuse("the side product's right operand is computed");
             };
-            LowRankLeft::Side {
+            let side = LowRankLeft::Side {
                 mm: side_mm.0,
                 acc: s.0,
                 input,
-            }
+            };
+            (side, *post_input)
         }
-        (BlockOp::Input(input), BlockOp::Input(_)) => LowRankLeft::Input(*input),
+        (BlockOp::Input(input), BlockOp::Input(post_input)) => {
+            (LowRankLeft::Input(*input), *post_input)
+        }
         _ => return refuse("not a summed product or an input times an input"),
-    };
-    let BlockOp::Input(post_input) = b.ops[p.0] else {
-        return refuse("not times an input");
     };
     // The GEMM's accumulator plus the product, each used only there.
     let users = |v: usize| {
