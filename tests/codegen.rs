@@ -334,6 +334,96 @@ fn decode_splits_combine_across_a_thread_block_cluster() {
     compile_plans(&plans, "cluster");
 }
 
+/// With `wgmma` (64 query rows per block, K already transposed), a flash
+/// partial runs on `prism::FlashPartialWgmma`: one warpgroup, both
+/// products on wgmma, the shared memory of q and a ring of swizzled K / V
+/// tiles. The tuner offers it on sm_90a only; a partial the template does
+/// not take (16 rows, K read as `[keys, d]`: gqa_decode) is refused with
+/// the reason. The kernels compile without local memory for sm_90a and
+/// sm_80 (where `run` traps).
+#[test]
+fn prefill_flash_partials_run_on_warpgroup_mma() {
+    use prism::codegen::cuda::attention::{flash_wgmma_shared_bytes, flash_wgmma_stages};
+    use prism::ir::Arch;
+    use prism::tune::instances::{InstanceId, with_flash_rows, with_flash_wgmma, with_splits};
+    use prism::tune::tiles::runs_on;
+    use prism::ugraph::lower::{LowerOptions, lower};
+    let bundled = frontend::embedded().expect("bundled prism.toml");
+    let mut plans = Vec::new();
+    for name in ["attention", "qk_norm_attention"] {
+        let w = bundled.workload(name).expect("workload");
+        let base = lower(w, &LowerOptions::default()).expect("flash lowering");
+        for (splits, rows) in [(2u32, 64u32), (8, 64), (8, 128)] {
+            let g = with_splits(&base, splits).expect("a split form");
+            let g = with_flash_rows(&g, rows).expect("a flash partial");
+            if rows == 128 {
+                let err = codegen::cuda::generate_graph(w, &g).expect_err("mma.sync: 64 rows");
+                assert!(err.to_string().contains("not supported"), "{err}");
+            }
+            let g = with_flash_wgmma(&g).expect("64 or 128 rows per block");
+            let arch = |capability: u32, suffix: &str| Arch {
+                capability,
+                suffix: suffix.into(),
+            };
+            assert!(runs_on(&g, &arch(90, "a")));
+            assert!(!runs_on(&g, &arch(90, "")));
+            assert!(!runs_on(&g, &arch(80, "")));
+            let k = codegen::cuda::generate_graph(w, &g).expect("generates");
+            let v = &k.variants[0];
+            let stages = flash_wgmma_stages(rows);
+            let threads = 2 * rows;
+            let partial = v
+                .launches
+                .iter()
+                .find(|l| l.threads == threads && l.shared_bytes > 48 * 1024)
+                .unwrap_or_else(|| panic!("{name}: no flash partial in {:?}", v.launches));
+            assert_eq!(
+                partial.shared_bytes,
+                flash_wgmma_shared_bytes(rows, 64, 128, 128, stages)
+            );
+            let template = format!(
+                "prism::FlashPartialWgmma<__half, {}, 64, 128, 128, {stages}>",
+                rows / 64
+            );
+            assert!(k.source.contains(&template), "{}", k.source);
+            assert!(!k.source.contains("prism::FlashPartial<"));
+            plans.push((format!("{name}_wgmma_{splits}_{rows}"), k));
+        }
+        // 16 rows per block: no warpgroup form.
+        let rows16 = with_flash_rows(&base, 16).expect("a flash partial");
+        assert!(with_flash_wgmma(&rows16).is_none());
+    }
+    // 64 keys per tile, head dims 128: q, then 2 (64 rows: two blocks per
+    // SM) or 4 (128 rows: one) (K, V) stages of 16 + 16 KiB.
+    assert_eq!(
+        flash_wgmma_shared_bytes(64, 64, 128, 128, 2),
+        16384 + 2 * 32768 + 1024
+    );
+    assert_eq!(
+        flash_wgmma_shared_bytes(128, 64, 128, 128, 4),
+        32768 + 4 * 32768 + 1024
+    );
+    let id = InstanceId::parse("flash splits=8 wgmma").expect("parses");
+    assert!(id.wgmma && !id.fused && id.rows.is_none());
+    assert_eq!(id.label(), "flash splits=8 wgmma");
+    assert!(InstanceId::parse("flash wgmma splits=8").is_none());
+    assert!(InstanceId::parse("flash splits=8 wgmma rows=64").is_none());
+    // gqa_decode reads K as [keys, d] in 16-row blocks: forced onto the
+    // warpgroup template, it is refused with the reason.
+    let gqa = bundled.workload("gqa_decode").expect("gqa_decode");
+    let mut forced = lower(gqa, &LowerOptions::default()).expect("flash lowering");
+    for kernel in &mut forced.kernels {
+        if let prism::ugraph::KernelBody::Block(b) = &mut kernel.body
+            && b.forloop.as_ref().is_some_and(|f| f.split.is_some())
+        {
+            b.params.wgmma = true;
+        }
+    }
+    let err = codegen::cuda::generate_graph(gqa, &forced).expect_err("not a warpgroup partial");
+    assert!(err.to_string().contains("warpgroup flash partial"), "{err}");
+    compile_plans(&plans, "flash_wgmma");
+}
+
 /// With a `c` tile configuration (`cluster_combine` on a split-K matmul),
 /// a tile's splits are one thread block cluster along grid z: each block
 /// stages its sums in its own shared memory and the cluster's first block

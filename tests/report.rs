@@ -281,7 +281,7 @@ fn the_report_is_byte_identical_across_runs() {
     assert!(again.html == b.made.html, "the report differs between runs");
 }
 
-/// The committed prism.tune.json is the eighteen committed H200 tuning runs
+/// The committed prism.tune.json is the twenty committed H200 tuning runs
 /// prism.lock was made from, converted (`prism report --tune ... --save-tune`).
 #[test]
 fn the_committed_tune_file_is_the_committed_runs_converted() {
@@ -307,6 +307,8 @@ fn the_committed_tune_file_is_the_committed_runs_converted() {
         "tune-h200-gated-tma-splitk-session18.json",
         "tune-h200-lora-tma-session18.json",
         "tune-h200-lora-staged-session18.json",
+        "tune-h200-flash-wgmma-session19-attention.json",
+        "tune-h200-flash-wgmma-session19-qk_norm_attention.json",
     ]
     .iter()
     .map(|f| tune_data::read(&root().join("bench/results").join(f)).expect("reads"))

@@ -40,6 +40,7 @@ fn instance_labels_round_trip() {
             rows: None,
             fused: false,
             cluster: false,
+            wgmma: false,
         },
         InstanceId {
             strategy: Strategy::Searched(12),
@@ -48,6 +49,7 @@ fn instance_labels_round_trip() {
             rows: None,
             fused: false,
             cluster: false,
+            wgmma: false,
         },
         InstanceId {
             strategy: Strategy::Flash,
@@ -56,6 +58,7 @@ fn instance_labels_round_trip() {
             rows: None,
             fused: false,
             cluster: false,
+            wgmma: false,
         },
         InstanceId {
             strategy: Strategy::Regions,
@@ -64,6 +67,7 @@ fn instance_labels_round_trip() {
             rows: None,
             fused: false,
             cluster: false,
+            wgmma: false,
         },
         InstanceId {
             strategy: Strategy::Searched(2),
@@ -72,6 +76,7 @@ fn instance_labels_round_trip() {
             rows: None,
             fused: false,
             cluster: false,
+            wgmma: false,
         },
         InstanceId {
             strategy: Strategy::Flash,
@@ -80,6 +85,7 @@ fn instance_labels_round_trip() {
             rows: Some(16),
             fused: false,
             cluster: false,
+            wgmma: false,
         },
         InstanceId {
             strategy: Strategy::Flash,
@@ -88,6 +94,7 @@ fn instance_labels_round_trip() {
             rows: Some(16),
             fused: true,
             cluster: false,
+            wgmma: false,
         },
         InstanceId {
             strategy: Strategy::Searched(0),
@@ -96,6 +103,7 @@ fn instance_labels_round_trip() {
             rows: None,
             fused: true,
             cluster: false,
+            wgmma: false,
         },
     ] {
         assert_eq!(InstanceId::parse(&id.label()), Some(id), "{}", id.label());
@@ -614,6 +622,7 @@ fn shortlist_spreads_over_parameter_settings() {
             rows: None,
             fused: false,
             cluster: false,
+            wgmma: false,
         },
         graph: KernelGraph {
             tensors: Vec::new(),

@@ -5,6 +5,7 @@
 #include "prism/gemm.cuh"
 #include "prism/wgmma.cuh"
 #include "prism/attention.cuh"
+#include "prism/attention_wgmma.cuh"
 
 extern "C" __global__ void PRISM_CLUSTER_DIMS(16, 1, 1) __launch_bounds__(128, 1) attention_k0_flash_v0(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
@@ -41,10 +42,11 @@ extern "C" __global__ void PRISM_CLUSTER_DIMS(16, 1, 1) __launch_bounds__(128, 1
 }
 
 extern "C" __global__ void __launch_bounds__(128, 1) attention_k0_flash_v1(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
-    long long b_x = (long long)blockIdx.x;
+    const long long b_lin = (long long)blockIdx.y * gridDim.x + blockIdx.x;
+    long long b_x = b_lin / gridDim.y;
     const long long g0_0 = b_x % 8;
     b_x /= 8;
-    long long b_y = (long long)blockIdx.y;
+    long long b_y = b_lin % gridDim.y;
     const long long g1_0 = (b_y % (((d_h * d_s) + 64LL - 1) / 64LL)) * 64LL;
     b_y /= (((d_h * d_s) + 64LL - 1) / 64LL);
     long long b_z = (long long)blockIdx.z;
@@ -52,8 +54,8 @@ extern "C" __global__ void __launch_bounds__(128, 1) attention_k0_flash_v1(const
     b_z /= d_b;
     if (d_dh != 128LL) __trap();
     if (d_dh != 128LL) __trap();
-    using F = prism::FlashPartial<__half, 64, 64, 128, 128, 4, 1, false, 3>;
-    static_assert(F::SMEM_BYTES == 107520, "prism: FlashPartial shared memory differs from the code generator's");
+    using F = prism::FlashPartialWgmma<__half, 1, 64, 128, 128, 2>;
+    static_assert(F::SMEM_BYTES == 82944, "prism: FlashPartialWgmma shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const long long iters = ((d_h * d_kv) + 64LL - 1) / 64LL;
     const long long per = (iters + 8LL - 1) / 8LL;
@@ -212,28 +214,29 @@ extern "C" __global__ void __launch_bounds__(1024) attention_k1_combine_v2(const
     }
 }
 
-extern "C" __global__ void __launch_bounds__(128, 1) attention_k0_flash_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
-    long long b_x = (long long)blockIdx.x;
+extern "C" __global__ void __launch_bounds__(256, 1) attention_k0_flash_v3(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+    const long long b_lin = (long long)blockIdx.y * gridDim.x + blockIdx.x;
+    long long b_x = b_lin / gridDim.y;
     const long long g0_0 = b_x % 2;
     b_x /= 2;
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % (((d_h * d_s) + 64LL - 1) / 64LL)) * 64LL;
-    b_y /= (((d_h * d_s) + 64LL - 1) / 64LL);
+    long long b_y = b_lin % gridDim.y;
+    const long long g1_0 = (b_y % (((d_h * d_s) + 128LL - 1) / 128LL)) * 128LL;
+    b_y /= (((d_h * d_s) + 128LL - 1) / 128LL);
     long long b_z = (long long)blockIdx.z;
     const long long g2_0 = b_z % d_b;
     b_z /= d_b;
     if (d_dh != 128LL) __trap();
     if (d_dh != 128LL) __trap();
-    using F = prism::FlashPartial<__half, 64, 64, 128, 128, 4, 1, false, 2>;
-    static_assert(F::SMEM_BYTES == 71680, "prism: FlashPartial shared memory differs from the code generator's");
+    using F = prism::FlashPartialWgmma<__half, 2, 64, 128, 128, 4>;
+    static_assert(F::SMEM_BYTES == 164864, "prism: FlashPartialWgmma shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const long long iters = ((d_h * d_kv) + 64LL - 1) / 64LL;
     const long long per = (iters + 2LL - 1) / 2LL;
     const long long it_begin = min(g0_0 * per, iters);
     const long long it_end = min(it_begin + per, iters);
-    const int m_valid = (int)min((long long)64, (d_h * d_s) - g1_0);
+    const int m_valid = (int)min((long long)128, (d_h * d_s) - g1_0);
     F f;
-    f.stream_kv = (d_h * d_s) <= 64LL;
+    f.stream_kv = (d_h * d_s) <= 128LL;
     f.run(smem, p0 + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + g1_0 * (d_dh * 1LL) + 0 * 1LL, 128LL, m_valid, p1 + g2_0 * (d_dh * ((d_h * d_kv) * 1LL)) + 0 * ((d_h * d_kv) * 1LL) + 0 * 1LL, (d_h * d_kv), p2 + g2_0 * ((d_h * d_kv) * (d_dh * 1LL)) + 0 * (d_dh * 1LL) + 0 * 1LL, 128LL, (d_h * d_kv), it_begin, it_end,
     [&](float raw) {
         return raw;
@@ -298,28 +301,29 @@ extern "C" __global__ void __launch_bounds__(512) attention_k1_combine_v3(const 
     }
 }
 
-extern "C" __global__ void __launch_bounds__(128, 1) attention_k0_flash_v4(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
-    long long b_x = (long long)blockIdx.x;
+extern "C" __global__ void __launch_bounds__(256, 1) attention_k0_flash_v4(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+    const long long b_lin = (long long)blockIdx.y * gridDim.x + blockIdx.x;
+    long long b_x = b_lin / gridDim.y;
     const long long g0_0 = b_x % 4;
     b_x /= 4;
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % (((d_h * d_s) + 64LL - 1) / 64LL)) * 64LL;
-    b_y /= (((d_h * d_s) + 64LL - 1) / 64LL);
+    long long b_y = b_lin % gridDim.y;
+    const long long g1_0 = (b_y % (((d_h * d_s) + 128LL - 1) / 128LL)) * 128LL;
+    b_y /= (((d_h * d_s) + 128LL - 1) / 128LL);
     long long b_z = (long long)blockIdx.z;
     const long long g2_0 = b_z % d_b;
     b_z /= d_b;
     if (d_dh != 128LL) __trap();
     if (d_dh != 128LL) __trap();
-    using F = prism::FlashPartial<__half, 64, 64, 128, 128, 4, 1, false, 2>;
-    static_assert(F::SMEM_BYTES == 71680, "prism: FlashPartial shared memory differs from the code generator's");
+    using F = prism::FlashPartialWgmma<__half, 2, 64, 128, 128, 4>;
+    static_assert(F::SMEM_BYTES == 164864, "prism: FlashPartialWgmma shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const long long iters = ((d_h * d_kv) + 64LL - 1) / 64LL;
     const long long per = (iters + 4LL - 1) / 4LL;
     const long long it_begin = min(g0_0 * per, iters);
     const long long it_end = min(it_begin + per, iters);
-    const int m_valid = (int)min((long long)64, (d_h * d_s) - g1_0);
+    const int m_valid = (int)min((long long)128, (d_h * d_s) - g1_0);
     F f;
-    f.stream_kv = (d_h * d_s) <= 64LL;
+    f.stream_kv = (d_h * d_s) <= 128LL;
     f.run(smem, p0 + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + g1_0 * (d_dh * 1LL) + 0 * 1LL, 128LL, m_valid, p1 + g2_0 * (d_dh * ((d_h * d_kv) * 1LL)) + 0 * ((d_h * d_kv) * 1LL) + 0 * 1LL, (d_h * d_kv), p2 + g2_0 * ((d_h * d_kv) * (d_dh * 1LL)) + 0 * (d_dh * 1LL) + 0 * 1LL, 128LL, (d_h * d_kv), it_begin, it_end,
     [&](float raw) {
         return raw;
@@ -470,28 +474,29 @@ extern "C" __global__ void __launch_bounds__(1024) attention_k1_combine_v5(const
     }
 }
 
-extern "C" __global__ void __launch_bounds__(128, 1) attention_k0_flash_v6(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
-    long long b_x = (long long)blockIdx.x;
+extern "C" __global__ void __launch_bounds__(256, 1) attention_k0_flash_v6(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+    const long long b_lin = (long long)blockIdx.y * gridDim.x + blockIdx.x;
+    long long b_x = b_lin / gridDim.y;
     const long long g0_0 = b_x % 1;
     b_x /= 1;
-    long long b_y = (long long)blockIdx.y;
-    const long long g1_0 = (b_y % (((d_h * d_s) + 64LL - 1) / 64LL)) * 64LL;
-    b_y /= (((d_h * d_s) + 64LL - 1) / 64LL);
+    long long b_y = b_lin % gridDim.y;
+    const long long g1_0 = (b_y % (((d_h * d_s) + 128LL - 1) / 128LL)) * 128LL;
+    b_y /= (((d_h * d_s) + 128LL - 1) / 128LL);
     long long b_z = (long long)blockIdx.z;
     const long long g2_0 = b_z % d_b;
     b_z /= d_b;
     if (d_dh != 128LL) __trap();
     if (d_dh != 128LL) __trap();
-    using F = prism::FlashPartial<__half, 64, 64, 128, 128, 4, 1, false, 2>;
-    static_assert(F::SMEM_BYTES == 71680, "prism: FlashPartial shared memory differs from the code generator's");
+    using F = prism::FlashPartialWgmma<__half, 2, 64, 128, 128, 4>;
+    static_assert(F::SMEM_BYTES == 164864, "prism: FlashPartialWgmma shared memory differs from the code generator's");
     extern __shared__ __align__(16) char smem[];
     const long long iters = ((d_h * d_kv) + 64LL - 1) / 64LL;
     const long long per = (iters + 1LL - 1) / 1LL;
     const long long it_begin = min(g0_0 * per, iters);
     const long long it_end = min(it_begin + per, iters);
-    const int m_valid = (int)min((long long)64, (d_h * d_s) - g1_0);
+    const int m_valid = (int)min((long long)128, (d_h * d_s) - g1_0);
     F f;
-    f.stream_kv = (d_h * d_s) <= 64LL;
+    f.stream_kv = (d_h * d_s) <= 128LL;
     f.run(smem, p0 + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + g1_0 * (d_dh * 1LL) + 0 * 1LL, 128LL, m_valid, p1 + g2_0 * (d_dh * ((d_h * d_kv) * 1LL)) + 0 * ((d_h * d_kv) * 1LL) + 0 * 1LL, (d_h * d_kv), p2 + g2_0 * ((d_h * d_kv) * (d_dh * 1LL)) + 0 * (d_dh * 1LL) + 0 * 1LL, 128LL, (d_h * d_kv), it_begin, it_end,
     [&](float raw) {
         return raw;
@@ -582,7 +587,93 @@ extern "C" __global__ void __launch_bounds__(128, 1) attention_k0_flash_v7(const
     [&](int row, int col, float v) { p3[g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + col * 1LL] = prism::from_float<__half>(v); });
 }
 
-extern "C" __global__ void __launch_bounds__(128, 1) attention_k0_flash_v8(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(128, 1) attention_k0_flash_v8(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = b_x % 4;
+    b_x /= 4;
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % (((d_h * d_s) + 64LL - 1) / 64LL)) * 64LL;
+    b_y /= (((d_h * d_s) + 64LL - 1) / 64LL);
+    long long b_z = (long long)blockIdx.z;
+    const long long g2_0 = b_z % d_b;
+    b_z /= d_b;
+    if (d_dh != 128LL) __trap();
+    if (d_dh != 128LL) __trap();
+    using F = prism::FlashPartial<__half, 64, 64, 128, 128, 4, 1, false, 2>;
+    static_assert(F::SMEM_BYTES == 71680, "prism: FlashPartial shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const long long iters = ((d_h * d_kv) + 64LL - 1) / 64LL;
+    const long long per = (iters + 4LL - 1) / 4LL;
+    const long long it_begin = min(g0_0 * per, iters);
+    const long long it_end = min(it_begin + per, iters);
+    const int m_valid = (int)min((long long)64, (d_h * d_s) - g1_0);
+    F f;
+    f.stream_kv = (d_h * d_s) <= 64LL;
+    f.run(smem, p0 + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + g1_0 * (d_dh * 1LL) + 0 * 1LL, 128LL, m_valid, p1 + g2_0 * (d_dh * ((d_h * d_kv) * 1LL)) + 0 * ((d_h * d_kv) * 1LL) + 0 * 1LL, (d_h * d_kv), p2 + g2_0 * ((d_h * d_kv) * (d_dh * 1LL)) + 0 * (d_dh * 1LL) + 0 * 1LL, 128LL, (d_h * d_kv), it_begin, it_end,
+    [&](float raw) {
+        return raw;
+    },
+    [&](int row, int col, float o) {
+        p4[g0_0 * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + col * 1LL] = prism::from_float<float>(o);
+    },
+    [&](int row, float m, float l) {
+        p5[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
+        p6[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
+    });
+}
+
+extern "C" __global__ void __launch_bounds__(512) attention_k1_combine_v8(const float* __restrict__ p5, const float* __restrict__ p4, const float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_1 = b_x % (d_h * d_s);
+    b_x /= (d_h * d_s);
+    const long long g0_0 = b_x % d_b;
+    b_x /= d_b;
+    if (d_dh != 128LL) __trap();
+    const long long grp = threadIdx.x / 128LL;
+    long long rest = threadIdx.x % 128LL;
+    const long long l3 = rest % (d_dh); rest /= (d_dh);
+    (void)rest;
+    float acc2 = -INFINITY, prev2 = -INFINITY;
+    float acc9 = 0.0f;
+    float acc13 = 0.0f;
+    const long long per = (4 + 4LL - 1) / 4LL;
+    const long long it_begin = min(grp * per, (long long)4);
+    const long long it_end = min(it_begin + per, (long long)4);
+    #pragma unroll
+    for (int u = 0; u < 1; ++u) {
+        const long long it = it_begin + u;
+        if (it < it_end) {
+            const float v1 = prism::to_float(p5[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+            prev2 = acc2; acc2 = fmaxf(acc2, v1);
+            const float v2 = prism::to_float(p4[it * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL]);
+            const float v3 = (v1 - acc2);
+            const float v4 = prism::op::exp(v3);
+            const float v5 = (v2 * v4);
+            acc9 = acc9 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v5;
+            const float v6 = prism::to_float(p6[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+            const float v7 = (v6 * v4);
+            acc13 = acc13 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v7;
+        }
+    }
+    __shared__ float red[3][512];
+    red[0][threadIdx.x] = acc2;
+    red[1][threadIdx.x] = acc9;
+    red[2][threadIdx.x] = acc13;
+    __syncthreads();
+    if (grp == 0) {
+        for (int g = 1; g < 4; ++g) acc2 = fmaxf(acc2, red[0][g * 128 + threadIdx.x]);
+        { float s = 0.0f;
+        for (int g = 0; g < 4; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[1][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
+        acc9 = s; }
+        { float s = 0.0f;
+        for (int g = 0; g < 4; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[2][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
+        acc13 = s; }
+        const float v8 = (acc9 / acc13);
+        p3[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v8);
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(128, 1) attention_k0_flash_v9(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 32;
     b_x /= 32;
@@ -625,7 +716,162 @@ extern "C" __global__ void __launch_bounds__(128, 1) attention_k0_flash_v8(const
     [&](int row, int col, float v) { p3[g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + col * 1LL] = prism::from_float<__half>(v); });
 }
 
-extern "C" __global__ void __launch_bounds__(128, 1) attention_k0_flash_v9(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+extern "C" __global__ void __launch_bounds__(128, 1) attention_k0_flash_v10(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = b_x % 1;
+    b_x /= 1;
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % (((d_h * d_s) + 64LL - 1) / 64LL)) * 64LL;
+    b_y /= (((d_h * d_s) + 64LL - 1) / 64LL);
+    long long b_z = (long long)blockIdx.z;
+    const long long g2_0 = b_z % d_b;
+    b_z /= d_b;
+    if (d_dh != 128LL) __trap();
+    if (d_dh != 128LL) __trap();
+    using F = prism::FlashPartial<__half, 64, 64, 128, 128, 4, 1, false, 2>;
+    static_assert(F::SMEM_BYTES == 71680, "prism: FlashPartial shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const long long iters = ((d_h * d_kv) + 64LL - 1) / 64LL;
+    const long long per = (iters + 1LL - 1) / 1LL;
+    const long long it_begin = min(g0_0 * per, iters);
+    const long long it_end = min(it_begin + per, iters);
+    const int m_valid = (int)min((long long)64, (d_h * d_s) - g1_0);
+    F f;
+    f.stream_kv = (d_h * d_s) <= 64LL;
+    f.run(smem, p0 + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + g1_0 * (d_dh * 1LL) + 0 * 1LL, 128LL, m_valid, p1 + g2_0 * (d_dh * ((d_h * d_kv) * 1LL)) + 0 * ((d_h * d_kv) * 1LL) + 0 * 1LL, (d_h * d_kv), p2 + g2_0 * ((d_h * d_kv) * (d_dh * 1LL)) + 0 * (d_dh * 1LL) + 0 * 1LL, 128LL, (d_h * d_kv), it_begin, it_end,
+    [&](float raw) {
+        return raw;
+    },
+    [&](int row, int col, float o) {
+        p4[g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + col * 1LL] = prism::from_float<float>(o);
+    },
+    [&](int row, float m, float l) {
+        p5[g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
+        p6[g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
+    });
+}
+
+extern "C" __global__ void __launch_bounds__(512) attention_k1_combine_v10(const float* __restrict__ p5, const float* __restrict__ p4, const float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_1 = b_x % (d_h * d_s);
+    b_x /= (d_h * d_s);
+    const long long g0_0 = b_x % d_b;
+    b_x /= d_b;
+    const long long tile_elems = 1 * 1 * 1 * d_dh;
+    for (long long li = threadIdx.x; li < tile_elems; li += blockDim.x) {
+        long long rest = li;
+        const long long l3 = rest % (d_dh); rest /= (d_dh);
+        (void)rest;
+        float acc2 = -INFINITY, prev2 = -INFINITY;
+        float acc9 = 0.0f;
+        float acc13 = 0.0f;
+        const long long it_begin = 0;
+        const long long it_end = 1;
+        #pragma unroll 8
+        for (long long it = it_begin; it < it_end; ++it) {
+            const float v1 = prism::to_float(p5[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+            prev2 = acc2; acc2 = fmaxf(acc2, v1);
+            const float v2 = prism::to_float(p4[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL]);
+            const float v3 = (v1 - acc2);
+            const float v4 = prism::op::exp(v3);
+            const float v5 = (v2 * v4);
+            acc9 = acc9 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v5;
+            const float v6 = prism::to_float(p6[g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+            const float v7 = (v6 * v4);
+            acc13 = acc13 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v7;
+        }
+        const float v8 = (acc9 / acc13);
+        p3[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v8);
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(128, 1) attention_k0_flash_v11(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_0 = b_x % 2;
+    b_x /= 2;
+    long long b_y = (long long)blockIdx.y;
+    const long long g1_0 = (b_y % (((d_h * d_s) + 64LL - 1) / 64LL)) * 64LL;
+    b_y /= (((d_h * d_s) + 64LL - 1) / 64LL);
+    long long b_z = (long long)blockIdx.z;
+    const long long g2_0 = b_z % d_b;
+    b_z /= d_b;
+    if (d_dh != 128LL) __trap();
+    if (d_dh != 128LL) __trap();
+    using F = prism::FlashPartial<__half, 64, 64, 128, 128, 4, 1, false, 2>;
+    static_assert(F::SMEM_BYTES == 71680, "prism: FlashPartial shared memory differs from the code generator's");
+    extern __shared__ __align__(16) char smem[];
+    const long long iters = ((d_h * d_kv) + 64LL - 1) / 64LL;
+    const long long per = (iters + 2LL - 1) / 2LL;
+    const long long it_begin = min(g0_0 * per, iters);
+    const long long it_end = min(it_begin + per, iters);
+    const int m_valid = (int)min((long long)64, (d_h * d_s) - g1_0);
+    F f;
+    f.stream_kv = (d_h * d_s) <= 64LL;
+    f.run(smem, p0 + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + g1_0 * (d_dh * 1LL) + 0 * 1LL, 128LL, m_valid, p1 + g2_0 * (d_dh * ((d_h * d_kv) * 1LL)) + 0 * ((d_h * d_kv) * 1LL) + 0 * 1LL, (d_h * d_kv), p2 + g2_0 * ((d_h * d_kv) * (d_dh * 1LL)) + 0 * (d_dh * 1LL) + 0 * 1LL, 128LL, (d_h * d_kv), it_begin, it_end,
+    [&](float raw) {
+        return raw;
+    },
+    [&](int row, int col, float o) {
+        p4[g0_0 * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g2_0 * ((d_h * d_s) * (d_dh * 1LL)) + (g1_0 + row) * (d_dh * 1LL) + col * 1LL] = prism::from_float<float>(o);
+    },
+    [&](int row, float m, float l) {
+        p5[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(m);
+        p6[g0_0 * (d_b * ((d_h * d_s) * (1 * 1LL))) + g2_0 * ((d_h * d_s) * (1 * 1LL)) + (g1_0 + row) * (1 * 1LL)] = prism::from_float<float>(l);
+    });
+}
+
+extern "C" __global__ void __launch_bounds__(512) attention_k1_combine_v11(const float* __restrict__ p5, const float* __restrict__ p4, const float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
+    long long b_x = (long long)blockIdx.x;
+    const long long g0_1 = b_x % (d_h * d_s);
+    b_x /= (d_h * d_s);
+    const long long g0_0 = b_x % d_b;
+    b_x /= d_b;
+    if (d_dh != 128LL) __trap();
+    const long long grp = threadIdx.x / 128LL;
+    long long rest = threadIdx.x % 128LL;
+    const long long l3 = rest % (d_dh); rest /= (d_dh);
+    (void)rest;
+    float acc2 = -INFINITY, prev2 = -INFINITY;
+    float acc9 = 0.0f;
+    float acc13 = 0.0f;
+    const long long per = (2 + 2LL - 1) / 2LL;
+    const long long it_begin = min(grp * per, (long long)2);
+    const long long it_end = min(it_begin + per, (long long)2);
+    #pragma unroll
+    for (int u = 0; u < 1; ++u) {
+        const long long it = it_begin + u;
+        if (it < it_end) {
+            const float v1 = prism::to_float(p5[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+            prev2 = acc2; acc2 = fmaxf(acc2, v1);
+            const float v2 = prism::to_float(p4[it * (d_b * ((d_h * d_s) * (d_dh * 1LL))) + g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL]);
+            const float v3 = (v1 - acc2);
+            const float v4 = prism::op::exp(v3);
+            const float v5 = (v2 * v4);
+            acc9 = acc9 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v5;
+            const float v6 = prism::to_float(p6[it * (d_b * ((d_h * d_s) * (1 * 1LL))) + g0_0 * ((d_h * d_s) * (1 * 1LL)) + g0_1 * (1 * 1LL)]);
+            const float v7 = (v6 * v4);
+            acc13 = acc13 * (prev2 == acc2 ? 1.0f : __expf(prev2 - acc2)) + v7;
+        }
+    }
+    __shared__ float red[3][512];
+    red[0][threadIdx.x] = acc2;
+    red[1][threadIdx.x] = acc9;
+    red[2][threadIdx.x] = acc13;
+    __syncthreads();
+    if (grp == 0) {
+        for (int g = 1; g < 2; ++g) acc2 = fmaxf(acc2, red[0][g * 128 + threadIdx.x]);
+        { float s = 0.0f;
+        for (int g = 0; g < 2; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[1][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
+        acc9 = s; }
+        { float s = 0.0f;
+        for (int g = 0; g < 2; ++g) { const float mg = red[0][g * 128 + threadIdx.x]; if (mg != -INFINITY) s += red[2][g * 128 + threadIdx.x] * (mg == acc2 ? 1.0f : __expf(mg - acc2)); }
+        acc13 = s; }
+        const float v8 = (acc9 / acc13);
+        p3[g0_0 * ((d_h * d_s) * (d_dh * 1LL)) + g0_1 * (d_dh * 1LL) + l3 * 1LL] = prism::from_float<__half>(v8);
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(128, 1) attention_k0_flash_v12(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, unsigned int* __restrict__ splitk_counters, float* __restrict__ splitk_workspace, long long d_b, long long d_h, long long d_s, long long d_kv, long long d_dh) {
     long long b_x = (long long)blockIdx.x;
     const long long g0_0 = b_x % 16;
     b_x /= 16;

@@ -5,6 +5,7 @@
 #include "prism/gemm.cuh"
 #include "prism/wgmma.cuh"
 #include "prism/attention.cuh"
+#include "prism/attention_wgmma.cuh"
 
 extern "C" __global__ void PRISM_CLUSTER_DIMS(4, 1, 1) __launch_bounds__(128, 1) gqa_decode_k0_flash_v0(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, float* __restrict__ p4, float* __restrict__ p5, float* __restrict__ p6, __half* __restrict__ p3, long long d_b, long long d_kv) {
     long long b_x = (long long)blockIdx.x;

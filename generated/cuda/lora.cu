@@ -5,6 +5,7 @@
 #include "prism/gemm.cuh"
 #include "prism/wgmma.cuh"
 #include "prism/attention.cuh"
+#include "prism/attention_wgmma.cuh"
 
 extern "C" __global__ void PRISM_CLUSTER_DIMS(1, 1, 2) __launch_bounds__(256) lora_k0_sgraph_v0(const __half* __restrict__ p0, const __half* __restrict__ p1, const __half* __restrict__ p2, const __half* __restrict__ p3, __half* __restrict__ p4, long long d_n) {
     long long b_x = (long long)blockIdx.x;

@@ -5,6 +5,7 @@
 #include "prism/gemm.cuh"
 #include "prism/wgmma.cuh"
 #include "prism/attention.cuh"
+#include "prism/attention_wgmma.cuh"
 
 extern "C" __global__ void __launch_bounds__(256) rms_norm_k0_matmul_v0(const __half* __restrict__ p0, const __half* __restrict__ p1, __half* __restrict__ p2, long long d_n, long long d_d) {
     long long b_x = (long long)blockIdx.x;

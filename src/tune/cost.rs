@@ -152,6 +152,11 @@ const L2_OVER_DRAM: f64 = 3.0;
 /// LoRA's x·W at n = 2048 on an H200,
 /// bench/results/wgmma-tma-probe-h200-session17.txt).
 pub const TMA_TILE_SPEEDUP: f64 = 1.35;
+/// How much faster a flash partial's products run on warpgroup MMA
+/// (`prism::FlashPartialWgmma`, one read of each K / V tile per block)
+/// than on four mma.sync warps that each read them through ldmatrix
+/// (predicted from the shared-memory traffic; the tuner measures).
+pub const FLASH_WGMMA_SPEEDUP: f64 = 2.0;
 /// DRAM latency under load, µs: bytes in flight / latency = bandwidth.
 const DRAM_LATENCY_US: f64 = 1.0;
 
@@ -227,7 +232,13 @@ pub fn estimate(g: &KernelGraph, p: &DimBindings, hw: &Hardware) -> Estimate {
         }
         let memory = bytes as f64 / dram.max(f64::MIN_POSITIVE);
         let memory = memory.max(l2);
-        let compute = flops as f64 / (hw.tensor_tflops * 1e6 * busy);
+        let mut compute = flops as f64 / (hw.tensor_tflops * 1e6 * busy);
+        if let Some((b, _)) = &block
+            && b.params.wgmma
+            && b.forloop.as_ref().is_some_and(|f| f.split.is_some())
+        {
+            compute /= FLASH_WGMMA_SPEEDUP;
+        }
         kernels.push(KernelEstimate {
             name: k.name.clone(),
             bytes,

@@ -53,6 +53,9 @@ pub struct InstanceId {
     /// combines through distributed shared memory
     /// ([`with_cluster_combine`]; implies `fused`).
     pub cluster: bool,
+    /// The flash-decoding partials run on Hopper's warpgroup MMA
+    /// ([`with_flash_wgmma`]; 64 rows per block, sm_90a).
+    pub wgmma: bool,
 }
 
 impl InstanceId {
@@ -68,6 +71,9 @@ impl InstanceId {
         }
         if let Some(r) = self.rows {
             s.push_str(&format!(" rows={r}"));
+        }
+        if self.wgmma {
+            s.push_str(" wgmma");
         }
         if self.cluster {
             s.push_str(" cluster");
@@ -88,10 +94,14 @@ impl InstanceId {
             rows: None,
             fused: false,
             cluster: false,
+            wgmma: false,
         };
         for p in parts {
             if id.fused {
                 return None; // `fused` or `cluster` comes last
+            }
+            if id.wgmma && p != "fused" && p != "cluster" {
+                return None; // `wgmma` comes after `rows=`
             }
             if let Some(n) = p.strip_prefix("splits=") {
                 if id.splits.is_some() || id.tiles.is_some() || id.rows.is_some() {
@@ -111,6 +121,8 @@ impl InstanceId {
                 let r: u32 = n.parse().ok()?;
                 FLASH_ROWS.contains(&r).then_some(())?;
                 id.rows = Some(r);
+            } else if p == "wgmma" {
+                id.wgmma = true;
             } else if p == "fused" {
                 id.fused = true;
             } else if p == "cluster" {
@@ -246,9 +258,10 @@ fn split_choices(g: &KernelGraph, w: &Workload) -> Vec<u32> {
 }
 
 /// Query rows per block a flash-decoding partial may take: 16 (one warp
-/// row, the four warps sharing each key tile: decode) or 64 (four warp
-/// rows: prefill).
-pub const FLASH_ROWS: [u32; 2] = [16, 64];
+/// row, the four warps sharing each key tile: decode), 64 (four warp
+/// rows, or one warpgroup: prefill) or 128 (two warpgroups sharing each K
+/// and V tile; only [`with_flash_wgmma`] takes it).
+pub const FLASH_ROWS: [u32; 3] = [16, 64, 128];
 
 /// Whether `b` is a flash-decoding partial: a loop split over the grid with
 /// two tile matmuls (scores, then `p · v`) and its rows on grid y.
@@ -326,12 +339,47 @@ pub fn with_cluster_combine(g: &KernelGraph) -> Option<KernelGraph> {
     any.then_some(g)
 }
 
-/// A flash instance: `splits`, `rows` and how the combine runs.
+/// `g` with its flash-decoding partials of 64 or 128 query rows per block
+/// on Hopper's warpgroup MMA (a warpgroup per 64 rows) ([`crate::ugraph::LaunchParams::wgmma`]:
+/// `prism::FlashPartialWgmma`, sm_90a, see [`super::tiles::runs_on`]);
+/// `None` when it has none. Code generation refuses the partials the
+/// template does not take (e.g. K read as `[keys, d]`), and the instance
+/// is dropped.
+pub fn with_flash_wgmma(g: &KernelGraph) -> Option<KernelGraph> {
+    let mut g = g.clone();
+    let mut any = false;
+    for k in &mut g.kernels {
+        let KernelBody::Block(b) = &mut k.body else {
+            continue;
+        };
+        if !is_flash_partial(b) {
+            continue;
+        }
+        let rows = b.grid[1].tile;
+        if (rows == 64 || rows == 128) && !b.params.fused_combine {
+            b.params.wgmma = true;
+            b.params.threads = 2 * rows; // a warpgroup per 64 rows
+            any = true;
+        }
+    }
+    any.then_some(g)
+}
+
+/// How a flash instance's partials run: the combine fused into the last
+/// block, as a cluster, and the partials on warpgroup MMA.
+#[derive(Clone, Copy, Default)]
+struct FlashForm {
+    fused: bool,
+    cluster: bool,
+    wgmma: bool,
+}
+
+/// A flash instance: `splits`, `rows` and how it runs.
 fn flash_instance(
     strategy: Strategy,
     splits: Option<u32>,
     rows: Option<u32>,
-    (fused, cluster): (bool, bool),
+    form: FlashForm,
     graph: KernelGraph,
 ) -> Instance {
     Instance {
@@ -340,8 +388,9 @@ fn flash_instance(
             splits,
             tiles: None,
             rows,
-            fused,
-            cluster,
+            fused: form.fused,
+            cluster: form.cluster,
+            wgmma: form.wgmma,
         },
         graph,
     }
@@ -413,24 +462,40 @@ pub fn unverified(
         }
         for (s, v, ok) in splits {
             // Row tiles and the fused combine of flash partials.
+            // (A row tile only the warpgroup form takes, 128, is kept for it.)
             let mut flash: Vec<(Option<u32>, KernelGraph)> = vec![(None, v.clone())];
             for r in flash_row_choices(&v, w) {
-                if let Some(x) = with_flash_rows(&v, r).filter(|x| fits(x).is_ok()) {
+                if let Some(x) = with_flash_rows(&v, r) {
                     flash.push((Some(r), x));
                 }
             }
             for (r, x) in flash {
+                if let Some(f) = with_flash_wgmma(&x).filter(|f| fits(f).is_ok()) {
+                    let wgmma = FlashForm {
+                        wgmma: true,
+                        ..FlashForm::default()
+                    };
+                    out.push((flash_instance(strategy, s, r, wgmma, f), false));
+                }
+                if fits(&x).is_err() {
+                    continue;
+                }
+                let form = |fused, cluster| FlashForm {
+                    fused,
+                    cluster,
+                    wgmma: false,
+                };
                 if r.is_some() {
-                    out.push((
-                        flash_instance(strategy, s, r, (false, false), x.clone()),
-                        false,
-                    ));
+                    let plain = form(false, false);
+                    out.push((flash_instance(strategy, s, r, plain, x.clone()), false));
                 }
                 if let Some(f) = with_fused_combine(&x).filter(|f| fits(f).is_ok()) {
-                    out.push((flash_instance(strategy, s, r, (true, false), f), false));
+                    let fused = form(true, false);
+                    out.push((flash_instance(strategy, s, r, fused, f), false));
                 }
                 if let Some(f) = with_cluster_combine(&x).filter(|f| fits(f).is_ok()) {
-                    out.push((flash_instance(strategy, s, r, (true, true), f), false));
+                    let cluster = form(true, true);
+                    out.push((flash_instance(strategy, s, r, cluster, f), false));
                 }
             }
             for c in tile_choices(&v, w) {
@@ -450,6 +515,7 @@ pub fn unverified(
                             rows: None,
                             fused: false,
                             cluster: false,
+                            wgmma: false,
                         },
                         graph: t,
                     },
@@ -465,6 +531,7 @@ pub fn unverified(
                         rows: None,
                         fused: false,
                         cluster: false,
+                        wgmma: false,
                     },
                     graph: v,
                 },
@@ -553,6 +620,16 @@ pub fn set_splits(g: KernelGraph, id: InstanceId) -> Result<KernelGraph, String>
                 id.strategy.label()
             )
         })?,
+    };
+    let g = if id.wgmma {
+        with_flash_wgmma(&g).ok_or_else(|| {
+            format!(
+                "`{}` has no flash-decoding partial of 64 rows per block to run on warpgroup MMA",
+                id.strategy.label()
+            )
+        })?
+    } else {
+        g
     };
     let g = if id.cluster {
         with_cluster_combine(&g).ok_or_else(|| {

@@ -256,8 +256,8 @@ pub fn rank(
 }
 
 /// The first `k` of `ranked` (best first), taking one instance per
-/// kernel count and parameter setting (split count, tiles, flash rows)
-/// before a second: candidates whose kernels differ only in how their
+/// kernel count and parameter setting (split count, tiles, flash rows,
+/// combine, warpgroup MMA) before a second: candidates whose kernels differ only in how their
 /// epilogue is written time alike, and would otherwise crowd the shortlist
 /// with one tile shape, while a graph of another kernel count (LoRA's
 /// x·A in a kernel of its own) is another schedule worth timing at the
@@ -268,7 +268,8 @@ pub fn shortlist(insts: &[Instance], ranked: Vec<(usize, f64)>, k: usize) -> Vec
     for (i, t) in ranked {
         let id = insts[i].id;
         let kernels = insts[i].graph.kernels.len();
-        if seen.insert((kernels, id.splits, id.tiles, id.rows, id.fused, id.cluster)) {
+        let setting = (id.splits, id.tiles, id.rows, id.fused, id.cluster, id.wgmma);
+        if seen.insert((kernels, setting)) {
             first.push((i, t));
         } else {
             rest.push((i, t));

@@ -3,7 +3,9 @@
 //!
 //! - [`flash_partial`]: a split for-loop over key tiles with two tile
 //!   matmuls and an online softmax between them, emitted as a call to
-//!   `prism::FlashPartial` (`cuda/prism/attention.cuh`).
+//!   `prism::FlashPartial` (`cuda/prism/attention.cuh`), or with
+//!   `LaunchParams::wgmma` on `prism::FlashPartialWgmma`
+//!   (`cuda/prism/attention_wgmma.cuh`, sm_90a).
 //! - [`serial_loop`]: a for-loop of tile 1 whose accumulators (sum, max,
 //!   rescaled sum, running values) are updated per element: threads stride
 //!   over the output tile and each walks the whole loop (the combine of the
@@ -392,6 +394,71 @@ pub fn flash_shared_bytes(
     u32::try_from(tiles.max(merge)).unwrap_or(u32::MAX)
 }
 
+/// Whether `prism::FlashPartialWgmma` (`cuda/prism/attention_wgmma.cuh`:
+/// one warpgroup, wgmma for both products) takes a partial of `bm` query
+/// rows and `bn` keys per block, head dims `d` and `dv`, K read as given
+/// (`k_rows`: transposed in the block) and a fused combine or not; `Err`
+/// says what it lacks.
+pub fn check_wgmma_partial(
+    bm: u32,
+    bn: u32,
+    d: i64,
+    dv: i64,
+    k_rows: bool,
+    combine: bool,
+) -> Result<()> {
+    if !(bm == 64 || bm == 128) {
+        return Err(format!(
+            "a warpgroup flash partial takes 64 or 128 query rows per block, not {bm}"
+        ));
+    }
+    if !(bn == 64 || bn == 128) {
+        return Err(format!(
+            "a warpgroup flash partial takes 64 or 128 keys per tile, not {bn}"
+        ));
+    }
+    if d % 64 != 0 || d > 256 {
+        return Err(format!(
+            "a warpgroup flash partial takes a head dim of 64, 128, 192 or 256, not {d}"
+        ));
+    }
+    if !(dv == 64 || dv == 128) {
+        return Err(format!(
+            "a warpgroup flash partial takes a value dim of 64 or 128, not {dv}"
+        ));
+    }
+    if k_rows {
+        return Err(
+            "a warpgroup flash partial reads K already transposed ([d, keys]), not as [keys, d]"
+                .into(),
+        );
+    }
+    if combine {
+        return Err("a warpgroup flash partial does not fuse its combine".into());
+    }
+    Ok(())
+}
+
+/// Stages of `FlashPartialWgmma`'s (K, V) ring for `bm` rows per block:
+/// at 64 rows 2, which keep two blocks per SM at head dims of 128 (81 KiB
+/// each; 3 stages take 113 KiB, one block), so one block's softmax
+/// overlaps the other's tensor-core work; at 128 rows (two warpgroups, one
+/// block per SM) 4, to keep the key tiles in flight (161 KiB).
+pub fn flash_wgmma_stages(bm: u32) -> u32 {
+    if bm > 64 { 4 } else { 2 }
+}
+
+/// `FlashPartialWgmma::SMEM_BYTES` for 16-bit operands: q (`bm` rows),
+/// `stages` (K, V) tile pairs and the 1024 bytes that align them to the
+/// swizzle's period.
+pub fn flash_wgmma_shared_bytes(bm: u32, bn: u32, d: i64, dv: i64, stages: u32) -> u32 {
+    let bn = i64::from(bn);
+    let q = i64::from(bm) * d * 2;
+    let stage = (d * bn + bn * dv) * 2;
+    let bytes = q + i64::from(stages) * stage + 1024;
+    u32::try_from(bytes).unwrap_or(u32::MAX)
+}
+
 /// Whether `combine` is the flash-decoding combine of `partial`, to run in
 /// the partial's last block per row tile ([`flash_partial`] with
 /// [`Emitter::combine`]): a combine
@@ -545,11 +612,21 @@ pub fn flash_partial(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
             "flash attention blocks own one batch index, a row tile and whole head dims".into(),
         );
     }
+    let wgmma = b.params.wgmma;
     let wm = bm / 16;
-    if !(bm == 16 || bm == 32 || bm == 64) || bn % (16 * (4 / wm)) != 0 {
+    if wgmma {
+        check_wgmma_partial(bm, bn, d, dv, f.k_rows, em.combine.is_some())?;
+        if b.params.threads != 2 * bm {
+            return Err(format!(
+                "a warpgroup flash partial of {bm} rows runs {} threads, not {}",
+                2 * bm,
+                b.params.threads
+            ));
+        }
+    } else if !(bm == 16 || bm == 32 || bm == 64) || bn % (16 * (4 / wm)) != 0 {
         return Err(format!("rows {bm} / keys {bn} per block not supported"));
     }
-    let wn = 4 / wm;
+    let wn = (4 / wm).max(1);
     let splits = b.grid[0]
         .extents
         .first()
@@ -557,8 +634,16 @@ pub fn flash_partial(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         .ok_or("the split count is not constant")?;
     let n = dim(&fl.extent);
     let rows = dim(&b.grid[1].extents[0]);
-    let stages = flash_stages(splits);
-    let flash_smem = flash_shared_bytes(bm, bn, d, dv, wn, f.k_rows, stages);
+    let stages = if wgmma {
+        flash_wgmma_stages(bm)
+    } else {
+        flash_stages(splits)
+    };
+    let flash_smem = if wgmma {
+        flash_wgmma_shared_bytes(bm, bn, d, dv, stages)
+    } else {
+        flash_shared_bytes(bm, bn, d, dv, wn, f.k_rows, stages)
+    };
     // A cluster combine stages this block's (o, m, l) after the partial's
     // shared memory; the last-block combine reuses the partial's.
     let cluster = em.combine.filter(|_| b.params.cluster_combine);
@@ -580,12 +665,21 @@ pub fn flash_partial(em: &mut Emitter, info: &BlockInfo) -> Result<()> {
         Some(_) => combine_shared_bytes(bm, dv, splits, b.params.threads),
     };
     let smem = flash_smem.max(combine_smem);
+    let template = if wgmma {
+        em.line(&format!(
+            "using F = prism::FlashPartialWgmma<{ty}, {}, {bn}, {d}, {dv}, {stages}>;",
+            bm / 64
+        ));
+        "FlashPartialWgmma"
+    } else {
+        em.line(&format!(
+            "using F = prism::FlashPartial<{ty}, {bm}, {bn}, {d}, {dv}, {wm}, {wn}, {}, {stages}>;",
+            f.k_rows
+        ));
+        "FlashPartial"
+    };
     em.line(&format!(
-        "using F = prism::FlashPartial<{ty}, {bm}, {bn}, {d}, {dv}, {wm}, {wn}, {}, {stages}>;",
-        f.k_rows
-    ));
-    em.line(&format!(
-        "static_assert(F::SMEM_BYTES == {flash_smem}, \"prism: FlashPartial shared memory differs from the code generator's\");"
+        "static_assert(F::SMEM_BYTES == {flash_smem}, \"prism: {template} shared memory differs from the code generator's\");"
     ));
     // Shared memory limits the blocks per SM to 2 or 3: registers need not
     // (without this ptxas capped gqa_decode's partial at 128 registers and

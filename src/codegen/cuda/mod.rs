@@ -32,6 +32,7 @@ const INCLUDES: &[&str] = &[
     "prism/gemm.cuh",
     "prism/wgmma.cuh",
     "prism/attention.cuh",
+    "prism/attention_wgmma.cuh",
 ];
 
 /// Generate the search's choice for `workload` (the cheapest candidate that
